@@ -1,0 +1,31 @@
+//! AWS names and limits as checked newtypes.
+//!
+//! Invariant: a value of any type in this module satisfies the AWS rule it is named after
+//! (`../shared/reference/aws-federation-rules.md` §5.3, §4.2); it is checked once, at construction.
+
+pub mod arn;
+pub mod duration;
+pub mod names;
+pub mod tags;
+
+pub use arn::{RoleArn, RolePair, SamlProviderArn};
+pub use duration::SessionDuration;
+pub use names::{RoleSessionName, SourceIdentity};
+pub use tags::{SessionTags, TagKey, TagValue};
+
+/// Why a value is not a valid AWS name; the message says what AWS requires.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {why}")]
+pub struct AwsNameError {
+    pub what: &'static str,
+    pub why: String,
+}
+
+impl AwsNameError {
+    pub(crate) fn new(what: &'static str, why: impl Into<String>) -> Self {
+        Self {
+            what,
+            why: why.into(),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Orchestration: identity → role → STS → credentials. Knows no actix types.

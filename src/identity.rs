@@ -1,0 +1,117 @@
+//! `VerifiedIdentity`: the one trusted type that crosses from the protocol validators (saml/, oidc/)
+//! to mapping and exchange.
+//!
+//! Invariant: a `VerifiedIdentity` is only constructed by a validator after the signature, issuer,
+//! audience, recipient and time checks passed; every field comes from the signed part of the message.
+//! Its fields are private to the crate so nothing outside a validator can forge one.
+
+use crate::aws::{RolePair, RoleSessionName, SessionDuration, SessionTags, SourceIdentity};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Which protocol vouched for the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Saml,
+    Oidc,
+}
+
+/// The original message, kept for STS pass-through calls (AssumeRoleWithSAML/WebIdentity).
+#[derive(Clone, Debug)]
+pub enum OriginalCredential {
+    /// The base64 SAML Response exactly as received.
+    SamlResponse(SecretString),
+    /// The compact JWS exactly as received.
+    WebIdentityToken(SecretString),
+}
+
+/// AWS-specific values carried inside the assertion or token, already checked against AWS limits.
+#[derive(Clone, Debug, Default)]
+pub struct AwsClaims {
+    /// SAML `Role` attribute pairs (empty for OIDC).
+    pub roles: Vec<RolePair>,
+    pub session_name: Option<RoleSessionName>,
+    pub session_duration: Option<SessionDuration>,
+    /// SAML `SessionNotOnOrAfter` on the AuthnStatement: sessions must not outlive it.
+    pub session_not_on_or_after: Option<DateTime<Utc>>,
+    pub tags: SessionTags,
+    pub source_identity: Option<SourceIdentity>,
+}
+
+/// An identity proven by a pinned IdP key.
+#[derive(Clone, Debug)]
+pub struct VerifiedIdentity {
+    pub(crate) protocol: Protocol,
+    /// Configured IdP/provider name.
+    pub(crate) provider: String,
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) subject_format: Option<String>,
+    /// Assertion ID or `jti`: the replay-protection key.
+    pub(crate) token_id: String,
+    /// When the message stops being acceptable (replay entries live until then plus skew).
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) authn_instant: Option<DateTime<Utc>>,
+    /// Every verified attribute or claim, by name.
+    pub(crate) attributes: BTreeMap<String, Vec<String>>,
+    pub(crate) aws: AwsClaims,
+    /// SHA-256 (hex) of the DER key/certificate that verified the signature, for audit.
+    pub(crate) key_fingerprint: String,
+    pub(crate) original: OriginalCredential,
+}
+
+impl VerifiedIdentity {
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    pub fn subject_format(&self) -> Option<&str> {
+        self.subject_format.as_deref()
+    }
+    pub fn token_id(&self) -> &str {
+        &self.token_id
+    }
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+    pub fn authn_instant(&self) -> Option<DateTime<Utc>> {
+        self.authn_instant
+    }
+    pub fn attributes(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.attributes
+    }
+    pub fn aws(&self) -> &AwsClaims {
+        &self.aws
+    }
+    pub fn key_fingerprint(&self) -> &str {
+        &self.key_fingerprint
+    }
+    pub fn original(&self) -> &OriginalCredential {
+        &self.original
+    }
+
+    /// The subject as logs may show it: a SHA-256 prefix of `issuer | subject` (rule 7).
+    pub fn subject_hash(&self) -> String {
+        hash_subject(&self.issuer, &self.subject)
+    }
+}
+
+/// Hash a subject for logs: 16 hex characters of SHA-256 over `issuer \0 subject`.
+pub fn hash_subject(issuer: &str, subject: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(issuer.as_bytes());
+    h.update([0u8]);
+    h.update(subject.as_bytes());
+    hex::encode(&h.finalize()[..8])
+}

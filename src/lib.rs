@@ -1,0 +1,18 @@
+//! fedbroker: an identity federation broker from SAML 2.0 / OIDC to AWS STS temporary credentials.
+//!
+//! Layout and contracts: `README.md` and `docs/`. Data flows protocol validator → `VerifiedIdentity`
+//! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod exchange;
+pub mod http;
+pub mod identity;
+pub mod mapping;
+pub mod replay;
+pub mod saml;
+pub mod sts;
+pub mod telemetry;

@@ -1,0 +1,1 @@
+//! In-process replay store (default when no `redis_url` is configured).

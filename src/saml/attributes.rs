@@ -1,0 +1,1 @@
+//! SAML attributes stage (see saml/mod.rs).

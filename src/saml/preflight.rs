@@ -1,0 +1,1 @@
+//! SAML preflight stage (see saml/mod.rs).

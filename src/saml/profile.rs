@@ -1,0 +1,1 @@
+//! SAML profile stage (see saml/mod.rs).

@@ -1,0 +1,1 @@
+//! SAML verify stage (see saml/mod.rs).

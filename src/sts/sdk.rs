@@ -1,0 +1,1 @@
+//! `StsClient` over the official `aws-sdk-sts`.
