@@ -1,1 +1,121 @@
-fn main() {}
+//! `fedbroker` command line: `serve`, `check-config`. (`anyhow` lives here only.)
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fedbroker::config::{self, Config};
+use fedbroker::http::{self, request_id, AppState};
+use std::process::ExitCode;
+
+/// Config file used when neither --config nor FEDBROKER_CONFIG is given.
+const DEFAULT_CONFIG: &str = "config/fedbroker.toml";
+
+#[derive(Parser)]
+#[command(name = "fedbroker", version, about = "Identity federation broker: SAML/OIDC to AWS STS credentials")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: String,
+    },
+    /// Check a configuration (and load every IdP's metadata); print every problem; exit 2 if any.
+    CheckConfig {
+        #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Serve { config } => match serve(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fedbroker: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn check_config(path: &str) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fedbroker: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut problems = Vec::new();
+    let cfg = match config::load(Some(path)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.extend(e.0);
+            None
+        }
+    };
+    if let Some(cfg) = &cfg {
+        if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
+            problems.extend(e.0);
+        }
+    }
+    if problems.is_empty() {
+        let cfg = cfg.unwrap_or_default();
+        println!(
+            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), cache: {})",
+            cfg.saml.idps.len(),
+            cfg.oidc.providers.len(),
+            if cfg.cache.redis_url.is_some() { "redis" } else { "in-process" }
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} configuration problem(s) in {path}:", problems.len());
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::from(2)
+    }
+}
+
+fn serve(path: &str) -> anyhow::Result<()> {
+    let cfg: Config = config::load(Some(path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    fedbroker::telemetry::init(&cfg.log);
+    let rt = actix_web::rt::System::new();
+    rt.block_on(async move {
+        let state = AppState::build(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !cfg.oidc.providers.is_empty() {
+            tracing::warn!("oidc.providers are configured but OIDC exchange is not available in this version");
+        }
+        let data = web::Data::new(state);
+        let workers = if cfg.server.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            cfg.server.workers
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(request_id::middleware))
+                .configure(http::routes)
+        })
+        .workers(workers)
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+        .bind(&cfg.server.listen)
+        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+        tracing::info!(listen = %cfg.server.listen, idps = cfg.saml.idps.len(), "fedbroker listening");
+        server.run().await.context("server failed")?;
+        tracing::info!("fedbroker stopped");
+        Ok(())
+    })
+}

@@ -1,1 +1,20 @@
-//! HTTP surface (actix-web).
+//! HTTP surface (actix-web). Handlers are thin: extract → call one `Exchange` function → map the
+//! result through the one error table in `errors.rs`.
+
+pub mod answer;
+pub mod errors;
+pub mod health;
+pub mod request_id;
+pub mod saml;
+pub mod state;
+
+pub use state::AppState;
+
+use actix_web::web;
+
+/// Register every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/v1/saml/credentials", web::post().to(saml::credentials));
+}

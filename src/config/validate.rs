@@ -1,0 +1,207 @@
+//! Semantic checks on a deserialized `Config`; every failure is collected, none stops the others.
+//! (IdP metadata is loaded and checked when the application state is built; see `http::state`.)
+
+use super::load::ConfigErrors;
+use super::model::*;
+use secrecy::ExposeSecret;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
+    if cfg.server.listen.parse::<SocketAddr>().is_err() {
+        errors.push(format!(
+            "server.listen = {:?} is not an address like 127.0.0.1:8080",
+            cfg.server.listen
+        ));
+    }
+    check_url(errors, "server.public_url", &cfg.server.public_url, false);
+    if cfg.server.max_body_bytes < 1024 {
+        errors.push("server.max_body_bytes must be at least 1024");
+    }
+    if !is_region(&cfg.aws.region) {
+        errors.push(format!(
+            "aws.region = {:?} is not an AWS region name like us-east-1",
+            cfg.aws.region
+        ));
+    }
+    if let Some(ep) = &cfg.aws.sts_endpoint {
+        check_url(errors, "aws.sts_endpoint", ep, true);
+    }
+    check_url(errors, "aws.federation_endpoint", &cfg.aws.federation_endpoint, true);
+    if let Some(url) = &cfg.cache.redis_url {
+        let u = url.expose_secret();
+        if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
+            errors.push("cache.redis_url must start with redis://, rediss:// or unix://");
+        } else if redis::parse_redis_url(u).is_none() {
+            errors.push("cache.redis_url is not a valid Redis URL");
+        }
+    }
+    if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
+        errors.push(format!("log.level = {:?} is not a valid filter (try \"info\")", cfg.log.level));
+    }
+
+    let mut names = HashSet::new();
+    for (i, idp) in cfg.saml.idps.iter().enumerate() {
+        let at = format!("saml.idps[{i}] ({:?})", idp.name);
+        if !is_name(&idp.name) {
+            errors.push(format!("{at}: name must be 1-64 characters from [a-z0-9_-]"));
+        }
+        if !names.insert(idp.name.clone()) {
+            errors.push(format!("{at}: duplicate IdP name"));
+        }
+        match (&idp.metadata_file, &idp.metadata_url) {
+            (Some(_), Some(_)) => {
+                errors.push(format!("{at}: set metadata_file or metadata_url, not both"))
+            }
+            (None, None) => errors.push(format!("{at}: set metadata_file or metadata_url")),
+            (None, Some(u)) => check_url(errors, &format!("{at}.metadata_url"), u, false),
+            (Some(_), None) => {}
+        }
+        for (key, list) in [("audiences", &idp.audiences), ("recipients", &idp.recipients)] {
+            if let Some(list) = list {
+                if list.is_empty() {
+                    errors.push(format!("{at}.{key}: an empty list would accept nothing; omit it for AWS's defaults"));
+                }
+                if list.iter().any(|v| v.trim() != v || v.is_empty()) {
+                    errors.push(format!("{at}.{key}: values must be non-empty with no surrounding spaces"));
+                }
+            }
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, p) in cfg.oidc.providers.iter().enumerate() {
+        let at = format!("oidc.providers[{i}] ({:?})", p.name);
+        if !is_name(&p.name) {
+            errors.push(format!("{at}: name must be 1-64 characters from [a-z0-9_-]"));
+        }
+        if !names.insert(p.name.clone()) {
+            errors.push(format!("{at}: duplicate provider name"));
+        }
+        check_url(errors, &format!("{at}.issuer"), &p.issuer, false);
+        if p.audiences.is_empty() || p.audiences.len() > 100 {
+            errors.push(format!("{at}.audiences: AWS allows 1 to 100 audiences per provider"));
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_http: bool) {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "https" => {}
+        Ok(u) if u.scheme() == "http" => {
+            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if !(loopback && (allow_loopback_http || key.contains("public_url") || key.contains("metadata_url") || key.contains("issuer"))) {
+                errors.push(format!("{key} = {value:?}: must be https:// (plain http only on loopback)"));
+            }
+        }
+        Ok(_) => errors.push(format!("{key} = {value:?}: must be an http(s) URL")),
+        Err(e) => errors.push(format!("{key} = {value:?}: not a URL ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn contract_example_loads() {
+        let cfg = load_str(
+            r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+[aws]
+region = "us-east-1"
+sts_endpoint = "http://127.0.0.1:5000"
+federation_endpoint = "https://signin.aws.amazon.com/federation"
+[cache]
+redis_url = "redis://127.0.0.1:6379"
+[[saml.idps]]
+name = "corp"
+metadata_file = "config/idp-metadata.xml"
+[[oidc.providers]]
+name = "ci"
+issuer = "https://token.actions.githubusercontent.com"
+audiences = ["sts.amazonaws.com"]
+ca_file = "certs/extra-ca.pem"
+"#,
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(cfg.saml.idps[0].name, "corp");
+        assert_eq!(cfg.aws.sts_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn env_overrides_nested_and_indexed_keys() {
+        let cfg = load_str(
+            "[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\n",
+            env(&[
+                ("FEDBROKER_AWS__REGION", "eu-west-1"),
+                ("FEDBROKER_SERVER__MAX_BODY_BYTES", "4096"),
+                ("FEDBROKER_SAML__IDPS__0__METADATA_FILE", "b.xml"),
+                ("FEDBROKER_SAML__IDPS__1__NAME", "second"),
+                ("FEDBROKER_SAML__IDPS__1__METADATA_FILE", "c.xml"),
+                ("FEDBROKER_TEST_REDIS_URL", "ignored: no double underscore"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.aws.region, "eu-west-1");
+        assert_eq!(cfg.server.max_body_bytes, 4096);
+        assert_eq!(cfg.saml.idps[0].metadata_file.as_deref(), Some("b.xml"));
+        assert_eq!(cfg.saml.idps[1].name, "second");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = load_str(
+            r#"
+[server]
+listen = "nope"
+bogus = 1
+[aws]
+region = "Mars"
+[cache]
+redis_url = "http://x"
+[unknown]
+[[saml.idps]]
+name = "Bad Name"
+"#,
+            env(&[("FEDBROKER_LOG__LEVEL", "[[[")]),
+        )
+        .unwrap_err();
+        let all = err.to_string();
+        for needle in ["[server]", "aws.region", "cache.redis_url", "[unknown]", "saml.idps"] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+        assert!(err.0.len() >= 5, "{all}");
+    }
+
+    #[test]
+    fn https_required_except_loopback() {
+        let err = load_str(
+            "[aws]\nsts_endpoint = \"http://sts.example.com\"\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("must be https"));
+        assert!(load_str("[aws]\nsts_endpoint = \"http://127.0.0.1:5000\"\n", env(&[])).is_ok());
+    }
+}

@@ -1,0 +1,69 @@
+//! Request ids: reuse a well-formed incoming `x-request-id`, else mint a UUID; echo it in the
+//! response and put it on the tracing span of the request, with one access-log line per request.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest incoming request id we keep (longer ones are replaced, not truncated).
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+fn well_formed(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| well_formed(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path()
+    );
+    let started = std::time::Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _enter = span.enter();
+    match result {
+        Ok(mut res) => {
+            tracing::info!(
+                status = res.status().as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request done"
+            );
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
+            }
+            Ok(res)
+        }
+        Err(e) => {
+            tracing::warn!(latency_ms = started.elapsed().as_millis() as u64, "request error");
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_safe_ids_are_reused() {
+        assert!(super::well_formed("abc-123_x.y"));
+        assert!(!super::well_formed("abc def"));
+        assert!(!super::well_formed("a\nb"));
+        assert!(!super::well_formed(&"a".repeat(129)));
+    }
+}

@@ -1,0 +1,200 @@
+//! `POST /v1/saml/credentials`: a SAML Response (form `SAMLResponse` or JSON `saml_response`),
+//! optional `role_arn` and `duration_seconds` → credential JSON.
+//!
+//! Form parsing is strict (checklist S24): parameter names must be exactly the documented ones,
+//! unencoded, each at most once.
+
+use super::answer::credentials_response;
+use super::errors::{error_response, RequestError};
+use super::AppState;
+use crate::error::ErrorKind;
+use crate::exchange::SamlCredentialsRequest;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use secrecy::SecretString;
+
+/// Form fields accepted; `RelayState` is accepted and ignored (IdP-initiated POSTs carry it).
+const FORM_FIELDS: &[&str] = &["SAMLResponse", "role_arn", "duration_seconds", "RelayState"];
+
+pub async fn credentials(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let parsed = match content_type(&req).as_str() {
+        "application/x-www-form-urlencoded" => parse_form(&body),
+        "application/json" => parse_json(&body),
+        _ => Err(RequestError {
+            kind: ErrorKind::BadRequest,
+            code: "unsupported_media_type",
+            message: "send application/x-www-form-urlencoded (SAMLResponse=...) or application/json ({\"saml_response\": ...})".into(),
+        }),
+    };
+    let input = match parsed {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    match state.exchange.saml_credentials(input).await {
+        Ok(issued) => credentials_response(&issued),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Read the body, refusing more than `limit` bytes without buffering them.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, RequestError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| RequestError::bad("bad_request_body", format!("could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(RequestError {
+                kind: ErrorKind::TooLarge,
+                code: "request_too_large",
+                message: format!("the request body exceeds {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| RequestError::bad("bad_form", "the form body is not UTF-8"))?;
+    let mut saml = None;
+    let mut role = None;
+    let mut duration = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for part in text.split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = part.split_once('=').unwrap_or((part, ""));
+        let Some(name) = FORM_FIELDS.iter().find(|f| **f == raw_name) else {
+            return Err(RequestError::bad(
+                "bad_form",
+                format!(
+                    "unexpected form field {:?}: send only SAMLResponse, role_arn, duration_seconds (names unencoded)",
+                    raw_name.chars().take(40).collect::<String>()
+                ),
+            ));
+        };
+        if seen.contains(name) {
+            return Err(RequestError::bad(
+                "bad_form",
+                format!("form field {name} appears more than once"),
+            ));
+        }
+        seen.push(name);
+        let value = decode_form_value(raw_value)
+            .ok_or_else(|| RequestError::bad("bad_form", format!("form field {name} is not valid URL encoding")))?;
+        match *name {
+            "SAMLResponse" => saml = Some(value),
+            "role_arn" => role = Some(value),
+            "duration_seconds" => duration = Some(value),
+            _ => {}
+        }
+    }
+    let saml = saml.ok_or_else(|| RequestError::bad("missing_saml_response", "the form has no SAMLResponse field"))?;
+    Ok(SamlCredentialsRequest {
+        saml_response: SecretString::from(saml),
+        role_arn: role.filter(|r| !r.is_empty()),
+        duration_seconds: duration.filter(|d| !d.is_empty()),
+    })
+}
+
+fn decode_form_value(raw: &str) -> Option<String> {
+    let plus = raw.replace('+', " ");
+    let bytes = plus.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonBody {
+    saml_response: String,
+    role_arn: Option<String>,
+    duration_seconds: Option<NumberOrString>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(serde_json::Number),
+    String(String),
+}
+
+fn parse_json(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
+    let parsed: JsonBody = serde_json::from_slice(body).map_err(|e| {
+        // serde_json messages name fields and positions, never values.
+        RequestError::bad(
+            "bad_json",
+            format!("the JSON body is invalid ({e}); expected {{\"saml_response\": \"<base64>\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600}}"),
+        )
+    })?;
+    Ok(SamlCredentialsRequest {
+        saml_response: SecretString::from(parsed.saml_response),
+        role_arn: parsed.role_arn,
+        duration_seconds: parsed.duration_seconds.map(|d| match d {
+            NumberOrString::Number(n) => n.to_string(),
+            NumberOrString::String(s) => s,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn form_fields_are_decoded() {
+        let r = parse_form(b"SAMLResponse=PD94%2B+&role_arn=arn%3Aaws&duration_seconds=900").unwrap();
+        assert_eq!(r.saml_response.expose_secret(), "PD94+ ");
+        assert_eq!(r.role_arn.as_deref(), Some("arn:aws"));
+        assert_eq!(r.duration_seconds.as_deref(), Some("900"));
+    }
+
+    #[test]
+    fn duplicate_saml_response_parameter_is_rejected() {
+        let e = parse_form(b"SAMLResponse=a&SAMLResponse=b").unwrap_err();
+        assert_eq!(e.code(), "bad_form");
+    }
+
+    #[test]
+    fn percent_encoded_parameter_name_is_rejected() {
+        let e = parse_form(b"%53AMLResponse=a").unwrap_err();
+        assert_eq!(e.code(), "bad_form");
+    }
+
+    #[test]
+    fn json_unknown_and_duplicate_fields_are_rejected() {
+        assert!(parse_json(br#"{"saml_response":"a","evil":1}"#).is_err());
+        assert!(parse_json(br#"{"saml_response":"a","saml_response":"b"}"#).is_err());
+        let ok = parse_json(br#"{"saml_response":"a","duration_seconds":1800}"#).unwrap();
+        assert_eq!(ok.duration_seconds.as_deref(), Some("1800"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Application state: every external service behind its trait, built once from the `Config`.
+//!
+//! `build` also loads and checks each IdP's metadata, collecting every problem, so
+//! `fedbroker check-config` reports config and trust problems together.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, ConfigErrors, SamlIdpConfig};
+use crate::exchange::Exchange;
+use crate::replay::memory::MemoryReplayGuard;
+use crate::replay::redis::RedisReplayGuard;
+use crate::replay::ReplayGuard;
+use crate::saml::{self, SamlValidator, TrustedIdp};
+use crate::sts::sdk::SdkStsClient;
+use crate::sts::StsClient;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+/// Shared, immutable state of a running broker.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub exchange: Exchange,
+    pub max_body_bytes: usize,
+}
+
+/// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
+pub fn default_audiences(region: &str) -> Vec<String> {
+    let mut v: Vec<String> = saml::AWS_DEFAULT_AUDIENCES.iter().map(|s| s.to_string()).collect();
+    v.push(saml::aws_regional_saml_endpoint(region));
+    v
+}
+
+/// The default recipients: AWS's global and regional SAML sign-in endpoints.
+pub fn default_recipients(region: &str) -> Vec<String> {
+    vec![
+        saml::AWS_GLOBAL_SAML_ENDPOINT.to_string(),
+        saml::aws_regional_saml_endpoint(region),
+    ]
+}
+
+/// Load every configured IdP's metadata; all failures are collected.
+pub async fn load_idps(cfg: &Config) -> Result<Vec<TrustedIdp>, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let mut idps = Vec::new();
+    for idp in &cfg.saml.idps {
+        match load_idp(cfg, idp).await {
+            Ok(t) => idps.push(t),
+            Err(e) => errors.push(format!("saml.idps {:?}: {e}", idp.name)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(idps)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Longest metadata document fetched or read (a sane IdP's is a few KiB).
+const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, String> {
+    let xml = if let Some(path) = &idp.metadata_file {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read metadata_file {path}: {e}"))?;
+        if bytes.len() > MAX_METADATA_BYTES {
+            return Err(format!("metadata_file {path} is larger than 1 MiB"));
+        }
+        String::from_utf8(bytes).map_err(|_| format!("metadata_file {path} is not UTF-8"))?
+    } else if let Some(url) = &idp.metadata_url {
+        fetch_metadata(url).await?
+    } else {
+        return Err("no metadata_file or metadata_url".into());
+    };
+    let audiences = idp.audiences.clone().unwrap_or_else(|| default_audiences(&cfg.aws.region));
+    let recipients = idp.recipients.clone().unwrap_or_else(|| default_recipients(&cfg.aws.region));
+    TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
+}
+
+async fn fetch_metadata(url: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch metadata_url {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("metadata_url {url} answered {}", resp.status()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| format!("cannot read metadata_url {url}: {e}"))?;
+    if bytes.len() > MAX_METADATA_BYTES {
+        return Err(format!("metadata_url {url} returned more than 1 MiB"));
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| format!("metadata_url {url} is not UTF-8"))
+}
+
+impl AppState {
+    /// Build the production state: system clock, SDK STS client, Redis or in-process replay store.
+    pub async fn build(cfg: &Config) -> Result<Self, ConfigErrors> {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let idps = load_idps(cfg).await?;
+        let sts: Arc<dyn StsClient> =
+            Arc::new(SdkStsClient::new(&cfg.aws.region, cfg.aws.sts_endpoint.as_deref()).await);
+        let replay: Arc<dyn ReplayGuard> = match &cfg.cache.redis_url {
+            Some(url) => Arc::new(
+                RedisReplayGuard::connect(url.expose_secret(), &cfg.cache.key_prefix, clock.clone())
+                    .await
+                    .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?,
+            ),
+            None => Arc::new(MemoryReplayGuard::new(clock.clone())),
+        };
+        Ok(Self::from_parts(cfg, idps, sts, replay, clock))
+    }
+
+    /// Assemble state from explicit parts (tests inject fakes and fixed clocks here).
+    pub fn from_parts(
+        cfg: &Config,
+        idps: Vec<TrustedIdp>,
+        sts: Arc<dyn StsClient>,
+        replay: Arc<dyn ReplayGuard>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            exchange: Exchange {
+                saml: Arc::new(SamlValidator::new(idps, clock.clone())),
+                sts,
+                replay,
+                clock,
+            },
+            max_body_bytes: cfg.server.max_body_bytes,
+        }
+    }
+}
