@@ -8,8 +8,30 @@
 pub mod memory;
 pub mod redis;
 
+pub use self::memory::MemoryReplayGuard;
+pub use self::redis::RedisReplayGuard;
+
 use crate::error::{ApiError, ErrorKind};
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// Shortest time a key is remembered, even if `until` is already (nearly) past.
+///
+/// Redis `PX` needs a positive TTL, and remembering a key for at least a second closes the window in
+/// which a message that expires "now" could be submitted twice in quick succession. Both stores apply
+/// it, so they behave the same.
+pub const MIN_REMEMBER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// SHA-256 of a replay key. Stores keep only this digest: fixed size per entry whatever the caller
+/// passes, and no raw assertion or token ID ever lands in Redis or a memory dump.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// When a store forgets `key`: `until`, but never sooner than [`MIN_REMEMBER`] from `now`.
+pub fn remember_until(now: DateTime<Utc>, until: DateTime<Utc>) -> DateTime<Utc> {
+    until.max(now + MIN_REMEMBER)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

@@ -4,7 +4,10 @@
 //! Invariant: no request or response type here prints a secret: the assertion, token and returned
 //! keys are `SecretString`s.
 
+pub mod retry;
 pub mod sdk;
+
+pub use sdk::SdkStsClient;
 
 use crate::aws::{RoleArn, SamlProviderArn, SessionDuration};
 use crate::error::{ApiError, ErrorKind};
@@ -59,6 +62,18 @@ pub enum StsError {
     /// Network failure, timeout or 5xx from STS after retries.
     #[error("AWS STS is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl StsError {
+    /// The AWS error code behind this error, when AWS sent one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Self::IdentityRejected { aws_code, .. }
+            | Self::Refused { aws_code, .. }
+            | Self::InvalidRequest { aws_code, .. } => Some(aws_code),
+            Self::Throttled | Self::IdpUnreachable | Self::Unavailable(_) => None,
+        }
+    }
 }
 
 impl ApiError for StsError {

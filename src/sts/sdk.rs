@@ -1,1 +1,360 @@
 //! `StsClient` over the official `aws-sdk-sts`.
+//!
+//! Invariants:
+//! - AssumeRoleWithSAML is sent unsigned: the client built by [`SdkStsClient::new`] has no
+//!   credentials provider, and the SDK models the operation with the no-auth scheme anyway;
+//! - the SDK's own retries are off; [`super::retry`] is the single retry policy;
+//! - every error is mapped by AWS error code to an [`StsError`] variant (see [`classify`]), and
+//!   every message kept from AWS or the SDK passes [`scrub`], so the assertion never leaks into an
+//!   error, a log or a response.
+
+use super::retry::RetryPolicy;
+use super::{AssumeRoleWithSamlRequest, StsClient, StsCredentials, StsError};
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::{BehaviorVersion, Region};
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSamlOutput;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+/// Time allowed to open a connection (TCP + TLS) to STS. Regional endpoints answer in milliseconds;
+/// waiting longer only delays the retry.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time allowed for one STS call, from sending to the parsed answer. STS itself may wait on the IdP
+/// (web identity), so this is generous; a login waits at most `MAX_ATTEMPTS` times this.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest AWS/SDK message kept in an [`StsError`]; AWS messages are one sentence, and a longer one
+/// may be echoing request data.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+/// Runs of base64 characters at least this long are redacted from messages: AWS validation errors
+/// echo parameter values (`Value '…' at 'SAMLAssertion' failed to satisfy constraint`), and no
+/// legitimate message part (ARN, code, request ID) is that long without a `:`/`-` break.
+pub const REDACT_BASE64_RUN: usize = 40;
+
+/// An [`StsClient`] talking to AWS STS (or moto) through `aws-sdk-sts`.
+#[derive(Debug, Clone)]
+pub struct SdkStsClient {
+    client: aws_sdk_sts::Client,
+    retry: RetryPolicy,
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+impl SdkStsClient {
+    /// A client for `region` without any AWS credentials (AssumeRoleWithSAML/WebIdentity are
+    /// unsigned). `endpoint` overrides the SDK's endpoint resolution (moto, VPC endpoints); without
+    /// it the SDK uses the regional endpoint `https://sts.<region>.amazonaws.com` (partition-aware).
+    pub fn new(region: &str, endpoint: Option<&str>) -> Self {
+        let mut builder = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts());
+        if let Some(url) = endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        Self::from_client(aws_sdk_sts::Client::from_conf(builder.build()))
+    }
+
+    /// A client from a loaded `SdkConfig` (region, endpoint, HTTP client and, for later signed
+    /// operations, credentials). Our retry and timeout settings replace the config's.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        let conf = aws_sdk_sts::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts())
+            .build();
+        Self::from_client(aws_sdk_sts::Client::from_conf(conf))
+    }
+
+    fn from_client(client: aws_sdk_sts::Client) -> Self {
+        Self {
+            client,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replace the retry policy (tests inject sleep and jitter).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    async fn saml_once(&self, req: &AssumeRoleWithSamlRequest) -> Result<StsCredentials, StsError> {
+        let assertion = req.saml_assertion.expose_secret();
+        let out = self
+            .client
+            .assume_role_with_saml()
+            .role_arn(req.role_arn.as_str())
+            .principal_arn(req.principal_arn.as_str())
+            .saml_assertion(assertion)
+            .set_duration_seconds(req.duration.map(|d| d.secs() as i32))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, assertion))?;
+        credentials_from(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl StsClient for SdkStsClient {
+    async fn assume_role_with_saml(
+        &self,
+        req: AssumeRoleWithSamlRequest,
+    ) -> Result<StsCredentials, StsError> {
+        self.retry.run(|_| self.saml_once(&req)).await
+    }
+}
+
+fn credentials_from(out: AssumeRoleWithSamlOutput) -> Result<StsCredentials, StsError> {
+    let missing = |what: &str| StsError::Unavailable(format!("STS answer without {what}"));
+    let creds = out.credentials.ok_or_else(|| missing("Credentials"))?;
+    let user = out
+        .assumed_role_user
+        .ok_or_else(|| missing("AssumedRoleUser"))?;
+    let expiration =
+        DateTime::<Utc>::from_timestamp(creds.expiration.secs(), creds.expiration.subsec_nanos())
+            .ok_or_else(|| missing("a valid Expiration"))?;
+    Ok(StsCredentials {
+        access_key_id: creds.access_key_id,
+        secret_access_key: SecretString::from(creds.secret_access_key),
+        session_token: SecretString::from(creds.session_token),
+        expiration,
+        assumed_role_arn: user.arn,
+        assumed_role_id: user.assumed_role_id,
+        subject: out.subject,
+        source_identity: out.source_identity,
+        // Deprecated by AWS in favour of SessionTokenUtilization (a different measure); kept while
+        // the field exists, since callers read it.
+        #[allow(deprecated)]
+        packed_policy_size: out.packed_policy_size,
+    })
+}
+
+/// Map any SDK error to an [`StsError`], scrubbing `assertion` out of every message.
+pub(crate) fn map_sdk_error<E>(err: &SdkError<E, HttpResponse>, assertion: &str) -> StsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let status = Some(ctx.raw().status().as_u16());
+            let message = ctx.err().message().unwrap_or("").to_owned();
+            classify(ctx.err().code(), status, &scrub(&message, assertion))
+        }
+        SdkError::TimeoutError(_) => {
+            StsError::Unavailable(format!("no answer within {OPERATION_TIMEOUT:?}"))
+        }
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StsError::Unavailable(scrub(&DisplayErrorContext(err).to_string(), assertion))
+        }
+        // Includes SdkError::ConstructionFailure: the request could not be built at all.
+        _ => StsError::InvalidRequest {
+            aws_code: "RequestConstruction".into(),
+            message: scrub(&DisplayErrorContext(err).to_string(), assertion),
+        },
+    }
+}
+
+/// The AWS error code → variant table. `status` decides only for codes not in the table.
+pub fn classify(code: Option<&str>, status: Option<u16>, message: &str) -> StsError {
+    let aws = |code: &str| (code.to_owned(), message.to_owned());
+    match code {
+        Some(
+            c @ ("InvalidIdentityToken"
+            | "ExpiredTokenException"
+            | "ExpiredToken"
+            | "IDPRejectedClaim"),
+        ) => {
+            let (aws_code, message) = aws(c);
+            StsError::IdentityRejected { aws_code, message }
+        }
+        Some(
+            c @ ("AccessDenied"
+            | "AccessDeniedException"
+            | "RegionDisabledException"
+            | "NotAuthorized"
+            | "OptInRequired"),
+        ) => {
+            let (aws_code, message) = aws(c);
+            StsError::Refused { aws_code, message }
+        }
+        Some(
+            c @ ("ValidationError"
+            | "MalformedPolicyDocument"
+            | "PackedPolicyTooLarge"
+            | "InvalidParameterValue"
+            | "InvalidParameterCombination"
+            | "MissingParameter"
+            | "InvalidQueryParameter"
+            | "MalformedQueryString"
+            | "InvalidAction"),
+        ) => {
+            let (aws_code, message) = aws(c);
+            StsError::InvalidRequest { aws_code, message }
+        }
+        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => StsError::Throttled,
+        Some("IDPCommunicationError") => StsError::IdpUnreachable,
+        Some(c @ ("InternalFailure" | "InternalError" | "ServiceUnavailable")) => {
+            StsError::Unavailable(format!("{c}: {message}"))
+        }
+        other => {
+            let c = other.unwrap_or("unknown");
+            match status {
+                Some(429) => StsError::Throttled,
+                Some(s) if s >= 500 => StsError::Unavailable(format!("HTTP {s} ({c}): {message}")),
+                // An unknown client error: AWS said no; never retried.
+                _ => StsError::Refused {
+                    aws_code: c.to_owned(),
+                    message: message.to_owned(),
+                },
+            }
+        }
+    }
+}
+
+/// Remove the assertion (and anything that looks like a chunk of it) from `message`, and bound its
+/// length.
+pub fn scrub(message: &str, assertion: &str) -> String {
+    let mut text = if assertion.len() >= 8 {
+        message.replace(assertion, "[redacted]")
+    } else {
+        message.to_owned()
+    };
+    text = redact_base64_runs(&text);
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        text = text.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
+    }
+    text
+}
+
+fn redact_base64_runs(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= REDACT_BASE64_RUN {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_how_the_caller_reacts() {
+        let c = |code| classify(Some(code), Some(400), "msg");
+        for code in [
+            "InvalidIdentityToken",
+            "ExpiredTokenException",
+            "ExpiredToken",
+            "IDPRejectedClaim",
+        ] {
+            assert!(
+                matches!(c(code), StsError::IdentityRejected { .. }),
+                "{code}"
+            );
+        }
+        for code in ["AccessDenied", "RegionDisabledException"] {
+            assert!(matches!(c(code), StsError::Refused { .. }), "{code}");
+        }
+        for code in [
+            "ValidationError",
+            "MalformedPolicyDocument",
+            "PackedPolicyTooLarge",
+        ] {
+            assert!(matches!(c(code), StsError::InvalidRequest { .. }), "{code}");
+        }
+        for code in ["Throttling", "ThrottlingException", "RequestLimitExceeded"] {
+            assert!(matches!(c(code), StsError::Throttled), "{code}");
+        }
+        assert!(matches!(
+            c("IDPCommunicationError"),
+            StsError::IdpUnreachable
+        ));
+        assert!(matches!(
+            classify(Some("InternalFailure"), Some(500), "x"),
+            StsError::Unavailable(_)
+        ));
+        // Unknown codes: by status.
+        assert!(matches!(
+            classify(Some("Weird"), Some(503), "x"),
+            StsError::Unavailable(_)
+        ));
+        assert!(matches!(
+            classify(None, Some(429), "x"),
+            StsError::Throttled
+        ));
+        assert!(matches!(
+            classify(Some("Weird"), Some(400), "x"),
+            StsError::Refused { .. }
+        ));
+        // AWS's message and code are kept.
+        match c("AccessDenied") {
+            StsError::Refused { aws_code, message } => {
+                assert_eq!(aws_code, "AccessDenied");
+                assert_eq!(message, "msg");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn scrub_removes_the_assertion_and_long_base64() {
+        let assertion = "PHNhbWxwOlJlc3BvbnNlIHhtbG5zOnNhbWxwPSJ1cm46b2FzaXM6bmFtZXM6dGM6U0FNTDoyLjA6cHJvdG9jb2wiPg==";
+        let msg =
+            format!("1 validation error detected: Value '{assertion}' at 'SAMLAssertion' failed");
+        let out = scrub(&msg, assertion);
+        assert!(!out.contains(&assertion[..20]), "{out}");
+        assert!(out.contains("at 'SAMLAssertion' failed"));
+        // A truncated echo is caught by the base64-run rule.
+        let partial = format!("Value '{}...' is too long", &assertion[..60]);
+        assert!(!scrub(&partial, assertion).contains(&assertion[..20]));
+        // Ordinary messages pass unchanged.
+        let arn = "Not authorized to perform sts:AssumeRoleWithSAML on arn:aws:iam::123456789012:role/Admin-Role";
+        assert_eq!(scrub(arn, assertion), arn);
+        // Length is bounded.
+        assert!(scrub(&"word ".repeat(1000), assertion).chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn default_endpoint_is_regional() {
+        use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let resolver = DefaultResolver::new();
+        for (region, url) in [
+            ("eu-west-1", "https://sts.eu-west-1.amazonaws.com"),
+            ("us-east-1", "https://sts.us-east-1.amazonaws.com"),
+            ("cn-north-1", "https://sts.cn-north-1.amazonaws.com.cn"),
+        ] {
+            // What the operation's endpoint-params interceptor builds when only the region is set
+            // (no endpoint_url, no FIPS/dual-stack; UseGlobalEndpoint is never set, so false).
+            let params = Params::builder().region(region).build().unwrap();
+            let ep = futures_util::FutureExt::now_or_never(resolver.resolve_endpoint(&params))
+                .unwrap()
+                .unwrap();
+            assert_eq!(ep.url(), url);
+        }
+    }
+}
