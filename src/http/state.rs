@@ -101,12 +101,13 @@ impl AppState {
         let clock: SharedClock = Arc::new(SystemClock);
         let idps = load_idps(cfg).await?;
         let sts: Arc<dyn StsClient> =
-            Arc::new(SdkStsClient::new(&cfg.aws.region, cfg.aws.sts_endpoint.as_deref()).await);
+            Arc::new(SdkStsClient::new(&cfg.aws.region, cfg.aws.sts_endpoint.as_deref()));
         let replay: Arc<dyn ReplayGuard> = match &cfg.cache.redis_url {
             Some(url) => Arc::new(
-                RedisReplayGuard::connect(url.expose_secret(), &cfg.cache.key_prefix, clock.clone())
+                RedisReplayGuard::connect(url.expose_secret(), &cfg.cache.key_prefix)
                     .await
-                    .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?,
+                    .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?
+                    .with_clock(clock.clone()),
             ),
             None => Arc::new(MemoryReplayGuard::new(clock.clone())),
         };
