@@ -1,12 +1,13 @@
 //! SAML 2.0 Response validation: untrusted base64 in, [`VerifiedIdentity`] out.
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
-//! 1. `preflight`  — size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
-//! 2. `verify`     — samael + xmlsec with the IdP's pinned keys and an algorithm allowlist; returns
-//!                   only the signed subtree.
-//! 3. `profile`    — Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
-//!                   time windows (injected clock, bounded skew), duplicate attributes.
-//! 4. `attributes` — AWS attributes into checked newtypes.
+//! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
+//! 2. `verify`: samael + xmlsec with the IdP's pinned keys and an algorithm allowlist; returns
+//!    only the signed subtree.
+//! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
+//!    time windows (injected clock, bounded skew), duplicate attributes.
+//! 4. `attributes`: AWS attributes into checked newtypes.
+//!
 //! Replay (one-time Assertion ID) is checked by the caller against the shared `ReplayGuard`.
 //!
 //! Invariant: identity data is read only from the output of `verify`, never from the raw input.
@@ -17,12 +18,18 @@ pub mod metadata;
 pub mod preflight;
 pub mod profile;
 pub mod verify;
+pub mod xml;
 
-pub use error::SamlError;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod validate_tests;
+
+pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
 
 use crate::clock::SharedClock;
-use crate::identity::VerifiedIdentity;
+use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
 
 /// AWS accepts at most 100,000 base64 characters in AssumeRoleWithSAML (reference §2.11).
 pub const MAX_SAML_RESPONSE_BASE64_LEN: usize = 100_000;
@@ -57,8 +64,25 @@ pub struct SamlValidator {
 }
 
 impl SamlValidator {
+    /// Build without checks (kept for callers that validated `idps` already). Prefer [`Self::try_new`].
     pub fn new(idps: Vec<TrustedIdp>, clock: SharedClock) -> Self {
         Self { idps, clock }
+    }
+
+    /// Build after checking every IdP (at least one usable signing key, audiences, recipients) and
+    /// that no entity ID is configured twice.
+    pub fn try_new(idps: Vec<TrustedIdp>, clock: SharedClock) -> Result<Self, SamlConfigError> {
+        for (i, idp) in idps.iter().enumerate() {
+            idp.check()?;
+            if let Some(first) = idps[..i].iter().find(|o| o.entity_id == idp.entity_id) {
+                return Err(SamlConfigError::DuplicateEntityId {
+                    entity_id: idp.entity_id.clone(),
+                    first: first.name.clone(),
+                    second: idp.name.clone(),
+                });
+            }
+        }
+        Ok(Self { idps, clock })
     }
 
     pub fn idps(&self) -> &[TrustedIdp] {
@@ -66,8 +90,47 @@ impl SamlValidator {
     }
 
     /// Validate one base64 `SAMLResponse`. CPU-bound (xmlsec): call it from a blocking thread.
+    ///
+    /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
+    /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
     pub fn validate(&self, unverified_saml_response: &str) -> Result<VerifiedIdentity, SamlError> {
-        let _ = (&self.idps, &self.clock, unverified_saml_response);
-        Err(SamlError::NotImplemented)
+        // 1. preflight (untrusted).
+        let unverified_xml = preflight::decode(unverified_saml_response)?;
+        let pre = preflight::check(&unverified_xml)?;
+        let idp = self
+            .idps
+            .iter()
+            .find(|i| i.entity_id == pre.unverified_assertion_issuer)
+            .ok_or(SamlError::IssuerUnknown)?;
+        profile::check_response_envelope(pre.unverified_doc.root_element(), idp)?;
+
+        // 2. verify with this IdP's pinned keys only; keep only the signed subtree.
+        let verified = verify::verify_signatures(&unverified_xml, idp)?;
+        let verified_doc = xml::parse(&verified.xml).map_err(|_| SamlError::SignatureInvalid {
+            idp: idp.name.clone(),
+        })?;
+        let verified_assertion =
+            verify::verified_assertion(&verified_doc, &pre.unverified_assertion_id)?;
+
+        // 3. profile on the verified Assertion.
+        let facts = profile::check_assertion(verified_assertion, idp, self.clock.now())?;
+
+        // 4. AWS attributes.
+        let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
+
+        Ok(VerifiedIdentity {
+            protocol: Protocol::Saml,
+            provider: idp.name.clone(),
+            issuer: facts.issuer,
+            subject: facts.subject,
+            subject_format: facts.subject_format,
+            token_id: facts.assertion_id,
+            expires_at: facts.expires_at,
+            authn_instant: facts.authn_instant,
+            attributes: facts.attributes,
+            aws,
+            key_fingerprint: verified.key_fingerprint,
+            original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
+        })
     }
 }

@@ -1,1 +1,386 @@
-//! SAML preflight stage (see saml/mod.rs).
+//! Preflight: everything checked on the untrusted input *before* libxml2/xmlsec sees it.
+//!
+//! Order: length cap (before decoding) → strict base64 → UTF-8 (+ encoding declaration) → DOCTYPE
+//! ban → strict XML (roxmltree, no DTD, node and depth caps) → document shape (root Response, one
+//! Assertion, unique IDs, no encrypted elements, plain-text identity values) → signature shape
+//! (placement, one SignedInfo, one Reference to the parent's ID, allowed transforms and algorithms,
+//! no Object/Manifest/RetrievalMethod/HMACOutputLength).
+//!
+//! Invariant: nothing read here is trusted for identity. The only value used downstream is the
+//! Assertion Issuer, to *select* which IdP's pinned keys verify the signature; a lie there just
+//! makes verification fail. This stage exists because xmlsec 1.2 dereferences references and runs
+//! transforms before it checks SignatureValue (checklist R4, S09).
+
+use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
+use super::{SamlError, MAX_SAML_RESPONSE_BASE64_LEN};
+use base64::Engine as _;
+use roxmltree::{Document, Node};
+use std::collections::HashSet;
+
+/// Exclusive XML canonicalization without comments: the only CanonicalizationMethod and the only
+/// C14N transform accepted (comments are then outside the signature, see `xml::strict_text`).
+pub const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+/// The enveloped-signature transform.
+pub const ALG_ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+/// Accepted SignatureMethod URIs (checklist R3, S07, S08): no SHA-1, no HMAC, no DSA.
+pub const ALLOWED_SIGNATURE_METHODS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+];
+
+/// Accepted DigestMethod URIs: SHA-256 and stronger.
+pub const ALLOWED_DIGEST_METHODS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+
+/// What preflight learned and later stages may use (see the module invariant).
+#[derive(Debug)]
+pub struct Preflight<'x> {
+    /// The parsed, untrusted document (Status/Destination hints are read from it).
+    pub unverified_doc: Document<'x>,
+    /// Text of the Assertion's Issuer: used only to choose the IdP's keys.
+    pub unverified_assertion_issuer: String,
+    /// `ID` of the one Assertion.
+    pub unverified_assertion_id: String,
+}
+
+/// Length cap, strict base64 and UTF-8. Only ASCII whitespace that IdPs and form encoders insert
+/// (space, tab, CR, LF) is stripped; anything else outside the standard alphabet is refused.
+pub fn decode(unverified_b64: &str) -> Result<String, SamlError> {
+    let len = unverified_b64.len();
+    if len > MAX_SAML_RESPONSE_BASE64_LEN {
+        return Err(SamlError::TooLarge {
+            len,
+            max: MAX_SAML_RESPONSE_BASE64_LEN,
+        });
+    }
+    let compact: Vec<u8> = unverified_b64
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .collect();
+    if compact.is_empty() {
+        return Err(SamlError::Malformed("SAMLResponse is empty".into()));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|_| {
+            SamlError::Malformed(
+                "SAMLResponse is not valid standard base64 (RFC 4648 alphabet with canonical padding)"
+                    .into(),
+            )
+        })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SamlError::Malformed("decoded SAMLResponse is not UTF-8".into()))?;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    };
+    check_encoding_declaration(&text)?;
+    if contains_dtd_markup(&text) {
+        return Err(SamlError::DtdForbidden);
+    }
+    Ok(text)
+}
+
+/// `<!DOCTYPE` or `<!ENTITY` anywhere (case-insensitive), even inside comments: refused outright.
+pub fn contains_dtd_markup(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(9).any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
+        || b.windows(8).any(|w| w.eq_ignore_ascii_case(b"<!ENTITY"))
+}
+
+/// roxmltree reads UTF-8 only, libxml2 honours the declared encoding: a non-UTF-8 declaration
+/// would make the two parsers see different documents, so it is refused.
+fn check_encoding_declaration(text: &str) -> Result<(), SamlError> {
+    let Some(rest) = text.strip_prefix("<?xml") else {
+        return Ok(());
+    };
+    let decl = rest.split("?>").next().unwrap_or_default();
+    let Some(pos) = decl.find("encoding") else {
+        return Ok(());
+    };
+    let value: String = decl[pos + "encoding".len()..]
+        .chars()
+        .skip_while(|c| c.is_whitespace() || *c == '=' || *c == '"' || *c == '\'')
+        .take_while(|c| *c != '"' && *c != '\'')
+        .collect();
+    if value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8") {
+        Ok(())
+    } else {
+        Err(SamlError::Malformed(
+            "the XML declaration must declare UTF-8 encoding (or none)".into(),
+        ))
+    }
+}
+
+/// Parse and check the whole document shape and every signature's shape.
+pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
+    let doc = xml::parse(xml_text)?;
+    xml::check_depth(&doc)?;
+    let root = doc.root_element();
+    if !is(root, NS_SAMLP, "Response") {
+        return Err(SamlError::Malformed(
+            "the root element must be a SAML 2.0 protocol Response".into(),
+        ));
+    }
+
+    let mut ids = HashSet::new();
+    let mut assertions = Vec::new();
+    let mut signatures = Vec::new();
+    for node in doc.descendants().filter(Node::is_element) {
+        if let Some(id) = node.attribute("ID") {
+            if !ids.insert(id) {
+                return Err(SamlError::DuplicateId);
+            }
+        }
+        let ns = node.tag_name().namespace();
+        let local = node.tag_name().name();
+        if local.starts_with("Encrypted") && (ns == Some(NS_SAML) || ns == Some(NS_SAMLP)) {
+            return Err(SamlError::EncryptedUnsupported);
+        }
+        if ns == Some(NS_SAML) {
+            match local {
+                "Assertion" => assertions.push(node),
+                "NameID" | "AttributeValue" | "Issuer" | "Audience"
+                    if xml::has_non_text_child(node) =>
+                {
+                    return Err(SamlError::CommentInjection {
+                        element: identity_element_name(local),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if ns == Some(NS_DS) {
+            match local {
+                "Signature" => signatures.push(node),
+                "Object" | "Manifest" | "RetrievalMethod" | "HMACOutputLength" => {
+                    return Err(SamlError::SignatureShape(format!(
+                        "ds:{local} is not allowed in a SAML signature"
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    if assertions.len() != 1 {
+        return Err(SamlError::MultipleAssertions {
+            count: assertions.len(),
+        });
+    }
+    let assertion = assertions[0];
+    if assertion.parent_element() != Some(root) {
+        return Err(SamlError::Malformed(
+            "the Assertion must be a direct child of the Response".into(),
+        ));
+    }
+    if signatures.is_empty() {
+        return Err(SamlError::Unsigned);
+    }
+    let mut signed_parents = HashSet::new();
+    for sig in &signatures {
+        let parent = sig.parent_element();
+        let parent = match parent {
+            Some(p) if p == root || p == assertion => p,
+            _ => {
+                return Err(SamlError::SignatureMisplaced(
+                    "a Signature must be a direct child of the Response or of the Assertion".into(),
+                ))
+            }
+        };
+        if !signed_parents.insert(parent.id()) {
+            return Err(SamlError::SignatureMisplaced(format!(
+                "the {} carries more than one Signature",
+                parent.tag_name().name()
+            )));
+        }
+        check_signature_shape(*sig, parent)?;
+    }
+
+    let issuer = xml::at_most_one(assertion, NS_SAML, "Issuer")?
+        .ok_or_else(|| SamlError::IssuerMismatch("the Assertion has no Issuer".into()))?;
+    let unverified_assertion_issuer = xml::strict_text(issuer, "Issuer")?.trim().to_owned();
+    let unverified_assertion_id = assertion
+        .attribute("ID")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| SamlError::Malformed("the Assertion has no ID".into()))?
+        .to_owned();
+    Ok(Preflight {
+        unverified_doc: doc,
+        unverified_assertion_issuer,
+        unverified_assertion_id,
+    })
+}
+
+fn identity_element_name(local: &str) -> &'static str {
+    match local {
+        "NameID" => "NameID",
+        "AttributeValue" => "AttributeValue",
+        "Issuer" => "Issuer",
+        _ => "Audience",
+    }
+}
+
+fn shape(msg: impl Into<String>) -> SamlError {
+    SamlError::SignatureShape(msg.into())
+}
+
+/// Element children of `node`; any non-whitespace text between them is refused.
+fn element_children<'a, 'i>(node: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, SamlError> {
+    let mut out = Vec::new();
+    for c in node.children() {
+        if c.is_element() {
+            out.push(c);
+        } else if c.is_text() && c.text().unwrap_or_default().trim().is_empty() {
+            continue;
+        } else if c.is_comment() || c.is_pi() || c.is_text() {
+            return Err(shape(format!(
+                "unexpected text, comment or processing instruction in ds:{}",
+                node.tag_name().name()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn names(nodes: &[Node<'_, '_>]) -> Vec<&'static str> {
+    nodes
+        .iter()
+        .map(|n| {
+            if n.tag_name().namespace() != Some(NS_DS) {
+                "?"
+            } else {
+                match n.tag_name().name() {
+                    "SignedInfo" => "SignedInfo",
+                    "SignatureValue" => "SignatureValue",
+                    "KeyInfo" => "KeyInfo",
+                    "CanonicalizationMethod" => "CanonicalizationMethod",
+                    "SignatureMethod" => "SignatureMethod",
+                    "Reference" => "Reference",
+                    "Transforms" => "Transforms",
+                    "DigestMethod" => "DigestMethod",
+                    "DigestValue" => "DigestValue",
+                    _ => "?",
+                }
+            }
+        })
+        .collect()
+}
+
+/// Check one `ds:Signature` whose parent (Response or Assertion) is `parent`.
+pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), SamlError> {
+    let kids = element_children(sig)?;
+    let kinds = names(&kids);
+    if !(kinds == ["SignedInfo", "SignatureValue"]
+        || kinds == ["SignedInfo", "SignatureValue", "KeyInfo"])
+    {
+        return Err(shape(
+            "a Signature must hold exactly one SignedInfo, one SignatureValue and optionally KeyInfo, in that order",
+        ));
+    }
+    let signed_info = kids[0];
+    if xml::has_non_text_child(kids[1]) {
+        return Err(shape("SignatureValue must be plain base64 text"));
+    }
+
+    let si = element_children(signed_info)?;
+    let si_kinds = names(&si);
+    if si_kinds != ["CanonicalizationMethod", "SignatureMethod", "Reference"] {
+        return Err(shape(
+            "SignedInfo must hold one CanonicalizationMethod, one SignatureMethod and exactly one Reference",
+        ));
+    }
+    let c14n = si[0].attribute("Algorithm").unwrap_or_default();
+    if c14n != ALG_EXC_C14N {
+        return Err(SamlError::AlgorithmForbidden {
+            what: "CanonicalizationMethod",
+            algorithm: c14n.to_owned(),
+        });
+    }
+    if !element_children(si[0])?.is_empty() {
+        return Err(shape("CanonicalizationMethod must be empty"));
+    }
+    let sig_method = si[1].attribute("Algorithm").unwrap_or_default();
+    if !ALLOWED_SIGNATURE_METHODS.contains(&sig_method) {
+        return Err(SamlError::AlgorithmForbidden {
+            what: "SignatureMethod",
+            algorithm: sig_method.to_owned(),
+        });
+    }
+    if !element_children(si[1])?.is_empty() {
+        return Err(shape("SignatureMethod must be empty (no HMACOutputLength)"));
+    }
+    check_reference(si[2], parent)
+}
+
+fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), SamlError> {
+    let parent_id = parent.attribute("ID").unwrap_or_default();
+    let uri = reference.attribute("URI").unwrap_or_default();
+    if parent_id.is_empty() || uri.strip_prefix('#') != Some(parent_id) {
+        return Err(shape(format!(
+            "the Reference URI must be \"#\" followed by the ID of the signed {} (the Signature's parent)",
+            parent.tag_name().name()
+        )));
+    }
+    let kids = element_children(reference)?;
+    let kinds = names(&kids);
+    if kinds != ["Transforms", "DigestMethod", "DigestValue"] {
+        return Err(shape(
+            "a Reference must hold Transforms, DigestMethod and DigestValue, in that order",
+        ));
+    }
+    let transforms = element_children(kids[0])?;
+    if transforms.is_empty() || transforms.len() > 2 {
+        return Err(shape("Transforms must hold one or two Transform elements"));
+    }
+    let mut seen = HashSet::new();
+    for t in transforms {
+        if !is(t, NS_DS, "Transform") {
+            return Err(shape("Transforms may only contain ds:Transform"));
+        }
+        let alg = t.attribute("Algorithm").unwrap_or_default();
+        if alg != ALG_ENVELOPED && alg != ALG_EXC_C14N {
+            return Err(SamlError::AlgorithmForbidden {
+                what: "Transform",
+                algorithm: alg.to_owned(),
+            });
+        }
+        if !seen.insert(alg) {
+            return Err(shape("the same Transform appears twice"));
+        }
+        for c in element_children(t)? {
+            if !(alg == ALG_EXC_C14N && is(c, NS_EXC_C14N, "InclusiveNamespaces")) {
+                return Err(shape(
+                    "a Transform may only contain ec:InclusiveNamespaces (exclusive C14N)",
+                ));
+            }
+            if !element_children(c)?.is_empty() {
+                return Err(shape("InclusiveNamespaces must be empty"));
+            }
+        }
+    }
+    let digest = kids[1].attribute("Algorithm").unwrap_or_default();
+    if !ALLOWED_DIGEST_METHODS.contains(&digest) {
+        return Err(SamlError::AlgorithmForbidden {
+            what: "DigestMethod",
+            algorithm: digest.to_owned(),
+        });
+    }
+    if !element_children(kids[1])?.is_empty() || xml::has_non_text_child(kids[2]) {
+        return Err(shape(
+            "DigestMethod must be empty and DigestValue plain base64 text",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "preflight_tests.rs"]
+mod tests;

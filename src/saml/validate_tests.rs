@@ -1,0 +1,204 @@
+//! End-to-end unit tests of `SamlValidator::validate` with responses signed by xmlsec (through
+//! samael's `sign_xml`), in the three layouts: Assertion-only, Response-only, both.
+
+use super::test_support::*;
+use super::*;
+use crate::clock::FixedClock;
+use crate::error::ApiError;
+use std::sync::Arc;
+
+fn validator() -> (SamlValidator, Arc<FixedClock>) {
+    let clock = Arc::new(FixedClock::new(now()));
+    let v = SamlValidator::try_new(vec![idp()], clock.clone()).unwrap();
+    (v, clock)
+}
+
+fn assertion_signed(name_id: &str) -> String {
+    sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), name_id)),
+        0,
+    )
+}
+
+fn response_signed(name_id: &str) -> String {
+    sign(
+        &response(&sig_template(RESPONSE_ID), &assertion("", name_id)),
+        0,
+    )
+}
+
+fn both_signed(name_id: &str) -> String {
+    let inner = assertion_signed(name_id);
+    // Add the Response template after the Response Issuer; xmlsec signs the first template found.
+    let x = inner.replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer>{}", sig_template(RESPONSE_ID)),
+        1,
+    );
+    sign(&x, 0)
+}
+
+fn code(v: &SamlValidator, xml: &str) -> &'static str {
+    match v.validate(&b64(xml)) {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn accepts_all_three_signature_layouts() {
+    let (v, _) = validator();
+    for (layout, xml) in [
+        ("assertion", assertion_signed("alice")),
+        ("response", response_signed("alice")),
+        ("both", both_signed("alice")),
+    ] {
+        let id = v
+            .validate(&b64(&xml))
+            .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        assert_eq!(id.subject(), "alice", "{layout}");
+        assert_eq!(id.issuer(), IDP_ENTITY);
+        assert_eq!(id.token_id(), ASSERTION_ID);
+        assert_eq!(id.provider(), "corp");
+        assert_eq!(id.aws().roles.len(), 1);
+        assert_eq!(
+            id.aws().session_name.as_ref().unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            id.key_fingerprint(),
+            verify::fingerprint(&idp().signing_certs[0])
+        );
+        assert_eq!(id.expires_at(), now() + chrono::Duration::minutes(5));
+    }
+}
+
+#[test]
+fn reduced_xml_is_rooted_at_the_signed_element() {
+    let idp = idp();
+    let a = verify::verify_signatures(&assertion_signed("alice"), &idp).unwrap();
+    assert!(a.xml.contains("<saml:Assertion"), "{}", a.xml);
+    assert!(!a.xml.contains("Response"), "{}", a.xml);
+    let r = verify::verify_signatures(&response_signed("alice"), &idp).unwrap();
+    assert!(r.xml.contains("<samlp:Response"), "{}", r.xml);
+    assert!(!r.xml.contains("SignatureValue"), "{}", r.xml);
+}
+
+#[test]
+fn rejects_signature_stripping() {
+    let (v, _) = validator();
+    let x = assertion_signed("alice");
+    let start = x.find("<ds:Signature").unwrap();
+    let end = x.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let stripped = format!("{}{}", &x[..start], &x[end..]);
+    assert_eq!(code(&v, &stripped), "saml_unsigned");
+}
+
+#[test]
+fn rejects_tampered_name_id_after_signing() {
+    let (v, _) = validator();
+    for x in [
+        assertion_signed("alice"),
+        response_signed("alice"),
+        both_signed("alice"),
+    ] {
+        let evil = x.replace(">alice</saml:NameID>", ">admin</saml:NameID>");
+        assert_eq!(code(&v, &evil), "saml_signature_invalid");
+    }
+}
+
+#[test]
+fn rejects_attacker_key_resigning() {
+    let (v, _) = validator();
+    let x = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "admin")),
+        1,
+    );
+    assert_eq!(code(&v, &x), "saml_signature_invalid");
+}
+
+#[test]
+fn rejects_comment_injection_after_signing() {
+    let (v, _) = validator();
+    let x = assertion_signed("admin@example.com.evil.test").replace(
+        "admin@example.com.evil.test",
+        "admin@example.com<!---->.evil.test",
+    );
+    assert_eq!(code(&v, &x), "saml_comment_injection");
+}
+
+#[test]
+fn rejects_xsw_unsigned_response_fields_cannot_change_identity() {
+    // Only the Assertion is signed: an evil unsigned Assertion next to it is refused outright.
+    let (v, _) = validator();
+    let signed = assertion_signed("alice");
+    let evil = assertion("", "admin").replace(ASSERTION_ID, "_evil");
+    let x = signed.replacen("<samlp:Status>", &format!("{evil}<samlp:Status>"), 1);
+    assert_eq!(code(&v, &x), "saml_multiple_assertions");
+}
+
+#[test]
+fn rejects_unknown_issuer_and_status_failure() {
+    let (v, _) = validator();
+    let x = assertion_signed("alice").replace(IDP_ENTITY, "https://evil.test/");
+    assert_eq!(code(&v, &x), "saml_issuer_unknown");
+    let x = assertion_signed("alice").replace("status:Success", "status:Responder");
+    assert_eq!(code(&v, &x), "saml_status_not_success");
+    let x = assertion_signed("alice").replace(
+        &format!("Destination=\"{RECIPIENT}\""),
+        "Destination=\"https://evil.test/acs\"",
+    );
+    assert_eq!(code(&v, &x), "saml_recipient_mismatch");
+}
+
+#[test]
+fn time_window_boundaries_use_clock_skew() {
+    let (v, clock) = validator();
+    let x = assertion_signed("alice");
+    // NotOnOrAfter = now + 5 min; accepted until NotOnOrAfter + skew (exclusive).
+    clock.set(now() + chrono::Duration::minutes(5) + CLOCK_SKEW - chrono::Duration::seconds(1));
+    assert_eq!(code(&v, &x), "ok");
+    clock.set(now() + chrono::Duration::minutes(5) + CLOCK_SKEW);
+    assert_eq!(code(&v, &x), "saml_expired");
+    // IssueInstant = now - 5 s is the binding lower bound (Conditions NotBefore = now - 10 s).
+    clock.set(now() - chrono::Duration::seconds(5) - CLOCK_SKEW);
+    assert_eq!(code(&v, &x), "ok");
+    clock.set(now() - chrono::Duration::seconds(6) - CLOCK_SKEW);
+    assert_eq!(code(&v, &x), "saml_not_yet_valid");
+}
+
+#[test]
+fn rejects_wrong_audience_with_valid_signature() {
+    let clock = Arc::new(FixedClock::new(now()));
+    let mut other = idp();
+    other.audiences = vec!["https://other.example/".into()];
+    let v = SamlValidator::try_new(vec![other], clock).unwrap();
+    assert_eq!(
+        code(&v, &assertion_signed("alice")),
+        "saml_audience_mismatch"
+    );
+}
+
+#[test]
+fn rejects_oversized_input_before_decoding() {
+    let (v, _) = validator();
+    let e = v
+        .validate(&"A".repeat(MAX_SAML_RESPONSE_BASE64_LEN + 4))
+        .unwrap_err();
+    assert_eq!(e.code(), "saml_too_large");
+    assert_eq!(e.kind(), crate::error::ErrorKind::TooLarge);
+}
+
+#[test]
+fn try_new_refuses_idp_without_signing_key() {
+    let mut bad = idp();
+    bad.signing_certs.clear();
+    let clock = Arc::new(FixedClock::new(now()));
+    assert!(SamlValidator::try_new(vec![bad.clone()], clock.clone()).is_err());
+    // Even if built unchecked, a request fails closed (checklist R1).
+    let v = SamlValidator::new(vec![bad], clock);
+    assert_eq!(
+        code(&v, &assertion_signed("alice")),
+        "saml_idp_misconfigured"
+    );
+}

@@ -1,0 +1,249 @@
+//! Signed negative suite, part 2: validly signed responses that break the SAML/AWS profile
+//! (checklist S13-S18, aws-federation-rules §2.4-2.5). Each test is named after the defect and
+//! asserts rejection with the validator's stable code; time cases pin a FixedClock at the
+//! boundaries ± the allowed skew.
+
+mod support;
+
+use chrono::Duration;
+use fedbroker::saml::{CLOCK_SKEW, MAX_ASSERTION_LIFETIME};
+use support::harness::*;
+use support::saml_idp::*;
+
+fn base() -> SamlResponseBuilder {
+    SamlResponseBuilder::new(t0())
+}
+
+fn rejected(b: &SamlResponseBuilder, code: &str) {
+    assert_xml_rejected(&b.build_xml(), code);
+}
+
+// ---- S15 audience / recipient / destination ----------------------------------------------------
+
+#[test]
+fn wrong_audience_is_rejected() {
+    let mut b = base();
+    b.audiences = vec!["https://sp.evil.example/".into()];
+    rejected(&b, "saml_audience_mismatch");
+}
+
+#[test]
+fn missing_audience_restriction_is_rejected() {
+    let mut b = base();
+    b.audiences.clear();
+    rejected(&b, "saml_audience_mismatch");
+}
+
+#[test]
+fn wrong_recipient_is_rejected() {
+    let mut b = base();
+    b.recipient = Some("https://sp.evil.example/acs".into());
+    rejected(&b, "saml_recipient_mismatch");
+}
+
+#[test]
+fn missing_recipient_is_rejected() {
+    let mut b = base();
+    b.recipient = None;
+    rejected(&b, "saml_profile_violation");
+}
+
+/// Only the Assertion is signed; the attacker rewrites the unsigned Response Destination.
+#[test]
+fn unsigned_response_destination_altered_after_assertion_signing_is_rejected() {
+    let signed = base().sign(SignWhat::Assertion).build_xml();
+    let xml = signed.replacen(
+        "Destination=\"https://signin.aws.amazon.com/saml\"",
+        "Destination=\"https://sp.evil.example/acs\"",
+        1,
+    );
+    assert_ne!(xml, signed);
+    assert_xml_rejected(&xml, "saml_recipient_mismatch");
+}
+
+#[test]
+fn wrong_response_destination_is_rejected() {
+    let mut b = base();
+    b.destination = Some("https://sp.evil.example/acs".into());
+    rejected(&b, "saml_recipient_mismatch");
+}
+
+// ---- S16 time windows (CLOCK_SKEW both ways) ---------------------------------------------------
+
+#[test]
+fn expired_assertion_at_not_on_or_after_plus_skew_is_rejected() {
+    let b = base();
+    let noa = b.not_on_or_after.expect("default has NotOnOrAfter");
+    assert_rejected(
+        validate_at(&b.build_base64(), noa + CLOCK_SKEW),
+        "saml_expired",
+    );
+}
+
+#[test]
+fn assertion_one_second_before_expiry_plus_skew_is_accepted() {
+    let b = base();
+    let noa = b.not_on_or_after.expect("default has NotOnOrAfter");
+    let id = validate_at(&b.build_base64(), noa + CLOCK_SKEW - Duration::seconds(1))
+        .unwrap_or_else(|e| panic!("within skew, got {e}"));
+    assert_eq!(id.subject(), "alice@example.com");
+}
+
+#[test]
+fn not_yet_valid_assertion_beyond_skew_is_rejected() {
+    let b = base();
+    let nb = b.not_before.expect("default has NotBefore");
+    let at = nb - CLOCK_SKEW - Duration::seconds(1);
+    assert_rejected(validate_at(&b.build_base64(), at), "saml_not_yet_valid");
+}
+
+#[test]
+fn not_yet_valid_assertion_exactly_at_skew_is_accepted() {
+    let b = base();
+    let nb = b.not_before.expect("default has NotBefore");
+    let id = validate_at(&b.build_base64(), nb - CLOCK_SKEW)
+        .unwrap_or_else(|e| panic!("at the skew boundary, got {e}"));
+    assert_eq!(id.subject(), "alice@example.com");
+}
+
+#[test]
+fn expired_subject_confirmation_is_rejected() {
+    let mut b = base();
+    b.subject_not_on_or_after = Some(t0() - CLOCK_SKEW - Duration::seconds(1));
+    rejected(&b, "saml_expired");
+}
+
+#[test]
+fn missing_subject_confirmation_not_on_or_after_is_rejected() {
+    let mut b = base();
+    b.subject_not_on_or_after = None;
+    rejected(&b, "saml_profile_violation");
+}
+
+fn with_lifetime(lifetime: Duration) -> SamlResponseBuilder {
+    let mut b = base();
+    b.not_on_or_after = Some(t0() + lifetime);
+    b.subject_not_on_or_after = Some(t0() + lifetime);
+    b
+}
+
+#[test]
+fn lifetime_exactly_max_assertion_lifetime_is_accepted() {
+    let id = accept(&with_lifetime(MAX_ASSERTION_LIFETIME));
+    assert_eq!(id.subject(), "alice@example.com");
+}
+
+/// `MAX_ASSERTION_LIFETIME` is documented as the longest IssueInstant→NotOnOrAfter window; both
+/// timestamps come from the IdP's one clock, so clock skew has no business widening it.
+#[test]
+fn lifetime_one_minute_over_max_assertion_lifetime_is_rejected() {
+    rejected(
+        &with_lifetime(MAX_ASSERTION_LIFETIME + Duration::minutes(1)),
+        "saml_lifetime_too_long",
+    );
+}
+
+#[test]
+fn lifetime_over_max_assertion_lifetime_plus_skew_is_rejected() {
+    let lifetime = MAX_ASSERTION_LIFETIME + CLOCK_SKEW + Duration::seconds(1);
+    rejected(&with_lifetime(lifetime), "saml_lifetime_too_long");
+}
+
+#[test]
+fn issue_instant_far_in_the_future_is_rejected() {
+    let b = SamlResponseBuilder::new(t0() + Duration::hours(1));
+    rejected(&b, "saml_not_yet_valid");
+}
+
+// ---- S17 issuer / status -----------------------------------------------------------------------
+
+#[test]
+fn status_responder_is_rejected() {
+    let mut b = base();
+    b.status_code = STATUS_RESPONDER.into();
+    rejected(&b, "saml_status_not_success");
+}
+
+#[test]
+fn unknown_issuer_signed_with_trusted_key_is_rejected() {
+    let mut b = base();
+    b.issuer = Some("https://idp.evil.example/metadata".into());
+    b.assertion_issuer = b.issuer.clone();
+    rejected(&b, "saml_issuer_unknown");
+}
+
+#[test]
+fn response_issuer_differing_from_assertion_issuer_is_rejected() {
+    let mut b = base();
+    b.issuer = Some("https://idp.evil.example/metadata".into());
+    rejected(&b, "saml_issuer_mismatch");
+}
+
+#[test]
+fn missing_assertion_issuer_is_rejected() {
+    let mut b = base();
+    b.assertion_issuer = None;
+    rejected(&b, "saml_issuer_mismatch");
+}
+
+// ---- S18 subject / attributes ------------------------------------------------------------------
+
+#[test]
+fn missing_nameid_is_rejected() {
+    let mut b = base();
+    b.name_id = None;
+    rejected(&b, "saml_subject_missing");
+}
+
+#[test]
+fn empty_nameid_is_rejected() {
+    let mut b = base();
+    b.name_id = Some(String::new());
+    rejected(&b, "saml_subject_missing");
+}
+
+#[test]
+fn duplicate_role_attribute_names_are_rejected() {
+    let mut b = base();
+    b.attributes.push((
+        ATTR_ROLE.into(),
+        vec![DEFAULT_ROLE.replace("ReadOnly", "Admin")],
+    ));
+    rejected(&b, "saml_duplicate_attribute");
+}
+
+#[test]
+fn missing_role_attribute_is_rejected() {
+    rejected(&base().without_attribute(ATTR_ROLE), "saml_role_missing");
+}
+
+#[test]
+fn malformed_role_value_is_rejected() {
+    rejected(
+        &base().roles(&["arn:aws:iam::111122223333:role/ReadOnly"]),
+        "saml_attribute_invalid",
+    );
+}
+
+#[test]
+fn role_and_provider_in_different_accounts_are_rejected() {
+    let pair =
+        "arn:aws:iam::111122223333:role/ReadOnly,arn:aws:iam::444455556666:saml-provider/TestIdp";
+    rejected(&base().roles(&[pair]), "saml_attribute_invalid");
+}
+
+#[test]
+fn role_session_name_with_space_is_rejected() {
+    rejected(
+        &base().attribute(ATTR_SESSION_NAME, &["alice smith"]),
+        "saml_attribute_invalid",
+    );
+}
+
+#[test]
+fn source_identity_starting_with_aws_prefix_is_rejected() {
+    rejected(
+        &base().attribute(ATTR_SOURCE_IDENTITY, &["aws:alice"]),
+        "saml_attribute_invalid",
+    );
+}
