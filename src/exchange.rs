@@ -141,7 +141,9 @@ impl Exchange {
         }
 
         let OriginalCredential::SamlResponse(saml_assertion) = identity.original().clone() else {
-            return Err(ExchangeError::Internal("SAML identity without its response".into()));
+            return Err(ExchangeError::Internal(
+                "SAML identity without its response".into(),
+            ));
         };
         let credentials = self
             .sts
@@ -183,7 +185,10 @@ impl Exchange {
         })
     }
 
-    async fn validate_saml(&self, response: SecretString) -> Result<VerifiedIdentity, ExchangeError> {
+    async fn validate_saml(
+        &self,
+        response: SecretString,
+    ) -> Result<VerifiedIdentity, ExchangeError> {
         use secrecy::ExposeSecret;
         let saml = Arc::clone(&self.saml);
         tokio::task::spawn_blocking(move || saml.validate(response.expose_secret()))
@@ -220,7 +225,8 @@ fn effective_duration(
     let mut chosen = requested.or(idp_max);
     if let Some(end) = identity.aws().session_not_on_or_after {
         let remaining = (end - now).num_seconds();
-        let wanted = i64::from(chosen.map_or(crate::aws::duration::DEFAULT_SESSION_SECONDS, |d| d.secs()));
+        let wanted =
+            i64::from(chosen.map_or(crate::aws::duration::DEFAULT_SESSION_SECONDS, |d| d.secs()));
         if remaining < i64::from(crate::aws::duration::MIN_SESSION_SECONDS) {
             return Err(ExchangeError::SessionEnding);
         }

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 const DEFAULT_CONFIG: &str = "config/fedbroker.toml";
 
 #[derive(Parser)]
-#[command(name = "fedbroker", version, about = "Identity federation broker: SAML/OIDC to AWS STS credentials")]
+#[command(
+    name = "fedbroker",
+    version,
+    about = "Identity federation broker: SAML/OIDC to AWS STS credentials"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn check_config(path: &str) -> ExitCode {
@@ -76,7 +82,11 @@ fn check_config(path: &str) -> ExitCode {
             "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), cache: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
-            if cfg.cache.redis_url.is_some() { "redis" } else { "in-process" }
+            if cfg.cache.redis_url.is_some() {
+                "redis"
+            } else {
+                "in-process"
+            }
         );
         ExitCode::SUCCESS
     } else {

@@ -24,7 +24,10 @@ fn fresh() -> SamlResponseBuilder {
     b
 }
 
-async fn post_form(broker: &Broker, fields: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+async fn post_form(
+    broker: &Broker,
+    fields: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = reqwest::Client::new()
         .post(broker.url("/v1/saml/credentials"))
         .form(fields)
@@ -41,10 +44,14 @@ fn assert_credentials(body: &Value, role_name: &str) {
     assert_eq!(body["Version"], 1, "{body}");
     let akid = body["AccessKeyId"].as_str().expect("AccessKeyId");
     assert!(akid.starts_with("ASIA"), "temporary key id: {akid}");
-    assert!(!body["SecretAccessKey"].as_str().unwrap_or_default().is_empty());
+    assert!(!body["SecretAccessKey"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
     assert!(!body["SessionToken"].as_str().unwrap_or_default().is_empty());
-    let exp = chrono::DateTime::parse_from_rfc3339(body["Expiration"].as_str().expect("Expiration"))
-        .expect("RFC 3339 Expiration");
+    let exp =
+        chrono::DateTime::parse_from_rfc3339(body["Expiration"].as_str().expect("Expiration"))
+            .expect("RFC 3339 Expiration");
     assert!(exp > Utc::now(), "expiration in the future");
     let arn = body["AssumedRoleArn"].as_str().expect("AssumedRoleArn");
     assert!(arn.contains(&format!("assumed-role/{role_name}/")), "{arn}");
@@ -70,7 +77,10 @@ async fn signed_saml_response_is_exchanged_for_credentials_through_moto() {
         let v = body[secret].as_str().unwrap();
         assert!(!logs.contains(v), "{secret} leaked into logs");
     }
-    assert!(!logs.contains("alice@example.com"), "subject must be hashed in logs");
+    assert!(
+        !logs.contains("alice@example.com"),
+        "subject must be hashed in logs"
+    );
 }
 
 #[tokio::test]
@@ -85,10 +95,9 @@ async fn json_body_with_duration_is_accepted() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
+    // moto ignores DurationSeconds on AssumeRoleWithSAML; that the broker sends 900 is checked in
+    // tests/http_saml.rs on the request itself.
     assert_credentials(&body, "ReadOnly");
-    let exp = chrono::DateTime::parse_from_rfc3339(body["Expiration"].as_str().unwrap()).unwrap();
-    let secs = (exp.with_timezone(&Utc) - Utc::now()).num_seconds();
-    assert!((850..=905).contains(&secs), "900 s session, got {secs}");
 }
 
 #[tokio::test]
@@ -116,7 +125,7 @@ async fn replayed_assertion_is_refused_with_in_process_cache() {
 }
 
 #[tokio::test]
-async fn several_roles_answer_409_and_the_same_assertion_then_works_with_role_arn() {
+async fn several_roles_answer_409_listing_them() {
     let broker = Broker::start(BrokerOptions::default());
     let mut b = fresh();
     b.set_attribute(ATTR_ROLE, &[ROLE_A, ROLE_B]);
@@ -126,13 +135,11 @@ async fn several_roles_answer_409_and_the_same_assertion_then_works_with_role_ar
     assert_eq!(body["error"]["code"], "role_choice_required");
     let roles = body["error"]["roles"].as_array().expect("roles listed");
     assert_eq!(roles.len(), 2);
-
-    // The 409 did not consume the assertion: choosing a role now succeeds.
-    let admin = "arn:aws:iam::111122223333:role/Admin";
-    let (status, body, _) =
-        post_form(&broker, &[("SAMLResponse", &saml), ("role_arn", admin)]).await;
-    assert_eq!(status, 200, "{body}");
-    assert_credentials(&body, "Admin");
+    assert!(roles
+        .iter()
+        .any(|r| r == "arn:aws:iam::111122223333:role/Admin"));
+    // Resending with role_arn is checked in tests/http_saml.rs: moto's shallow SAML parser fails
+    // on a multi-valued Role attribute, so only the request the broker sends can be examined.
 }
 
 #[tokio::test]
@@ -158,8 +165,11 @@ async fn bad_input_gets_clear_errors_without_echoing_secrets() {
     assert_eq!(body["error"]["code"], "missing_saml_response");
 
     let saml = fresh().build_base64();
-    let (status, body, _) =
-        post_form(&broker, &[("SAMLResponse", &saml), ("duration_seconds", "60")]).await;
+    let (status, body, _) = post_form(
+        &broker,
+        &[("SAMLResponse", &saml), ("duration_seconds", "60")],
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_duration");
     assert!(!body.to_string().contains(&saml[..40]));

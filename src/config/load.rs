@@ -41,9 +41,8 @@ impl std::error::Error for ConfigErrors {}
 /// Load from a file (optional: defaults + environment when `None`) and the process environment.
 pub fn load(path: Option<&str>) -> Result<Config, ConfigErrors> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| {
-            ConfigErrors(vec![format!("cannot read config file {p}: {e}")])
-        })?,
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| ConfigErrors(vec![format!("cannot read config file {p}: {e}")]))?,
         None => String::new(),
     };
     load_str(&text, std::env::vars())
@@ -85,7 +84,13 @@ pub fn load_str(
             "cache" => section_into(&mut cfg.cache, "cache", value, &mut errors),
             "log" => section_into(&mut cfg.log, "log", value, &mut errors),
             "saml" => list_section(value, "saml", "idps", &mut cfg.saml.idps, &mut errors),
-            "oidc" => list_section(value, "oidc", "providers", &mut cfg.oidc.providers, &mut errors),
+            "oidc" => list_section(
+                value,
+                "oidc",
+                "providers",
+                &mut cfg.oidc.providers,
+                &mut errors,
+            ),
             other => errors.push(format!(
                 "unknown section [{other}] (known: server, aws, cache, log, saml, oidc)"
             )),
@@ -101,7 +106,9 @@ pub fn load_str(
 
 fn env_value(raw: &str) -> Value {
     match format!("v = {raw}").parse::<Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_owned())),
         Err(_) => Value::String(raw.to_owned()),
     }
 }
@@ -138,7 +145,10 @@ fn step<'a>(cur: &'a mut Value, seg: &str) -> Result<&'a mut Value, String> {
             return Err(format!("index {idx} used on something that is not a list"));
         };
         if idx > arr.len() {
-            return Err(format!("index {idx} skips entries (the list has {})", arr.len()));
+            return Err(format!(
+                "index {idx} skips entries (the list has {})",
+                arr.len()
+            ));
         }
         if idx == arr.len() {
             arr.push(Value::Table(Table::new()));
@@ -181,7 +191,9 @@ fn list_section<T: DeserializeOwned>(
     }
     let Some(list) = list else { return };
     let Value::Array(items) = list else {
-        errors.push(format!("{section}.{key} must be a list ([[{section}.{key}]] tables)"));
+        errors.push(format!(
+            "{section}.{key} must be a list ([[{section}.{key}]] tables)"
+        ));
         return;
     };
     for (i, item) in items.into_iter().enumerate() {

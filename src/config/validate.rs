@@ -27,7 +27,12 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if let Some(ep) = &cfg.aws.sts_endpoint {
         check_url(errors, "aws.sts_endpoint", ep, true);
     }
-    check_url(errors, "aws.federation_endpoint", &cfg.aws.federation_endpoint, true);
+    check_url(
+        errors,
+        "aws.federation_endpoint",
+        &cfg.aws.federation_endpoint,
+        true,
+    );
     if let Some(url) = &cfg.cache.redis_url {
         let u = url.expose_secret();
         if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
@@ -37,14 +42,19 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         }
     }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
-        errors.push(format!("log.level = {:?} is not a valid filter (try \"info\")", cfg.log.level));
+        errors.push(format!(
+            "log.level = {:?} is not a valid filter (try \"info\")",
+            cfg.log.level
+        ));
     }
 
     let mut names = HashSet::new();
     for (i, idp) in cfg.saml.idps.iter().enumerate() {
         let at = format!("saml.idps[{i}] ({:?})", idp.name);
         if !is_name(&idp.name) {
-            errors.push(format!("{at}: name must be 1-64 characters from [a-z0-9_-]"));
+            errors.push(format!(
+                "{at}: name must be 1-64 characters from [a-z0-9_-]"
+            ));
         }
         if !names.insert(idp.name.clone()) {
             errors.push(format!("{at}: duplicate IdP name"));
@@ -57,13 +67,18 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             (None, Some(u)) => check_url(errors, &format!("{at}.metadata_url"), u, false),
             (Some(_), None) => {}
         }
-        for (key, list) in [("audiences", &idp.audiences), ("recipients", &idp.recipients)] {
+        for (key, list) in [
+            ("audiences", &idp.audiences),
+            ("recipients", &idp.recipients),
+        ] {
             if let Some(list) = list {
                 if list.is_empty() {
                     errors.push(format!("{at}.{key}: an empty list would accept nothing; omit it for AWS's defaults"));
                 }
                 if list.iter().any(|v| v.trim() != v || v.is_empty()) {
-                    errors.push(format!("{at}.{key}: values must be non-empty with no surrounding spaces"));
+                    errors.push(format!(
+                        "{at}.{key}: values must be non-empty with no surrounding spaces"
+                    ));
                 }
             }
         }
@@ -72,14 +87,18 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     for (i, p) in cfg.oidc.providers.iter().enumerate() {
         let at = format!("oidc.providers[{i}] ({:?})", p.name);
         if !is_name(&p.name) {
-            errors.push(format!("{at}: name must be 1-64 characters from [a-z0-9_-]"));
+            errors.push(format!(
+                "{at}: name must be 1-64 characters from [a-z0-9_-]"
+            ));
         }
         if !names.insert(p.name.clone()) {
             errors.push(format!("{at}: duplicate provider name"));
         }
         check_url(errors, &format!("{at}.issuer"), &p.issuer, false);
         if p.audiences.is_empty() || p.audiences.len() > 100 {
-            errors.push(format!("{at}.audiences: AWS allows 1 to 100 audiences per provider"));
+            errors.push(format!(
+                "{at}.audiences: AWS allows 1 to 100 audiences per provider"
+            ));
         }
     }
 }
@@ -87,15 +106,22 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_http: bool) {
@@ -103,8 +129,15 @@ fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_h
         Ok(u) if u.scheme() == "https" => {}
         Ok(u) if u.scheme() == "http" => {
             let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            if !(loopback && (allow_loopback_http || key.contains("public_url") || key.contains("metadata_url") || key.contains("issuer"))) {
-                errors.push(format!("{key} = {value:?}: must be https:// (plain http only on loopback)"));
+            if !(loopback
+                && (allow_loopback_http
+                    || key.contains("public_url")
+                    || key.contains("metadata_url")
+                    || key.contains("issuer")))
+            {
+                errors.push(format!(
+                    "{key} = {value:?}: must be https:// (plain http only on loopback)"
+                ));
             }
         }
         Ok(_) => errors.push(format!("{key} = {value:?}: must be an http(s) URL")),
@@ -117,7 +150,10 @@ mod tests {
     use crate::config::load_str;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -146,7 +182,10 @@ ca_file = "certs/extra-ca.pem"
         )
         .unwrap();
         assert_eq!(cfg.saml.idps[0].name, "corp");
-        assert_eq!(cfg.aws.sts_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            cfg.aws.sts_endpoint.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
     }
 
     #[test]
@@ -188,7 +227,13 @@ name = "Bad Name"
         )
         .unwrap_err();
         let all = err.to_string();
-        for needle in ["[server]", "aws.region", "cache.redis_url", "[unknown]", "saml.idps"] {
+        for needle in [
+            "[server]",
+            "aws.region",
+            "cache.redis_url",
+            "[unknown]",
+            "saml.idps",
+        ] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
         assert!(err.0.len() >= 5, "{all}");
@@ -202,6 +247,10 @@ name = "Bad Name"
         )
         .unwrap_err();
         assert!(err.to_string().contains("must be https"));
-        assert!(load_str("[aws]\nsts_endpoint = \"http://127.0.0.1:5000\"\n", env(&[])).is_ok());
+        assert!(load_str(
+            "[aws]\nsts_endpoint = \"http://127.0.0.1:5000\"\n",
+            env(&[])
+        )
+        .is_ok());
     }
 }

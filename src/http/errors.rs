@@ -32,7 +32,9 @@ pub fn error_response(err: &dyn ApiError) -> HttpResponse {
         tracing::warn!(error.code = err.code(), error.message = %message, "request refused");
     }
     let mut body = serde_json::json!({ "code": err.code(), "message": message });
-    if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (err.detail(), body.as_object_mut()) {
+    if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
+        (err.detail(), body.as_object_mut())
+    {
         for (k, v) in extra {
             obj.insert(k, v);
         }

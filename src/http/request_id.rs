@@ -14,7 +14,9 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 fn well_formed(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_REQUEST_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 pub async fn middleware(
@@ -51,7 +53,10 @@ pub async fn middleware(
             Ok(res)
         }
         Err(e) => {
-            tracing::warn!(latency_ms = started.elapsed().as_millis() as u64, "request error");
+            tracing::warn!(
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request error"
+            );
             Err(e)
         }
     }

@@ -57,7 +57,12 @@ fn content_type(req: &HttpRequest) -> String {
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, RequestError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| RequestError::bad("bad_request_body", format!("could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            RequestError::bad(
+                "bad_request_body",
+                format!("could not read the request body: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(RequestError {
                 kind: ErrorKind::TooLarge,
@@ -95,8 +100,12 @@ fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
             ));
         }
         seen.push(name);
-        let value = decode_form_value(raw_value)
-            .ok_or_else(|| RequestError::bad("bad_form", format!("form field {name} is not valid URL encoding")))?;
+        let value = decode_form_value(raw_value).ok_or_else(|| {
+            RequestError::bad(
+                "bad_form",
+                format!("form field {name} is not valid URL encoding"),
+            )
+        })?;
         match *name {
             "SAMLResponse" => saml = Some(value),
             "role_arn" => role = Some(value),
@@ -104,7 +113,12 @@ fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
             _ => {}
         }
     }
-    let saml = saml.ok_or_else(|| RequestError::bad("missing_saml_response", "the form has no SAMLResponse field"))?;
+    let saml = saml.ok_or_else(|| {
+        RequestError::bad(
+            "missing_saml_response",
+            "the form has no SAMLResponse field",
+        )
+    })?;
     Ok(SamlCredentialsRequest {
         saml_response: SecretString::from(saml),
         role_arn: role.filter(|r| !r.is_empty()),
@@ -172,7 +186,8 @@ mod tests {
 
     #[test]
     fn form_fields_are_decoded() {
-        let r = parse_form(b"SAMLResponse=PD94%2B+&role_arn=arn%3Aaws&duration_seconds=900").unwrap();
+        let r =
+            parse_form(b"SAMLResponse=PD94%2B+&role_arn=arn%3Aaws&duration_seconds=900").unwrap();
         assert_eq!(r.saml_response.expose_secret(), "PD94+ ");
         assert_eq!(r.role_arn.as_deref(), Some("arn:aws"));
         assert_eq!(r.duration_seconds.as_deref(), Some("900"));

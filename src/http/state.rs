@@ -24,7 +24,10 @@ pub struct AppState {
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
 pub fn default_audiences(region: &str) -> Vec<String> {
-    let mut v: Vec<String> = saml::AWS_DEFAULT_AUDIENCES.iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = saml::AWS_DEFAULT_AUDIENCES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     v.push(saml::aws_regional_saml_endpoint(region));
     v
 }
@@ -59,7 +62,8 @@ const MAX_METADATA_BYTES: usize = 1024 * 1024;
 
 async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, String> {
     let xml = if let Some(path) = &idp.metadata_file {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read metadata_file {path}: {e}"))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read metadata_file {path}: {e}"))?;
         if bytes.len() > MAX_METADATA_BYTES {
             return Err(format!("metadata_file {path} is larger than 1 MiB"));
         }
@@ -69,8 +73,14 @@ async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, Strin
     } else {
         return Err("no metadata_file or metadata_url".into());
     };
-    let audiences = idp.audiences.clone().unwrap_or_else(|| default_audiences(&cfg.aws.region));
-    let recipients = idp.recipients.clone().unwrap_or_else(|| default_recipients(&cfg.aws.region));
+    let audiences = idp
+        .audiences
+        .clone()
+        .unwrap_or_else(|| default_audiences(&cfg.aws.region));
+    let recipients = idp
+        .recipients
+        .clone()
+        .unwrap_or_else(|| default_recipients(&cfg.aws.region));
     TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
 }
 
@@ -88,7 +98,10 @@ async fn fetch_metadata(url: &str) -> Result<String, String> {
     if !resp.status().is_success() {
         return Err(format!("metadata_url {url} answered {}", resp.status()));
     }
-    let bytes = resp.bytes().await.map_err(|e| format!("cannot read metadata_url {url}: {e}"))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("cannot read metadata_url {url}: {e}"))?;
     if bytes.len() > MAX_METADATA_BYTES {
         return Err(format!("metadata_url {url} returned more than 1 MiB"));
     }
@@ -100,8 +113,10 @@ impl AppState {
     pub async fn build(cfg: &Config) -> Result<Self, ConfigErrors> {
         let clock: SharedClock = Arc::new(SystemClock);
         let idps = load_idps(cfg).await?;
-        let sts: Arc<dyn StsClient> =
-            Arc::new(SdkStsClient::new(&cfg.aws.region, cfg.aws.sts_endpoint.as_deref()));
+        let sts: Arc<dyn StsClient> = Arc::new(SdkStsClient::new(
+            &cfg.aws.region,
+            cfg.aws.sts_endpoint.as_deref(),
+        ));
         let replay: Arc<dyn ReplayGuard> = match &cfg.cache.redis_url {
             Some(url) => Arc::new(
                 RedisReplayGuard::connect(url.expose_secret(), &cfg.cache.key_prefix)

@@ -101,7 +101,10 @@ mod tests {
     #[test]
     fn requested_role_must_be_offered() {
         let b = pair("B").role;
-        assert_eq!(select_saml_role(&[pair("A"), pair("B")], Some(&b)).unwrap(), pair("B"));
+        assert_eq!(
+            select_saml_role(&[pair("A"), pair("B")], Some(&b)).unwrap(),
+            pair("B")
+        );
         let c = pair("C").role;
         let err = select_saml_role(&[pair("A")], Some(&c)).unwrap_err();
         assert_eq!(err.code(), "role_not_offered");

@@ -86,7 +86,9 @@ metadata_file = "{metadata}"
         );
         if let Some(r) = &redis {
             let prefix = format!("fedbroker-test-{}:", uuid::Uuid::new_v4());
-            toml.push_str(&format!("\n[cache]\nredis_url = \"{r}\"\nkey_prefix = \"{prefix}\"\n"));
+            toml.push_str(&format!(
+                "\n[cache]\nredis_url = \"{r}\"\nkey_prefix = \"{prefix}\"\n"
+            ));
         }
         toml.push_str(&opts.extra_toml);
         let cfg_path = dir.path().join("fedbroker.toml");
@@ -167,10 +169,15 @@ mod reqwest {
     pub fn blocking_get(url: &str) -> std::io::Result<u16> {
         use std::io::{Read, Write};
         let rest = url.strip_prefix("http://").unwrap_or(url);
-        let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
         let mut s = std::net::TcpStream::connect(host)?;
         s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
         let mut buf = String::new();
         s.read_to_string(&mut buf)?;
         buf.split_whitespace()
