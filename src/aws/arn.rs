@@ -7,7 +7,6 @@
 //! case-sensitive (reference C10).
 
 use super::AwsNameError;
-use std::fmt;
 
 /// Longest IAM role name.
 pub const ROLE_NAME_MAX_LEN: usize = 64;
@@ -182,20 +181,6 @@ impl RolePair {
     }
 }
 
-macro_rules! display_debug {
-    ($t:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl fmt::Debug for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($t), self.0)
-            }
-        }
-    };
-}
 display_debug!(RoleArn);
 display_debug!(SamlProviderArn);
 

@@ -3,6 +3,22 @@
 //! Invariant: a value of any type in this module satisfies the AWS rule it is named after
 //! (`../shared/reference/aws-federation-rules.md` §5.3, §4.2); it is checked once, at construction.
 
+/// `Display` as the plain value; `Debug` as `Type("value")`, for string newtypes.
+macro_rules! display_debug {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($t), self.0)
+            }
+        }
+    };
+}
+
 pub mod arn;
 pub mod duration;
 pub mod names;

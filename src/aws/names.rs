@@ -2,7 +2,6 @@
 //! begin with `aws:` (AWS error texts: reference §2.12).
 
 use super::AwsNameError;
-use std::fmt;
 
 /// Shortest session name / source identity AWS accepts.
 pub const NAME_MIN_LEN: usize = 2;
@@ -71,20 +70,6 @@ impl SourceIdentity {
     }
 }
 
-macro_rules! display_debug {
-    ($t:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl fmt::Debug for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($t), self.0)
-            }
-        }
-    };
-}
 display_debug!(RoleSessionName);
 display_debug!(SourceIdentity);
 
