@@ -76,7 +76,7 @@ mapfile -t k8s_files < <(find deploy/kubernetes -name '*.yaml' ! -name 'kustomiz
 step "kubernetes-validate --strict -k $K8S_VERSION ${k8s_files[*]}"
 if kv=$(tool kubernetes-validate) && [[ -n $kv ]]; then
     rc=0
-    "$kv" --strict -k "$K8S_VERSION" "${k8s_files[@]}" || rc=$?
+    "$kv" --quiet --strict -k "$K8S_VERSION" "${k8s_files[@]}" || rc=$?
     result kubernetes-validate "$rc"
 else
     skipped+=(kubernetes-validate)

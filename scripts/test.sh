@@ -3,11 +3,12 @@
 #
 #   scripts/test.sh [ARGS...]        ARGS go to `cargo test --all-targets`, e.g. `saml -- --nocapture`
 #
-# Phases: setup (scripts/setup.sh) → services (scripts/services.sh start: Redis + moto server on
-# loopback; always stopped again on exit) → cargo fmt --check → cargo clippy -D warnings →
-# cargo test --doc (only without ARGS) → cargo test --all-targets. All cargo phases run even
-# when an earlier one fails, so one run shows every problem; the exit code is non-zero if any
-# phase failed. `cargo test --all-targets` runs last so its summary lines close the output.
+# Phases: setup (scripts/setup.sh) → services (scripts/services.sh start: Redis + moto server
+# on loopback; always stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check →
+# cargo clippy -D warnings → cargo test --doc (only without ARGS) → cargo test --all-targets.
+# All checks run even when an earlier one fails, so one run shows every problem; the exit code
+# is non-zero if any failed. `cargo test --all-targets` runs last so its summary lines close
+# the output.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,6 +60,10 @@ echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
 echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
 
 failed=()
+
+# Deploy files and shell scripts: ~3 s once the linters are in .venv (~10 s to install them).
+phase "lint-deploy"
+bash scripts/lint-deploy.sh || failed+=(lint-deploy)
 
 phase "cargo fmt --all -- --check"
 cargo fmt --all -- --check || failed+=(fmt)
