@@ -54,7 +54,9 @@ APT_PACKAGES=(
     libclang-dev clang                                                 # bindgen for xmlsec
     openssl redis-server curl python3-venv
 )
-if [[ -f package.json ]]; then
+# Node.js only when there are npm packages, and only if no node/npm is on PATH (this machine's
+# Node.js 20 + npm 11 do not come from Debian's nodejs/npm packages, which must not replace them).
+if [[ -f package.json ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
     APT_PACKAGES+=(nodejs npm)
 fi
 
