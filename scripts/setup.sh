@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Install what building and testing fedbroker needs on a Debian 12 machine. Idempotent: when
+# everything is already present it only checks (well under a second) and changes nothing.
+#
+#   1. Debian packages (C libraries for samael/xmlsec, clang for bindgen, redis-server, ...):
+#      `apt-get update` + `apt-get install` only for the packages `dpkg-query` reports missing.
+#   2. The repo-local Python venv `.venv` with moto[server] (the STS stand-in), pinned in
+#      scripts/requirements-test.txt and scripts/constraints-test.txt. Rebuilt only when those
+#      files change or the venv is broken.
+#   3. `npm ci` when a package.json exists (OIDC/browser test helpers), only when the lock
+#      file changed since the last install.
+#
+# Environment: PYTHON=/path/to/python3 picks the interpreter for the venv (default: python3 if
+# it can make a venv, else Debian's /usr/bin/python3). SETUP_VERBOSE=1 shows tool output.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Run a command quietly; show its output only when it fails (or SETUP_VERBOSE=1).
+quiet() {
+    if [[ ${SETUP_VERBOSE:-0} == 1 ]]; then
+        "$@"
+        return
+    fi
+    local log
+    log=$(mktemp)
+    if ! "$@" >"$log" 2>&1; then
+        printf 'setup: command failed: %s\n' "$*" >&2
+        tail -n 40 "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
+
+as_root() {
+    if [[ $(id -u) == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# --- 1. Debian packages -------------------------------------------------------------------------
+APT_PACKAGES=(
+    build-essential pkg-config
+    libxml2-dev libxmlsec1-dev libxmlsec1-openssl libxslt1-dev xmlsec1 # samael's xmlsec feature
+    libclang-dev clang                                                 # bindgen for xmlsec
+    openssl redis-server curl python3-venv
+)
+# Node.js only when there are npm packages, and only if no node/npm is on PATH (this machine's
+# Node.js 20 + npm 11 do not come from Debian's nodejs/npm packages, which must not replace them).
+if [[ -f package.json ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+    APT_PACKAGES+=(nodejs npm)
+fi
+
+missing_packages() {
+    local pkg status
+    for pkg in "$@"; do
+        status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+        # "ii " = installed; anything else (absent, half-installed, config-files) needs installing.
+        if [[ $status != ii* ]]; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    die "dpkg-query not found: this script supports Debian 12 (bookworm) and derivatives"
+fi
+mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
+if ((${#MISSING[@]})); then
+    say "installing Debian packages: ${MISSING[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    quiet as_root apt-get update -q
+    quiet as_root apt-get install -y -q --no-install-recommends "${MISSING[@]}"
+else
+    say "Debian packages present"
+fi
+
+# --- 2. Python venv with moto -------------------------------------------------------------------
+REQ=scripts/requirements-test.txt
+CONSTRAINTS=scripts/constraints-test.txt
+VENV=.venv
+STAMP=$VENV/.fedbroker-setup-stamp
+
+can_make_venv() { "$1" -c 'import venv, ensurepip' >/dev/null 2>&1; }
+
+pick_python() {
+    if [[ -n ${PYTHON:-} ]]; then
+        can_make_venv "$PYTHON" || die "PYTHON=$PYTHON cannot create a venv (no venv/ensurepip module)"
+        printf '%s\n' "$PYTHON"
+    elif command -v python3 >/dev/null 2>&1 && can_make_venv python3; then
+        printf '%s\n' python3
+    elif can_make_venv /usr/bin/python3; then
+        printf '%s\n' /usr/bin/python3
+    else
+        die "no python3 that can create a venv (apt-get install python3-venv)"
+    fi
+}
+
+want_stamp() {
+    local files=("$REQ")
+    [[ -f $CONSTRAINTS ]] && files+=("$CONSTRAINTS")
+    cat "${files[@]}" | sha256sum | cut -d' ' -f1
+}
+
+venv_ok() {
+    [[ -x $VENV/bin/python && -x $VENV/bin/moto_server && -f $STAMP ]] || return 1
+    [[ $(cat "$STAMP") == "$(want_stamp)" ]] || return 1
+    # The interpreter a venv points at can vanish (pyenv upgrade, machine change).
+    "$VENV/bin/python" -c '' >/dev/null 2>&1
+}
+
+if venv_ok; then
+    say "Python venv $VENV present ($(grep -E '^moto' "$REQ"))"
+else
+    py=$(pick_python)
+    say "creating Python venv $VENV with $("$py" --version 2>&1) and $(grep -E '^moto' "$REQ")"
+    rm -rf "$VENV"
+    quiet "$py" -m venv "$VENV"
+    pip_args=(--disable-pip-version-check --no-input -q -r "$REQ")
+    [[ -f $CONSTRAINTS ]] && pip_args+=(-c "$CONSTRAINTS")
+    quiet "$VENV/bin/python" -m pip install "${pip_args[@]}"
+    [[ -x $VENV/bin/moto_server ]] || die "moto_server missing from $VENV after install"
+    want_stamp >"$STAMP"
+fi
+
+# --- 3. npm packages (OIDC/browser test helpers) --------------------------------------------------
+if [[ -f package.json ]]; then
+    [[ -f package-lock.json ]] || die "package.json without package-lock.json: run 'npm install' and commit the lock file"
+    command -v npm >/dev/null 2>&1 || die "npm not found"
+    npm_stamp=node_modules/.fedbroker-setup-stamp
+    npm_want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+    if [[ -f $npm_stamp && $(cat "$npm_stamp") == "$npm_want" ]]; then
+        say "npm packages present"
+    else
+        say "installing npm packages (npm ci)"
+        quiet npm ci --no-audit --no-fund
+        printf '%s\n' "$npm_want" >"$npm_stamp"
+    fi
+fi
+
+# --- Rust toolchain: can only be reported, not fetched here ---------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup) first"
+
+say "done ($ROOT)"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# THE test command: everything CI checks, runnable on a developer machine.
+#
+#   scripts/test.sh [ARGS...]        ARGS go to `cargo test --all-targets`, e.g. `saml -- --nocapture`
+#
+# Phases: setup (scripts/setup.sh) → services (scripts/services.sh start: Redis + moto server
+# on loopback; always stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check →
+# cargo clippy -D warnings → cargo test --doc (only without ARGS) → cargo test --all-targets.
+# All checks run even when an earlier one fails, so one run shows every problem; the exit code
+# is non-zero if any failed. `cargo test --all-targets` runs last so its summary lines close
+# the output.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+RUN_DIR=$ROOT/.fedbroker-run
+
+phase() { printf '\n==> [%s +%ss] %s\n' "$(date -u +%H:%M:%SZ)" "$SECONDS" "$*"; }
+
+export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+phase "setup"
+bash scripts/setup.sh
+
+[[ -f scripts/services.sh ]] || {
+    echo "test.sh: scripts/services.sh is missing; it starts Redis and moto for the tests" >&2
+    exit 1
+}
+
+services_started=0
+stop_services() {
+    local rc=$?
+    if ((services_started)); then
+        mkdir -p "$RUN_DIR"
+        # Quiet on success so cargo test's summary stays the closing lines.
+        if ! bash scripts/services.sh stop >"$RUN_DIR/services-stop.log" 2>&1; then
+            echo "test.sh: scripts/services.sh stop failed:" >&2
+            cat "$RUN_DIR/services-stop.log" >&2
+        fi
+    fi
+    exit "$rc"
+}
+trap stop_services EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+phase "services start"
+services_started=1
+bash scripts/services.sh start
+[[ -f $RUN_DIR/services.env ]] || {
+    echo "test.sh: scripts/services.sh start wrote no $RUN_DIR/services.env" >&2
+    exit 1
+}
+# shellcheck source=/dev/null
+source "$RUN_DIR/services.env"
+: "${FEDBROKER_TEST_REDIS_URL:?services.env did not set FEDBROKER_TEST_REDIS_URL}"
+: "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
+echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
+echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
+
+failed=()
+
+# Deploy files and shell scripts: ~3 s once the linters are in .venv (~10 s to install them).
+phase "lint-deploy"
+bash scripts/lint-deploy.sh || failed+=(lint-deploy)
+
+phase "cargo fmt --all -- --check"
+cargo fmt --all -- --check || failed+=(fmt)
+
+phase "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings || failed+=(clippy)
+
+if (($# == 0)); then
+    # --all-targets leaves doc tests out; run them separately (skipped when filtering tests).
+    phase "cargo test --doc"
+    cargo test --doc || failed+=(doctest)
+fi
+
+if ((${#failed[@]})); then
+    echo "test.sh: FAILED so far: ${failed[*]} (running the tests anyway)" >&2
+fi
+
+phase "cargo test --all-targets $*"
+cargo test --all-targets "$@" || failed+=(test)
+
+if ((${#failed[@]})); then
+    # One line on stderr; the exit code carries the verdict.
+    echo "test.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
