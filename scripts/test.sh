@@ -82,10 +82,23 @@ if ((${#failed[@]})); then
 fi
 
 phase "cargo test --all-targets $*"
-cargo test --all-targets "$@" || failed+=(test)
+mkdir -p .fedbroker-run
+test_log=.fedbroker-run/cargo-test.log
+set +e
+cargo test --all-targets "$@" 2>&1 | tee "$test_log"
+test_rc=${PIPESTATUS[0]}
+set -e
+((test_rc == 0)) || failed+=(test)
+
+# The closing line counts every test binary together (cargo prints one summary per binary, and
+# the last binary, an example, has no tests of its own).
+total_passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
+total_failed=$(grep -Eo '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 
 if ((${#failed[@]})); then
     # One line on stderr; the exit code carries the verdict.
     echo "test.sh: FAILED: ${failed[*]}" >&2
+    echo "tests: ${total_passed} passed, ${total_failed} failed"
     exit 1
 fi
+echo "tests: ${total_passed} passed, ${total_failed} failed"
