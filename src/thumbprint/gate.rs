@@ -106,6 +106,25 @@ mod tests {
         assert!(gate.built.lock().unwrap().is_empty());
     }
 
+    #[test]
+    fn any_issuer_switch_is_off_by_default_and_settable_by_toml_or_env() {
+        let cfg = crate::config::load_str("", Vec::new()).unwrap();
+        assert!(!cfg.server.thumbprint_any_issuer);
+        let cfg = crate::config::load_str("[server]\nthumbprint_any_issuer = true\n", Vec::new())
+            .unwrap();
+        assert!(cfg.server.thumbprint_any_issuer);
+        let env = vec![(
+            "FEDBROKER_SERVER__THUMBPRINT_ANY_ISSUER".to_string(),
+            "true".to_string(),
+        )];
+        assert!(
+            crate::config::load_str("", env)
+                .unwrap()
+                .server
+                .thumbprint_any_issuer
+        );
+    }
+
     #[tokio::test]
     async fn bad_issuer_is_400_before_403() {
         let gate = IssuerGate::from_config(&cfg(false));
