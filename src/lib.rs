@@ -16,3 +16,4 @@ pub mod replay;
 pub mod saml;
 pub mod sts;
 pub mod telemetry;
+pub mod thumbprint;

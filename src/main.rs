@@ -1,10 +1,12 @@
-//! `fedbroker` command line: `serve`, `check-config`. (`anyhow` lives here only.)
+//! `fedbroker` command line: `serve`, `check-config`, `thumbprint`. (`anyhow` lives here only.)
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
 use fedbroker::http::{self, request_id, AppState};
+use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Config file used when neither --config nor FEDBROKER_CONFIG is given.
@@ -33,12 +35,26 @@ enum Command {
         #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
         config: String,
     },
+    /// Print the IAM OIDC provider thumbprint of an issuer: SHA-1 of the last certificate served by
+    /// the host of its jwks_uri (40 lowercase hex digits, no colons). Exit 1 on any failure.
+    Thumbprint {
+        /// The issuer URL (https), e.g. https://token.actions.githubusercontent.com
+        url: String,
+        /// Extra trusted root CA certificate(s), PEM; may be repeated. Mozilla's and the system's
+        /// roots are always trusted.
+        #[arg(long = "ca-file", value_name = "FILE")]
+        ca_file: Vec<PathBuf>,
+        /// Print the full report (host, certificate subject/issuer/dates, served chain) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config } => check_config(&config),
+        Command::Thumbprint { url, ca_file, json } => thumbprint(&url, &ca_file, json),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -95,6 +111,43 @@ fn check_config(path: &str) -> ExitCode {
             eprintln!("  - {p}");
         }
         ExitCode::from(2)
+    }
+}
+
+fn thumbprint(url: &str, ca_files: &[PathBuf], json: bool) -> ExitCode {
+    let result = runtime().context("cannot start runtime").and_then(|rt| {
+        rt.block_on(async {
+            let thumbprinter = TlsThumbprinter::new(ca_files)?;
+            thumbprinter.thumbprint(url).await
+        })
+        .map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(t) => {
+            if json {
+                match serde_json::to_string_pretty(&t) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("fedbroker: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                println!("{}", t.thumbprint);
+            }
+            if t.chain_length == 1 {
+                eprintln!(
+                    "fedbroker: warning: {} served only its own certificate; this thumbprint \
+                     changes whenever that certificate is renewed",
+                    t.jwks_host
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fedbroker thumbprint: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

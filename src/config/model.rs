@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// Let `GET /v1/thumbprint` connect to any https issuer, not only those of `[[oidc.providers]]`.
+    /// Off by default: the endpoint makes the broker open connections where the caller says (SSRF).
+    pub thumbprint_any_issuer: bool,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +43,7 @@ impl Default for ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             workers: 0,
+            thumbprint_any_issuer: false,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod request_id;
 pub mod saml;
 pub mod state;
+pub mod thumbprint;
 
 pub use state::AppState;
 
@@ -16,5 +17,6 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/v1/saml/credentials", web::post().to(saml::credentials));
+        .route("/v1/saml/credentials", web::post().to(saml::credentials))
+        .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint));
 }

@@ -12,6 +12,7 @@ use crate::replay::ReplayGuard;
 use crate::saml::{self, SamlValidator, TrustedIdp};
 use crate::sts::sdk::SdkStsClient;
 use crate::sts::StsClient;
+use crate::thumbprint::{IssuerGate, ThumbprintService};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub exchange: Exchange,
     pub max_body_bytes: usize,
+    /// `GET /v1/thumbprint` (an `IssuerGate` built from the config; tests may replace it).
+    pub thumbprint: Arc<dyn ThumbprintService>,
 }
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
@@ -145,6 +148,7 @@ impl AppState {
                 clock,
             },
             max_body_bytes: cfg.server.max_body_bytes,
+            thumbprint: Arc::new(IssuerGate::from_config(cfg)),
         }
     }
 }
