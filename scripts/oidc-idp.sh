@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1090  # the env file is written at run time
 # Start/stop the test OIDC IdP (testidp/server.mjs: oidc-provider over HTTPS on 127.0.0.1).
 #
 #   scripts/oidc-idp.sh start     # start on a free port; writes .fedbroker-run/oidc-idp.env
