@@ -13,7 +13,10 @@ use fedbroker::config::Config;
 use fedbroker::http::{routes, AppState};
 use fedbroker::replay::memory::MemoryReplayGuard;
 use fedbroker::sts::sdk::SdkStsClient;
-use fedbroker::sts::{AssumeRoleWithSamlRequest, StsClient, StsCredentials, StsError};
+use fedbroker::sts::{
+    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials,
+    StsError,
+};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::harness::{t0, test_idp};
@@ -38,6 +41,17 @@ impl StsClient for RecordingSts {
             .unwrap()
             .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
         self.inner.assume_role_with_saml(req).await
+    }
+
+    async fn assume_role_with_web_identity(
+        &self,
+        req: AssumeRoleWithWebIdentityRequest,
+    ) -> Result<StsCredentials, StsError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
+        self.inner.assume_role_with_web_identity(req).await
     }
 }
 

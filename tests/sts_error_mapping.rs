@@ -1,10 +1,14 @@
 //! `SdkStsClient` against a scripted fake STS on loopback: every AWS error code moto cannot produce,
-//! the retry policy as seen on the wire (how many times the assertion reaches "AWS"), and that the
-//! AssumeRoleWithSAML request is sent unsigned.
+//! the retry policy as seen on the wire (how many times the assertion or token reaches "AWS"), and
+//! that AssumeRoleWithSAML and AssumeRoleWithWebIdentity are sent unsigned. Both operations go
+//! through every mapping and retry case.
 
-use fedbroker::aws::{RoleArn, SamlProviderArn};
+use fedbroker::aws::{RoleArn, RoleSessionName, SamlProviderArn};
 use fedbroker::sts::retry::{RetryPolicy, MAX_ATTEMPTS};
-use fedbroker::sts::{AssumeRoleWithSamlRequest, SdkStsClient, StsClient, StsError};
+use fedbroker::sts::{
+    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, SdkStsClient, StsClient,
+    StsCredentials, StsError,
+};
 use secrecy::SecretString;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +16,27 @@ use tokio::net::TcpListener;
 
 const ASSERTION: &str =
     "PHNhbWxwOlJlc3BvbnNlPnNlY3JldCBhc3NlcnRpb24gY29udGVudDwvc2FtbHA6UmVzcG9uc2U+";
+/// A JWT whose base64url has `-`/`_` (so plain base64-run redaction alone would miss chunks).
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ims_Pj8-fn5-Pz4ifQ.eyJzdWIiOiJyZXBvOm8vcj8-Pz5-fn5-Pz4_PiIsImF1ZCI6InN0cy5hbWF6b25hd3MuY29tIn0.c2ln-_-_bmF0dXJl";
+
+/// The two unsigned operations under test.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Saml,
+    WebIdentity,
+}
+
+const OPS: [Op; 2] = [Op::Saml, Op::WebIdentity];
+
+impl Op {
+    /// The secret this operation sends.
+    fn secret(self) -> &'static str {
+        match self {
+            Op::Saml => ASSERTION,
+            Op::WebIdentity => TOKEN,
+        }
+    }
+}
 
 /// HTTP status, AWS error code, and the variant expected for it.
 type Case = (u16, &'static str, fn(&StsError) -> bool);
@@ -36,6 +61,20 @@ fn success() -> Reply {
     Reply {
         status: 200,
         body: r#"<AssumeRoleWithSAMLResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithSAMLResult><Credentials><AccessKeyId>ASIAEXAMPLEEXAMPLE00</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>2030-01-01T00:00:00.5Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:alice</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/Admin/alice</Arn></AssumedRoleUser><Subject>alice@example.com</Subject><SourceIdentity>alice</SourceIdentity><PackedPolicySize>6</PackedPolicySize></AssumeRoleWithSAMLResult><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></AssumeRoleWithSAMLResponse>"#.into(),
+    }
+}
+
+fn web_identity_success() -> Reply {
+    Reply {
+        status: 200,
+        body: r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>repo:org/app:ref:refs/heads/main</SubjectFromWebIdentityToken><Audience>sts.amazonaws.com</Audience><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/Deploy/ci-42</Arn><AssumedRoleId>AROAEXAMPLE:ci-42</AssumedRoleId></AssumedRoleUser><Credentials><SessionToken>token</SessionToken><SecretAccessKey>secret</SecretAccessKey><Expiration>2030-01-01T00:00:00Z</Expiration><AccessKeyId>ASIAEXAMPLEEXAMPLE01</AccessKeyId></Credentials><SourceIdentity>ci-bot</SourceIdentity><Provider>token.example.com</Provider><PackedPolicySize>3</PackedPolicySize></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>y</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>"#.into(),
+    }
+}
+
+fn success_for(op: Op) -> Reply {
+    match op {
+        Op::Saml => success(),
+        Op::WebIdentity => web_identity_success(),
     }
 }
 
@@ -117,15 +156,35 @@ fn request() -> AssumeRoleWithSamlRequest {
     }
 }
 
-/// Run one call against `script`; return the result and how many requests reached the fake.
-async fn call(
-    script: Vec<Reply>,
-) -> (
-    Result<fedbroker::sts::StsCredentials, StsError>,
-    Vec<String>,
-) {
+fn web_identity_request() -> AssumeRoleWithWebIdentityRequest {
+    AssumeRoleWithWebIdentityRequest {
+        role_arn: RoleArn::parse("arn:aws:iam::123456789012:role/Deploy").unwrap(),
+        role_session_name: RoleSessionName::parse("ci-42").unwrap(),
+        web_identity_token: SecretString::from(TOKEN.to_owned()),
+        duration: None,
+    }
+}
+
+async fn send(client: &SdkStsClient, op: Op) -> Result<StsCredentials, StsError> {
+    match op {
+        Op::Saml => client.assume_role_with_saml(request()).await,
+        Op::WebIdentity => {
+            client
+                .assume_role_with_web_identity(web_identity_request())
+                .await
+        }
+    }
+}
+
+/// Run one SAML call against `script`; return the result and the requests that reached the fake.
+async fn call(script: Vec<Reply>) -> (Result<StsCredentials, StsError>, Vec<String>) {
+    call_op(Op::Saml, script).await
+}
+
+/// Run one `op` call against `script`; return the result and the requests that reached the fake.
+async fn call_op(op: Op, script: Vec<Reply>) -> (Result<StsCredentials, StsError>, Vec<String>) {
     let (url, seen) = fake_sts(script).await;
-    let result = client(&url).assume_role_with_saml(request()).await;
+    let result = send(&client(&url), op).await;
     let requests = seen.lock().unwrap().requests.clone();
     (result, requests)
 }
@@ -181,13 +240,16 @@ async fn client_errors_map_by_code_and_are_sent_once() {
             matches!(e, StsError::InvalidRequest { .. })
         }),
     ];
-    for (status, code, expected) in cases {
-        let (result, requests) = call(vec![aws_error(status, code, "AWS says no")]).await;
-        let err = result.unwrap_err();
-        assert!(expected(&err), "{code} mapped to {err:?}");
-        assert_eq!(err.aws_code(), Some(code));
-        assert!(err.to_string().contains("AWS says no"), "{err}");
-        assert_eq!(requests.len(), 1, "{code} must not be retried");
+    for op in OPS {
+        for (status, code, expected) in cases {
+            let (result, requests) =
+                call_op(op, vec![aws_error(status, code, "AWS says no")]).await;
+            let err = result.unwrap_err();
+            assert!(expected(&err), "{op:?}: {code} mapped to {err:?}");
+            assert_eq!(err.aws_code(), Some(code));
+            assert!(err.to_string().contains("AWS says no"), "{err}");
+            assert_eq!(requests.len(), 1, "{op:?}: {code} must not be retried");
+        }
     }
 }
 
@@ -208,23 +270,82 @@ async fn transient_errors_are_retried_up_to_the_bound() {
             matches!(e, StsError::Unavailable(_))
         }),
     ];
-    for (status, code, expected) in cases {
-        let (result, requests) = call(vec![aws_error(status, code, "later")]).await;
-        let err = result.unwrap_err();
-        assert!(expected(&err), "{code} mapped to {err:?}");
-        assert_eq!(requests.len(), MAX_ATTEMPTS as usize, "{code}");
+    for op in OPS {
+        for (status, code, expected) in cases {
+            let (result, requests) = call_op(op, vec![aws_error(status, code, "later")]).await;
+            let err = result.unwrap_err();
+            assert!(expected(&err), "{op:?}: {code} mapped to {err:?}");
+            assert_eq!(requests.len(), MAX_ATTEMPTS as usize, "{op:?}: {code}");
+        }
     }
 }
 
 #[tokio::test]
 async fn idp_communication_error_then_success() {
-    let (result, requests) = call(vec![
-        aws_error(400, "IDPCommunicationError", "IdP timed out"),
-        success(),
-    ])
-    .await;
-    assert!(result.is_ok());
-    assert_eq!(requests.len(), 2);
+    for op in OPS {
+        let (result, requests) = call_op(
+            op,
+            vec![
+                aws_error(400, "IDPCommunicationError", "IdP timed out"),
+                success_for(op),
+            ],
+        )
+        .await;
+        assert!(result.is_ok(), "{op:?}: {result:?}");
+        assert_eq!(requests.len(), 2, "{op:?}");
+    }
+}
+
+#[tokio::test]
+async fn web_identity_success_is_mapped_and_request_is_unsigned() {
+    let (result, requests) = call_op(Op::WebIdentity, vec![web_identity_success()]).await;
+    let creds = result.unwrap();
+    assert_eq!(creds.access_key_id, "ASIAEXAMPLEEXAMPLE01");
+    assert_eq!(creds.expiration.to_rfc3339(), "2030-01-01T00:00:00+00:00");
+    assert_eq!(
+        creds.assumed_role_arn,
+        "arn:aws:sts::123456789012:assumed-role/Deploy/ci-42"
+    );
+    assert_eq!(creds.assumed_role_id, "AROAEXAMPLE:ci-42");
+    assert_eq!(
+        creds.subject.as_deref(),
+        Some("repo:org/app:ref:refs/heads/main")
+    );
+    assert_eq!(creds.provider.as_deref(), Some("token.example.com"));
+    assert_eq!(creds.audience.as_deref(), Some("sts.amazonaws.com"));
+    assert_eq!(creds.source_identity.as_deref(), Some("ci-bot"));
+    assert_eq!(creds.packed_policy_size, Some(3));
+    assert_eq!(requests.len(), 1);
+    let req = requests[0].to_ascii_lowercase();
+    assert!(req.starts_with("post / http/1.1"), "{req}");
+    assert!(req.contains("action=assumerolewithwebidentity"), "{req}");
+    assert!(req.contains("rolesessionname=ci-42"), "{req}");
+    // The token goes to STS as is (form-encoded; base64url and '.' need no escaping).
+    assert!(
+        requests[0].contains(&format!("WebIdentityToken={TOKEN}")),
+        "{req}"
+    );
+    assert!(!req.contains("durationseconds"), "{req}");
+    assert!(
+        !req.contains("\r\nauthorization:"),
+        "request was signed: {req}"
+    );
+    assert!(!req.contains("x-amz-security-token"), "{req}");
+}
+
+#[tokio::test]
+async fn web_identity_answer_without_credentials_is_unavailable() {
+    let reply = Reply {
+        status: 200,
+        body: r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Provider>p</Provider></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"#.into(),
+    };
+    let (result, requests) = call_op(Op::WebIdentity, vec![reply]).await;
+    assert!(
+        matches!(result, Err(StsError::Unavailable(_))),
+        "{result:?}"
+    );
+    // Retried like any transient failure: a malformed answer may be a broken proxy.
+    assert_eq!(requests.len(), MAX_ATTEMPTS as usize);
 }
 
 #[tokio::test]
@@ -252,6 +373,23 @@ async fn echoed_assertion_never_reaches_the_error() {
 }
 
 #[tokio::test]
+async fn echoed_web_identity_token_never_reaches_the_error() {
+    for echoed in [TOKEN, &TOKEN[..60]] {
+        let message = format!("1 validation error detected: Value '{echoed}' at 'webIdentityToken' failed to satisfy constraint");
+        let (result, _) = call_op(
+            Op::WebIdentity,
+            vec![aws_error(400, "ValidationError", &message)],
+        )
+        .await;
+        let err = result.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains(&TOKEN[..16]), "{text}");
+        assert!(!text.contains("eyJzdWIi"), "{text}");
+        assert!(text.contains("at 'webIdentityToken' failed"), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn unreachable_endpoint_is_unavailable() {
     // A port nothing listens on: bind, note it, close it again.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -259,10 +397,11 @@ async fn unreachable_endpoint_is_unavailable() {
         .local_addr()
         .unwrap()
         .port();
-    let err = client(&format!("http://127.0.0.1:{port}"))
-        .assume_role_with_saml(request())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StsError::Unavailable(_)), "{err:?}");
-    assert!(!format!("{err:?}").contains(ASSERTION));
+    for op in OPS {
+        let err = send(&client(&format!("http://127.0.0.1:{port}")), op)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StsError::Unavailable(_)), "{op:?}: {err:?}");
+        assert!(!format!("{err:?}").contains(op.secret()));
+    }
 }

@@ -15,11 +15,22 @@
 //! provider to exist in IAM. It accepts the unsigned request. It models no AssumeRoleWithSAML error
 //! code: a malformed assertion is an HTTP 500. The AWS-code → `StsError` mapping is therefore tested
 //! against a scripted fake STS in `sts_error_mapping.rs` and in unit tests.
+//!
+//! What moto 5.x needs for AssumeRoleWithWebIdentity (`moto/sts/responses.py`, `models.py`): only
+//! `RoleArn` (account taken from it) and `RoleSessionName`. It reads `DurationSeconds` (default
+//! 3600) — unlike the SAML call — and **never looks at `WebIdentityToken`**: no signature, issuer,
+//! audience or expiry check, no IAM OIDC provider or role needed. Its answer has Credentials,
+//! AssumedRoleUser (`AssumedRoleId` is always `ARO123EXAMPLE123:<session>`) and
+//! `PackedPolicySize`, but no `SubjectFromWebIdentityToken`, `Provider` or `Audience`; those are
+//! checked against the fake STS in `sts_error_mapping.rs`. Token validation is the broker's job
+//! (`src/oidc`), before STS is called.
 
 use base64::Engine;
 use chrono::{TimeDelta, Utc};
-use fedbroker::aws::{RoleArn, SamlProviderArn, SessionDuration};
-use fedbroker::sts::{AssumeRoleWithSamlRequest, SdkStsClient, StsClient, StsError};
+use fedbroker::aws::{RoleArn, RoleSessionName, SamlProviderArn, SessionDuration};
+use fedbroker::sts::{
+    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, SdkStsClient, StsClient, StsError,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/fedbroker-test/Admin";
@@ -124,4 +135,70 @@ async fn server_error_is_unavailable_and_does_not_echo_the_assertion() {
     assert!(matches!(err, StsError::Unavailable(_)), "{err:?}");
     let text = format!("{err} {err:?}");
     assert!(!text.contains(&assertion), "{text}");
+}
+
+/// A JWT-shaped token; moto never decodes it (see the module doc).
+const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3QifQ.eyJpc3MiOiJodHRwczovLzEyNy4wLjAuMSIsInN1YiI6ImNpLXdvcmtsb2FkIiwiYXVkIjoic3RzLmFtYXpvbmF3cy5jb20ifQ.c2lnbmF0dXJl";
+
+fn web_identity_request(
+    session_name: &str,
+    duration: Option<u32>,
+) -> AssumeRoleWithWebIdentityRequest {
+    AssumeRoleWithWebIdentityRequest {
+        role_arn: RoleArn::parse(ROLE).unwrap(),
+        role_session_name: RoleSessionName::parse(session_name).unwrap(),
+        web_identity_token: SecretString::from(WEB_IDENTITY_TOKEN.to_owned()),
+        duration: duration.map(|s| SessionDuration::from_secs(s.into()).unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn assume_role_with_web_identity_returns_temporary_credentials() {
+    let before = Utc::now();
+    let creds = client()
+        .assume_role_with_web_identity(web_identity_request("ci-job-42", None))
+        .await
+        .expect("moto should return credentials");
+
+    assert!(
+        creds.access_key_id.starts_with("ASIA"),
+        "{}",
+        creds.access_key_id
+    );
+    assert!(!creds.secret_access_key.expose_secret().is_empty());
+    assert!(!creds.session_token.expose_secret().is_empty());
+    // Default one hour.
+    assert!(creds.expiration > before + TimeDelta::minutes(55));
+    assert!(creds.expiration < Utc::now() + TimeDelta::minutes(65));
+    assert_eq!(
+        creds.assumed_role_arn,
+        "arn:aws:sts::123456789012:assumed-role/Admin/ci-job-42"
+    );
+    assert!(creds.assumed_role_id.ends_with(":ci-job-42"));
+    // moto sends no SubjectFromWebIdentityToken/Provider/Audience.
+    assert_eq!(creds.subject, None);
+    assert_eq!(creds.provider, None);
+    assert_eq!(creds.audience, None);
+    let debug = format!("{creds:?}");
+    assert!(!debug.contains(creds.secret_access_key.expose_secret()));
+    assert!(!debug.contains(creds.session_token.expose_secret()));
+}
+
+#[tokio::test]
+async fn web_identity_duration_seconds_sets_the_expiration() {
+    let before = Utc::now();
+    let creds = client()
+        .assume_role_with_web_identity(web_identity_request("short", Some(900)))
+        .await
+        .unwrap();
+    assert!(creds.expiration >= before + TimeDelta::seconds(890));
+    assert!(creds.expiration <= Utc::now() + TimeDelta::seconds(910));
+}
+
+#[tokio::test]
+async fn web_identity_request_debug_hides_the_token() {
+    let req = web_identity_request("debug", None);
+    let debug = format!("{req:?}");
+    assert!(!debug.contains(&WEB_IDENTITY_TOKEN[..20]), "{debug}");
+    assert!(!debug.contains("c2lnbmF0dXJl"), "{debug}");
 }

@@ -9,7 +9,7 @@ pub mod sdk;
 
 pub use sdk::SdkStsClient;
 
-use crate::aws::{RoleArn, SamlProviderArn, SessionDuration};
+use crate::aws::{RoleArn, RoleSessionName, SamlProviderArn, SessionDuration};
 use crate::error::{ApiError, ErrorKind};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -21,6 +21,18 @@ pub struct AssumeRoleWithSamlRequest {
     pub principal_arn: SamlProviderArn,
     /// The base64 SAML Response, as received from the IdP.
     pub saml_assertion: SecretString,
+    pub duration: Option<SessionDuration>,
+}
+
+/// Input to AssumeRoleWithWebIdentity (pass-through and issuer modes). Unsigned, like the SAML call:
+/// the token is the only proof of identity AWS gets.
+#[derive(Clone, Debug)]
+pub struct AssumeRoleWithWebIdentityRequest {
+    pub role_arn: RoleArn,
+    pub role_session_name: RoleSessionName,
+    /// The OIDC ID token or OAuth 2.0 JWT access token, as issued by the IdP (or by the broker in
+    /// issuer mode).
+    pub web_identity_token: SecretString,
     pub duration: Option<SessionDuration>,
 }
 
@@ -36,6 +48,12 @@ pub struct StsCredentials {
     pub assumed_role_id: String,
     /// SAML `Subject` / web-identity `SubjectFromWebIdentityToken`, when STS returns it.
     pub subject: Option<String>,
+    /// The identity provider as STS names it: SAML `Issuer` / web-identity `Provider` (the IAM OIDC
+    /// provider's issuer host, or the `ProviderId` of a built-in provider), when STS returns it.
+    pub provider: Option<String>,
+    /// SAML `Audience` / web-identity `Audience` (the token's `aud`, or `azp` when set), when STS
+    /// returns it.
+    pub audience: Option<String>,
     pub source_identity: Option<String>,
     pub packed_policy_size: Option<i32>,
 }
@@ -110,5 +128,10 @@ pub trait StsClient: Send + Sync + std::fmt::Debug {
     async fn assume_role_with_saml(
         &self,
         req: AssumeRoleWithSamlRequest,
+    ) -> Result<StsCredentials, StsError>;
+
+    async fn assume_role_with_web_identity(
+        &self,
+        req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError>;
 }

@@ -1,20 +1,28 @@
 //! `StsClient` over the official `aws-sdk-sts`.
 //!
 //! Invariants:
-//! - AssumeRoleWithSAML is sent unsigned: the client built by [`SdkStsClient::new`] has no
-//!   credentials provider, and the SDK models the operation with the no-auth scheme anyway;
+//! - AssumeRoleWithSAML and AssumeRoleWithWebIdentity are sent unsigned: the client built by
+//!   [`SdkStsClient::new`] has no credentials provider, and the SDK models both operations with the
+//!   no-auth scheme anyway;
 //! - the SDK's own retries are off; [`super::retry`] is the single retry policy;
 //! - every error is mapped by AWS error code to an [`StsError`] variant (see [`classify`]), and
-//!   every message kept from AWS or the SDK passes [`scrub`], so the assertion never leaks into an
-//!   error, a log or a response.
+//!   every message kept from AWS or the SDK passes [`scrub`], so the assertion or token never leaks
+//!   into an error, a log or a response;
+//! - both calls share one retry policy, one error mapping and one answer conversion
+//!   ([`StsAnswer`]); only the request building differs.
 
 use super::retry::RetryPolicy;
-use super::{AssumeRoleWithSamlRequest, StsClient, StsCredentials, StsError};
+use super::{
+    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials,
+    StsError,
+};
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSamlOutput;
+use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput;
+use aws_sdk_sts::types::{AssumedRoleUser, Credentials};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -33,6 +41,10 @@ pub const MAX_MESSAGE_CHARS: usize = 512;
 /// echo parameter values (`Value '…' at 'SAMLAssertion' failed to satisfy constraint`), and no
 /// legitimate message part (ARN, code, request ID) is that long without a `:`/`-` break.
 pub const REDACT_BASE64_RUN: usize = 40;
+/// Runs of base64url/JWT characters (`A-Za-z0-9-_.`) starting with `eyJ` (base64url of `{"`, the
+/// start of every JWS header and JSON payload) at least this long are redacted from messages: a
+/// truncated echo of a web-identity token is broken by `-`/`_` into runs the base64 rule misses.
+pub const REDACT_JWT_RUN: usize = 16;
 
 /// An [`StsClient`] talking to AWS STS (or moto) through `aws-sdk-sts`.
 #[derive(Debug, Clone)]
@@ -99,7 +111,25 @@ impl SdkStsClient {
             .send()
             .await
             .map_err(|e| map_sdk_error(&e, assertion))?;
-        credentials_from(out)
+        credentials_from(out.into())
+    }
+
+    async fn web_identity_once(
+        &self,
+        req: &AssumeRoleWithWebIdentityRequest,
+    ) -> Result<StsCredentials, StsError> {
+        let token = req.web_identity_token.expose_secret();
+        let out = self
+            .client
+            .assume_role_with_web_identity()
+            .role_arn(req.role_arn.as_str())
+            .role_session_name(req.role_session_name.as_str())
+            .web_identity_token(token)
+            .set_duration_seconds(req.duration.map(|d| d.secs() as i32))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, token))?;
+        credentials_from(out.into())
     }
 }
 
@@ -111,9 +141,59 @@ impl StsClient for SdkStsClient {
     ) -> Result<StsCredentials, StsError> {
         self.retry.run(|_| self.saml_once(&req)).await
     }
+
+    async fn assume_role_with_web_identity(
+        &self,
+        req: AssumeRoleWithWebIdentityRequest,
+    ) -> Result<StsCredentials, StsError> {
+        self.retry.run(|_| self.web_identity_once(&req)).await
+    }
 }
 
-fn credentials_from(out: AssumeRoleWithSamlOutput) -> Result<StsCredentials, StsError> {
+/// What every AssumeRole* answer carries, whichever operation produced it.
+struct StsAnswer {
+    credentials: Option<Credentials>,
+    assumed_role_user: Option<AssumedRoleUser>,
+    subject: Option<String>,
+    provider: Option<String>,
+    audience: Option<String>,
+    source_identity: Option<String>,
+    packed_policy_size: Option<i32>,
+}
+
+impl From<AssumeRoleWithSamlOutput> for StsAnswer {
+    fn from(out: AssumeRoleWithSamlOutput) -> Self {
+        Self {
+            credentials: out.credentials,
+            assumed_role_user: out.assumed_role_user,
+            subject: out.subject,
+            provider: out.issuer,
+            audience: out.audience,
+            source_identity: out.source_identity,
+            // Deprecated by AWS in favour of SessionTokenUtilization (a different measure); kept
+            // while the field exists, since callers read it.
+            #[allow(deprecated)]
+            packed_policy_size: out.packed_policy_size,
+        }
+    }
+}
+
+impl From<AssumeRoleWithWebIdentityOutput> for StsAnswer {
+    fn from(out: AssumeRoleWithWebIdentityOutput) -> Self {
+        Self {
+            credentials: out.credentials,
+            assumed_role_user: out.assumed_role_user,
+            subject: out.subject_from_web_identity_token,
+            provider: out.provider,
+            audience: out.audience,
+            source_identity: out.source_identity,
+            #[allow(deprecated)]
+            packed_policy_size: out.packed_policy_size,
+        }
+    }
+}
+
+fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
     let missing = |what: &str| StsError::Unavailable(format!("STS answer without {what}"));
     let creds = out.credentials.ok_or_else(|| missing("Credentials"))?;
     let user = out
@@ -130,15 +210,15 @@ fn credentials_from(out: AssumeRoleWithSamlOutput) -> Result<StsCredentials, Sts
         assumed_role_arn: user.arn,
         assumed_role_id: user.assumed_role_id,
         subject: out.subject,
+        provider: out.provider,
+        audience: out.audience,
         source_identity: out.source_identity,
-        // Deprecated by AWS in favour of SessionTokenUtilization (a different measure); kept while
-        // the field exists, since callers read it.
-        #[allow(deprecated)]
         packed_policy_size: out.packed_policy_size,
     })
 }
 
-/// Map any SDK error to an [`StsError`], scrubbing `assertion` out of every message.
+/// Map any SDK error to an [`StsError`], scrubbing `assertion` (the SAML assertion or web-identity
+/// token) out of every message.
 pub(crate) fn map_sdk_error<E>(err: &SdkError<E, HttpResponse>, assertion: &str) -> StsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -220,19 +300,44 @@ pub fn classify(code: Option<&str>, status: Option<u16>, message: &str) -> StsEr
     }
 }
 
-/// Remove the assertion (and anything that looks like a chunk of it) from `message`, and bound its
-/// length.
+/// Remove the assertion or token (and anything that looks like a chunk of one) from `message`, and
+/// bound its length.
 pub fn scrub(message: &str, assertion: &str) -> String {
     let mut text = if assertion.len() >= 8 {
         message.replace(assertion, "[redacted]")
     } else {
         message.to_owned()
     };
+    text = redact_jwt_runs(&text);
     text = redact_base64_runs(&text);
     if text.chars().count() > MAX_MESSAGE_CHARS {
         text = text.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
     }
     text
+}
+
+fn redact_jwt_runs(text: &str) -> String {
+    let is_jwt = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.starts_with("eyJ") && run.len() >= REDACT_JWT_RUN {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_jwt(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn redact_base64_runs(text: &str) -> String {
@@ -337,6 +442,25 @@ mod tests {
         assert_eq!(scrub(arn, assertion), arn);
         // Length is bounded.
         assert!(scrub(&"word ".repeat(1000), assertion).chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn scrub_removes_a_web_identity_token_even_truncated() {
+        // Header and payload of a JWT whose base64url is full of `-`/`_` (short base64 runs).
+        let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ims_Pj8-fn5-Pz4ifQ.eyJzdWIiOiJyZXBvOm8vcj8-Pz5-fn5-Pz4_PiIsImF1ZCI6InN0cy5hbWF6b25hd3MuY29tIn0.c2ln-_-_bmF0dXJl";
+        let full = format!("Value '{token}' at 'webIdentityToken' failed");
+        let out = scrub(&full, token);
+        assert!(!out.contains(&token[..12]), "{out}");
+        assert!(out.contains("at 'webIdentityToken' failed"), "{out}");
+        let truncated = format!("Value '{}...' at 'webIdentityToken' failed", &token[..70]);
+        let out = scrub(&truncated, token);
+        assert!(!out.contains(&token[..12]), "{out}");
+        assert!(!out.contains("eyJzdWIi"), "{out}");
+        // A message merely mentioning a short `eyJ` word is kept.
+        assert_eq!(
+            scrub("eyJ is base64 for {\"", token),
+            "eyJ is base64 for {\""
+        );
     }
 
     #[test]
