@@ -305,4 +305,56 @@ name = "Bad Name"
         )
         .is_ok());
     }
+
+    #[test]
+    fn oidc_provider_keys_and_http_opt_in() {
+        let ok = load_str(
+            r#"
+[[oidc.providers]]
+name = "ci"
+issuer = "https://token.actions.githubusercontent.com"
+audiences = ["sts.amazonaws.com"]
+allowed_algorithms = ["RS256", "ES256"]
+jwks_ttl_secs = 600
+claim_conditions = { sub = ["repo:my-org/*"] }
+[[oidc.providers]]
+name = "local"
+issuer = "http://127.0.0.1:9000"
+audiences = ["a"]
+allow_insecure_http = true
+"#,
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.oidc.providers[0].claim_conditions.as_ref().unwrap()["sub"].len(),
+            1
+        );
+        let err = load_str(
+            r#"
+[[oidc.providers]]
+name = "a"
+issuer = "http://127.0.0.1:9000"
+audiences = ["a"]
+[[oidc.providers]]
+name = "b"
+issuer = "http://idp.example"
+audiences = ["a"]
+allow_insecure_http = true
+allowed_algorithms = ["HS256", "none"]
+jwks_ttl_secs = 1
+"#,
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "providers[0]",
+            "allow_insecure_http",
+            "allowed_algorithms",
+            "jwks_ttl_secs",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in:\n{err}");
+        }
+    }
 }
