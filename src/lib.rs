@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod http;
 pub mod identity;
 pub mod mapping;
+pub mod oidc;
 pub mod replay;
 pub mod saml;
 pub mod sts;

@@ -136,11 +136,28 @@ pub struct OidcConfig {
     pub providers: Vec<OidcProviderConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One `[[oidc.providers]]` entry (web-identity token validation).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcProviderConfig {
     pub name: String,
+    /// Exact `iss` value (case-sensitive; trailing slash significant). https only, except a
+    /// loopback issuer with `allow_insecure_http = true`.
     pub issuer: String,
+    /// Accepted `aud` values (1 to 100, as AWS allows); every `aud` in a token must be one of them.
     pub audiences: Vec<String>,
+    /// Extra PEM trust anchors for discovery and JWKS (private CAs, tests).
     pub ca_file: Option<String>,
+    /// JWS algorithms accepted from this provider. Default: RS256, RS384, RS512, PS256, ES256,
+    /// ES384. `none` and HS* are never accepted.
+    pub allowed_algorithms: Option<Vec<String>>,
+    /// Allow plain `http://` discovery/JWKS; honoured only for a loopback issuer (127.0.0.1,
+    /// ::1, localhost). Default false.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Claim → allowed patterns (`*`, `?` as in IAM StringLike); every listed claim must match,
+    /// e.g. `sub = ["repo:my-org/*"]`.
+    pub claim_conditions: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Seconds a fetched JWKS is used before refreshing (30 to 86400; default 600).
+    pub jwks_ttl_secs: Option<u64>,
 }

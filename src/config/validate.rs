@@ -94,12 +94,64 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         if !names.insert(p.name.clone()) {
             errors.push(format!("{at}: duplicate provider name"));
         }
-        check_url(errors, &format!("{at}.issuer"), &p.issuer, false);
+        check_oidc_issuer(errors, &at, p);
         if p.audiences.is_empty() || p.audiences.len() > 100 {
             errors.push(format!(
                 "{at}.audiences: AWS allows 1 to 100 audiences per provider"
             ));
         }
+        if p.audiences.iter().any(|v| v.trim() != v || v.is_empty()) {
+            errors.push(format!(
+                "{at}.audiences: values must be non-empty with no surrounding spaces"
+            ));
+        }
+        if let Err(e) = crate::oidc::provider::parse_algorithms(p.allowed_algorithms.as_deref()) {
+            errors.push(format!("{at}.{e}"));
+        }
+        if let Some(ttl) = p.jwks_ttl_secs {
+            use crate::oidc::provider::{MAX_JWKS_TTL_SECS, MIN_JWKS_TTL_SECS};
+            if !(MIN_JWKS_TTL_SECS..=MAX_JWKS_TTL_SECS).contains(&ttl) {
+                errors.push(format!(
+                    "{at}.jwks_ttl_secs: must be {MIN_JWKS_TTL_SECS} to {MAX_JWKS_TTL_SECS}"
+                ));
+            }
+        }
+        for (claim, patterns) in p.claim_conditions.iter().flatten() {
+            if claim.is_empty() || patterns.is_empty() {
+                errors.push(format!(
+                    "{at}.claim_conditions: {claim:?} needs a claim name and at least one pattern"
+                ));
+            }
+        }
+        if !p.issuer.is_empty() && cfg.oidc.providers[..i].iter().any(|o| o.issuer == p.issuer) {
+            errors.push(format!("{at}.issuer: configured for two providers"));
+        }
+    }
+}
+
+/// OIDC issuers: https, or http on loopback only with `allow_insecure_http = true`.
+fn check_oidc_issuer(errors: &mut ConfigErrors, at: &str, p: &OidcProviderConfig) {
+    let key = format!("{at}.issuer");
+    match url::Url::parse(&p.issuer) {
+        Ok(u) if u.scheme() == "https" => {}
+        Ok(u) if u.scheme() == "http" => {
+            let loopback = crate::oidc::discovery::is_loopback(&u);
+            if !(loopback && p.allow_insecure_http) {
+                errors.push(format!(
+                    "{key} = {:?}: must be https:// (plain http only for a loopback issuer with allow_insecure_http = true)",
+                    p.issuer
+                ));
+            }
+        }
+        Ok(_) => errors.push(format!("{key} = {:?}: must be an https URL", p.issuer)),
+        Err(e) => errors.push(format!("{key} = {:?}: not a URL ({e})", p.issuer)),
+    }
+    if p.allow_insecure_http
+        && !url::Url::parse(&p.issuer).is_ok_and(|u| crate::oidc::discovery::is_loopback(&u))
+    {
+        errors.push(format!(
+            "{at}.allow_insecure_http: only honoured for a loopback issuer; remove it"
+        ));
     }
 }
 
@@ -252,5 +304,57 @@ name = "Bad Name"
             env(&[])
         )
         .is_ok());
+    }
+
+    #[test]
+    fn oidc_provider_keys_and_http_opt_in() {
+        let ok = load_str(
+            r#"
+[[oidc.providers]]
+name = "ci"
+issuer = "https://token.actions.githubusercontent.com"
+audiences = ["sts.amazonaws.com"]
+allowed_algorithms = ["RS256", "ES256"]
+jwks_ttl_secs = 600
+claim_conditions = { sub = ["repo:my-org/*"] }
+[[oidc.providers]]
+name = "local"
+issuer = "http://127.0.0.1:9000"
+audiences = ["a"]
+allow_insecure_http = true
+"#,
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.oidc.providers[0].claim_conditions.as_ref().unwrap()["sub"].len(),
+            1
+        );
+        let err = load_str(
+            r#"
+[[oidc.providers]]
+name = "a"
+issuer = "http://127.0.0.1:9000"
+audiences = ["a"]
+[[oidc.providers]]
+name = "b"
+issuer = "http://idp.example"
+audiences = ["a"]
+allow_insecure_http = true
+allowed_algorithms = ["HS256", "none"]
+jwks_ttl_secs = 1
+"#,
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "providers[0]",
+            "allow_insecure_http",
+            "allowed_algorithms",
+            "jwks_ttl_secs",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in:\n{err}");
+        }
     }
 }
