@@ -343,6 +343,10 @@ fn provider(issuer: &str, ca_file: Option<PathBuf>) -> OidcProviderConfig {
         issuer: issuer.into(),
         audiences: vec!["sts.amazonaws.com".into()],
         ca_file: ca_file.map(|p| p.display().to_string()),
+        allowed_algorithms: None,
+        allow_insecure_http: false,
+        claim_conditions: None,
+        jwks_ttl_secs: None,
     }
 }
 

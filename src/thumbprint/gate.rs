@@ -91,6 +91,10 @@ mod tests {
             issuer: "https://token.example.com".into(),
             audiences: vec!["sts.amazonaws.com".into()],
             ca_file: None,
+            allowed_algorithms: None,
+            allow_insecure_http: false,
+            claim_conditions: None,
+            jwks_ttl_secs: None,
         });
         cfg
     }
