@@ -38,6 +38,7 @@ stop_services() {
             echo "test.sh: scripts/services.sh stop failed:" >&2
             cat "$RUN_DIR/services-stop.log" >&2
         fi
+        bash scripts/oidc-idp.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
     fi
     exit "$rc"
 }
@@ -58,6 +59,13 @@ source "$RUN_DIR/services.env"
 : "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
 echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
 echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
+
+phase "test OIDC IdP start (oidc-provider over HTTPS on loopback)"
+bash scripts/oidc-idp.sh start
+# shellcheck source=/dev/null
+source "$RUN_DIR/oidc-idp.env"
+: "${FEDBROKER_TEST_OIDC_ISSUER:?oidc-idp.env did not set FEDBROKER_TEST_OIDC_ISSUER}"
+echo "FEDBROKER_TEST_OIDC_ISSUER=$FEDBROKER_TEST_OIDC_ISSUER"
 
 failed=()
 

@@ -3,12 +3,17 @@
 //! Order matters for "never lost state": everything that can be fixed by the caller (bad input,
 //! role choice) is decided before the assertion ID is consumed in the replay store; the ID is
 //! consumed immediately before the STS call, so an assertion reaches STS at most once.
+//! The web-identity flow lives in `exchange/web_identity.rs`.
+
+mod web_identity;
+pub use web_identity::{derive_session_name, WebIdentityRequest};
 
 use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
 use crate::clock::SharedClock;
 use crate::error::{ApiError, ErrorKind};
-use crate::identity::{OriginalCredential, VerifiedIdentity};
+use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
 use crate::mapping::{select_saml_role, MappingError};
+use crate::oidc::{OidcError, OidcValidator};
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::saml::{SamlError, SamlValidator, CLOCK_SKEW};
 use crate::sts::{AssumeRoleWithSamlRequest, StsClient, StsCredentials, StsError};
@@ -43,9 +48,14 @@ pub enum ExchangeError {
     #[error(transparent)]
     Saml(#[from] SamlError),
     #[error(transparent)]
+    Oidc(#[from] OidcError),
+    #[error(transparent)]
     Mapping(#[from] MappingError),
-    #[error("this SAML assertion was already used; sign in again at your identity provider")]
-    Replayed,
+    #[error("{}", match .0 {
+        Protocol::Saml => "this SAML assertion was already used; sign in again at your identity provider",
+        Protocol::Oidc => "this token was already used; get a new token from your identity provider",
+    })]
+    Replayed(Protocol),
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error(transparent)]
@@ -61,8 +71,9 @@ impl ApiError for ExchangeError {
         match self {
             Self::BadInput { .. } => ErrorKind::BadRequest,
             Self::Saml(e) => e.kind(),
+            Self::Oidc(e) => e.kind(),
             Self::Mapping(e) => e.kind(),
-            Self::Replayed | Self::SessionEnding => ErrorKind::Unauthenticated,
+            Self::Replayed(_) | Self::SessionEnding => ErrorKind::Unauthenticated,
             Self::Replay(e) => e.kind(),
             Self::Sts(e) => e.kind(),
             Self::Internal(_) => ErrorKind::Internal,
@@ -72,8 +83,10 @@ impl ApiError for ExchangeError {
         match self {
             Self::BadInput { code, .. } => code,
             Self::Saml(e) => e.code(),
+            Self::Oidc(e) => e.code(),
             Self::Mapping(e) => e.code(),
-            Self::Replayed => "saml_replay",
+            Self::Replayed(Protocol::Saml) => "saml_replay",
+            Self::Replayed(Protocol::Oidc) => "oidc_replay",
             Self::Replay(e) => e.code(),
             Self::Sts(e) => e.code(),
             Self::SessionEnding => "saml_session_ending",
@@ -82,6 +95,7 @@ impl ApiError for ExchangeError {
     }
     fn retry_after(&self) -> Option<u64> {
         match self {
+            Self::Oidc(e) => e.retry_after(),
             Self::Replay(e) => e.retry_after(),
             Self::Sts(e) => e.retry_after(),
             _ => None,
@@ -99,6 +113,7 @@ impl ApiError for ExchangeError {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub saml: Arc<SamlValidator>,
+    pub oidc: Arc<OidcValidator>,
     pub sts: Arc<dyn StsClient>,
     pub replay: Arc<dyn ReplayGuard>,
     pub clock: SharedClock,
@@ -137,7 +152,7 @@ impl Exchange {
                 subject = %identity.subject_hash(),
                 "assertion replay refused"
             );
-            return Err(ExchangeError::Replayed);
+            return Err(ExchangeError::Replayed(Protocol::Saml));
         }
 
         let OriginalCredential::SamlResponse(saml_assertion) = identity.original().clone() else {

@@ -91,6 +91,11 @@ fn check_config(path: &str) -> ExitCode {
         if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
             problems.extend(e.0);
         }
+        let clock: fedbroker::clock::SharedClock =
+            std::sync::Arc::new(fedbroker::clock::SystemClock);
+        if let Err(e) = http::state::load_oidc(cfg, clock) {
+            problems.extend(e.0);
+        }
     }
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
@@ -157,9 +162,6 @@ fn serve(path: &str) -> anyhow::Result<()> {
     let rt = actix_web::rt::System::new();
     rt.block_on(async move {
         let state = AppState::build(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if !cfg.oidc.providers.is_empty() {
-            tracing::warn!("oidc.providers are configured but OIDC exchange is not available in this version");
-        }
         let data = web::Data::new(state);
         let workers = if cfg.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())

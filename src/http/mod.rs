@@ -2,12 +2,14 @@
 //! result through the one error table in `errors.rs`.
 
 pub mod answer;
+pub mod body;
 pub mod errors;
 pub mod health;
 pub mod request_id;
 pub mod saml;
 pub mod state;
 pub mod thumbprint;
+pub mod web_identity;
 
 pub use state::AppState;
 
@@ -18,5 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/v1/saml/credentials", web::post().to(saml::credentials))
+        .route(
+            "/v1/web-identity/credentials",
+            web::post().to(web_identity::credentials),
+        )
         .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint));
 }

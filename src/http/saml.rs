@@ -5,12 +5,12 @@
 //! unencoded, each at most once.
 
 use super::answer::credentials_response;
+use super::body::{read_body, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
 use crate::exchange::SamlCredentialsRequest;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use secrecy::SecretString;
 
 /// Form fields accepted; `RelayState` is accepted and ignored (IdP-initiated POSTs carry it).
@@ -51,28 +51,6 @@ fn content_type(req: &HttpRequest) -> String {
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default()
-}
-
-/// Read the body, refusing more than `limit` bytes without buffering them.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, RequestError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            RequestError::bad(
-                "bad_request_body",
-                format!("could not read the request body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(RequestError {
-                kind: ErrorKind::TooLarge,
-                code: "request_too_large",
-                message: format!("the request body exceeds {limit} bytes"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
@@ -153,13 +131,6 @@ struct JsonBody {
     duration_seconds: Option<NumberOrString>,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum NumberOrString {
-    Number(serde_json::Number),
-    String(String),
-}
-
 fn parse_json(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
     let parsed: JsonBody = serde_json::from_slice(body).map_err(|e| {
         // serde_json messages name fields and positions, never values.
@@ -171,10 +142,7 @@ fn parse_json(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
     Ok(SamlCredentialsRequest {
         saml_response: SecretString::from(parsed.saml_response),
         role_arn: parsed.role_arn,
-        duration_seconds: parsed.duration_seconds.map(|d| match d {
-            NumberOrString::Number(n) => n.to_string(),
-            NumberOrString::String(s) => s,
-        }),
+        duration_seconds: parsed.duration_seconds.map(NumberOrString::into_string),
     })
 }
 

@@ -6,6 +6,7 @@
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigErrors, SamlIdpConfig};
 use crate::exchange::Exchange;
+use crate::oidc::{OidcProvider, OidcValidator};
 use crate::replay::memory::MemoryReplayGuard;
 use crate::replay::redis::RedisReplayGuard;
 use crate::replay::ReplayGuard;
@@ -58,6 +59,22 @@ pub async fn load_idps(cfg: &Config) -> Result<Vec<TrustedIdp>, ConfigErrors> {
     } else {
         Err(errors)
     }
+}
+
+/// Build the OIDC validator from `[[oidc.providers]]` (reads each `ca_file`; no network).
+pub fn load_oidc(cfg: &Config, clock: SharedClock) -> Result<OidcValidator, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let mut providers = Vec::new();
+    for p in &cfg.oidc.providers {
+        match OidcProvider::from_config(p, clock.clone()) {
+            Ok(provider) => providers.push(provider),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    OidcValidator::new(providers, clock).map_err(|e| ConfigErrors(vec![e.to_string()]))
 }
 
 /// Longest metadata document fetched or read (a sane IdP's is a few KiB).
@@ -129,7 +146,14 @@ impl AppState {
             ),
             None => Arc::new(MemoryReplayGuard::new(clock.clone())),
         };
-        Ok(Self::from_parts(cfg, idps, sts, replay, clock))
+        let oidc = load_oidc(cfg, clock.clone())?;
+        Ok(Self::from_parts(cfg, idps, sts, replay, clock).with_oidc(oidc))
+    }
+
+    /// Replace the OIDC validator (tests build one against their own issuer).
+    pub fn with_oidc(mut self, oidc: OidcValidator) -> Self {
+        self.exchange.oidc = Arc::new(oidc);
+        self
     }
 
     /// Assemble state from explicit parts (tests inject fakes and fixed clocks here).
@@ -143,6 +167,7 @@ impl AppState {
         Self {
             exchange: Exchange {
                 saml: Arc::new(SamlValidator::new(idps, clock.clone())),
+                oidc: Arc::new(OidcValidator::without_providers(clock.clone())),
                 sts,
                 replay,
                 clock,

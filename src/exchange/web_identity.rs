@@ -1,0 +1,194 @@
+//! Web identity: a workload's JWT → AssumeRoleWithWebIdentity → credentials.
+//!
+//! Same ordering rule as SAML: caller-fixable input is checked first, the token ID is consumed in
+//! the replay store immediately before the one STS call. The session name is the caller's, or is
+//! derived from `sub` by [`derive_session_name`]: deterministic (never random) and collision-free
+//! (never a bare truncation).
+
+use super::{bad, Exchange, ExchangeError, IssuedCredentials};
+use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
+use crate::identity::Protocol;
+use crate::oidc::claims::LEEWAY;
+use crate::sts::AssumeRoleWithWebIdentityRequest;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// A caller's request for credentials from a web-identity token (fields unverified).
+#[derive(Debug)]
+pub struct WebIdentityRequest {
+    pub token: SecretString,
+    pub role_arn: Option<String>,
+    pub duration_seconds: Option<String>,
+    pub session_name: Option<String>,
+}
+
+/// Characters of a sanitised subject kept before the hash suffix (47 + '.' + 16 hex = 64).
+const DERIVED_PREFIX_LEN: usize = 47;
+/// Hex characters of SHA-256(issuer, subject) appended when `sub` had to be changed.
+const DERIVED_HASH_LEN: usize = 16;
+
+/// The session name for a subject: `sub` itself when it already matches AWS's
+/// `[a-zA-Z_0-9+=,.@-]{2,64}`; otherwise its allowed characters (others become `-`), cut to 47,
+/// then `.` and 16 hex of SHA-256(issuer NUL subject), so distinct subjects never collide.
+pub fn derive_session_name(issuer: &str, subject: &str) -> RoleSessionName {
+    if let Ok(name) = RoleSessionName::parse(subject) {
+        return name;
+    }
+    let sanitised: String = subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(DERIVED_PREFIX_LEN)
+        .collect();
+    let mut h = Sha256::new();
+    h.update(issuer.as_bytes());
+    h.update([0u8]);
+    h.update(subject.as_bytes());
+    let digest = hex::encode(h.finalize());
+    let name = format!("{sanitised}.{}", &digest[..DERIVED_HASH_LEN]);
+    RoleSessionName::parse(&name).unwrap_or_else(|_| {
+        // Unreachable by construction (charset and length are guaranteed); keep a valid fallback.
+        RoleSessionName::parse(&format!("s.{}", &digest[..DERIVED_HASH_LEN]))
+            .expect("hex session name is valid")
+    })
+}
+
+impl Exchange {
+    /// Web-identity token → temporary credentials through AssumeRoleWithWebIdentity.
+    pub async fn web_identity_credentials(
+        &self,
+        req: WebIdentityRequest,
+    ) -> Result<IssuedCredentials, ExchangeError> {
+        let role_arn = req.role_arn.as_deref().ok_or_else(|| {
+            bad(
+                "role_arn_required",
+                "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
+            )
+        })?;
+        let role_arn =
+            RoleArn::parse(role_arn).map_err(|e| bad("invalid_role_arn", e.to_string()))?;
+        let duration = req
+            .duration_seconds
+            .as_deref()
+            .map(SessionDuration::parse)
+            .transpose()
+            .map_err(|e| bad("invalid_duration", e.to_string()))?;
+        let requested_name = req
+            .session_name
+            .as_deref()
+            .map(RoleSessionName::parse)
+            .transpose()
+            .map_err(|e| bad("invalid_session_name", e.to_string()))?;
+
+        let identity = self.oidc.validate(req.token.expose_secret()).await?;
+        let session_name = requested_name
+            .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()));
+
+        let replay_key = format!("oidc:{}", identity.token_id());
+        if !self
+            .replay
+            .first_use(&replay_key, identity.expires_at() + LEEWAY)
+            .await?
+        {
+            tracing::warn!(
+                event = "oidc.replay",
+                provider = identity.provider(),
+                subject = %identity.subject_hash(),
+                "token replay refused"
+            );
+            return Err(ExchangeError::Replayed(Protocol::Oidc));
+        }
+
+        let credentials = self
+            .sts
+            .assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
+                role_arn: role_arn.clone(),
+                role_session_name: session_name.clone(),
+                web_identity_token: req.token,
+                duration,
+            })
+            .await?;
+
+        tracing::info!(
+            event = "credentials.issued",
+            protocol = "oidc",
+            provider = identity.provider(),
+            issuer = identity.issuer(),
+            subject = %identity.subject_hash(),
+            token_id = identity.token_id(),
+            key_fingerprint = identity.key_fingerprint(),
+            role_arn = role_arn.as_str(),
+            session_name = session_name.as_str(),
+            duration_seconds = duration.map(|d| d.secs()),
+            expiration = %credentials.expiration.to_rfc3339(),
+            "issued temporary credentials"
+        );
+        Ok(IssuedCredentials {
+            source_identity: identity
+                .aws()
+                .source_identity
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .or_else(|| credentials.source_identity.clone()),
+            credentials,
+            role_arn,
+            subject: identity.subject().to_owned(),
+            session_name: Some(session_name),
+            issuer: identity.issuer().to_owned(),
+            provider: identity.provider().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_subject_is_used_as_is() {
+        assert_eq!(
+            derive_session_name("https://i", "alice@example.com").as_str(),
+            "alice@example.com"
+        );
+    }
+
+    #[test]
+    fn invalid_subject_is_sanitised_with_a_hash_suffix() {
+        let n = derive_session_name("https://i", "repo:org/app:ref:refs/heads/main");
+        assert!(
+            n.as_str().starts_with("repo-org-app-ref-refs-heads-main."),
+            "{n}"
+        );
+        assert_eq!(
+            n.as_str().len(),
+            "repo-org-app-ref-refs-heads-main.".len() + 16
+        );
+    }
+
+    #[test]
+    fn long_subjects_sharing_a_prefix_do_not_collide() {
+        let base = "system:serviceaccount:some-very-long-namespace-name:";
+        let a = derive_session_name("https://i", &format!("{base}builder-a"));
+        let b = derive_session_name("https://i", &format!("{base}builder-b"));
+        assert_ne!(a, b);
+        assert!(a.as_str().len() <= 64 && b.as_str().len() <= 64);
+    }
+
+    #[test]
+    fn derivation_is_deterministic_and_short_subjects_are_extended() {
+        assert_eq!(
+            derive_session_name("https://i", "x"),
+            derive_session_name("https://i", "x")
+        );
+        assert!(derive_session_name("https://i", "x").as_str().len() >= 2);
+        assert_ne!(
+            derive_session_name("https://i", "a b"),
+            derive_session_name("https://j", "a b")
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! `POST /v1/web-identity/credentials`: JSON `{token, role_arn?, duration_seconds?, session_name?}`
+//! or the token in `Authorization: Bearer` (then the JSON body, if any, carries no token) →
+//! credential JSON.
+
+use super::answer::credentials_response;
+use super::body::{read_body, NumberOrString};
+use super::errors::{error_response, RequestError};
+use super::AppState;
+use crate::exchange::WebIdentityRequest;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JsonBody {
+    token: Option<String>,
+    role_arn: Option<String>,
+    duration_seconds: Option<NumberOrString>,
+    session_name: Option<String>,
+}
+
+pub async fn credentials(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let input = match parse(&req, &body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    match state.exchange.web_identity_credentials(input).await {
+        Ok(issued) => credentials_response(&issued),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<Option<String>, RequestError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        RequestError::bad("bad_authorization", "the Authorization header is not ASCII")
+    })?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(RequestError::bad(
+            "bad_authorization",
+            "use Authorization: Bearer <token>",
+        )),
+    }
+}
+
+fn parse(req: &HttpRequest, body: &[u8]) -> Result<WebIdentityRequest, RequestError> {
+    let header_token = bearer(req)?;
+    let parsed: JsonBody = if body.iter().all(u8::is_ascii_whitespace) {
+        JsonBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            RequestError::bad(
+                "bad_json",
+                format!("the JSON body is invalid ({e}); expected {{\"token\": \"<JWT>\", \"role_arn\": \"arn:aws:iam::...:role/...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}}"),
+            )
+        })?
+    };
+    let token = match (header_token, parsed.token) {
+        (Some(_), Some(_)) => {
+            return Err(RequestError::bad(
+                "ambiguous_token",
+                "send the token either in Authorization: Bearer or in the JSON body, not both",
+            ))
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            return Err(RequestError::bad(
+                "missing_token",
+                "send the web-identity token as {\"token\": ...} or Authorization: Bearer",
+            ))
+        }
+    };
+    Ok(WebIdentityRequest {
+        token: SecretString::from(token),
+        role_arn: parsed.role_arn,
+        duration_seconds: parsed.duration_seconds.map(NumberOrString::into_string),
+        session_name: parsed.session_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+    use actix_web::test::TestRequest;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn token_from_body_or_bearer_but_not_both() {
+        let req = TestRequest::default().to_http_request();
+        let r = parse(
+            &req,
+            br#"{"token":"a.b.c","role_arn":"x","duration_seconds":900}"#,
+        )
+        .unwrap();
+        assert_eq!(r.token.expose_secret(), "a.b.c");
+        assert_eq!(r.duration_seconds.as_deref(), Some("900"));
+
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearer a.b.c"))
+            .to_http_request();
+        assert_eq!(parse(&req, b"").unwrap().token.expose_secret(), "a.b.c");
+        assert_eq!(
+            parse(&req, br#"{"token":"d.e.f"}"#).unwrap_err().code(),
+            "ambiguous_token"
+        );
+
+        let req = TestRequest::default().to_http_request();
+        assert_eq!(parse(&req, b"{}").unwrap_err().code(), "missing_token");
+        assert_eq!(
+            parse(&req, br#"{"token":"a","evil":1}"#)
+                .unwrap_err()
+                .code(),
+            "bad_json"
+        );
+    }
+
+    #[test]
+    fn non_bearer_authorization_is_refused() {
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Basic dXNlcjpwYXNz"))
+            .to_http_request();
+        assert_eq!(parse(&req, b"").unwrap_err().code(), "bad_authorization");
+    }
+}
