@@ -61,10 +61,19 @@ async fn workload_token_from_a_real_idp_is_exchanged_for_credentials_through_mot
     assert!(body["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
     let session = body["SessionName"].as_str().unwrap();
     assert_eq!(body["Subject"], env("FEDBROKER_TEST_OIDC_CLIENT_ID"));
-    assert!(body["AssumedRoleArn"].as_str().unwrap().ends_with(&format!("assumed-role/CiDeploy/{session}")), "{body}");
+    assert!(
+        body["AssumedRoleArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("assumed-role/CiDeploy/{session}")),
+        "{body}"
+    );
     let exp = chrono::DateTime::parse_from_rfc3339(body["Expiration"].as_str().unwrap()).unwrap();
     let secs = (exp.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
-    assert!((850..=905).contains(&secs), "900 s session honoured by moto, got {secs}");
+    assert!(
+        (850..=905).contains(&secs),
+        "900 s session honoured by moto, got {secs}"
+    );
 
     let logs = broker.logs();
     assert!(!logs.contains(&token[..40]), "token leaked into logs");
@@ -90,11 +99,21 @@ async fn tampered_token_and_wrong_issuer_never_get_credentials() {
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     let last = parts[2].pop().unwrap();
     parts[2].push(if last == 'A' { 'B' } else { 'A' });
-    let (status, b) = exchange(&broker, serde_json::json!({"token": parts.join("."), "role_arn": ROLE}), None).await;
+    let (status, b) = exchange(
+        &broker,
+        serde_json::json!({"token": parts.join("."), "role_arn": ROLE}),
+        None,
+    )
+    .await;
     assert_eq!(status, 401, "{b}");
     assert_eq!(b["error"]["code"], "oidc_signature_invalid");
 
-    let (status, b) = exchange(&broker, serde_json::json!({"token": "a.b.c", "role_arn": ROLE}), None).await;
+    let (status, b) = exchange(
+        &broker,
+        serde_json::json!({"token": "a.b.c", "role_arn": ROLE}),
+        None,
+    )
+    .await;
     assert_eq!(status, 400, "{b}");
     assert_eq!(b["error"]["code"], "oidc_malformed");
 

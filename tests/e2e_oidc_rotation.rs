@@ -70,5 +70,10 @@ async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
     .await;
     restart_idp("testidp/keys/default.json");
     let (status, body) = result;
-    assert_eq!(status, 200, "rotated key not picked up: {body}\n{}", broker.logs());
+    assert_eq!(
+        status,
+        200,
+        "rotated key not picked up: {body}\n{}",
+        broker.logs()
+    );
 }

@@ -69,4 +69,3 @@ pub async fn workload_token(idp: &Idp) -> (Value, String) {
     assert_eq!(body["token_type"], "Bearer");
     (disco, body["access_token"].as_str().unwrap().to_owned())
 }
-
