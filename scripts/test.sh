@@ -93,7 +93,7 @@ phase "cargo test --all-targets $*"
 mkdir -p .fedbroker-run
 test_log=.fedbroker-run/cargo-test.log
 set +e
-cargo test --all-targets "$@" 2>&1 | tee "$test_log"
+cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$test_log"
 test_rc=${PIPESTATUS[0]}
 set -e
 ((test_rc == 0)) || failed+=(test)
