@@ -125,35 +125,16 @@ impl Exchange {
         &self,
         req: SamlCredentialsRequest,
     ) -> Result<IssuedCredentials, ExchangeError> {
-        let requested_role = req
-            .role_arn
-            .as_deref()
-            .map(RoleArn::parse)
-            .transpose()
-            .map_err(|e| bad("invalid_role_arn", e.to_string()))?;
-        let requested_duration = req
-            .duration_seconds
-            .as_deref()
-            .map(SessionDuration::parse)
-            .transpose()
-            .map_err(|e| bad("invalid_duration", e.to_string()))?;
+        let requested_role = parse_role_arn(req.role_arn.as_deref())?;
+        let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
 
         let identity = self.validate_saml(req.saml_response).await?;
         let pair = select_saml_role(&identity.aws().roles, requested_role.as_ref())?;
         let duration = effective_duration(&identity, requested_duration, self.clock.now())?;
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
-        let until = identity.expires_at() + CLOCK_SKEW;
-        if !self.replay.first_use(&replay_key, until).await? {
-            tracing::warn!(
-                event = "saml.replay",
-                idp = identity.provider(),
-                assertion_id = identity.token_id(),
-                subject = %identity.subject_hash(),
-                "assertion replay refused"
-            );
-            return Err(ExchangeError::Replayed(Protocol::Saml));
-        }
+        self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
+            .await?;
 
         let OriginalCredential::SamlResponse(saml_assertion) = identity.original().clone() else {
             return Err(ExchangeError::Internal(
@@ -169,35 +150,35 @@ impl Exchange {
                 duration,
             })
             .await?;
-
-        tracing::info!(
-            event = "credentials.issued",
-            protocol = "saml",
-            idp = identity.provider(),
-            issuer = identity.issuer(),
-            subject = %identity.subject_hash(),
-            assertion_id = identity.token_id(),
-            key_fingerprint = identity.key_fingerprint(),
-            role_arn = pair.role.as_str(),
-            session_name = identity.aws().session_name.as_ref().map(|s| s.as_str()),
-            duration_seconds = duration.map(|d| d.secs()),
-            expiration = %credentials.expiration.to_rfc3339(),
-            "issued temporary credentials"
-        );
-        Ok(IssuedCredentials {
-            source_identity: identity
-                .aws()
-                .source_identity
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .or_else(|| credentials.source_identity.clone()),
+        let session_name = identity.aws().session_name.clone();
+        Ok(issued(
+            &identity,
             credentials,
-            role_arn: pair.role,
-            subject: identity.subject().to_owned(),
-            session_name: identity.aws().session_name.clone(),
-            issuer: identity.issuer().to_owned(),
-            provider: identity.provider().to_owned(),
-        })
+            pair.role,
+            session_name,
+            duration,
+        ))
+    }
+
+    /// Record the message's ID as used; a second use before it expires is a replay (logged).
+    async fn consume_once(
+        &self,
+        identity: &VerifiedIdentity,
+        key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), ExchangeError> {
+        if self.replay.first_use(key, until).await? {
+            return Ok(());
+        }
+        tracing::warn!(
+            event = "replay.refused",
+            protocol = identity.protocol().as_str(),
+            provider = identity.provider(),
+            token_id = identity.token_id(),
+            subject = %identity.subject_hash(),
+            "replay refused"
+        );
+        Err(ExchangeError::Replayed(identity.protocol()))
     }
 
     async fn validate_saml(
@@ -211,6 +192,56 @@ impl Exchange {
             .map_err(|e| ExchangeError::Internal(format!("validation task failed: {e}")))?
             .map_err(ExchangeError::from)
     }
+}
+
+/// Write the audit event for issued credentials and build the answer.
+fn issued(
+    identity: &VerifiedIdentity,
+    credentials: StsCredentials,
+    role_arn: RoleArn,
+    session_name: Option<RoleSessionName>,
+    duration: Option<SessionDuration>,
+) -> IssuedCredentials {
+    tracing::info!(
+        event = "credentials.issued",
+        protocol = identity.protocol().as_str(),
+        provider = identity.provider(),
+        issuer = identity.issuer(),
+        subject = %identity.subject_hash(),
+        token_id = identity.token_id(),
+        key_fingerprint = identity.key_fingerprint(),
+        role_arn = role_arn.as_str(),
+        session_name = session_name.as_ref().map(|s| s.as_str()),
+        duration_seconds = duration.map(|d| d.secs()),
+        expiration = %credentials.expiration.to_rfc3339(),
+        "issued temporary credentials"
+    );
+    IssuedCredentials {
+        source_identity: identity
+            .aws()
+            .source_identity
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .or_else(|| credentials.source_identity.clone()),
+        credentials,
+        role_arn,
+        subject: identity.subject().to_owned(),
+        session_name,
+        issuer: identity.issuer().to_owned(),
+        provider: identity.provider().to_owned(),
+    }
+}
+
+fn parse_role_arn(raw: Option<&str>) -> Result<Option<RoleArn>, ExchangeError> {
+    raw.map(RoleArn::parse)
+        .transpose()
+        .map_err(|e| bad("invalid_role_arn", e.to_string()))
+}
+
+fn parse_duration(raw: Option<&str>) -> Result<Option<SessionDuration>, ExchangeError> {
+    raw.map(SessionDuration::parse)
+        .transpose()
+        .map_err(|e| bad("invalid_duration", e.to_string()))
 }
 
 fn bad(code: &'static str, message: String) -> ExchangeError {

@@ -19,6 +19,16 @@ pub enum Protocol {
     Oidc,
 }
 
+impl Protocol {
+    /// `saml` or `oidc`, as logs and metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Saml => "saml",
+            Self::Oidc => "oidc",
+        }
+    }
+}
+
 /// The original message, kept for STS pass-through calls (AssumeRoleWithSAML/WebIdentity).
 #[derive(Clone, Debug)]
 pub enum OriginalCredential {

@@ -5,9 +5,10 @@
 //! derived from `sub` by [`derive_session_name`]: deterministic (never random) and collision-free
 //! (never a bare truncation).
 
-use super::{bad, Exchange, ExchangeError, IssuedCredentials};
-use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
-use crate::identity::Protocol;
+use super::{
+    bad, issued, parse_duration, parse_role_arn, Exchange, ExchangeError, IssuedCredentials,
+};
+use crate::aws::RoleSessionName;
 use crate::oidc::claims::LEEWAY;
 use crate::sts::AssumeRoleWithWebIdentityRequest;
 use secrecy::{ExposeSecret, SecretString};
@@ -64,20 +65,13 @@ impl Exchange {
         &self,
         req: WebIdentityRequest,
     ) -> Result<IssuedCredentials, ExchangeError> {
-        let role_arn = req.role_arn.as_deref().ok_or_else(|| {
+        let role_arn = parse_role_arn(req.role_arn.as_deref())?.ok_or_else(|| {
             bad(
                 "role_arn_required",
                 "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
             )
         })?;
-        let role_arn =
-            RoleArn::parse(role_arn).map_err(|e| bad("invalid_role_arn", e.to_string()))?;
-        let duration = req
-            .duration_seconds
-            .as_deref()
-            .map(SessionDuration::parse)
-            .transpose()
-            .map_err(|e| bad("invalid_duration", e.to_string()))?;
+        let duration = parse_duration(req.duration_seconds.as_deref())?;
         let requested_name = req
             .session_name
             .as_deref()
@@ -90,19 +84,8 @@ impl Exchange {
             .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()));
 
         let replay_key = format!("oidc:{}", identity.token_id());
-        if !self
-            .replay
-            .first_use(&replay_key, identity.expires_at() + LEEWAY)
-            .await?
-        {
-            tracing::warn!(
-                event = "oidc.replay",
-                provider = identity.provider(),
-                subject = %identity.subject_hash(),
-                "token replay refused"
-            );
-            return Err(ExchangeError::Replayed(Protocol::Oidc));
-        }
+        self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
+            .await?;
 
         let credentials = self
             .sts
@@ -113,35 +96,13 @@ impl Exchange {
                 duration,
             })
             .await?;
-
-        tracing::info!(
-            event = "credentials.issued",
-            protocol = "oidc",
-            provider = identity.provider(),
-            issuer = identity.issuer(),
-            subject = %identity.subject_hash(),
-            token_id = identity.token_id(),
-            key_fingerprint = identity.key_fingerprint(),
-            role_arn = role_arn.as_str(),
-            session_name = session_name.as_str(),
-            duration_seconds = duration.map(|d| d.secs()),
-            expiration = %credentials.expiration.to_rfc3339(),
-            "issued temporary credentials"
-        );
-        Ok(IssuedCredentials {
-            source_identity: identity
-                .aws()
-                .source_identity
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .or_else(|| credentials.source_identity.clone()),
+        Ok(issued(
+            &identity,
             credentials,
             role_arn,
-            subject: identity.subject().to_owned(),
-            session_name: Some(session_name),
-            issuer: identity.issuer().to_owned(),
-            provider: identity.provider().to_owned(),
-        })
+            Some(session_name),
+            duration,
+        ))
     }
 }
 

@@ -317,35 +317,27 @@ pub fn scrub(message: &str, assertion: &str) -> String {
 }
 
 fn redact_jwt_runs(text: &str) -> String {
-    let is_jwt = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.starts_with("eyJ") && run.len() >= REDACT_JWT_RUN {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if is_jwt(c) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
+    redact_runs(
+        text,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+        |run| run.starts_with("eyJ") && run.len() >= REDACT_JWT_RUN,
+    )
 }
 
 fn redact_base64_runs(text: &str) -> String {
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    redact_runs(
+        text,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='),
+        |run| run.chars().count() >= REDACT_BASE64_RUN,
+    )
+}
+
+/// Replace every maximal run of `in_run` characters for which `secret` holds by `[redacted]`.
+fn redact_runs(text: &str, in_run: impl Fn(char) -> bool, secret: impl Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= REDACT_BASE64_RUN {
+        if secret(run) {
             out.push_str("[redacted]");
         } else {
             out.push_str(run);
@@ -353,7 +345,7 @@ fn redact_base64_runs(text: &str) -> String {
         run.clear();
     };
     for c in text.chars() {
-        if is_b64(c) {
+        if in_run(c) {
             run.push(c);
         } else {
             flush(&mut run, &mut out);
