@@ -208,3 +208,43 @@ async fn duplicate_kid_in_jwks_is_unusable() {
         e.code()
     );
 }
+
+#[tokio::test]
+async fn oversized_jwks_is_refused_without_trusting_any_key() {
+    use fedbroker::oidc::fetch::MAX_JWKS_BYTES;
+    let k1 = rsa_key("oidc-signing-rsa.key", "k1");
+    // A valid JWKS holding the real key, padded past the cap with a huge ignored member.
+    let mut set: serde_json::Value = serde_json::from_str(&jwks(&[&k1])).unwrap();
+    set["padding"] = json!("x".repeat(MAX_JWKS_BYTES + 1));
+    let idp = TestIdp::start(set.to_string()).await;
+    let clock = fixed_clock();
+    let v = validator(&[idp.provider_config("ci")], clock.clone());
+    let e = v
+        .validate(&mint(&k1, &claims(&idp.issuer, now_secs(&clock))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "oidc_jwks_unavailable", "{e}");
+    assert_eq!(idp.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn jwks_with_too_many_keys_is_refused() {
+    use fedbroker::oidc::keys::MAX_JWKS_KEYS;
+    let k1 = rsa_key("oidc-signing-rsa.key", "k1");
+    let mut set: serde_json::Value = serde_json::from_str(&jwks(&[&k1])).unwrap();
+    let one = set["keys"][0].clone();
+    let keys = set["keys"].as_array_mut().unwrap();
+    for i in 0..MAX_JWKS_KEYS {
+        let mut k = one.clone();
+        k["kid"] = json!(format!("filler-{i}"));
+        keys.push(k);
+    }
+    let idp = TestIdp::start(set.to_string()).await;
+    let clock = fixed_clock();
+    let v = validator(&[idp.provider_config("ci")], clock.clone());
+    let e = v
+        .validate(&mint(&k1, &claims(&idp.issuer, now_secs(&clock))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "oidc_jwks_unavailable", "{e}");
+}
