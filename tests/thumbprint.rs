@@ -127,13 +127,13 @@ async fn partial_chain_thumbprint_is_the_top_intermediate() {
     );
 }
 
-#[tokio::test]
-async fn the_jwks_uri_host_is_followed_not_the_issuer_host() {
-    // jwks on 127.0.0.1 (an IP: no SNI) serving leaf+intermediate; issuer on localhost serving the
-    // full chain. The thumbprint must be the jwks host's last certificate: the intermediate.
+/// A jwks host on 127.0.0.1 (an IP: no SNI) serving `jwks_chain`, and an issuer on localhost
+/// serving the full chain whose discovery points at it: (jwks server, issuer server, jwks_uri,
+/// issuer URL).
+async fn split_hosts(jwks_chain: &str) -> (TlsServer, TlsServer, String, String) {
     let jwks = TlsServer::start(
         "127.0.0.1",
-        &cert("chain-partial.pem"),
+        &cert(jwks_chain),
         &cert("chain-leaf.key"),
         |_| "{}".into(),
     )
@@ -147,6 +147,14 @@ async fn the_jwks_uri_host_is_followed_not_the_issuer_host() {
     )
     .await;
     let issuer = format!("https://localhost:{}", issuer_srv.port);
+    (jwks, issuer_srv, jwks_uri, issuer)
+}
+
+#[tokio::test]
+async fn the_jwks_uri_host_is_followed_not_the_issuer_host() {
+    // jwks on 127.0.0.1 (an IP: no SNI) serving leaf+intermediate; issuer on localhost serving the
+    // full chain. The thumbprint must be the jwks host's last certificate: the intermediate.
+    let (jwks, _issuer_srv, jwks_uri, issuer) = split_hosts("chain-partial.pem").await;
     let t = trusting_test_root().thumbprint(&issuer).await.unwrap();
     assert_describes(&t, "chain-intermediate.crt", false);
     assert_eq!(t.jwks_host, "127.0.0.1");
@@ -183,25 +191,8 @@ async fn unknown_ca_without_ca_file_is_a_tls_failure_that_says_what_to_do() {
 async fn unknown_ca_on_the_jwks_host_is_thumbprint_tls_failed() {
     // The issuer is trusted (root given) but the jwks host is an IP the leaf is valid for, served
     // with a chain that omits the intermediate: no path to the root → verification fails there.
-    let jwks = TlsServer::start(
-        "127.0.0.1",
-        &cert("chain-leaf.crt"),
-        &cert("chain-leaf.key"),
-        |_| "{}".into(),
-    )
-    .await;
-    let jwks_uri = format!("https://127.0.0.1:{}/jwks", jwks.port);
-    let issuer_srv = TlsServer::start(
-        "127.0.0.1",
-        &cert("chain-full.pem"),
-        &cert("chain-leaf.key"),
-        |port| discovery_doc(&format!("https://localhost:{port}"), &jwks_uri),
-    )
-    .await;
-    let e = trusting_test_root()
-        .thumbprint(&format!("https://localhost:{}", issuer_srv.port))
-        .await
-        .unwrap_err();
+    let (_jwks, _issuer_srv, _, issuer) = split_hosts("chain-leaf.crt").await;
+    let e = trusting_test_root().thumbprint(&issuer).await.unwrap_err();
     assert_eq!(e.code(), "thumbprint_tls_failed", "{e}");
     let msg = e.to_string();
     assert!(
