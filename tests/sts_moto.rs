@@ -76,6 +76,18 @@ fn request(assertion: String, duration: Option<u32>) -> AssumeRoleWithSamlReques
     }
 }
 
+/// Temporary (ASIA…) key id, non-empty secret and session token.
+#[track_caller]
+fn assert_temporary_credentials(creds: &fedbroker::sts::StsCredentials) {
+    assert!(
+        creds.access_key_id.starts_with("ASIA"),
+        "{}",
+        creds.access_key_id
+    );
+    assert!(!creds.secret_access_key.expose_secret().is_empty());
+    assert!(!creds.session_token.expose_secret().is_empty());
+}
+
 #[tokio::test]
 async fn assume_role_with_saml_returns_temporary_credentials() {
     let before = Utc::now();
@@ -84,13 +96,7 @@ async fn assume_role_with_saml_returns_temporary_credentials() {
         .await
         .expect("moto should return credentials");
 
-    assert!(
-        creds.access_key_id.starts_with("ASIA"),
-        "{}",
-        creds.access_key_id
-    );
-    assert!(!creds.secret_access_key.expose_secret().is_empty());
-    assert!(!creds.session_token.expose_secret().is_empty());
+    assert_temporary_credentials(&creds);
     // moto ignores DurationSeconds for this call and defaults to one hour.
     assert!(creds.expiration > before + TimeDelta::minutes(55));
     assert!(creds.expiration < Utc::now() + TimeDelta::minutes(65));
@@ -160,13 +166,7 @@ async fn assume_role_with_web_identity_returns_temporary_credentials() {
         .await
         .expect("moto should return credentials");
 
-    assert!(
-        creds.access_key_id.starts_with("ASIA"),
-        "{}",
-        creds.access_key_id
-    );
-    assert!(!creds.secret_access_key.expose_secret().is_empty());
-    assert!(!creds.session_token.expose_secret().is_empty());
+    assert_temporary_credentials(&creds);
     // Default one hour.
     assert!(creds.expiration > before + TimeDelta::minutes(55));
     assert!(creds.expiration < Utc::now() + TimeDelta::minutes(65));
