@@ -109,10 +109,12 @@ impl Template {
                         None | Some([]) => {
                             return Err(format!("the identity has no attribute/claim {name:?}"))
                         }
-                        Some(many) => return Err(format!(
+                        Some(many) => {
+                            return Err(format!(
                             "attribute/claim {name:?} has {} values; a template needs exactly one",
                             many.len()
-                        )),
+                        ))
+                        }
                     }
                 }
             }
