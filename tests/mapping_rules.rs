@@ -434,3 +434,16 @@ fn environment_overrides_reach_rules() {
     let e = cfg.unwrap_err().0;
     assert!(e[0].contains("grants[0].duration_seconds"), "{e:?}");
 }
+
+#[test]
+fn the_schema_example_in_docs_loads() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/MAPPING.md")).unwrap();
+    let block = doc
+        .split("```toml")
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("[[rules.grants]]"))
+        .expect("a [[rules]] example");
+    let cfg = load(block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.rules.names().collect::<Vec<_>>(), ["ci-deploy"]);
+}
