@@ -21,12 +21,16 @@ macro_rules! display_debug {
 
 pub mod arn;
 pub mod duration;
+pub mod external_id;
 pub mod names;
+pub mod policy;
 pub mod tags;
 
 pub use arn::{RoleArn, RolePair, SamlProviderArn};
 pub use duration::SessionDuration;
+pub use external_id::ExternalId;
 pub use names::{RoleSessionName, SourceIdentity};
+pub use policy::{PolicyArn, SessionPolicy};
 pub use tags::{SessionTags, TagKey, TagValue};
 
 /// Why a value is not a valid AWS name; the message says what AWS requires.

@@ -77,6 +77,7 @@ pub fn load_str(
     }
 
     let mut cfg = Config::default();
+    let mut inline_rules = None;
     for (section, value) in table {
         match section.as_str() {
             "server" => section_into(&mut cfg.server, "server", value, &mut errors),
@@ -91,17 +92,66 @@ pub fn load_str(
                 &mut cfg.oidc.providers,
                 &mut errors,
             ),
+            "mapping" => section_into(&mut cfg.mapping, "mapping", value, &mut errors),
+            "rules" => inline_rules = Some(value),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules)"
             )),
         }
     }
+    load_rules(&mut cfg, inline_rules, &mut errors);
     validate(&cfg, &mut errors);
     if errors.is_empty() {
         Ok(cfg)
     } else {
         Err(errors)
     }
+}
+
+/// Compile `[[rules]]`, or the `[[rules]]` of `mapping.rules_file` (not both), against the
+/// configured IdP and provider names.
+fn load_rules(cfg: &mut Config, inline: Option<Value>, errors: &mut ConfigErrors) {
+    let value = match (inline, &cfg.mapping.rules_file) {
+        (Some(_), Some(_)) => {
+            errors.push("mapping.rules_file: set it or write [[rules]] in this file, not both");
+            return;
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => match read_rules_file(path) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(format!("mapping.rules_file = {path:?}: {e}"));
+                return;
+            }
+        },
+        (None, None) => return,
+    };
+    let known: Vec<&str> = cfg
+        .saml
+        .idps
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(cfg.oidc.providers.iter().map(|p| p.name.as_str()))
+        .collect();
+    match crate::mapping::compile(value, &known) {
+        Ok(rules) => cfg.rules = rules,
+        Err(all) => errors.0.extend(all),
+    }
+}
+
+/// A rules file holds only `[[rules]]` tables.
+fn read_rules_file(path: &str) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut t: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
+    let rules = t.remove("rules").ok_or("holds no [[rules]] tables")?;
+    if let Some(other) = t.keys().next() {
+        return Err(format!(
+            "unknown key {other:?} (a rules file holds only [[rules]])"
+        ));
+    }
+    Ok(rules)
 }
 
 fn env_value(raw: &str) -> Value {

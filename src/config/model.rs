@@ -19,6 +19,11 @@ pub struct Config {
     pub log: LogConfig,
     pub saml: SamlConfig,
     pub oidc: OidcConfig,
+    /// `[mapping]`: where the rules live (inline `[[rules]]` or `rules_file`).
+    pub mapping: crate::mapping::MappingConfig,
+    /// The `[[rules]]` (or `mapping.rules_file`), compiled and checked at load (docs/MAPPING.md).
+    /// Empty: no rules, the SAML `Role` attribute decides as before.
+    pub rules: crate::mapping::Rules,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,46 +1,31 @@
-//! Choosing the role for a verified identity. Pure: no I/O, no async.
+//! Mapping a verified identity to AWS grants. Pure: no I/O, no async.
 //!
-//! Issue-2 scope: the SAML `Role` attribute offers role/provider pairs; the caller may name one.
-//! One offered and none named → that one; several and none named → 409 listing them; a named role
-//! that is not offered → 403. (Declarative mapping rules arrive with issue 4.)
+//! - `schema`: the `[mapping]` / `[[rules]]` config as written; `compile`: checked `Rules`, every
+//!   problem collected at config load; `matcher` and `template`: the match and value languages;
+//!   `evaluate`: identity → grants (`evaluate`, `select`); `duration`: the duration negotiator.
+//! - Without rules, the SAML `Role` attribute offers role/provider pairs and the caller may name one
+//!   (`select_saml_role`, issue 2): one offered and none named → that one; several and none named →
+//!   409 listing them; a named role that is not offered → 403.
+//!
+//! Rules and keys: docs/MAPPING.md.
+
+mod compile;
+pub mod duration;
+mod error;
+mod evaluate;
+pub mod matcher;
+pub mod schema;
+pub mod template;
+#[cfg(test)]
+mod tests;
+
+pub use compile::{compile, Rules};
+pub use duration::{negotiate, DurationReason, Negotiated};
+pub use error::MappingError;
+pub use evaluate::{evaluate, select, Grant, IMPLICIT_RULE};
+pub use schema::{GrantConfig, MappingConfig, MatchConfig, RuleConfig, StsMode};
 
 use crate::aws::{RoleArn, RolePair};
-use crate::error::{ApiError, ErrorKind};
-
-#[derive(Debug, thiserror::Error)]
-pub enum MappingError {
-    #[error("the identity provider offered no AWS role for this user")]
-    NoRole,
-    #[error("the requested role is not among the roles your identity provider offered")]
-    RoleNotOffered { requested: RoleArn },
-    #[error("several roles are available: choose one with role_arn")]
-    ChooseRole { offered: Vec<RoleArn> },
-}
-
-impl ApiError for MappingError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NoRole | Self::RoleNotOffered { .. } => ErrorKind::Forbidden,
-            Self::ChooseRole { .. } => ErrorKind::Conflict,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            Self::NoRole => "no_role",
-            Self::RoleNotOffered { .. } => "role_not_offered",
-            Self::ChooseRole { .. } => "role_choice_required",
-        }
-    }
-    fn detail(&self) -> Option<serde_json::Value> {
-        match self {
-            Self::ChooseRole { offered } => Some(serde_json::json!({ "roles": offered })),
-            Self::RoleNotOffered { requested } => {
-                Some(serde_json::json!({ "requested_role": requested }))
-            }
-            Self::NoRole => None,
-        }
-    }
-}
 
 /// Select one role pair from those offered, honouring an explicit request.
 pub fn select_saml_role(
@@ -74,8 +59,9 @@ pub fn select_saml_role(
 }
 
 #[cfg(test)]
-mod tests {
+mod select_saml_role_tests {
     use super::*;
+    use crate::error::{ApiError, ErrorKind};
 
     fn pair(role: &str) -> RolePair {
         RolePair::parse(&format!(

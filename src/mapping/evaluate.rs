@@ -1,0 +1,228 @@
+//! Evaluating compiled `Rules` against a `VerifiedIdentity`: which grants apply, rendered.
+//!
+//! Invariants: pure and deterministic — the same identity always yields the same grants, in rule
+//! order then grant order, duplicates by role ARN removed (first wins). A SAML pass-through grant
+//! only narrows what the assertion's `Role` attribute offers (intersection), never adds to it.
+//! With no rules configured, the assertion's offered roles are the grants (pass-through), as
+//! before issue 4. Every rendered value goes through its AWS newtype; a failure is refused with
+//! `template_value_invalid`, never truncated.
+
+use super::compile::{GrantSpec, Rule, RuleMatch, Rules};
+use super::schema::StsMode;
+use super::MappingError;
+use crate::aws::{
+    ExternalId, PolicyArn, RoleArn, RolePair, RoleSessionName, SamlProviderArn, SessionDuration,
+    SessionPolicy, SessionTags, SourceIdentity, TagValue,
+};
+use crate::identity::{Protocol, VerifiedIdentity};
+
+/// The `rule` of grants derived from the SAML `Role` attribute when no rules are configured.
+pub const IMPLICIT_RULE: &str = "saml-role-attribute";
+
+/// Why matching rules produced nothing after the pass-through intersection.
+const ONLY_UNOFFERED: &str =
+    "the matching rules grant only pass-through roles your identity provider did not offer";
+
+/// One role the identity may use, with every value already checked against AWS's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub role_arn: RoleArn,
+    pub mode: StsMode,
+    /// SAML pass-through: the provider ARN paired with the role in the assertion.
+    pub principal_arn: Option<SamlProviderArn>,
+    /// Account alias for display (role picker, answers).
+    pub alias: Option<String>,
+    pub session_name: Option<RoleSessionName>,
+    /// The rule's duration: default and maximum for this grant (see `negotiate`).
+    pub duration: Option<SessionDuration>,
+    pub tags: SessionTags,
+    pub source_identity: Option<SourceIdentity>,
+    pub policy: Option<SessionPolicy>,
+    pub policy_arns: Vec<PolicyArn>,
+    pub external_id: Option<ExternalId>,
+    /// Name of the rule that granted it (`IMPLICIT_RULE` without rules).
+    pub rule: String,
+}
+
+/// A matched grant before rendering.
+struct Candidate<'a> {
+    rule: &'a Rule,
+    index: usize,
+    spec: &'a GrantSpec,
+    pair: Option<&'a RolePair>,
+}
+
+/// Every grant for this identity, rendered. Empty results are errors (`no_role`,
+/// `no_matching_rule`).
+pub fn evaluate(rules: &Rules, identity: &VerifiedIdentity) -> Result<Vec<Grant>, MappingError> {
+    if rules.is_empty() {
+        return implicit(identity);
+    }
+    candidates(rules, identity)?
+        .iter()
+        .map(|c| render(c, identity))
+        .collect()
+}
+
+/// The one grant to use: the requested role (which must be granted), or the only grant; several
+/// without a request → `role_choice_required`. Only the chosen grant is rendered, so a template
+/// failing for another role does not block this one.
+pub fn select(
+    rules: &Rules,
+    identity: &VerifiedIdentity,
+    requested: Option<&RoleArn>,
+) -> Result<Grant, MappingError> {
+    if rules.is_empty() {
+        let pair = super::select_saml_role(&identity.aws.roles, requested)?;
+        return Ok(implicit_grant(&pair));
+    }
+    let found = candidates(rules, identity)?;
+    let chosen = match requested {
+        Some(want) => found
+            .iter()
+            .find(|c| &c.spec.role_arn == want)
+            .ok_or_else(|| MappingError::RoleNotOffered {
+                requested: want.clone(),
+            })?,
+        None => match found.as_slice() {
+            [one] => one,
+            many => {
+                return Err(MappingError::ChooseRole {
+                    offered: many.iter().map(|c| c.spec.role_arn.clone()).collect(),
+                })
+            }
+        },
+    };
+    render(chosen, identity)
+}
+
+fn implicit(identity: &VerifiedIdentity) -> Result<Vec<Grant>, MappingError> {
+    let mut out: Vec<Grant> = Vec::new();
+    for pair in &identity.aws.roles {
+        if !out.iter().any(|g| g.role_arn == pair.role) {
+            out.push(implicit_grant(pair));
+        }
+    }
+    if out.is_empty() {
+        return Err(MappingError::NoRole);
+    }
+    Ok(out)
+}
+
+fn implicit_grant(pair: &RolePair) -> Grant {
+    Grant {
+        role_arn: pair.role.clone(),
+        mode: StsMode::PassThrough,
+        principal_arn: Some(pair.provider.clone()),
+        alias: None,
+        session_name: None,
+        duration: None,
+        tags: SessionTags::default(),
+        source_identity: None,
+        policy: None,
+        policy_arns: Vec::new(),
+        external_id: None,
+        rule: IMPLICIT_RULE.to_owned(),
+    }
+}
+
+fn candidates<'a>(
+    rules: &'a Rules,
+    identity: &'a VerifiedIdentity,
+) -> Result<Vec<Candidate<'a>>, MappingError> {
+    let mut out: Vec<Candidate<'a>> = Vec::new();
+    let mut dropped = false;
+    for rule in rules.rules.iter().filter(|r| matches(&r.when, identity)) {
+        for (index, spec) in rule.grants.iter().enumerate() {
+            if out.iter().any(|c| c.spec.role_arn == spec.role_arn) {
+                continue;
+            }
+            let pair = if spec.mode == StsMode::PassThrough && identity.protocol == Protocol::Saml {
+                match identity.aws.roles.iter().find(|p| p.role == spec.role_arn) {
+                    Some(p) => Some(p),
+                    None => {
+                        dropped = true;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            out.push(Candidate {
+                rule,
+                index,
+                spec,
+                pair,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(MappingError::NoMatchingRule {
+            reason: dropped.then_some(ONLY_UNOFFERED),
+        });
+    }
+    Ok(out)
+}
+
+fn matches(m: &RuleMatch, id: &VerifiedIdentity) -> bool {
+    m.provider.as_ref().is_none_or(|p| p == &id.provider)
+        && m.issuer
+            .as_ref()
+            .is_none_or(|x| x.matches(std::slice::from_ref(&id.issuer)))
+        && m.subject
+            .as_ref()
+            .is_none_or(|x| x.matches(std::slice::from_ref(&id.subject)))
+        && m.attributes
+            .iter()
+            .all(|(name, x)| x.matches(id.attributes.get(name).map(Vec::as_slice).unwrap_or(&[])))
+}
+
+fn render(c: &Candidate<'_>, id: &VerifiedIdentity) -> Result<Grant, MappingError> {
+    let spec = c.spec;
+    let fail = |field: String, why: String| MappingError::TemplateValueInvalid {
+        rule: c.rule.name.clone(),
+        grant: c.index,
+        role: spec.role_arn.clone(),
+        field,
+        why,
+    };
+    let field = |name: &str, t: &super::template::Template| {
+        t.render(id).map_err(|why| fail(name.to_owned(), why))
+    };
+    let session_name = match &spec.session_name {
+        Some(t) => Some(
+            RoleSessionName::parse(&field("session_name", t)?)
+                .map_err(|e| fail("session_name".into(), e.why))?,
+        ),
+        None => None,
+    };
+    let source_identity = match &spec.source_identity {
+        Some(t) => Some(
+            SourceIdentity::parse(&field("source_identity", t)?)
+                .map_err(|e| fail("source_identity".into(), e.why))?,
+        ),
+        None => None,
+    };
+    let mut tags = Vec::with_capacity(spec.tags.len());
+    for (key, t) in &spec.tags {
+        let name = format!("tags.{}", key.as_str());
+        let value = TagValue::parse(&field(&name, t)?).map_err(|e| fail(name, e.why))?;
+        tags.push((key.clone(), value));
+    }
+    let tags =
+        SessionTags::new(tags, spec.transitive.clone()).map_err(|e| fail("tags".into(), e.why))?;
+    Ok(Grant {
+        role_arn: spec.role_arn.clone(),
+        mode: spec.mode,
+        principal_arn: c.pair.map(|p| p.provider.clone()),
+        alias: spec.alias.clone(),
+        session_name,
+        duration: spec.duration,
+        tags,
+        source_identity,
+        policy: spec.policy.clone(),
+        policy_arns: spec.policy_arns.clone(),
+        external_id: spec.external_id.clone(),
+        rule: c.rule.name.clone(),
+    })
+}
