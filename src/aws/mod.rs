@@ -21,11 +21,13 @@ macro_rules! display_debug {
 
 pub mod arn;
 pub mod duration;
+pub mod external_id;
 pub mod names;
 pub mod tags;
 
 pub use arn::{RoleArn, RolePair, SamlProviderArn};
 pub use duration::SessionDuration;
+pub use external_id::ExternalId;
 pub use names::{RoleSessionName, SourceIdentity};
 pub use tags::{SessionTags, TagKey, TagValue};
 
