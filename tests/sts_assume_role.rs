@@ -11,16 +11,22 @@
 //! (which exists only once something was recorded or reset), so each test here holds one lock from
 //! `reset-recording` to the download, and still picks its own requests out by a unique
 //! RoleSessionName.
+//!
+//! AWS errors moto cannot produce (AccessDenied, AWS's own role-chaining ValidationError,
+//! throttling) are checked on the same signed path against a scripted fake STS at the end.
 
 use chrono::{TimeDelta, Utc};
 use fedbroker::aws::{
     ExternalId, RoleArn, RoleSessionName, SessionDuration, SessionTags, SourceIdentity, TagKey,
     TagValue,
 };
+use fedbroker::sts::retry::{RetryPolicy, MAX_ATTEMPTS};
 use fedbroker::sts::{AssumeRoleRequest, SdkStsClient, StsClient, StsCredentials, StsError};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROLE: &str = "arn:aws:iam::210987654321:role/tenants/Deploy";
 const POLICY_ARN: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
@@ -287,4 +293,125 @@ async fn empty_optional_parameters_are_not_sent() {
     let mut keys: Vec<&str> = seen[0].params.keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(keys, ["Action", "RoleArn", "RoleSessionName", "Version"]);
+}
+
+// --- AWS errors moto cannot produce, on the signed path: a scripted fake STS on loopback. ---
+
+fn aws_error(status: u16, code: &str, message: &str) -> (u16, String) {
+    (
+        status,
+        format!(
+            r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"#
+        ),
+    )
+}
+
+/// Answer each connection with `reply`; the requests seen, raw.
+async fn fake_sts(reply: (u16, String)) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            // Read until the headers and Content-Length bytes of body have arrived.
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = sock.read(&mut chunk).await.unwrap_or(0);
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let done = text.find("\r\n\r\n").is_some_and(|end| {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    buf.len() >= end + 4 + len
+                });
+                if n == 0 || done {
+                    break;
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).into_owned());
+            let (status, body) = &reply;
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (url, seen)
+}
+
+async fn against_fake(reply: (u16, String)) -> (StsError, Vec<String>) {
+    let (url, seen) = fake_sts(reply).await;
+    let creds =
+        aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
+    let sts = SdkStsClient::new("us-east-1", Some(&url))
+        .with_retry_policy(RetryPolicy::default().with_hooks(|_| Box::pin(async {}), || 0.0))
+        .with_broker_credentials(creds);
+    let err = sts
+        .assume_role(request(&unique_session(), Some(3_600)))
+        .await
+        .unwrap_err();
+    let requests = seen.lock().unwrap().clone();
+    (err, requests)
+}
+
+#[tokio::test]
+async fn aws_refusals_map_by_code_and_are_sent_once() {
+    // AWS's own chaining failure (had the broker not known it was chaining) and a trust policy
+    // demanding another ExternalId: client errors, never retried.
+    let cases = [
+        (
+            aws_error(
+                400,
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ),
+            "InvalidRequest",
+        ),
+        (
+            aws_error(
+                403,
+                "AccessDenied",
+                "User: arn:aws:iam::123456789012:user/broker is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/tenants/Deploy",
+            ),
+            "Refused",
+        ),
+        (
+            aws_error(400, "PackedPolicyTooLarge", "Packed policy consumes 112% of allotted space"),
+            "InvalidRequest",
+        ),
+    ];
+    for (reply, want) in cases {
+        let (err, requests) = against_fake(reply).await;
+        let got = match &err {
+            StsError::InvalidRequest { .. } => "InvalidRequest",
+            StsError::Refused { .. } => "Refused",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, want, "{err:?}");
+        assert_eq!(requests.len(), 1, "client errors are not retried: {err:?}");
+        assert!(requests[0].contains("Action=AssumeRole"));
+        assert!(requests[0]
+            .to_ascii_lowercase()
+            .contains("authorization: aws4-hmac-sha256 credential=test/"));
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_up_to_the_bound() {
+    let (err, requests) = against_fake(aws_error(400, "Throttling", "Rate exceeded")).await;
+    assert!(matches!(err, StsError::Throttled), "{err:?}");
+    assert_eq!(requests.len(), MAX_ATTEMPTS as usize);
 }
