@@ -415,3 +415,30 @@ async fn throttling_is_retried_up_to_the_bound() {
     assert!(matches!(err, StsError::Throttled), "{err:?}");
     assert_eq!(requests.len(), MAX_ATTEMPTS as usize);
 }
+
+/// The production path: broker credentials from the SDK's default chain (here its environment
+/// provider). Ignored by default because it needs the process environment set from outside (tests
+/// never mutate it):
+/// `AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test [AWS_SESSION_TOKEN=x] cargo test --test
+/// sts_assume_role -- --ignored`.
+#[tokio::test]
+#[ignore = "needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN) in the environment"]
+async fn default_chain_credentials_sign_assume_role() {
+    let token_set = std::env::var("AWS_SESSION_TOKEN").is_ok_and(|t| !t.is_empty());
+    let sts = SdkStsClient::new("us-east-1", Some(&endpoint()));
+    assert_eq!(
+        sts.broker_credentials_are_temporary().await.unwrap(),
+        token_set
+    );
+    let session = unique_session();
+    let (result, seen) = assume_recorded(&sts, request(&session, Some(3_600))).await;
+    let creds = result.unwrap();
+    assert_assumed(&creds, &session);
+    assert_eq!(creds.chained, token_set);
+    assert_eq!(seen.len(), 1);
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap();
+    assert!(seen[0]
+        .header("Authorization")
+        .is_some_and(|a| a.contains(&format!("Credential={key}/"))));
+    assert_eq!(seen[0].header("X-Amz-Security-Token").is_some(), token_set);
+}
