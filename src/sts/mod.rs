@@ -4,6 +4,7 @@
 //! Invariant: no request or response type here prints a secret: the assertion, token and returned
 //! keys are `SecretString`s.
 
+mod assume_role;
 pub mod broker;
 pub mod retry;
 pub mod sdk;

@@ -17,8 +17,8 @@
 use super::broker::BrokerIdentity;
 use super::retry::RetryPolicy;
 use super::{
-    check_chaining, AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest,
-    StsClient, StsCredentials, StsError,
+    assume_role, check_chaining, AssumeRoleRequest, AssumeRoleWithSamlRequest,
+    AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials, StsError,
 };
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::retry::RetryConfig;
@@ -28,7 +28,7 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSamlOutput;
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput;
-use aws_sdk_sts::types::{AssumedRoleUser, Credentials, PolicyDescriptorType, Tag};
+use aws_sdk_sts::types::{AssumedRoleUser, Credentials};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -169,55 +169,6 @@ impl SdkStsClient {
             .map_err(|e| map_sdk_error(&e, token))?;
         credentials_from(out.into())
     }
-
-    async fn assume_role_once(
-        &self,
-        client: &aws_sdk_sts::Client,
-        req: &AssumeRoleRequest,
-    ) -> Result<StsCredentials, StsError> {
-        let tags = req
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k.as_str()).value(v.as_str()).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StsError::InvalidRequest {
-                aws_code: "RequestConstruction".into(),
-                message: e.to_string(),
-            })?;
-        let transitive = req
-            .tags
-            .transitive_keys()
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect::<Vec<_>>();
-        let policy_arns = req
-            .policy_arns
-            .iter()
-            .map(|a| PolicyDescriptorType::builder().arn(a).build())
-            .collect::<Vec<_>>();
-        let out = client
-            .assume_role()
-            .role_arn(req.role_arn.as_str())
-            .role_session_name(req.role_session_name.as_str())
-            .set_duration_seconds(req.duration.map(|d| d.secs() as i32))
-            .set_tags(nonempty(tags))
-            .set_transitive_tag_keys(nonempty(transitive))
-            .set_source_identity(req.source_identity.as_ref().map(|s| s.as_str().to_owned()))
-            .set_external_id(req.external_id.as_ref().map(|e| e.as_str().to_owned()))
-            .set_policy(req.policy.clone())
-            .set_policy_arns(nonempty(policy_arns))
-            .send()
-            .await
-            // Nothing secret in this request: the ExternalId is not a secret (reference §8.3), so
-            // only the generic base64/JWT-run redaction applies.
-            .map_err(|e| map_sdk_error(&e, ""))?;
-        credentials_from(out.into())
-    }
-}
-
-/// Empty lists are not sent at all (`set_*(None)`), as the CLI does.
-fn nonempty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
 }
 
 #[async_trait::async_trait]
@@ -242,7 +193,7 @@ impl StsClient for SdkStsClient {
         let client = self.broker.client().await?;
         let mut creds = self
             .retry
-            .run(|_| self.assume_role_once(client, &req))
+            .run(|_| assume_role::send_once(client, &req))
             .await?;
         creds.chained = chained;
         Ok(creds)
@@ -250,7 +201,7 @@ impl StsClient for SdkStsClient {
 }
 
 /// What every AssumeRole* answer carries, whichever operation produced it.
-struct StsAnswer {
+pub(super) struct StsAnswer {
     credentials: Option<Credentials>,
     assumed_role_user: Option<AssumedRoleUser>,
     subject: Option<String>,
@@ -307,7 +258,7 @@ impl From<AssumeRoleWithWebIdentityOutput> for StsAnswer {
     }
 }
 
-fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
+pub(super) fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
     let missing = |what: &str| StsError::Unavailable(format!("STS answer without {what}"));
     let creds = out.credentials.ok_or_else(|| missing("Credentials"))?;
     let user = out
