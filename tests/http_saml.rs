@@ -14,8 +14,8 @@ use fedbroker::http::{routes, AppState};
 use fedbroker::replay::memory::MemoryReplayGuard;
 use fedbroker::sts::sdk::SdkStsClient;
 use fedbroker::sts::{
-    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials,
-    StsError,
+    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
+    StsCredentials, StsError,
 };
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,14 @@ impl StsClient for RecordingSts {
             .unwrap()
             .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
         self.inner.assume_role_with_web_identity(req).await
+    }
+
+    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
+        self.inner.assume_role(req).await
     }
 }
 

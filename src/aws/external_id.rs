@@ -1,8 +1,10 @@
-//! `ExternalId` for AssumeRole (reference §5.3): 2 to 1,224 characters, alphanumerics without
-//! whitespace plus `+ = , . @ : / -`.
+//! `ExternalId` for AssumeRole (reference §5.3, §8.3): 2–1,224 characters from
+//! `[A-Za-z0-9_+=,.@:/-]`, no whitespace. AWS does not treat it as a secret, so it prints as is; the
+//! broker operator (the deputy) chooses one per customer, never the caller.
 //!
-//! Invariant: an `ExternalId` satisfies that rule. It is a shared value, not a credential, but it
-//! is still kept out of `Debug` output so it does not end up in logs by accident.
+//! The digest's list (`+ = , . @ : / -`) leaves out `_`; AWS's API pattern for this parameter is
+//! `[\w+=,.@:/-]*`, and `\w` includes the underscore, so `_` is accepted here rather than refusing
+//! an ID AWS takes. Anything AWS still refuses comes back as `StsError::InvalidRequest`.
 
 use super::AwsNameError;
 
@@ -11,8 +13,12 @@ pub const EXTERNAL_ID_MIN_LEN: usize = 2;
 /// Longest external ID AWS accepts.
 pub const EXTERNAL_ID_MAX_LEN: usize = 1_224;
 
+fn is_external_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | ':' | '/' | '-')
+}
+
 /// A valid AssumeRole `ExternalId`.
-#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct ExternalId(String);
 
@@ -23,16 +29,13 @@ impl ExternalId {
         if !(EXTERNAL_ID_MIN_LEN..=EXTERNAL_ID_MAX_LEN).contains(&len) {
             return Err(AwsNameError::new(
                 WHAT,
-                format!("must be {EXTERNAL_ID_MIN_LEN} to {EXTERNAL_ID_MAX_LEN} characters long (got {len})"),
+                format!("must be 2 to 1224 characters long (got {len})"),
             ));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@:/-".contains(*c)))
-        {
+        if let Some(bad) = s.chars().find(|c| !is_external_id_char(*c)) {
             return Err(AwsNameError::new(
                 WHAT,
-                format!("character {bad:?} is not allowed ([A-Za-z0-9+=,.@:/-], no whitespace)"),
+                format!("must match [A-Za-z0-9_+=,.@:/-]; character {bad:?} is not allowed"),
             ));
         }
         Ok(Self(s.to_owned()))
@@ -43,11 +46,7 @@ impl ExternalId {
     }
 }
 
-impl std::fmt::Debug for ExternalId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExternalId(..)")
-    }
-}
+display_debug!(ExternalId);
 
 #[cfg(test)]
 mod tests {
@@ -55,12 +54,14 @@ mod tests {
 
     #[test]
     fn bounds_and_charset() {
-        assert!(ExternalId::parse("ab").is_ok());
-        assert!(ExternalId::parse("Example987:/+=,.@-").is_ok());
         assert!(ExternalId::parse("a").is_err());
-        assert!(ExternalId::parse(&"a".repeat(1_224)).is_ok());
-        assert!(ExternalId::parse(&"a".repeat(1_225)).is_err());
-        assert!(ExternalId::parse("has space").is_err());
-        assert!(ExternalId::parse("under_score").is_err());
+        assert!(ExternalId::parse("ab").is_ok());
+        assert!(ExternalId::parse(&"x".repeat(1_224)).is_ok());
+        assert!(ExternalId::parse(&"x".repeat(1_225)).is_err());
+        assert!(ExternalId::parse("Example987+=,.@:/-_").is_ok());
+        assert!(ExternalId::parse("3f1c9a2e-7b4d-4e6f-9a1b-2c3d4e5f6a7b").is_ok());
+        for bad in ["has space", "tab\tx", "jürgen", "semi;colon"] {
+            assert!(ExternalId::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod body;
+pub mod container;
 pub mod errors;
 pub mod health;
 pub mod request_id;

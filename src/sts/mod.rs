@@ -4,12 +4,18 @@
 //! Invariant: no request or response type here prints a secret: the assertion, token and returned
 //! keys are `SecretString`s.
 
+mod assume_role;
+pub mod broker;
 pub mod retry;
 pub mod sdk;
 
 pub use sdk::SdkStsClient;
 
-use crate::aws::{RoleArn, RoleSessionName, SamlProviderArn, SessionDuration};
+use crate::aws::duration::CHAINED_MAX_SESSION_SECONDS;
+use crate::aws::{
+    ExternalId, RoleArn, RoleSessionName, SamlProviderArn, SessionDuration, SessionTags,
+    SourceIdentity,
+};
 use crate::error::{ApiError, ErrorKind};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -36,6 +42,26 @@ pub struct AssumeRoleWithWebIdentityRequest {
     pub duration: Option<SessionDuration>,
 }
 
+/// Input to AssumeRole (assume-role mode): a call SIGNED with the broker's own AWS credentials,
+/// which may carry session tags, a source identity and an external ID (unlike the unsigned calls,
+/// where those can only come from inside the assertion or token).
+#[derive(Clone, Debug)]
+pub struct AssumeRoleRequest {
+    pub role_arn: RoleArn,
+    pub role_session_name: RoleSessionName,
+    /// `None`: STS's default (1 hour), also the role-chaining cap, so nothing is sent.
+    pub duration: Option<SessionDuration>,
+    /// `Tags.member.N` and `TransitiveTagKeys.member.N`.
+    pub tags: SessionTags,
+    pub source_identity: Option<SourceIdentity>,
+    /// Set by the broker operator per customer account (confused deputy, reference §8.3).
+    pub external_id: Option<ExternalId>,
+    /// Inline session policy (JSON); checked by AWS (≤ 2,048 plaintext characters with the ARNs).
+    pub policy: Option<String>,
+    /// Managed session policy ARNs (`PolicyArns.member.N.arn`, at most 10; checked by AWS).
+    pub policy_arns: Vec<String>,
+}
+
 /// Temporary credentials returned by STS.
 #[derive(Clone, Debug)]
 pub struct StsCredentials {
@@ -56,6 +82,10 @@ pub struct StsCredentials {
     pub audience: Option<String>,
     pub source_identity: Option<String>,
     pub packed_policy_size: Option<i32>,
+    /// Role chaining: AssumeRole was called with temporary broker credentials, so AWS capped the
+    /// session at [`CHAINED_MAX_SESSION_SECONDS`] (1 hour). Always `false` for the unsigned calls.
+    /// The answer should say so (a caller asking for more got at most one hour).
+    pub chained: bool,
 }
 
 /// Why STS did not return credentials. Variants follow how the caller reacts.
@@ -80,6 +110,19 @@ pub enum StsError {
     /// Network failure, timeout or 5xx from STS after retries.
     #[error("AWS STS is unavailable: {0}")]
     Unavailable(String),
+    /// Refused before calling AWS: the broker's own credentials are temporary, so AssumeRole is
+    /// role chaining, and AWS fails (does not clamp) any `DurationSeconds` above one hour.
+    #[error(
+        "role chaining: the broker's own AWS credentials are temporary, and AWS limits role-chained \
+         sessions to {max} seconds (1 hour), failing any DurationSeconds above it; {requested} seconds \
+         were requested: ask for {max} seconds or less",
+        max = CHAINED_MAX_SESSION_SECONDS
+    )]
+    ChainingLimit { requested: u32 },
+    /// The broker has no usable AWS credentials of its own for AssumeRole (nothing found by the
+    /// default credential chain, or its configuration is invalid): an operator must fix it.
+    #[error("the broker has no usable AWS credentials for AssumeRole: {0}")]
+    BrokerCredentials(String),
 }
 
 impl StsError {
@@ -89,7 +132,11 @@ impl StsError {
             Self::IdentityRejected { aws_code, .. }
             | Self::Refused { aws_code, .. }
             | Self::InvalidRequest { aws_code, .. } => Some(aws_code),
-            Self::Throttled | Self::IdpUnreachable | Self::Unavailable(_) => None,
+            Self::Throttled
+            | Self::IdpUnreachable
+            | Self::Unavailable(_)
+            | Self::ChainingLimit { .. }
+            | Self::BrokerCredentials(_) => None,
         }
     }
 }
@@ -98,10 +145,11 @@ impl ApiError for StsError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::IdentityRejected { .. } | Self::Refused { .. } => ErrorKind::Forbidden,
-            Self::InvalidRequest { .. } => ErrorKind::BadRequest,
+            Self::InvalidRequest { .. } | Self::ChainingLimit { .. } => ErrorKind::BadRequest,
             Self::Throttled => ErrorKind::Throttled,
             Self::IdpUnreachable => ErrorKind::BadGateway,
             Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::BrokerCredentials(_) => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
@@ -112,6 +160,8 @@ impl ApiError for StsError {
             Self::Throttled => "sts_throttled",
             Self::IdpUnreachable => "sts_idp_unreachable",
             Self::Unavailable(_) => "sts_unavailable",
+            Self::ChainingLimit { .. } => "sts_chaining_limit",
+            Self::BrokerCredentials(_) => "sts_broker_credentials",
         }
     }
     fn retry_after(&self) -> Option<u64> {
@@ -134,4 +184,56 @@ pub trait StsClient: Send + Sync + std::fmt::Debug {
         &self,
         req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError>;
+
+    /// AssumeRole signed with the broker's own credentials; `chained` in the answer says whether
+    /// the 1-hour role-chaining cap applied.
+    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError>;
+}
+
+/// Refuse, before calling AWS, a chained AssumeRole asking for more than one hour: AWS would fail
+/// it anyway (reference §5.2: DurationSeconds above 1 hour on a chained call FAILS, it is not
+/// clamped). Without a duration nothing is sent: STS's default is 1 hour, the cap itself.
+pub fn check_chaining(chained: bool, duration: Option<SessionDuration>) -> Result<(), StsError> {
+    match duration {
+        Some(d) if chained && d.secs() > CHAINED_MAX_SESSION_SECONDS => {
+            Err(StsError::ChainingLimit {
+                requested: d.secs(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: i64) -> Option<SessionDuration> {
+        Some(SessionDuration::from_secs(s).unwrap())
+    }
+
+    #[test]
+    fn chaining_caps_at_one_hour_and_only_when_chained() {
+        assert!(check_chaining(true, None).is_ok());
+        assert!(check_chaining(true, secs(3_600)).is_ok());
+        assert!(check_chaining(true, secs(900)).is_ok());
+        let err = check_chaining(true, secs(3_601)).unwrap_err();
+        assert!(matches!(err, StsError::ChainingLimit { requested: 3_601 }));
+        assert_eq!(err.code(), "sts_chaining_limit");
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        let text = err.to_string();
+        assert!(
+            text.contains("role chaining") && text.contains("3600"),
+            "{text}"
+        );
+        assert!(check_chaining(false, secs(43_200)).is_ok());
+    }
+
+    #[test]
+    fn missing_broker_credentials_is_our_misconfiguration() {
+        let err = StsError::BrokerCredentials("no credentials in the chain".into());
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(err.code(), "sts_broker_credentials");
+        assert!(err.retry_after().is_none());
+    }
 }

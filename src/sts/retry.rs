@@ -32,7 +32,9 @@ pub fn is_retryable(err: &StsError) -> bool {
         StsError::Throttled | StsError::IdpUnreachable | StsError::Unavailable(_) => true,
         StsError::IdentityRejected { .. }
         | StsError::Refused { .. }
-        | StsError::InvalidRequest { .. } => false,
+        | StsError::InvalidRequest { .. }
+        | StsError::ChainingLimit { .. }
+        | StsError::BrokerCredentials(_) => false,
     }
 }
 

@@ -4,28 +4,35 @@
 //! - AssumeRoleWithSAML and AssumeRoleWithWebIdentity are sent unsigned: the client built by
 //!   [`SdkStsClient::new`] has no credentials provider, and the SDK models both operations with the
 //!   no-auth scheme anyway;
+//! - AssumeRole is signed with the broker's own credentials, through a second client that differs
+//!   from the first only by its credentials provider ([`super::broker`]); a chained call asking for
+//!   more than one hour is refused before AWS ([`super::check_chaining`]);
 //! - the SDK's own retries are off; [`super::retry`] is the single retry policy;
 //! - every error is mapped by AWS error code to an [`StsError`] variant (see [`classify`]), and
 //!   every message kept from AWS or the SDK passes [`scrub`], so the assertion or token never leaks
 //!   into an error, a log or a response;
-//! - both calls share one retry policy, one error mapping and one answer conversion
+//! - all calls share one retry policy, one error mapping and one answer conversion
 //!   ([`StsAnswer`]); only the request building differs.
 
+use super::broker::BrokerIdentity;
 use super::retry::RetryPolicy;
 use super::{
-    AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials,
-    StsError,
+    assume_role, check_chaining, AssumeRoleRequest, AssumeRoleWithSamlRequest,
+    AssumeRoleWithWebIdentityRequest, StsClient, StsCredentials, StsError,
 };
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSamlOutput;
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput;
 use aws_sdk_sts::types::{AssumedRoleUser, Credentials};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Time allowed to open a connection (TCP + TLS) to STS. Regional endpoints answer in milliseconds;
@@ -49,7 +56,10 @@ pub const REDACT_JWT_RUN: usize = 16;
 /// An [`StsClient`] talking to AWS STS (or moto) through `aws-sdk-sts`.
 #[derive(Debug, Clone)]
 pub struct SdkStsClient {
+    /// Unsigned: AssumeRoleWithSAML, AssumeRoleWithWebIdentity.
     client: aws_sdk_sts::Client,
+    /// The broker's own credentials and the signed client for AssumeRole.
+    broker: Arc<BrokerIdentity>,
     retry: RetryPolicy,
 }
 
@@ -61,9 +71,11 @@ fn timeouts() -> TimeoutConfig {
 }
 
 impl SdkStsClient {
-    /// A client for `region` without any AWS credentials (AssumeRoleWithSAML/WebIdentity are
-    /// unsigned). `endpoint` overrides the SDK's endpoint resolution (moto, VPC endpoints); without
-    /// it the SDK uses the regional endpoint `https://sts.<region>.amazonaws.com` (partition-aware).
+    /// A client for `region`. AssumeRoleWithSAML/WebIdentity are sent without any AWS credentials;
+    /// AssumeRole is signed with the broker's credentials from the SDK's default chain, resolved on
+    /// the first AssumeRole (so this stays synchronous and cheap). `endpoint` overrides the SDK's
+    /// endpoint resolution (moto, VPC endpoints); without it the SDK uses the regional endpoint
+    /// `https://sts.<region>.amazonaws.com` (partition-aware).
     pub fn new(region: &str, endpoint: Option<&str>) -> Self {
         let mut builder = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -73,24 +85,50 @@ impl SdkStsClient {
         if let Some(url) = endpoint {
             builder = builder.endpoint_url(url);
         }
-        Self::from_client(aws_sdk_sts::Client::from_conf(builder.build()))
+        let conf = builder.build();
+        let broker = BrokerIdentity::default_chain(conf.clone());
+        Self::from_parts(conf, broker)
     }
 
-    /// A client from a loaded `SdkConfig` (region, endpoint, HTTP client and, for later signed
-    /// operations, credentials). Our retry and timeout settings replace the config's.
+    /// A client from a loaded `SdkConfig` (region, endpoint, HTTP client and, for AssumeRole,
+    /// credentials: the config's provider, or the default chain when it has none). Our retry and
+    /// timeout settings replace the config's.
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
         let conf = aws_sdk_sts::config::Builder::from(config)
             .retry_config(RetryConfig::disabled())
             .timeout_config(timeouts())
             .build();
-        Self::from_client(aws_sdk_sts::Client::from_conf(conf))
+        let broker = match config.credentials_provider() {
+            Some(p) => BrokerIdentity::explicit(conf.clone(), p),
+            None => BrokerIdentity::default_chain(conf.clone()),
+        };
+        Self::from_parts(conf, broker)
     }
 
-    fn from_client(client: aws_sdk_sts::Client) -> Self {
+    fn from_parts(conf: aws_sdk_sts::Config, broker: BrokerIdentity) -> Self {
         Self {
-            client,
+            client: aws_sdk_sts::Client::from_conf(conf),
+            broker: Arc::new(broker),
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// Sign AssumeRole with `provider` instead of the default chain (tests pass static keys, with
+    /// or without a session token, without touching the process environment).
+    pub fn with_broker_credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        let base = self.client.config().clone();
+        self.broker = Arc::new(BrokerIdentity::explicit(
+            base,
+            SharedCredentialsProvider::new(provider),
+        ));
+        self
+    }
+
+    /// Whether the broker's own credentials are temporary (have a session token), which makes
+    /// AssumeRole role chaining, capped by AWS at one hour. Resolves the credentials if needed;
+    /// see [`super::broker`] for the cases where this is stricter than AWS.
+    pub async fn broker_credentials_are_temporary(&self) -> Result<bool, StsError> {
+        self.broker.are_temporary().await
     }
 
     /// Replace the retry policy (tests inject sleep and jitter).
@@ -148,10 +186,22 @@ impl StsClient for SdkStsClient {
     ) -> Result<StsCredentials, StsError> {
         self.retry.run(|_| self.web_identity_once(&req)).await
     }
+
+    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        let chained = self.broker.are_temporary().await?;
+        check_chaining(chained, req.duration)?;
+        let client = self.broker.client().await?;
+        let mut creds = self
+            .retry
+            .run(|_| assume_role::send_once(client, &req))
+            .await?;
+        creds.chained = chained;
+        Ok(creds)
+    }
 }
 
 /// What every AssumeRole* answer carries, whichever operation produced it.
-struct StsAnswer {
+pub(super) struct StsAnswer {
     credentials: Option<Credentials>,
     assumed_role_user: Option<AssumedRoleUser>,
     subject: Option<String>,
@@ -178,6 +228,21 @@ impl From<AssumeRoleWithSamlOutput> for StsAnswer {
     }
 }
 
+impl From<AssumeRoleOutput> for StsAnswer {
+    fn from(out: AssumeRoleOutput) -> Self {
+        Self {
+            credentials: out.credentials,
+            assumed_role_user: out.assumed_role_user,
+            subject: None,
+            provider: None,
+            audience: None,
+            source_identity: out.source_identity,
+            #[allow(deprecated)]
+            packed_policy_size: out.packed_policy_size,
+        }
+    }
+}
+
 impl From<AssumeRoleWithWebIdentityOutput> for StsAnswer {
     fn from(out: AssumeRoleWithWebIdentityOutput) -> Self {
         Self {
@@ -193,7 +258,7 @@ impl From<AssumeRoleWithWebIdentityOutput> for StsAnswer {
     }
 }
 
-fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
+pub(super) fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
     let missing = |what: &str| StsError::Unavailable(format!("STS answer without {what}"));
     let creds = out.credentials.ok_or_else(|| missing("Credentials"))?;
     let user = out
@@ -214,6 +279,7 @@ fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsError> {
         audience: out.audience,
         source_identity: out.source_identity,
         packed_policy_size: out.packed_policy_size,
+        chained: false,
     })
 }
 
