@@ -83,6 +83,7 @@ pub fn load_str(
             "aws" => section_into(&mut cfg.aws, "aws", value, &mut errors),
             "cache" => section_into(&mut cfg.cache, "cache", value, &mut errors),
             "log" => section_into(&mut cfg.log, "log", value, &mut errors),
+            "issuer" => section_into(&mut cfg.issuer, "issuer", value, &mut errors),
             "saml" => list_section(value, "saml", "idps", &mut cfg.saml.idps, &mut errors),
             "oidc" => list_section(
                 value,
@@ -92,7 +93,7 @@ pub fn load_str(
                 &mut errors,
             ),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, issuer)"
             )),
         }
     }
