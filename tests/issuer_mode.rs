@@ -729,6 +729,67 @@ fn issuer_config_defaults_and_disabled_section() {
     assert!(err.contains("defaulted from server.public_url"), "{err}");
 }
 
+/// Rotation without editing the file: `FEDBROKER_ISSUER__KEYS__<i>__ACTIVE` flips the active key.
+#[test]
+fn env_overrides_switch_the_active_key() {
+    let rsa1 = cert_path("issuer-rsa-1.key").display().to_string();
+    let rsa2 = cert_path("issuer-rsa-2.key").display().to_string();
+    let toml = format!(
+        "[issuer]\nenabled = true\nissuer_url = \"https://broker.example.com\"\n\
+         [[issuer.keys]]\nkid = \"old\"\nfile = \"{rsa1}\"\nalg = \"RS256\"\nactive = true\n\
+         [[issuer.keys]]\nkid = \"new\"\nfile = \"{rsa2}\"\nalg = \"RS256\"\n"
+    );
+    let env = |a: &str, b: &str| {
+        vec![
+            ("FEDBROKER_ISSUER__KEYS__0__ACTIVE".to_owned(), a.to_owned()),
+            ("FEDBROKER_ISSUER__KEYS__1__ACTIVE".to_owned(), b.to_owned()),
+        ]
+    };
+    let cfg = load_str(&toml, env("false", "true")).unwrap();
+    let iss =
+        Issuer::from_config(&cfg.issuer, "", Arc::new(fedbroker::clock::SystemClock)).unwrap();
+    assert_eq!(iss.keys().active().kid(), "new");
+    assert_eq!(iss.keys().len(), 2);
+    let err = load_str(&toml, env("true", "true"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exactly one key must have active = true"),
+        "{err}"
+    );
+}
+
+/// `fedbroker check-config` lists issuer problems with the rest and exits 2.
+#[test]
+fn check_config_cli_reports_issuer_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fedbroker.toml");
+    let rsa1 = cert_path("issuer-rsa-1.key").display().to_string();
+    std::fs::write(
+        &path,
+        format!(
+            "[aws]\nregion = \"Mars\"\n[issuer]\nenabled = true\nissuer_url = \"http://broker.example.com\"\n\
+             [[issuer.keys]]\nkid = \"k\"\nfile = \"{rsa1}\"\nalg = \"ES256\"\nactive = true\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedbroker"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_remove("FEDBROKER_SERVER__PUBLIC_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "aws.region",
+        "issuer.issuer_url",
+        "alg ES256 needs an EC P-256 key",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
 // ---- thumbprint of the broker's own public URL ---------------------------------------------------
 
 /// `fedbroker thumbprint <broker public URL> --ca-file <CA>` reads the broker's own discovery
