@@ -11,6 +11,7 @@ pub mod error;
 pub mod exchange;
 pub mod http;
 pub mod identity;
+pub mod issuer;
 pub mod mapping;
 pub mod oidc;
 pub mod replay;

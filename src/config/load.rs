@@ -84,6 +84,7 @@ pub fn load_str(
             "aws" => section_into(&mut cfg.aws, "aws", value, &mut errors),
             "cache" => section_into(&mut cfg.cache, "cache", value, &mut errors),
             "log" => section_into(&mut cfg.log, "log", value, &mut errors),
+            "issuer" => section_into(&mut cfg.issuer, "issuer", value, &mut errors),
             "saml" => list_section(value, "saml", "idps", &mut cfg.saml.idps, &mut errors),
             "oidc" => list_section(
                 value,
@@ -95,7 +96,7 @@ pub fn load_str(
             "mapping" => section_into(&mut cfg.mapping, "mapping", value, &mut errors),
             "rules" => inline_rules = Some(value),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer)"
             )),
         }
     }

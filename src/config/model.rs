@@ -24,6 +24,7 @@ pub struct Config {
     /// The `[[rules]]` (or `mapping.rules_file`), compiled and checked at load (docs/MAPPING.md).
     /// Empty: no rules, the SAML `Role` attribute decides as before.
     pub rules: crate::mapping::Rules,
+    pub issuer: IssuerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,4 +166,54 @@ pub struct OidcProviderConfig {
     pub claim_conditions: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Seconds a fetched JWKS is used before refreshing (30 to 86400; default 600).
     pub jwks_ttl_secs: Option<u64>,
+}
+
+/// Default `aud` of tokens minted in issuer mode: the audience AWS STS expects.
+pub const DEFAULT_ISSUER_AUDIENCE: &str = "sts.amazonaws.com";
+/// Default lifetime of a minted token: the token is used once, seconds after minting, for one
+/// AssumeRoleWithWebIdentity call; five minutes absorbs clock skew and STS retries.
+pub const DEFAULT_ISSUER_TOKEN_LIFETIME_SECS: u64 = 300;
+
+/// `[issuer]`: the broker as its own OIDC issuer (issuer mode). Checks: `crate::issuer::load`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuerConfig {
+    /// Serve `/.well-known/openid-configuration` and `/.well-known/jwks.json` and mint tokens.
+    pub enabled: bool,
+    /// The `iss` of minted tokens and the IAM OIDC provider URL. Default: `server.public_url`.
+    /// https (no port, no path) except a loopback URL for tests.
+    pub issuer_url: Option<String>,
+    /// `aud` of minted tokens (the IAM OIDC provider's client ID).
+    pub audience: String,
+    /// Seconds a minted token is valid (60 to `issuer::MAX_TOKEN_LIFETIME_SECS`).
+    pub token_lifetime_secs: u64,
+    /// Signing keys: exactly one `active` signs; all are published in the JWKS.
+    pub keys: Vec<IssuerKeyConfig>,
+}
+
+impl Default for IssuerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer_url: None,
+            audience: DEFAULT_ISSUER_AUDIENCE.into(),
+            token_lifetime_secs: DEFAULT_ISSUER_TOKEN_LIFETIME_SECS,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One `[[issuer.keys]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerKeyConfig {
+    /// JWS `kid`: 1-64 characters from `[A-Za-z0-9._-]`, unique.
+    pub kid: String,
+    /// Unencrypted PKCS#8 (or PKCS#1 for RSA) PEM private key file.
+    pub file: String,
+    /// `RS256` (RSA >= 2048 bits) or `ES256` (P-256).
+    pub alg: String,
+    /// The one key that signs new tokens.
+    #[serde(default)]
+    pub active: bool,
 }

@@ -127,6 +127,12 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             errors.push(format!("{at}.issuer: configured for two providers"));
         }
     }
+    // Issuer mode: every check, key files included, so check-config reports them with the rest.
+    if cfg.issuer.enabled {
+        for e in crate::issuer::config_problems(&cfg.issuer, &cfg.server.public_url) {
+            errors.push(e);
+        }
+    }
 }
 
 /// OIDC issuers: https, or http on loopback only with `allow_insecure_http = true`.

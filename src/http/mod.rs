@@ -6,6 +6,7 @@ pub mod body;
 pub mod container;
 pub mod errors;
 pub mod health;
+pub mod issuer;
 pub mod request_id;
 pub mod saml;
 pub mod state;
@@ -25,5 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/web-identity/credentials",
             web::post().to(web_identity::credentials),
         )
-        .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint));
+        .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint))
+        .route(
+            crate::issuer::DISCOVERY_PATH,
+            web::get().to(issuer::openid_configuration),
+        )
+        .route(crate::issuer::JWKS_PATH, web::get().to(issuer::jwks));
 }

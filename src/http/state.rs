@@ -6,6 +6,7 @@
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigErrors, SamlIdpConfig};
 use crate::exchange::Exchange;
+use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
 use crate::replay::memory::MemoryReplayGuard;
 use crate::replay::redis::RedisReplayGuard;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `GET /v1/thumbprint` (an `IssuerGate` built from the config; tests may replace it).
     pub thumbprint: Arc<dyn ThumbprintService>,
+    /// Issuer mode (`[issuer] enabled`): keys and public documents; `None` when disabled.
+    pub issuer: Option<Arc<Issuer>>,
 }
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
@@ -75,6 +78,16 @@ pub fn load_oidc(cfg: &Config, clock: SharedClock) -> Result<OidcValidator, Conf
         return Err(errors);
     }
     OidcValidator::new(providers, clock).map_err(|e| ConfigErrors(vec![e.to_string()]))
+}
+
+/// Build issuer mode from `[issuer]` when enabled (reads the key files).
+pub fn load_issuer(cfg: &Config, clock: SharedClock) -> Result<Option<Arc<Issuer>>, ConfigErrors> {
+    if !cfg.issuer.enabled {
+        return Ok(None);
+    }
+    Issuer::from_config(&cfg.issuer, &cfg.server.public_url, clock)
+        .map(|i| Some(Arc::new(i)))
+        .map_err(ConfigErrors)
 }
 
 /// Longest metadata document fetched or read (a sane IdP's is a few KiB).
@@ -147,7 +160,16 @@ impl AppState {
             None => Arc::new(MemoryReplayGuard::new(clock.clone())),
         };
         let oidc = load_oidc(cfg, clock.clone())?;
-        Ok(Self::from_parts(cfg, idps, sts, replay, clock).with_oidc(oidc))
+        let issuer = load_issuer(cfg, clock.clone())?;
+        Ok(Self::from_parts(cfg, idps, sts, replay, clock)
+            .with_oidc(oidc)
+            .with_issuer(issuer))
+    }
+
+    /// Set (or clear) issuer mode (tests build one with their own keys and clock).
+    pub fn with_issuer(mut self, issuer: Option<Arc<Issuer>>) -> Self {
+        self.issuer = issuer;
+        self
     }
 
     /// Replace the OIDC validator (tests build one against their own issuer).
@@ -174,6 +196,7 @@ impl AppState {
             },
             max_body_bytes: cfg.server.max_body_bytes,
             thumbprint: Arc::new(IssuerGate::from_config(cfg)),
+            issuer: None,
         }
     }
 }

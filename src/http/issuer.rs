@@ -1,0 +1,49 @@
+//! Issuer mode's public documents: `GET /.well-known/openid-configuration` and
+//! `GET /.well-known/jwks.json`. Thin: the bodies are precomputed by `crate::issuer::Issuer`.
+//!
+//! Both are public and cacheable (`Cache-Control: public, max-age=300`,
+//! [`crate::issuer::PUBLIC_DOCS_MAX_AGE_SECS`]). With issuer mode disabled both answer 404 with
+//! the usual JSON error body, code `issuer_disabled` (built here: the shared `ErrorKind` table has
+//! no 404 kind).
+
+use super::AppState;
+use crate::issuer::{Issuer, PUBLIC_DOCS_MAX_AGE_SECS};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+fn public_json(body: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={PUBLIC_DOCS_MAX_AGE_SECS}"),
+        ))
+        .content_type("application/json")
+        .body(body.to_owned())
+}
+
+fn disabled() -> HttpResponse {
+    tracing::debug!(error.code = "issuer_disabled", "issuer document requested");
+    HttpResponse::NotFound()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"error": {
+            "code": "issuer_disabled",
+            "message": "issuer mode is not enabled on this broker (set [issuer] enabled = true)"
+        }}))
+}
+
+fn serve(state: &AppState, doc: fn(&Issuer) -> &str) -> HttpResponse {
+    match &state.issuer {
+        Some(issuer) => public_json(doc(issuer)),
+        None => disabled(),
+    }
+}
+
+/// `GET /.well-known/openid-configuration`
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    serve(&state, Issuer::discovery_json)
+}
+
+/// `GET /.well-known/jwks.json`
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    serve(&state, Issuer::jwks_json)
+}
