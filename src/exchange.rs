@@ -3,20 +3,24 @@
 //! Order matters for "never lost state": everything that can be fixed by the caller (bad input,
 //! role choice) is decided before the assertion ID is consumed in the replay store; the ID is
 //! consumed immediately before the STS call, so an assertion reaches STS at most once.
-//! The web-identity flow lives in `exchange/web_identity.rs`.
+//! The grant comes from the mapping rules (`mapping::select`), the duration from the negotiator,
+//! and `exchange/dispatch.rs` calls STS in the grant's mode. The web-identity flow lives in
+//! `exchange/web_identity.rs`.
 
+mod dispatch;
 mod web_identity;
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 
 use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
 use crate::clock::SharedClock;
 use crate::error::{ApiError, ErrorKind};
-use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
-use crate::mapping::{select_saml_role, MappingError};
+use crate::identity::{Protocol, VerifiedIdentity};
+use crate::issuer::{Issuer, IssuerError};
+use crate::mapping::{negotiate, select, Grant, MappingError, Negotiated, Rules, StsMode};
 use crate::oidc::{OidcError, OidcValidator};
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::saml::{SamlError, SamlValidator, CLOCK_SKEW};
-use crate::sts::{AssumeRoleWithSamlRequest, StsClient, StsCredentials, StsError};
+use crate::sts::{StsClient, StsCredentials, StsError};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -39,6 +43,14 @@ pub struct IssuedCredentials {
     pub issuer: String,
     pub provider: String,
     pub source_identity: Option<String>,
+    /// How the credentials were obtained.
+    pub mode: StsMode,
+    /// The grant's display alias, if the rule set one.
+    pub alias: Option<String>,
+    /// The rule that granted the role.
+    pub rule: String,
+    /// The negotiated `DurationSeconds` and why it is that value.
+    pub duration: Negotiated,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +71,10 @@ pub enum ExchangeError {
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    #[error("the granted role uses mode \"issuer\", but issuer mode is not enabled ([issuer] enabled = true)")]
+    IssuerDisabled,
+    #[error(transparent)]
     Sts(#[from] StsError),
     #[error("the identity provider's session ends in less than 15 minutes; sign in again")]
     SessionEnding,
@@ -75,6 +91,8 @@ impl ApiError for ExchangeError {
             Self::Mapping(e) => e.kind(),
             Self::Replayed(_) | Self::SessionEnding => ErrorKind::Unauthenticated,
             Self::Replay(e) => e.kind(),
+            Self::Issuer(e) => e.kind(),
+            Self::IssuerDisabled => ErrorKind::Internal,
             Self::Sts(e) => e.kind(),
             Self::Internal(_) => ErrorKind::Internal,
         }
@@ -88,6 +106,8 @@ impl ApiError for ExchangeError {
             Self::Replayed(Protocol::Saml) => "saml_replay",
             Self::Replayed(Protocol::Oidc) => "oidc_replay",
             Self::Replay(e) => e.code(),
+            Self::Issuer(e) => e.code(),
+            Self::IssuerDisabled => "issuer_disabled",
             Self::Sts(e) => e.code(),
             Self::SessionEnding => "saml_session_ending",
             Self::Internal(_) => "internal_error",
@@ -114,6 +134,10 @@ impl ApiError for ExchangeError {
 pub struct Exchange {
     pub saml: Arc<SamlValidator>,
     pub oidc: Arc<OidcValidator>,
+    /// Mapping rules (empty: the SAML Role attribute / the caller's role_arn decides).
+    pub rules: Arc<Rules>,
+    /// The broker's own issuer, for grants in mode "issuer".
+    pub issuer: Option<Arc<Issuer>>,
     pub sts: Arc<dyn StsClient>,
     pub replay: Arc<dyn ReplayGuard>,
     pub clock: SharedClock,
@@ -129,35 +153,55 @@ impl Exchange {
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
 
         let identity = self.validate_saml(req.saml_response).await?;
-        let pair = select_saml_role(&identity.aws().roles, requested_role.as_ref())?;
-        let duration = effective_duration(&identity, requested_duration, self.clock.now())?;
+        let grant = select(&self.rules, &identity, requested_role.as_ref())?;
+        let duration = self.negotiate(&identity, &grant, requested_duration)?;
+        // AWS reads the SAML session name from the assertion; other modes need one from the rule,
+        // the assertion's RoleSessionName, or the subject.
+        let session_name = grant
+            .session_name
+            .clone()
+            .or_else(|| identity.aws().session_name.clone())
+            .or_else(|| {
+                (grant.mode != StsMode::PassThrough)
+                    .then(|| derive_session_name(identity.issuer(), identity.subject()))
+            });
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
         self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
             .await?;
-
-        let OriginalCredential::SamlResponse(saml_assertion) = identity.original().clone() else {
-            return Err(ExchangeError::Internal(
-                "SAML identity without its response".into(),
-            ));
-        };
         let credentials = self
-            .sts
-            .assume_role_with_saml(AssumeRoleWithSamlRequest {
-                role_arn: pair.role.clone(),
-                principal_arn: pair.provider.clone(),
-                saml_assertion,
-                duration,
-            })
+            .call_sts(&identity, &grant, session_name.as_ref(), duration.duration)
             .await?;
-        let session_name = identity.aws().session_name.clone();
         Ok(issued(
             &identity,
             credentials,
-            pair.role,
+            grant,
             session_name,
             duration,
         ))
+    }
+
+    /// The effective duration for `grant` (request, rule, IdP SessionDuration, the IdP session's
+    /// end); the answer reports it with the reason.
+    fn negotiate(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        requested: Option<SessionDuration>,
+    ) -> Result<Negotiated, ExchangeError> {
+        let remaining = identity
+            .aws()
+            .session_not_on_or_after
+            .map(|end| (end - self.clock.now()).num_seconds());
+        // Role chaining (temporary broker credentials, assume-role mode) is enforced by the STS
+        // client, which knows the broker's credentials; it refuses > 1 h before calling AWS.
+        Ok(negotiate(
+            requested,
+            grant.duration,
+            identity.aws().session_duration,
+            remaining,
+            false,
+        )?)
     }
 
     /// Record the message's ID as used; a second use before it expires is a replay (logged).
@@ -198,9 +242,9 @@ impl Exchange {
 fn issued(
     identity: &VerifiedIdentity,
     credentials: StsCredentials,
-    role_arn: RoleArn,
+    grant: Grant,
     session_name: Option<RoleSessionName>,
-    duration: Option<SessionDuration>,
+    duration: Negotiated,
 ) -> IssuedCredentials {
     tracing::info!(
         event = "credentials.issued",
@@ -210,25 +254,33 @@ fn issued(
         subject = %identity.subject_hash(),
         token_id = identity.token_id(),
         key_fingerprint = identity.key_fingerprint(),
-        role_arn = role_arn.as_str(),
+        rule = %grant.rule,
+        mode = ?grant.mode,
+        role_arn = grant.role_arn.as_str(),
         session_name = session_name.as_ref().map(|s| s.as_str()),
-        duration_seconds = duration.map(|d| d.secs()),
+        duration_seconds = duration.seconds(),
+        duration_reason = duration.reason.explain(),
+        chained = credentials.chained,
         expiration = %credentials.expiration.to_rfc3339(),
         "issued temporary credentials"
     );
     IssuedCredentials {
-        source_identity: identity
-            .aws()
+        source_identity: grant
             .source_identity
             .as_ref()
+            .or(identity.aws().source_identity.as_ref())
             .map(|s| s.as_str().to_owned())
             .or_else(|| credentials.source_identity.clone()),
         credentials,
-        role_arn,
+        role_arn: grant.role_arn,
         subject: identity.subject().to_owned(),
         session_name,
         issuer: identity.issuer().to_owned(),
         provider: identity.provider().to_owned(),
+        mode: grant.mode,
+        alias: grant.alias,
+        rule: grant.rule,
+        duration,
     }
 }
 
@@ -246,42 +298,4 @@ fn parse_duration(raw: Option<&str>) -> Result<Option<SessionDuration>, Exchange
 
 fn bad(code: &'static str, message: String) -> ExchangeError {
     ExchangeError::BadInput { code, message }
-}
-
-/// The session length to request: the caller's choice or the IdP's `SessionDuration`, never more
-/// than the IdP allows, and never past the IdP's `SessionNotOnOrAfter` (checklist B03).
-fn effective_duration(
-    identity: &VerifiedIdentity,
-    requested: Option<SessionDuration>,
-    now: DateTime<Utc>,
-) -> Result<Option<SessionDuration>, ExchangeError> {
-    let idp_max = identity.aws().session_duration;
-    if let (Some(r), Some(m)) = (requested, idp_max) {
-        if r > m {
-            return Err(bad(
-                "duration_exceeds_idp_limit",
-                format!(
-                    "duration_seconds {} exceeds the {} seconds your identity provider allows (SessionDuration)",
-                    r.secs(),
-                    m.secs()
-                ),
-            ));
-        }
-    }
-    let mut chosen = requested.or(idp_max);
-    if let Some(end) = identity.aws().session_not_on_or_after {
-        let remaining = (end - now).num_seconds();
-        let wanted =
-            i64::from(chosen.map_or(crate::aws::duration::DEFAULT_SESSION_SECONDS, |d| d.secs()));
-        if remaining < i64::from(crate::aws::duration::MIN_SESSION_SECONDS) {
-            return Err(ExchangeError::SessionEnding);
-        }
-        if wanted > remaining {
-            chosen = Some(
-                SessionDuration::from_secs(remaining)
-                    .map_err(|e| ExchangeError::Internal(e.to_string()))?,
-            );
-        }
-    }
-    Ok(chosen)
 }

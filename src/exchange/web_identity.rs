@@ -9,8 +9,8 @@ use super::{
     bad, issued, parse_duration, parse_role_arn, Exchange, ExchangeError, IssuedCredentials,
 };
 use crate::aws::RoleSessionName;
+use crate::mapping::{select, Grant};
 use crate::oidc::claims::LEEWAY;
-use crate::sts::AssumeRoleWithWebIdentityRequest;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -65,41 +65,45 @@ impl Exchange {
         &self,
         req: WebIdentityRequest,
     ) -> Result<IssuedCredentials, ExchangeError> {
-        let role_arn = parse_role_arn(req.role_arn.as_deref())?.ok_or_else(|| {
-            bad(
-                "role_arn_required",
-                "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
-            )
-        })?;
-        let duration = parse_duration(req.duration_seconds.as_deref())?;
+        let requested_role = parse_role_arn(req.role_arn.as_deref())?;
+        let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
         let requested_name = req
             .session_name
             .as_deref()
             .map(RoleSessionName::parse)
             .transpose()
             .map_err(|e| bad("invalid_session_name", e.to_string()))?;
+        if self.rules.is_empty() && requested_role.is_none() {
+            return Err(bad(
+                "role_arn_required",
+                "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
+            ));
+        }
 
         let identity = self.oidc.validate(req.token.expose_secret()).await?;
-        let session_name = requested_name
+        let grant = match requested_role {
+            // Without rules, the caller names the role and AWS's trust policy decides.
+            Some(role) if self.rules.is_empty() => Grant::pass_through(role),
+            requested => select(&self.rules, &identity, requested.as_ref())?,
+        };
+        let duration = self.negotiate(&identity, &grant, requested_duration)?;
+        // The rule's session name wins (it is the operator's audit trail), then the caller's.
+        let session_name = grant
+            .session_name
+            .clone()
+            .or(requested_name)
             .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()));
 
         let replay_key = format!("oidc:{}", identity.token_id());
         self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
             .await?;
-
         let credentials = self
-            .sts
-            .assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
-                role_arn: role_arn.clone(),
-                role_session_name: session_name.clone(),
-                web_identity_token: req.token,
-                duration,
-            })
+            .call_sts(&identity, &grant, Some(&session_name), duration.duration)
             .await?;
         Ok(issued(
             &identity,
             credentials,
-            role_arn,
+            grant,
             Some(session_name),
             duration,
         ))

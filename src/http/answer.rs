@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 /// 200 with the credential JSON and `Cache-Control: no-store`.
 pub fn credentials_response(issued: &IssuedCredentials) -> HttpResponse {
     let c = &issued.credentials;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "Version": 1,
         "AccessKeyId": c.access_key_id,
         "SecretAccessKey": c.secret_access_key.expose_secret(),
@@ -22,7 +22,18 @@ pub fn credentials_response(issued: &IssuedCredentials) -> HttpResponse {
         "SourceIdentity": issued.source_identity,
         "Issuer": issued.issuer,
         "Provider": issued.provider,
+        "Mode": issued.mode,
+        "Alias": issued.alias,
+        "Rule": issued.rule,
+        "DurationSeconds": issued.duration.seconds(),
+        "DurationReason": issued.duration.reason.explain(),
+        "RoleChaining": c.chained,
     });
+    if c.chained {
+        body["Note"] = serde_json::json!(
+            "role chaining: the broker's own AWS credentials are temporary, so AWS caps this session at 1 hour"
+        );
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

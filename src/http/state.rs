@@ -168,6 +168,7 @@ impl AppState {
 
     /// Set (or clear) issuer mode (tests build one with their own keys and clock).
     pub fn with_issuer(mut self, issuer: Option<Arc<Issuer>>) -> Self {
+        self.exchange.issuer = issuer.clone();
         self.issuer = issuer;
         self
     }
@@ -190,6 +191,8 @@ impl AppState {
             exchange: Exchange {
                 saml: Arc::new(SamlValidator::new(idps, clock.clone())),
                 oidc: Arc::new(OidcValidator::without_providers(clock.clone())),
+                rules: Arc::new(cfg.rules.clone()),
+                issuer: None,
                 sts,
                 replay,
                 clock,

@@ -382,4 +382,11 @@ fn check_mode(at: &str, g: &GrantConfig, errors: &mut Vec<String>) {
         )),
         StsMode::Issuer | StsMode::AssumeRole => {}
     }
+    // Session policies are sent only on AssumeRole for now; refusing them elsewhere at load is
+    // better than dropping them silently at run time.
+    if g.mode != StsMode::AssumeRole && (g.policy.is_some() || !g.policy_arns.is_empty()) {
+        errors.push(format!(
+            "{at}: policy/policy_arns are supported only with mode \"assume-role\" in this version"
+        ));
+    }
 }

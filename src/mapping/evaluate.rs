@@ -44,6 +44,27 @@ pub struct Grant {
     pub rule: String,
 }
 
+impl Grant {
+    /// The grant used without rules for a web-identity token: the caller's role, pass-through
+    /// (AWS's trust policy on the role decides).
+    pub fn pass_through(role_arn: RoleArn) -> Self {
+        Self {
+            role_arn,
+            mode: StsMode::PassThrough,
+            principal_arn: None,
+            alias: None,
+            session_name: None,
+            duration: None,
+            tags: SessionTags::default(),
+            source_identity: None,
+            policy: None,
+            policy_arns: Vec::new(),
+            external_id: None,
+            rule: IMPLICIT_RULE.to_owned(),
+        }
+    }
+}
+
 /// A matched grant before rendering.
 struct Candidate<'a> {
     rule: &'a Rule,
