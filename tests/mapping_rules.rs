@@ -447,3 +447,28 @@ fn the_schema_example_in_docs_loads() {
     let cfg = load(block).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.rules.names().collect::<Vec<_>>(), ["ci-deploy"]);
 }
+
+#[test]
+fn issuer_mode_grant_without_issuer_mode_is_a_load_error() {
+    let err = fedbroker::config::load_str(
+        r#"
+[[saml.idps]]
+name = "corp"
+metadata_file = "config/test-idp-metadata.xml"
+[[rules]]
+name = "minted"
+[rules.match]
+provider = "corp"
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Tagged"
+mode = "issuer"
+"#,
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("\"minted\"") && err.contains("[issuer] enabled = false"),
+        "{err}"
+    );
+}

@@ -36,6 +36,13 @@ impl Rules {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
     }
+    /// The rules (by name) that grant some role in `mode`.
+    pub fn rules_using(&self, mode: StsMode) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .filter(move |r| r.grants.iter().any(|g| g.mode == mode))
+            .map(|r| r.name.as_str())
+    }
 }
 
 #[derive(Clone, Debug)]

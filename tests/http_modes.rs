@@ -1,0 +1,281 @@
+//! The three STS modes through the real handler, chosen by mapping rules: a SAML identity granted
+//! (a) an issuer-mode role: the broker mints a token carrying the mapped tags and source identity,
+//! which verifies against the broker's own JWKS, and moto returns credentials for it; (b) an
+//! assume-role role: AssumeRole receives the mapped tags, source identity and ExternalId (signed
+//! with the broker's credentials; that the SDK puts them on the wire is `sts_assume_role.rs`);
+//! (c) several grants without a choice → 409. STS is the real `SdkStsClient` talking to moto,
+//! wrapped in a recorder of what the broker asks for.
+
+#[path = "support/issuer.rs"]
+mod issuer_support;
+mod support;
+
+use actix_web::{test, web, App};
+use fedbroker::clock::{FixedClock, SharedClock};
+use fedbroker::config::load_str;
+use fedbroker::http::{routes, AppState};
+use fedbroker::replay::memory::MemoryReplayGuard;
+use fedbroker::sts::sdk::SdkStsClient;
+use fedbroker::sts::{
+    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
+    StsCredentials, StsError,
+};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use support::harness::{t0, test_idp};
+use support::saml_idp::SamlResponseBuilder;
+
+const TAGGED: &str = "arn:aws:iam::111122223333:role/Tagged";
+const DEPLOYER: &str = "arn:aws:iam::111122223333:role/Deployer";
+
+const RULES: &str = r#"
+[[saml.idps]]
+name = "test-idp"
+metadata_file = "config/test-idp-metadata.xml"
+
+[issuer]
+enabled = true
+issuer_url = "https://broker.example.com"
+[[issuer.keys]]
+kid = "demo-rsa-1"
+file = "certs/issuer-rsa-1.key"
+alg = "RS256"
+active = true
+
+[[rules]]
+name = "engineers"
+[rules.match]
+provider = "test-idp"
+subject = { glob = "*@example.com" }
+
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Tagged"
+mode = "issuer"
+alias = "tagged-dev"
+session_name = "{subject}"
+source_identity = "{subject}"
+tags = { Team = "platform", Who = "{subject}" }
+transitive_tag_keys = ["Team"]
+
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Deployer"
+mode = "assume-role"
+tags = { Team = "platform" }
+source_identity = "{subject}"
+external_id = "Example987"
+duration_seconds = 1800
+"#;
+
+#[derive(Debug, Default)]
+struct Seen {
+    web_identity: Vec<AssumeRoleWithWebIdentityRequest>,
+    assume_role: Vec<AssumeRoleRequest>,
+    saml: usize,
+}
+
+/// Records what the broker asks for, then forwards to moto.
+#[derive(Debug)]
+struct Recorder {
+    inner: SdkStsClient,
+    seen: Mutex<Seen>,
+}
+
+#[async_trait::async_trait]
+impl StsClient for Recorder {
+    async fn assume_role_with_saml(
+        &self,
+        req: AssumeRoleWithSamlRequest,
+    ) -> Result<StsCredentials, StsError> {
+        self.seen.lock().unwrap().saml += 1;
+        self.inner.assume_role_with_saml(req).await
+    }
+    async fn assume_role_with_web_identity(
+        &self,
+        req: AssumeRoleWithWebIdentityRequest,
+    ) -> Result<StsCredentials, StsError> {
+        self.seen.lock().unwrap().web_identity.push(req.clone());
+        self.inner.assume_role_with_web_identity(req).await
+    }
+    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        self.seen.lock().unwrap().assume_role.push(req.clone());
+        self.inner.assume_role(req).await
+    }
+}
+
+struct Setup {
+    state: AppState,
+    sts: Arc<Recorder>,
+    jwks: String,
+}
+
+fn setup(with_issuer: bool) -> Setup {
+    let endpoint = std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
+        .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)");
+    let cfg = load_str(RULES, Vec::<(String, String)>::new()).expect("rules load");
+    let broker_creds =
+        aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
+    let sts = Arc::new(Recorder {
+        inner: SdkStsClient::new("us-east-1", Some(&endpoint))
+            .with_broker_credentials(broker_creds),
+        seen: Mutex::new(Seen::default()),
+    });
+    let clock = Arc::new(FixedClock::new(t0()));
+    let shared: SharedClock = clock.clone();
+    let issuer = issuer_support::issuer("https://broker.example.com", "demo-rsa-1", &clock);
+    let jwks = issuer.jwks_json().to_owned();
+    let state = AppState::from_parts(
+        &cfg,
+        vec![test_idp()],
+        sts.clone(),
+        Arc::new(MemoryReplayGuard::new(shared.clone())),
+        shared,
+    )
+    .with_issuer(with_issuer.then(|| Arc::new(issuer)));
+    Setup { state, sts, jwks }
+}
+
+async fn post(state: &AppState, fields: &[(&str, &str)]) -> (u16, Value) {
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(routes),
+    )
+    .await;
+    let req = test::TestRequest::post()
+        .uri("/v1/saml/credentials")
+        .set_form(fields)
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    let status = resp.status().as_u16();
+    (status, test::read_body_json(resp).await)
+}
+
+fn fresh_saml() -> String {
+    let mut b = SamlResponseBuilder::new(t0());
+    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
+    b.build_base64()
+}
+
+#[actix_web::test]
+async fn issuer_mode_token_carries_the_mapped_tags_and_verifies_against_the_broker_jwks() {
+    let s = setup(true);
+    let (status, body) = post(
+        &s.state,
+        &[("SAMLResponse", &fresh_saml()), ("role_arn", TAGGED)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Mode"], "issuer");
+    assert_eq!(body["Alias"], "tagged-dev");
+    assert_eq!(body["Rule"], "engineers");
+    assert_eq!(body["SessionName"], "alice@example.com");
+    assert!(
+        body["AssumedRoleArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("assumed-role/Tagged/alice@example.com"),
+        "{body}"
+    );
+
+    let seen = s.sts.seen.lock().unwrap();
+    assert_eq!(
+        seen.saml, 0,
+        "issuer mode must not pass the IdP's assertion on"
+    );
+    let req = &seen.web_identity[0];
+    assert_eq!(req.role_arn.as_str(), TAGGED);
+    let payload = fedbroker::oidc::verify_jws_with_jwks(
+        req.web_identity_token.expose_secret(),
+        s.jwks.as_bytes(),
+    )
+    .expect("the minted token verifies against the broker's JWKS");
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["iss"], "https://broker.example.com");
+    assert_eq!(claims["sub"], "alice@example.com");
+    assert_eq!(claims["aud"], "sts.amazonaws.com");
+    let tags = &claims["https://aws.amazon.com/tags"];
+    assert_eq!(
+        tags["principal_tags"]["Team"],
+        serde_json::json!(["platform"])
+    );
+    assert_eq!(
+        tags["principal_tags"]["Who"],
+        serde_json::json!(["alice@example.com"])
+    );
+    assert_eq!(tags["transitive_tag_keys"], serde_json::json!(["Team"]));
+    assert_eq!(
+        claims["https://aws.amazon.com/source_identity"],
+        "alice@example.com"
+    );
+}
+
+#[actix_web::test]
+async fn assume_role_mode_passes_the_mapped_tags_source_identity_and_external_id() {
+    let s = setup(true);
+    let (status, body) = post(
+        &s.state,
+        &[("SAMLResponse", &fresh_saml()), ("role_arn", DEPLOYER)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Mode"], "assume-role");
+    assert_eq!(body["RoleChaining"], false);
+    assert_eq!(body["DurationSeconds"], 1800, "the rule's duration: {body}");
+    assert_eq!(
+        body["DurationReason"],
+        "the mapping rule's duration_seconds"
+    );
+    let seen = s.sts.seen.lock().unwrap();
+    let req = &seen.assume_role[0];
+    assert_eq!(req.role_arn.as_str(), DEPLOYER);
+    let tags: Vec<(String, String)> = req
+        .tags
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
+        .collect();
+    assert_eq!(tags, vec![("Team".to_owned(), "platform".to_owned())]);
+    assert_eq!(
+        req.source_identity.as_ref().unwrap().as_str(),
+        "alice@example.com"
+    );
+    assert_eq!(req.external_id.as_ref().unwrap().as_str(), "Example987");
+    assert_eq!(req.duration.map(|d| d.secs()), Some(1800));
+    // AWS reads the SAML session name from the assertion; other modes send the assertion's.
+    assert_eq!(req.role_session_name.as_str(), "alice");
+}
+
+#[actix_web::test]
+async fn several_granted_roles_need_a_choice_and_an_ungranted_one_is_refused() {
+    let s = setup(true);
+    let (status, body) = post(&s.state, &[("SAMLResponse", &fresh_saml())]).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["roles"].as_array().unwrap().len(), 2);
+    let other = "arn:aws:iam::111122223333:role/ReadOnly";
+    let (status, body) = post(
+        &s.state,
+        &[("SAMLResponse", &fresh_saml()), ("role_arn", other)],
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "the assertion offers ReadOnly but no rule grants it: {body}"
+    );
+    let seen = s.sts.seen.lock().unwrap();
+    assert_eq!(
+        seen.saml + seen.web_identity.len() + seen.assume_role.len(),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn issuer_grant_without_issuer_mode_is_a_clear_server_error() {
+    let s = setup(false);
+    let (status, body) = post(
+        &s.state,
+        &[("SAMLResponse", &fresh_saml()), ("role_arn", TAGGED)],
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "issuer_disabled");
+}
