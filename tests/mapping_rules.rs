@@ -76,6 +76,15 @@ claims.groups = { contains = "admins" }
 role_arn = "arn:aws:iam::111122223333:role/Read"
 mode = "issuer"
 duration_seconds = 900
+
+[issuer]
+enabled = true
+issuer_url = "https://broker.example.com"
+[[issuer.keys]]
+kid = "demo-rsa-1"
+file = "certs/issuer-rsa-1.key"
+alg = "RS256"
+active = true
 "#
     ))
     .unwrap_or_else(|e| panic!("{e}"));
