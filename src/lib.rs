@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -80,6 +80,14 @@ pub struct CacheConfig {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key fedbroker writes.
     pub key_prefix: String,
+    /// Redis Cluster seed nodes for the credential cache (`redis://host:port`, secret like
+    /// `redis_url`). When set, the credential cache uses the cluster instead of `redis_url`.
+    pub redis_cluster_urls: Vec<SecretString>,
+    /// Credential-cache encryption keys, `"<id>:<base64 of 32 bytes>"`, newest first: the first
+    /// encrypts, all decrypt (rotation). See docs/CACHE.md.
+    pub encryption_keys: Vec<SecretString>,
+    /// A file with more keys, one `"<id>:<base64>"` per line (after `encryption_keys`).
+    pub encryption_key_file: Option<String>,
 }
 
 impl Default for CacheConfig {
@@ -87,6 +95,9 @@ impl Default for CacheConfig {
         Self {
             redis_url: None,
             key_prefix: "fedbroker:".into(),
+            redis_cluster_urls: Vec::new(),
+            encryption_keys: Vec::new(),
+            encryption_key_file: None,
         }
     }
 }

@@ -41,6 +41,26 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             errors.push("cache.redis_url is not a valid Redis URL");
         }
     }
+    for url in &cfg.cache.redis_cluster_urls {
+        let u = url.expose_secret();
+        if !(u.starts_with("redis://") || u.starts_with("rediss://"))
+            || redis::parse_redis_url(u).is_none()
+        {
+            errors
+                .push("cache.redis_cluster_urls: every entry must be a redis:// or rediss:// URL");
+        }
+    }
+    match crate::cache::Keyring::from_config(
+        &cfg.cache.encryption_keys,
+        cfg.cache.encryption_key_file.as_deref(),
+    ) {
+        Err(e) => errors.push(e),
+        Ok(None) if !cfg.cache.redis_cluster_urls.is_empty() => errors.push(
+            "cache.redis_cluster_urls needs cache.encryption_keys or cache.encryption_key_file \
+             (credentials are never stored unencrypted in Redis)",
+        ),
+        Ok(_) => {}
+    }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
         errors.push(format!(
             "log.level = {:?} is not a valid filter (try \"info\")",
@@ -302,6 +322,32 @@ name = "Bad Name"
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
         assert!(err.0.len() >= 5, "{all}");
+    }
+
+    #[test]
+    fn cache_encryption_keys_are_checked() {
+        let key = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let cfg = load_str(
+            &format!("[cache]\nencryption_keys = [\"{key}\"]\n"),
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(cfg.cache.encryption_keys.len(), 1);
+        let err = load_str(
+            "[cache]\nencryption_keys = [\"k1:c2hvcnQ=\"]\nredis_cluster_urls = [\"redis://127.0.0.1:7000\"]\n",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        assert!(!err.contains("c2hvcnQ"), "key material echoed: {err}");
+        let err = load_str(
+            "[cache]\nredis_cluster_urls = [\"redis://127.0.0.1:7000\"]\n",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("encryption_keys"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! Credential cache (issue 5): STS credentials keyed by everything that shapes the session.
+//!
+//! - [`key`]: [`CacheKey`] derivation (hash of provider, subject, role, mode, tags, ...);
+//! - [`CredentialCache`]: the store trait, with an in-process ([`memory`], default) and a Redis
+//!   ([`redis`], standalone or cluster, AES-256-GCM envelopes from [`crypto`]) implementation, both
+//!   held to one conformance suite (`tests/cache_conformance.rs`);
+//! - [`service`]: [`CachingExchange`], the policy on top: serve while more than the refresh window
+//!   remains, refresh early by one caller, single flight in-process and across replicas, a short
+//!   negative cache, and fallback to in-process + direct STS when Redis fails.
+//!
+//! Invariants: no store keeps a raw subject or token in a key name; Redis never holds a readable
+//! secret; every time decision reads the injected clock. Design notes: `docs/CACHE.md`.
+
+pub mod crypto;
+pub mod key;
+pub mod memory;
+pub mod metrics;
+pub mod redis;
+pub mod service;
+pub mod window;
+
+pub use self::crypto::Keyring;
+pub use self::key::{CacheKey, CacheKeyInput};
+pub use self::memory::MemoryCredentialCache;
+pub use self::metrics::{CacheMetrics, CacheMetricsSnapshot};
+pub use self::redis::RedisCredentialCache;
+pub use self::service::{CacheHealth, CacheOutcome, CachingExchange};
+pub use self::window::{EARLY_REFRESH_MARGIN, REFRESH_WINDOW};
+
+use crate::error::{ApiError, ErrorKind};
+use crate::sts::StsCredentials;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// A cached credential and when it was fetched (to know its lifetime for the refresh window).
+#[derive(Clone, Debug)]
+pub struct CachedCredentials {
+    pub credentials: StsCredentials,
+    /// When the broker received it from STS (injected clock).
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// A held lock: only the holder's token can renew or release it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockToken(pub String);
+
+impl LockToken {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The store did not answer (connection refused, timeout, cluster down).
+    #[error("the credential cache is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An entry could not be read back (wrong key, tampered or moved entry, unknown format).
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl ApiError for CacheError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Corrupt(_) => ErrorKind::Internal,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "credential_cache_unavailable",
+            Self::Corrupt(_) => "credential_cache_corrupt",
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        matches!(self, Self::Unavailable(_)).then_some(2)
+    }
+}
+
+/// A store of credentials, plus the short leases used for single flight across replicas.
+#[async_trait::async_trait]
+pub trait CredentialCache: Send + Sync + std::fmt::Debug {
+    /// The entry under `key`, if one was put less than its `ttl` ago and not purged.
+    async fn get(&self, key: &CacheKey) -> Result<Option<CachedCredentials>, CacheError>;
+    /// Store `entry` under `key` for `ttl` (replacing any previous entry).
+    async fn put(
+        &self,
+        key: &CacheKey,
+        entry: &CachedCredentials,
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+    /// Take the fetch lock for `key` for `lease` unless someone else holds it: `Ok(None)` then.
+    async fn try_lock(
+        &self,
+        key: &CacheKey,
+        lease: Duration,
+    ) -> Result<Option<LockToken>, CacheError>;
+    /// Extend a held lock to `lease` from now; `Ok(false)` if it is no longer ours (expired).
+    async fn renew(
+        &self,
+        key: &CacheKey,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<bool, CacheError>;
+    /// Release a held lock (no effect if it expired and someone else took it).
+    async fn release(&self, key: &CacheKey, token: &LockToken) -> Result<(), CacheError>;
+    /// Drop the entry under `key` (revocation); `Ok(true)` if there was one.
+    async fn purge(&self, key: &CacheKey) -> Result<bool, CacheError>;
+    /// Whether the store answers (readiness).
+    async fn ping(&self) -> Result<(), CacheError>;
+}

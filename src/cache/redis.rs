@@ -1,0 +1,269 @@
+//! Redis credential cache, standalone (`ConnectionManager`) or Redis Cluster (`cluster_async`).
+//!
+//! Key names (every command touches one key, so cluster slots never matter):
+//! - `<prefix>cred:<cache key hex>` → AES-256-GCM envelope ([`super::crypto`]), `PX` = the TTL;
+//! - `<prefix>lock:<cache key hex>` → a random lock token, `SET NX PX <lease>`; renew and release
+//!   are compare-and-set Lua scripts, so only the holder extends or frees a lock.
+//!
+//! Invariants: no readable secret, subject or token in a key or a value (values are sealed, AAD =
+//! cache key); every call is bounded by [`OP_TIMEOUT`] and reported as
+//! [`CacheError::Unavailable`], so the caller can fall back instead of hanging; the connection
+//! reconnects by itself (the manager for standalone, slot refresh for cluster).
+
+use super::crypto::Keyring;
+use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, LockToken};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Time allowed to open a connection (and, for cluster, to read the slot map).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed for one cache command. The cache is an optimisation: past this, a login goes to
+/// STS directly rather than wait, so it is much shorter than an STS call's budget.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
+/// Reconnection attempts the standalone manager makes before reporting an error.
+pub const RECONNECT_RETRIES: usize = 1;
+/// Ceiling for the wait between reconnection attempts (see `replay::redis::RECONNECT_MAX_DELAY`).
+pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
+/// Retries of a cluster command (MOVED/ASK redirections, a node restarting).
+pub const CLUSTER_RETRIES: u32 = 2;
+
+const RENEW_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  return 0
+end";
+
+const RELEASE_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+else
+  return 0
+end";
+
+/// Standalone or cluster connection; both clone cheaply and multiplex.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Redis-backed [`CredentialCache`].
+#[derive(Clone)]
+pub struct RedisCredentialCache {
+    conn: Conn,
+    key_prefix: String,
+    keyring: Arc<Keyring>,
+    renew: Arc<Script>,
+    release: Arc<Script>,
+}
+
+impl std::fmt::Debug for RedisCredentialCache {
+    // URLs may hold a password; show the prefix, the mode and the key ids only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCredentialCache")
+            .field("key_prefix", &self.key_prefix)
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
+            .field("keyring", &self.keyring)
+            .finish()
+    }
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> CacheError {
+    CacheError::Unavailable(Box::new(e))
+}
+
+impl RedisCredentialCache {
+    /// Connect to a standalone Redis at `url`. Fails if it does not answer within
+    /// [`CONNECT_TIMEOUT`], so a misconfiguration shows at start-up.
+    pub async fn connect(
+        url: &str,
+        key_prefix: &str,
+        keyring: Keyring,
+    ) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(OP_TIMEOUT)
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_factor(2)
+            .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
+        let conn = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+        Ok(Self::with_conn(Conn::Single(conn), key_prefix, keyring))
+    }
+
+    /// Connect to a Redis Cluster through any of `urls` (seed nodes; the rest is discovered).
+    pub async fn connect_cluster(
+        urls: &[&str],
+        key_prefix: &str,
+        keyring: Keyring,
+    ) -> Result<Self, CacheError> {
+        let client = redis::cluster::ClusterClient::builder(urls.to_vec())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(OP_TIMEOUT)
+            .retries(CLUSTER_RETRIES)
+            .build()
+            .map_err(unavailable)?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_connection())
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)?;
+        Ok(Self::with_conn(Conn::Cluster(conn), key_prefix, keyring))
+    }
+
+    fn with_conn(conn: Conn, key_prefix: &str, keyring: Keyring) -> Self {
+        Self {
+            conn,
+            key_prefix: key_prefix.to_owned(),
+            keyring: Arc::new(keyring),
+            renew: Arc::new(Script::new(RENEW_SCRIPT)),
+            release: Arc::new(Script::new(RELEASE_SCRIPT)),
+        }
+    }
+
+    /// The Redis key holding the entry for `key`.
+    pub fn entry_key(&self, key: &CacheKey) -> String {
+        format!("{}cred:{key}", self.key_prefix)
+    }
+
+    /// The Redis key holding the fetch lock for `key`.
+    pub fn lock_key(&self, key: &CacheKey) -> String {
+        format!("{}lock:{key}", self.key_prefix)
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+
+    async fn script(&self, script: &Script, key: String, args: &[&str]) -> Result<i64, CacheError> {
+        let mut conn = self.conn.clone();
+        let mut inv = script.key(key);
+        for a in args {
+            inv.arg(*a);
+        }
+        tokio::time::timeout(OP_TIMEOUT, inv.invoke_async(&mut conn))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait::async_trait]
+impl CredentialCache for RedisCredentialCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<CachedCredentials>, CacheError> {
+        let raw: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.entry_key(key)))
+            .await?;
+        raw.map(|v| self.keyring.open(key, &v)).transpose()
+    }
+
+    async fn put(
+        &self,
+        key: &CacheKey,
+        entry: &CachedCredentials,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let sealed = self.keyring.seal(key, entry)?;
+        let _: () = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.entry_key(key))
+                    .arg(sealed)
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn try_lock(
+        &self,
+        key: &CacheKey,
+        lease: Duration,
+    ) -> Result<Option<LockToken>, CacheError> {
+        let token = LockToken::random();
+        let reply: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.lock_key(key))
+                    .arg(&token.0)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(lease)),
+            )
+            .await?;
+        Ok((reply.as_deref() == Some("OK")).then_some(token))
+    }
+
+    async fn renew(
+        &self,
+        key: &CacheKey,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<bool, CacheError> {
+        let ms = millis(lease).to_string();
+        let n = self
+            .script(&self.renew, self.lock_key(key), &[&token.0, &ms])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release(&self, key: &CacheKey, token: &LockToken) -> Result<(), CacheError> {
+        self.script(&self.release, self.lock_key(key), &[&token.0])
+            .await?;
+        Ok(())
+    }
+
+    async fn purge(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        let n: i64 = self
+            .query(redis::cmd("DEL").arg(self.entry_key(key)))
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! One conformance suite for every `CredentialCache`: in-process (fixed clock), Redis standalone
+//! (`FEDBROKER_TEST_REDIS_URL`) and a real 3-node Redis Cluster (`FEDBROKER_TEST_REDIS_CLUSTER_URLS`,
+//! `scripts/redis-cluster.sh start`). All must give the same answers.
+
+mod cache;
+
+use cache::*;
+use chrono::TimeDelta;
+use fedbroker::cache::{CacheKey, CacheKeyInput, CredentialCache, Keyring, MemoryCredentialCache};
+use fedbroker::clock::{Clock, FixedClock, SystemClock};
+use futures_util::future::BoxFuture;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tasks racing for one lock.
+const RACERS: usize = 64;
+
+struct Subject {
+    name: &'static str,
+    store: Arc<dyn CredentialCache>,
+    clock: Arc<dyn Clock>,
+    pass: Box<dyn Fn(Duration) -> BoxFuture<'static, ()>>,
+}
+
+fn key(run: &uuid::Uuid, name: &str) -> CacheKey {
+    CacheKey::derive(&CacheKeyInput {
+        subject: format!("{run}:{name}"),
+        ..Default::default()
+    })
+}
+
+async fn conformance(s: &Subject) {
+    let name = s.name;
+    let run = uuid::Uuid::new_v4();
+    let (a, b) = (key(&run, "a"), key(&run, "b"));
+    s.store.ping().await.unwrap();
+
+    // Empty, then put/get round trip with every field intact.
+    assert!(s.store.get(&a).await.unwrap().is_none(), "{name}: empty");
+    let e = entry(s.clock.now(), TimeDelta::hours(1), 1);
+    s.store.put(&a, &e, Duration::from_secs(60)).await.unwrap();
+    let got = s.store.get(&a).await.unwrap().expect("entry");
+    let (g, w) = (&got.credentials, &e.credentials);
+    assert_eq!(g.access_key_id, w.access_key_id, "{name}");
+    assert_eq!(g.secret_access_key.expose_secret(), SECRET, "{name}");
+    assert_eq!(g.session_token.expose_secret(), TOKEN, "{name}");
+    assert_eq!(g.expiration, w.expiration, "{name}");
+    assert_eq!(g.assumed_role_arn, w.assumed_role_arn, "{name}");
+    assert_eq!(g.subject, w.subject, "{name}");
+    assert_eq!(g.source_identity, w.source_identity, "{name}");
+    assert_eq!(g.packed_policy_size, w.packed_policy_size, "{name}");
+    assert_eq!(got.fetched_at, e.fetched_at, "{name}");
+    assert!(
+        s.store.get(&b).await.unwrap().is_none(),
+        "{name}: keys are independent"
+    );
+
+    // Overwrite replaces.
+    let e2 = entry(s.clock.now(), TimeDelta::hours(1), 2);
+    s.store.put(&a, &e2, Duration::from_secs(60)).await.unwrap();
+    let got = s.store.get(&a).await.unwrap().unwrap();
+    assert_eq!(
+        got.credentials.access_key_id, e2.credentials.access_key_id,
+        "{name}"
+    );
+
+    // TTL: gone after it.
+    s.store
+        .put(&b, &e, Duration::from_millis(1_000))
+        .await
+        .unwrap();
+    assert!(s.store.get(&b).await.unwrap().is_some(), "{name}");
+    (s.pass)(Duration::from_millis(1_300)).await;
+    assert!(
+        s.store.get(&b).await.unwrap().is_none(),
+        "{name}: expired by TTL"
+    );
+    assert!(
+        s.store.get(&a).await.unwrap().is_some(),
+        "{name}: longer TTL kept"
+    );
+
+    // Purge.
+    assert!(s.store.purge(&a).await.unwrap(), "{name}: purge finds it");
+    assert!(!s.store.purge(&a).await.unwrap(), "{name}: purge twice");
+    assert!(s.store.get(&a).await.unwrap().is_none(), "{name}: purged");
+
+    // Locks: exclusive, renewable and releasable only by the holder, lease expiry.
+    let l = key(&run, "lock");
+    let t1 = s
+        .store
+        .try_lock(&l, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("first lock");
+    assert!(
+        s.store
+            .try_lock(&l, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "{name}: held"
+    );
+    let stranger = fedbroker::cache::LockToken::random();
+    assert!(
+        !s.store
+            .renew(&l, &stranger, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    s.store.release(&l, &stranger).await.unwrap();
+    assert!(
+        s.store
+            .try_lock(&l, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "{name}: stranger cannot release"
+    );
+    assert!(
+        s.store
+            .renew(&l, &t1, Duration::from_millis(1_000))
+            .await
+            .unwrap(),
+        "{name}: holder renews"
+    );
+    s.store.release(&l, &t1).await.unwrap();
+    let t2 = s
+        .store
+        .try_lock(&l, Duration::from_millis(1_000))
+        .await
+        .unwrap()
+        .expect("after release");
+    (s.pass)(Duration::from_millis(1_300)).await;
+    assert!(
+        !s.store
+            .renew(&l, &t2, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        "{name}: lease expired"
+    );
+    let t3 = s.store.try_lock(&l, Duration::from_secs(30)).await.unwrap();
+    assert!(t3.is_some(), "{name}: expired lease can be taken");
+    s.store.release(&l, &t3.unwrap()).await.unwrap();
+
+    // Racing for one lock: exactly one winner.
+    let r = key(&run, "race");
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, r) = (s.store.clone(), r.clone());
+            tokio::spawn(async move {
+                store
+                    .try_lock(&r, Duration::from_secs(30))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for h in racers {
+        winners += usize::from(h.await.unwrap());
+    }
+    assert_eq!(winners, 1, "{name}: exactly one of {RACERS} lockers wins");
+}
+
+fn fixed_subject() -> Subject {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let advance = clock.clone();
+    Subject {
+        name: "memory",
+        store: Arc::new(MemoryCredentialCache::new(clock.clone())),
+        clock,
+        pass: Box::new(move |d| {
+            advance.advance(TimeDelta::from_std(d).unwrap());
+            Box::pin(async {})
+        }),
+    }
+}
+
+fn real_subject(name: &'static str, store: Arc<dyn CredentialCache>) -> Subject {
+    Subject {
+        name,
+        store,
+        clock: Arc::new(SystemClock),
+        pass: Box::new(|d| Box::pin(tokio::time::sleep(d))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_conforms() {
+    conformance(&fixed_subject()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_conforms() {
+    let store = redis_store(&prefix("conf")).await;
+    conformance(&real_subject("redis", Arc::new(store))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_store_conforms() {
+    let store = cluster_store(&prefix("conf")).await;
+    conformance(&real_subject("redis-cluster", Arc::new(store))).await;
+}
+
+/// Entries sealed under one key name do not open under another (AAD = cache key), and rotation:
+/// a keyring with a new first key still reads entries written with the old one.
+#[tokio::test]
+async fn redis_entries_are_bound_to_their_key_and_survive_rotation() {
+    let p = prefix("rot");
+    let old = redis_store(&p).await;
+    let run = uuid::Uuid::new_v4();
+    let (a, b) = (key(&run, "a"), key(&run, "b"));
+    old.put(
+        &a,
+        &entry(chrono::Utc::now(), TimeDelta::hours(1), 1),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+
+    // Move the sealed bytes to b's name: must not decrypt.
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(old.entry_key(&a))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(old.entry_key(&b))
+        .arg(raw)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        old.get(&b).await,
+        Err(fedbroker::cache::CacheError::Corrupt(_))
+    ));
+
+    let rotated = Keyring::from_specs([
+        "k3:AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=",
+        "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+    ])
+    .unwrap();
+    let new = fedbroker::cache::RedisCredentialCache::connect(&redis_url(), &p, rotated)
+        .await
+        .unwrap();
+    assert!(new.get(&a).await.unwrap().is_some(), "old key still reads");
+    let only_new =
+        Keyring::from_specs(["k3:AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="]).unwrap();
+    let dropped = fedbroker::cache::RedisCredentialCache::connect(&redis_url(), &p, only_new)
+        .await
+        .unwrap();
+    assert!(matches!(
+        dropped.get(&a).await,
+        Err(fedbroker::cache::CacheError::Corrupt(_))
+    ));
+    new.put(
+        &a,
+        &entry(chrono::Utc::now(), TimeDelta::hours(1), 2),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(
+        dropped.get(&a).await.unwrap().is_some(),
+        "rewritten with the newest key"
+    );
+}
+
+#[tokio::test]
+async fn redis_connect_failure_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = fedbroker::cache::RedisCredentialCache::connect(
+        &format!("redis://127.0.0.1:{port}"),
+        "x:",
+        keyring(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, fedbroker::cache::CacheError::Unavailable(_)));
+}
