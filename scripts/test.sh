@@ -39,6 +39,7 @@ stop_services() {
             cat "$RUN_DIR/services-stop.log" >&2
         fi
         bash scripts/oidc-idp.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
+        bash scripts/redis-cluster.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
     fi
     exit "$rc"
 }
@@ -59,6 +60,12 @@ source "$RUN_DIR/services.env"
 : "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
 echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
 echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
+
+phase "Redis Cluster start (3 local nodes, for the credential-cache conformance suite)"
+bash scripts/redis-cluster.sh start
+# shellcheck source=/dev/null
+source "$RUN_DIR/redis-cluster.env"
+: "${FEDBROKER_TEST_REDIS_CLUSTER_URLS:?redis-cluster.env did not set FEDBROKER_TEST_REDIS_CLUSTER_URLS}"
 
 phase "test OIDC IdP start (oidc-provider over HTTPS on loopback)"
 bash scripts/oidc-idp.sh start

@@ -230,6 +230,9 @@ struct SealedCredentials {
     audience: Option<String>,
     source_identity: Option<String>,
     packed_policy_size: Option<i32>,
+    /// Whether the session was role-chained (capped at 1 hour); absent in older entries.
+    #[serde(default)]
+    chained: bool,
     fetched_at: DateTime<Utc>,
 }
 
@@ -254,6 +257,7 @@ impl From<&CachedCredentials> for SealedCredentials {
             audience: c.audience.clone(),
             source_identity: c.source_identity.clone(),
             packed_policy_size: c.packed_policy_size,
+            chained: c.chained,
             fetched_at: e.fetched_at,
         }
     }
@@ -274,6 +278,7 @@ impl From<SealedCredentials> for CachedCredentials {
                 audience: s.audience,
                 source_identity: s.source_identity,
                 packed_policy_size: s.packed_policy_size,
+                chained: s.chained,
             },
             fetched_at: s.fetched_at,
         }

@@ -112,27 +112,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `StsError` is not `Clone`; every variant is plain data, so rebuild it for each waiter.
-pub fn clone_sts_error(e: &StsError) -> StsError {
-    match e {
-        StsError::IdentityRejected { aws_code, message } => StsError::IdentityRejected {
-            aws_code: aws_code.clone(),
-            message: message.clone(),
-        },
-        StsError::Refused { aws_code, message } => StsError::Refused {
-            aws_code: aws_code.clone(),
-            message: message.clone(),
-        },
-        StsError::InvalidRequest { aws_code, message } => StsError::InvalidRequest {
-            aws_code: aws_code.clone(),
-            message: message.clone(),
-        },
-        StsError::Throttled => StsError::Throttled,
-        StsError::IdpUnreachable => StsError::IdpUnreachable,
-        StsError::Unavailable(m) => StsError::Unavailable(m.clone()),
-    }
-}
-
 impl CachingExchange {
     /// In-process only (no `redis_url`).
     pub fn in_process(clock: SharedClock) -> Self {
@@ -268,7 +247,7 @@ impl CachingExchange {
                     inc(&inner.metrics.coalesced);
                     return Ok((c.credentials, CacheOutcome::Coalesced));
                 }
-                Flight::Failed(e) if stale.is_none() => return Err(clone_sts_error(&e)),
+                Flight::Failed(e) if stale.is_none() => return Err((*e).clone()),
                 Flight::PeerBusy | Flight::Failed(_) => {
                     if let Some(e) = stale {
                         inc(&inner.metrics.hits);
@@ -331,7 +310,7 @@ impl Inner {
         let now = self.clock.now();
         let mut neg = lock(&self.negative);
         match neg.get(key) {
-            Some((until, e)) if *until > now => Some(clone_sts_error(e)),
+            Some((until, e)) if *until > now => Some((**e).clone()),
             Some(_) => {
                 neg.remove(key);
                 None
@@ -469,7 +448,7 @@ impl Inner {
                 inc(&self.metrics.sts_errors);
                 if matches!(e, StsError::Refused { .. } | StsError::Throttled) {
                     let until = self.clock.now() + NEGATIVE_TTL;
-                    let e = Arc::new(clone_sts_error(&e));
+                    let e = Arc::new(e.clone());
                     lock(&self.negative).insert(key.clone(), (until, e));
                 }
                 Flight::Failed(Arc::new(e))

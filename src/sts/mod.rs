@@ -89,7 +89,7 @@ pub struct StsCredentials {
 }
 
 /// Why STS did not return credentials. Variants follow how the caller reacts.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StsError {
     /// STS rejected the assertion/token (`InvalidIdentityToken`, `ExpiredToken`, `IDPRejectedClaim`).
     #[error("AWS STS rejected the identity token ({aws_code}): {message}")]

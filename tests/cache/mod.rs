@@ -30,6 +30,7 @@ pub fn creds(now: DateTime<Utc>, lifetime: TimeDelta, n: usize) -> StsCredential
         audience: Some("sts.amazonaws.com".into()),
         source_identity: Some("alice".into()),
         packed_policy_size: Some(7),
+        chained: false,
     }
 }
 
