@@ -28,4 +28,4 @@ rsa issuer-rsa-1.key
 rsa issuer-rsa-2.key
 ec issuer-ec-1.key
 chmod 600 "$C"/issuer-*.key
-echo "issuer demo keys in $C: $(cd "$C" && ls issuer-*.key | tr '\n' ' ')"
+echo "issuer demo keys in $C: $(cd "$C" && printf '%s ' issuer-*.key)"

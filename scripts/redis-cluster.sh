@@ -48,7 +48,9 @@ running() {
 }
 
 start() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || die "redis-server and redis-cli are needed"
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    die "redis-server and redis-cli are needed"
+  fi
   if running; then log "already running"; return 0; fi
   stop_quiet
   mkdir -p "$CLUSTER_DIR"
