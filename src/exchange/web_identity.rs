@@ -23,6 +23,15 @@ pub struct WebIdentityRequest {
     pub session_name: Option<String>,
 }
 
+/// Whether a token may be presented again before it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TokenUse {
+    /// `/v1/web-identity/credentials`: each token is exchanged once (replay protection).
+    OneTime,
+    /// `/v1/container-credentials`: the SDKs re-send the same token on every refresh.
+    Reusable,
+}
+
 /// Characters of a sanitised subject kept before the hash suffix (47 + '.' + 16 hex = 64).
 const DERIVED_PREFIX_LEN: usize = 47;
 /// Hex characters of SHA-256(issuer, subject) appended when `sub` had to be changed.
@@ -65,6 +74,24 @@ impl Exchange {
         &self,
         req: WebIdentityRequest,
     ) -> Result<IssuedCredentials, ExchangeError> {
+        self.web_identity(req, TokenUse::OneTime).await
+    }
+
+    /// The container-credentials endpoint: the AWS SDKs present the same workload token on every
+    /// refresh (as with EKS Pod Identity), so a repeat is not a replay there; the token is still
+    /// fully verified each time, and expires on its own `exp`.
+    pub async fn container_credentials(
+        &self,
+        req: WebIdentityRequest,
+    ) -> Result<IssuedCredentials, ExchangeError> {
+        self.web_identity(req, TokenUse::Reusable).await
+    }
+
+    async fn web_identity(
+        &self,
+        req: WebIdentityRequest,
+        token_use: TokenUse,
+    ) -> Result<IssuedCredentials, ExchangeError> {
         let requested_role = parse_role_arn(req.role_arn.as_deref())?;
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
         let requested_name = req
@@ -94,9 +121,11 @@ impl Exchange {
             .or(requested_name)
             .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()));
 
-        let replay_key = format!("oidc:{}", identity.token_id());
-        self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
-            .await?;
+        if token_use == TokenUse::OneTime {
+            let replay_key = format!("oidc:{}", identity.token_id());
+            self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
+                .await?;
+        }
         let credentials = self
             .call_sts(&identity, &grant, Some(&session_name), duration.duration)
             .await?;

@@ -1,15 +1,92 @@
 //! The ECS container-credentials answer format (what `AWS_CONTAINER_CREDENTIALS_FULL_URI` /
 //! `..._RELATIVE_URI` endpoints return and the AWS SDKs' container provider parses):
 //! `{"AccessKeyId","SecretAccessKey","Token","Expiration","RoleArn"}`, `Expiration` in RFC 3339
-//! UTC with a `Z`. Format only: no route serves it yet.
+//! UTC with a `Z`, served at `GET /v1/container-credentials`.
 //!
-//! Invariant: the body holds live credentials; whoever sends it must add `Cache-Control: no-store`
-//! and must never log it.
+//! The caller presents its workload token in `Authorization` (the SDKs send the value of
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN` as is; `Bearer <token>` is accepted too). The role is the
+//! `role_arn` query parameter (put it in `AWS_CONTAINER_CREDENTIALS_FULL_URI`) or the one role the
+//! rules grant. Invariant: the body holds live credentials: `Cache-Control: no-store`, never logged.
 
+use super::errors::{error_response, RequestError};
+use super::AppState;
 use crate::aws::RoleArn;
+use crate::exchange::WebIdentityRequest;
 use crate::sts::StsCredentials;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::SecondsFormat;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    role_arn: Option<String>,
+    duration_seconds: Option<String>,
+}
+
+/// `GET /v1/container-credentials`.
+pub async fn credentials(
+    req: HttpRequest,
+    query: web::Query<Query>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let token = match authorization_token(&req) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let query = query.into_inner();
+    let input = WebIdentityRequest {
+        token: SecretString::from(token),
+        role_arn: query.role_arn,
+        duration_seconds: query.duration_seconds,
+        session_name: None,
+    };
+    match state.exchange.container_credentials(input).await {
+        Ok(issued) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(container_credentials_body(
+                &issued.credentials,
+                &issued.role_arn,
+            )),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The token from `Authorization: <token>` (ECS style) or `Authorization: Bearer <token>`.
+fn authorization_token(req: &HttpRequest) -> Result<String, RequestError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            RequestError::bad(
+                "missing_token",
+                "send the workload token in Authorization (AWS_CONTAINER_AUTHORIZATION_TOKEN)",
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            RequestError::bad("bad_authorization", "the Authorization header is not ASCII")
+        })?
+        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => {
+            return Err(RequestError::bad(
+                "bad_authorization",
+                "use Authorization: <token> or Authorization: Bearer <token>",
+            ))
+        }
+        None => value,
+    };
+    if token.is_empty() {
+        return Err(RequestError::bad(
+            "missing_token",
+            "the Authorization header is empty",
+        ));
+    }
+    Ok(token.to_owned())
+}
 
 /// The container-credentials JSON for `creds`, obtained for the role `role_arn`.
 pub fn container_credentials_body(creds: &StsCredentials, role_arn: &RoleArn) -> serde_json::Value {

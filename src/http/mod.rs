@@ -26,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/web-identity/credentials",
             web::post().to(web_identity::credentials),
         )
+        .route(
+            "/v1/container-credentials",
+            web::get().to(container::credentials),
+        )
         .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint))
         .route(
             crate::issuer::DISCOVERY_PATH,
