@@ -8,7 +8,9 @@
 //! `exchange/web_identity.rs`.
 
 mod dispatch;
+mod explain;
 mod web_identity;
+pub use explain::{ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 
 use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
