@@ -8,7 +8,9 @@
 //! `exchange/web_identity.rs`.
 
 mod dispatch;
+mod explain;
 mod web_identity;
+pub use explain::{ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 
 use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
@@ -153,18 +155,9 @@ impl Exchange {
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
 
         let identity = self.validate_saml(req.saml_response).await?;
-        let grant = select(&self.rules, &identity, requested_role.as_ref())?;
-        let duration = self.negotiate(&identity, &grant, requested_duration)?;
-        // AWS reads the SAML session name from the assertion; other modes need one from the rule,
-        // the assertion's RoleSessionName, or the subject.
-        let session_name = grant
-            .session_name
-            .clone()
-            .or_else(|| identity.aws().session_name.clone())
-            .or_else(|| {
-                (grant.mode != StsMode::PassThrough)
-                    .then(|| derive_session_name(identity.issuer(), identity.subject()))
-            });
+        let grant = self.select_grant(&identity, requested_role.as_ref())?;
+        let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
+        let session_name = saml_session_name(&identity, &grant);
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
         self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
@@ -181,12 +174,28 @@ impl Exchange {
         ))
     }
 
-    /// The effective duration for `grant` (request, rule, IdP SessionDuration, the IdP session's
-    /// end); the answer reports it with the reason.
+    /// The one grant to use for `identity`. Without rules a web-identity token grants the role the
+    /// caller names (pass-through; AWS's trust policy decides), so one must be named.
+    fn select_grant(
+        &self,
+        identity: &VerifiedIdentity,
+        requested: Option<&RoleArn>,
+    ) -> Result<Grant, ExchangeError> {
+        match (identity.protocol(), requested) {
+            (Protocol::Oidc, Some(role)) if self.rules.is_empty() => {
+                Ok(Grant::pass_through(role.clone()))
+            }
+            (Protocol::Oidc, None) if self.rules.is_empty() => Err(role_arn_required()),
+            _ => Ok(select(&self.rules, identity, requested)?),
+        }
+    }
+
+    /// The effective duration for a grant whose rule allows `rule_limit` (request, rule, IdP
+    /// SessionDuration, the IdP session's end); the answer reports it with the reason.
     fn negotiate(
         &self,
         identity: &VerifiedIdentity,
-        grant: &Grant,
+        rule_limit: Option<SessionDuration>,
         requested: Option<SessionDuration>,
     ) -> Result<Negotiated, ExchangeError> {
         let remaining = identity
@@ -197,7 +206,7 @@ impl Exchange {
         // client, which knows the broker's credentials; it refuses > 1 h before calling AWS.
         Ok(negotiate(
             requested,
-            grant.duration,
+            rule_limit,
             identity.aws().session_duration,
             remaining,
             false,
@@ -236,6 +245,19 @@ impl Exchange {
             .map_err(|e| ExchangeError::Internal(format!("validation task failed: {e}")))?
             .map_err(ExchangeError::from)
     }
+}
+
+/// The SAML session name: AWS reads it from the assertion in pass-through mode; other modes need
+/// one from the rule, the assertion's RoleSessionName, or the subject.
+fn saml_session_name(identity: &VerifiedIdentity, grant: &Grant) -> Option<RoleSessionName> {
+    grant
+        .session_name
+        .clone()
+        .or_else(|| identity.aws().session_name.clone())
+        .or_else(|| {
+            (grant.mode != StsMode::PassThrough)
+                .then(|| derive_session_name(identity.issuer(), identity.subject()))
+        })
 }
 
 /// Write the audit event for issued credentials and build the answer.
@@ -294,6 +316,13 @@ fn parse_duration(raw: Option<&str>) -> Result<Option<SessionDuration>, Exchange
     raw.map(SessionDuration::parse)
         .transpose()
         .map_err(|e| bad("invalid_duration", e.to_string()))
+}
+
+fn role_arn_required() -> ExchangeError {
+    bad(
+        "role_arn_required",
+        "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
+    )
 }
 
 fn bad(code: &'static str, message: String) -> ExchangeError {

@@ -6,10 +6,12 @@
 //! (never a bare truncation).
 
 use super::{
-    bad, issued, parse_duration, parse_role_arn, Exchange, ExchangeError, IssuedCredentials,
+    bad, issued, parse_duration, parse_role_arn, role_arn_required, Exchange, ExchangeError,
+    IssuedCredentials,
 };
 use crate::aws::RoleSessionName;
-use crate::mapping::{select, Grant};
+use crate::identity::VerifiedIdentity;
+use crate::mapping::Grant;
 use crate::oidc::claims::LEEWAY;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -68,6 +70,28 @@ pub fn derive_session_name(issuer: &str, subject: &str) -> RoleSessionName {
     })
 }
 
+pub(super) fn parse_session_name(
+    raw: Option<&str>,
+) -> Result<Option<RoleSessionName>, ExchangeError> {
+    raw.map(RoleSessionName::parse)
+        .transpose()
+        .map_err(|e| bad("invalid_session_name", e.to_string()))
+}
+
+/// The rule's session name wins (it is the operator's audit trail), then the caller's, then one
+/// derived from the subject.
+pub(super) fn web_identity_session_name(
+    identity: &VerifiedIdentity,
+    grant: &Grant,
+    requested: Option<RoleSessionName>,
+) -> RoleSessionName {
+    grant
+        .session_name
+        .clone()
+        .or(requested)
+        .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()))
+}
+
 impl Exchange {
     /// Web-identity token → temporary credentials through AssumeRoleWithWebIdentity.
     pub async fn web_identity_credentials(
@@ -94,32 +118,15 @@ impl Exchange {
     ) -> Result<IssuedCredentials, ExchangeError> {
         let requested_role = parse_role_arn(req.role_arn.as_deref())?;
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
-        let requested_name = req
-            .session_name
-            .as_deref()
-            .map(RoleSessionName::parse)
-            .transpose()
-            .map_err(|e| bad("invalid_session_name", e.to_string()))?;
+        let requested_name = parse_session_name(req.session_name.as_deref())?;
         if self.rules.is_empty() && requested_role.is_none() {
-            return Err(bad(
-                "role_arn_required",
-                "name the role to assume with role_arn (arn:aws:iam::<account>:role/<name>)".into(),
-            ));
+            return Err(role_arn_required());
         }
 
         let identity = self.oidc.validate(req.token.expose_secret()).await?;
-        let grant = match requested_role {
-            // Without rules, the caller names the role and AWS's trust policy decides.
-            Some(role) if self.rules.is_empty() => Grant::pass_through(role),
-            requested => select(&self.rules, &identity, requested.as_ref())?,
-        };
-        let duration = self.negotiate(&identity, &grant, requested_duration)?;
-        // The rule's session name wins (it is the operator's audit trail), then the caller's.
-        let session_name = grant
-            .session_name
-            .clone()
-            .or(requested_name)
-            .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()));
+        let grant = self.select_grant(&identity, requested_role.as_ref())?;
+        let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
+        let session_name = web_identity_session_name(&identity, &grant, requested_name);
 
         if token_use == TokenUse::OneTime {
             let replay_key = format!("oidc:{}", identity.token_id());

@@ -1,8 +1,9 @@
-//! Request bodies: bounded reading and small JSON helpers shared by the credential handlers.
+//! Request bodies: bounded reading, the strict form parser and small JSON helpers shared by the
+//! credential and explain handlers.
 
 use super::errors::RequestError;
 use crate::error::ErrorKind;
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 /// Read the body, refusing more than `limit` bytes without buffering them.
@@ -42,4 +43,71 @@ impl NumberOrString {
             Self::String(s) => s,
         }
     }
+}
+
+/// The request's media type, lowercased, without parameters (`""` when absent).
+pub fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Parse an `application/x-www-form-urlencoded` body strictly (checklist S24): every name must be
+/// one of `allowed`, exactly (unencoded), and appear at most once. Returns (name, decoded value).
+pub fn parse_strict_form<'a>(
+    body: &[u8],
+    allowed: &[&'a str],
+) -> Result<Vec<(&'a str, String)>, RequestError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| RequestError::bad("bad_form", "the form body is not UTF-8"))?;
+    let mut out: Vec<(&'a str, String)> = Vec::new();
+    for part in text.split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = part.split_once('=').unwrap_or((part, ""));
+        let Some(name) = allowed.iter().copied().find(|f| *f == raw_name) else {
+            return Err(RequestError::bad(
+                "bad_form",
+                format!(
+                    "unexpected form field {:?}: send only {} (names unencoded)",
+                    raw_name.chars().take(40).collect::<String>(),
+                    allowed.join(", ")
+                ),
+            ));
+        };
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(RequestError::bad(
+                "bad_form",
+                format!("form field {name} appears more than once"),
+            ));
+        }
+        let value = decode_form_value(raw_value).ok_or_else(|| {
+            RequestError::bad(
+                "bad_form",
+                format!("form field {name} is not valid URL encoding"),
+            )
+        })?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn decode_form_value(raw: &str) -> Option<String> {
+    let plus = raw.replace('+', " ");
+    let bytes = plus.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }

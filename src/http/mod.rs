@@ -5,6 +5,7 @@ pub mod answer;
 pub mod body;
 pub mod container;
 pub mod errors;
+pub mod explain;
 pub mod health;
 pub mod issuer;
 pub mod request_id;
@@ -30,6 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/container-credentials",
             web::get().to(container::credentials),
         )
+        .route("/v1/roles", web::get().to(explain::roles_get))
+        .route("/v1/roles", web::post().to(explain::roles_post))
+        .route("/v1/explain", web::post().to(explain::explain))
         .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint))
         .route(
             crate::issuer::DISCOVERY_PATH,

@@ -5,7 +5,7 @@
 //! unencoded, each at most once.
 
 use super::answer::credentials_response;
-use super::body::{read_body, NumberOrString};
+use super::body::{content_type, parse_strict_form, read_body, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
@@ -44,47 +44,12 @@ pub async fn credentials(
     }
 }
 
-fn content_type(req: &HttpRequest) -> String {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| RequestError::bad("bad_form", "the form body is not UTF-8"))?;
     let mut saml = None;
     let mut role = None;
     let mut duration = None;
-    let mut seen: Vec<&str> = Vec::new();
-    for part in text.split('&').filter(|p| !p.is_empty()) {
-        let (raw_name, raw_value) = part.split_once('=').unwrap_or((part, ""));
-        let Some(name) = FORM_FIELDS.iter().find(|f| **f == raw_name) else {
-            return Err(RequestError::bad(
-                "bad_form",
-                format!(
-                    "unexpected form field {:?}: send only SAMLResponse, role_arn, duration_seconds (names unencoded)",
-                    raw_name.chars().take(40).collect::<String>()
-                ),
-            ));
-        };
-        if seen.contains(name) {
-            return Err(RequestError::bad(
-                "bad_form",
-                format!("form field {name} appears more than once"),
-            ));
-        }
-        seen.push(name);
-        let value = decode_form_value(raw_value).ok_or_else(|| {
-            RequestError::bad(
-                "bad_form",
-                format!("form field {name} is not valid URL encoding"),
-            )
-        })?;
-        match *name {
+    for (name, value) in parse_strict_form(body, FORM_FIELDS)? {
+        match name {
             "SAMLResponse" => saml = Some(value),
             "role_arn" => role = Some(value),
             "duration_seconds" => duration = Some(value),
@@ -102,25 +67,6 @@ fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
         role_arn: role.filter(|r| !r.is_empty()),
         duration_seconds: duration.filter(|d| !d.is_empty()),
     })
-}
-
-fn decode_form_value(raw: &str) -> Option<String> {
-    let plus = raw.replace('+', " ");
-    let bytes = plus.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[derive(serde::Deserialize)]

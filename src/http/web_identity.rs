@@ -39,7 +39,8 @@ pub async fn credentials(
     }
 }
 
-fn bearer(req: &HttpRequest) -> Result<Option<String>, RequestError> {
+/// The token in `Authorization: Bearer`, if that header is present (any other scheme is refused).
+pub(super) fn bearer(req: &HttpRequest) -> Result<Option<String>, RequestError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -1,0 +1,308 @@
+//! Read-only answers about an assertion or token (issue 4); nothing is consumed, STS is not called.
+//!
+//! - `GET /v1/roles` with `Authorization: Bearer <token>`: the roles a web-identity token may
+//!   assume. A SAML Response is too large for a header, so `POST /v1/roles` takes form
+//!   `SAMLResponse` or JSON `{"saml_response"}` (or `{"token"}`, or the Bearer header).
+//!   Answer: `{"roles":[{"role_arn","alias","mode","rule"}]}`.
+//! - `POST /v1/explain`: JSON `{saml_response? | token?, role_arn?, duration_seconds?,
+//!   session_name?}` (the token may also come in `Authorization: Bearer`) → what a credentials
+//!   request would do and every problem it would meet (see [`explain_body`]).
+//!
+//! Invariant: answers never contain the assertion, the token or any credential.
+
+use super::body::{content_type, parse_strict_form, read_body, NumberOrString};
+use super::errors::{error_response, RequestError};
+use super::web_identity::bearer;
+use super::AppState;
+use crate::exchange::{ExplainRequest, Explanation, PresentedCredential, RoleSummary};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+/// Form fields `POST /v1/roles` accepts (`RelayState` is ignored, as on the credentials endpoint).
+const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
+
+/// `GET /v1/roles`: a bearer token's roles.
+pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let credential = match bearer(&req) {
+        Ok(Some(token)) => PresentedCredential::WebIdentityToken(SecretString::from(token)),
+        Ok(None) => {
+            return error_response(&RequestError::bad(
+                "missing_token",
+                "GET /v1/roles takes Authorization: Bearer <token>; send a SAML response with POST /v1/roles",
+            ))
+        }
+        Err(e) => return error_response(&e),
+    };
+    roles_answer(&state, credential).await
+}
+
+/// `POST /v1/roles`: the roles of a SAML Response (form or JSON) or a token.
+pub async fn roles_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    match parse_roles(&req, &body) {
+        Ok(credential) => roles_answer(&state, credential).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /v1/explain`.
+pub async fn explain(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let input = match parse_explain(&req, &body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    match state.exchange.explain(input).await {
+        Ok(x) => no_store(explain_body(&x)),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn roles_answer(state: &AppState, credential: PresentedCredential) -> HttpResponse {
+    match state.exchange.roles(credential).await {
+        Ok(roles) => no_store(roles_body(&roles)),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn no_store(body: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// `{"roles":[{"role_arn","alias","mode","rule"}]}`.
+pub fn roles_body(roles: &[RoleSummary]) -> Value {
+    let roles: Vec<Value> = roles
+        .iter()
+        .map(|r| {
+            json!({
+                "role_arn": r.role_arn,
+                "alias": r.alias,
+                "mode": r.mode,
+                "rule": r.rule,
+            })
+        })
+        .collect();
+    json!({ "roles": roles })
+}
+
+/// `{"role_arn","rule","mode","alias","session_name","tags":{..},"transitive_tag_keys":[..],
+/// "source_identity","duration_seconds","duration_reason","problems":[{"code","message",..}]}`;
+/// fields that depend on a chosen grant are `null` when none could be chosen.
+pub fn explain_body(x: &Explanation) -> Value {
+    let g = x.grant.as_ref();
+    let tags: serde_json::Map<String, Value> = x
+        .tags
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.as_str())))
+        .collect();
+    let problems: Vec<Value> = x
+        .problems
+        .iter()
+        .map(|p| {
+            let mut v = json!({ "code": p.code, "message": p.message });
+            if let (Some(Value::Object(extra)), Some(obj)) = (&p.detail, v.as_object_mut()) {
+                for (k, val) in extra {
+                    obj.insert(k.clone(), val.clone());
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "role_arn": g.map(|g| &g.role_arn),
+        "rule": g.map(|g| &g.rule),
+        "mode": g.map(|g| g.mode),
+        "alias": g.and_then(|g| g.alias.as_ref()),
+        "session_name": x.session_name,
+        "tags": tags,
+        "transitive_tag_keys": x.tags.transitive_keys(),
+        "source_identity": x.source_identity,
+        "duration_seconds": x.duration.map(|d| d.seconds()),
+        "duration_reason": x.duration.map(|d| d.reason.explain()),
+        "problems": problems,
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RolesJson {
+    saml_response: Option<String>,
+    token: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExplainJson {
+    saml_response: Option<String>,
+    token: Option<String>,
+    role_arn: Option<String>,
+    duration_seconds: Option<NumberOrString>,
+    session_name: Option<String>,
+}
+
+fn parse_roles(req: &HttpRequest, body: &[u8]) -> Result<PresentedCredential, RequestError> {
+    let header_token = bearer(req)?;
+    let (saml, token) = if body.iter().all(u8::is_ascii_whitespace) {
+        (None, None)
+    } else {
+        match content_type(req).as_str() {
+            "application/x-www-form-urlencoded" => {
+                let saml = parse_strict_form(body, ROLES_FORM_FIELDS)?
+                    .into_iter()
+                    .find(|(name, _)| *name == "SAMLResponse")
+                    .map(|(_, v)| v);
+                (saml, None)
+            }
+            "application/json" => {
+                let j: RolesJson = serde_json::from_slice(body).map_err(|e| {
+                    RequestError::bad(
+                        "bad_json",
+                        format!("the JSON body is invalid ({e}); expected {{\"saml_response\": \"<base64>\"}} or {{\"token\": \"<JWT>\"}}"),
+                    )
+                })?;
+                (j.saml_response, j.token)
+            }
+            _ => return Err(unsupported_media_type()),
+        }
+    };
+    one_credential(header_token, saml, token)
+}
+
+fn parse_explain(req: &HttpRequest, body: &[u8]) -> Result<ExplainRequest, RequestError> {
+    let header_token = bearer(req)?;
+    let j: ExplainJson = if body.iter().all(u8::is_ascii_whitespace) {
+        ExplainJson::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            // serde_json messages name fields and positions, never values.
+            RequestError::bad(
+                "bad_json",
+                format!("the JSON body is invalid ({e}); expected {{\"saml_response\" or \"token\": \"...\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}}"),
+            )
+        })?
+    };
+    Ok(ExplainRequest {
+        credential: one_credential(header_token, j.saml_response, j.token)?,
+        role_arn: j.role_arn.filter(|r| !r.is_empty()),
+        duration_seconds: j.duration_seconds.map(NumberOrString::into_string),
+        session_name: j.session_name,
+    })
+}
+
+/// Exactly one of: a Bearer header, a SAML response, a token in the body.
+fn one_credential(
+    header_token: Option<String>,
+    saml: Option<String>,
+    token: Option<String>,
+) -> Result<PresentedCredential, RequestError> {
+    match (header_token, saml, token) {
+        (Some(t), None, None) | (None, None, Some(t)) => Ok(PresentedCredential::WebIdentityToken(
+            SecretString::from(t),
+        )),
+        (None, Some(s), None) => Ok(PresentedCredential::SamlResponse(SecretString::from(s))),
+        (None, None, None) => Err(RequestError::bad(
+            "missing_credential",
+            "send a SAML response (saml_response / SAMLResponse) or a web-identity token (token / Authorization: Bearer)",
+        )),
+        _ => Err(RequestError::bad(
+            "ambiguous_credential",
+            "send exactly one SAML response or web-identity token",
+        )),
+    }
+}
+
+fn unsupported_media_type() -> RequestError {
+    RequestError::bad(
+        "unsupported_media_type",
+        "send application/x-www-form-urlencoded (SAMLResponse=...) or application/json ({\"saml_response\": ...} or {\"token\": ...})",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+    use actix_web::test::TestRequest;
+    use secrecy::ExposeSecret;
+
+    fn json_req() -> HttpRequest {
+        TestRequest::default()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request()
+    }
+
+    #[test]
+    fn roles_accepts_form_json_or_bearer_and_exactly_one_credential() {
+        let form = TestRequest::default()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request();
+        match parse_roles(&form, b"SAMLResponse=PD94%2B&RelayState=x").unwrap() {
+            PresentedCredential::SamlResponse(s) => assert_eq!(s.expose_secret(), "PD94+"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_roles(&form, b"SAMLResponse=a&role_arn=b")
+                .unwrap_err()
+                .code(),
+            "bad_form"
+        );
+        assert!(matches!(
+            parse_roles(&json_req(), br#"{"token":"a.b.c"}"#).unwrap(),
+            PresentedCredential::WebIdentityToken(_)
+        ));
+        assert_eq!(
+            parse_roles(&json_req(), br#"{"token":"a","saml_response":"b"}"#)
+                .unwrap_err()
+                .code(),
+            "ambiguous_credential"
+        );
+        assert_eq!(
+            parse_roles(&json_req(), b"").unwrap_err().code(),
+            "missing_credential"
+        );
+    }
+
+    #[test]
+    fn explain_takes_json_fields_and_refuses_unknown_ones() {
+        let r = parse_explain(
+            &json_req(),
+            br#"{"saml_response":"x","role_arn":"arn","duration_seconds":900}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.credential, PresentedCredential::SamlResponse(_)));
+        assert_eq!(r.duration_seconds.as_deref(), Some("900"));
+        assert_eq!(
+            parse_explain(&json_req(), br#"{"token":"a","evil":1}"#)
+                .unwrap_err()
+                .code(),
+            "bad_json"
+        );
+        let bearer = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearer a.b.c"))
+            .to_http_request();
+        assert!(matches!(
+            parse_explain(&bearer, br#"{"role_arn":"x"}"#)
+                .unwrap()
+                .credential,
+            PresentedCredential::WebIdentityToken(_)
+        ));
+    }
+}
