@@ -13,14 +13,10 @@ use fedbroker::config::load_str;
 use fedbroker::http::{routes, AppState};
 use fedbroker::replay::memory::MemoryReplayGuard;
 use fedbroker::sts::sdk::SdkStsClient;
-use fedbroker::sts::{
-    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
-    StsCredentials, StsError,
-};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use support::harness::{t0, test_idp};
+use support::recording_sts::{moto_endpoint, RecordingSts};
 use support::saml_idp::{b64, SamlResponseBuilder};
 
 const TAGGED: &str = "arn:aws:iam::111122223333:role/Tagged";
@@ -72,43 +68,14 @@ mode = "assume-role"
 tags = { Who = "{subject}" }
 "#;
 
-/// Counts every STS call, then forwards it (to moto, when a test needs a real exchange).
-#[derive(Debug)]
-struct CountingSts {
-    inner: SdkStsClient,
-    calls: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl StsClient for CountingSts {
-    async fn assume_role_with_saml(
-        &self,
-        req: AssumeRoleWithSamlRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.assume_role_with_saml(req).await
-    }
-    async fn assume_role_with_web_identity(
-        &self,
-        req: AssumeRoleWithWebIdentityRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.assume_role_with_web_identity(req).await
-    }
-    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.assume_role(req).await
-    }
-}
-
 struct Setup {
     state: AppState,
-    sts: Arc<CountingSts>,
+    sts: Arc<RecordingSts>,
 }
 
 impl Setup {
     fn sts_calls(&self) -> usize {
-        self.sts.calls.load(Ordering::SeqCst)
+        self.sts.calls()
     }
 }
 
@@ -116,10 +83,7 @@ impl Setup {
 /// would fail, and the counter shows there is none).
 fn setup_with(endpoint: &str) -> Setup {
     let cfg = load_str(RULES, Vec::<(String, String)>::new()).expect("rules load");
-    let sts = Arc::new(CountingSts {
-        inner: SdkStsClient::new("us-east-1", Some(endpoint)),
-        calls: AtomicUsize::new(0),
-    });
+    let sts = RecordingSts::wrapping(SdkStsClient::new("us-east-1", Some(endpoint)));
     let clock: SharedClock = Arc::new(FixedClock::new(t0()));
     let state = AppState::from_parts(
         &cfg,
@@ -380,9 +344,7 @@ async fn tampered_assertion_is_refused_with_401_by_both_endpoints() {
 
 #[actix_web::test]
 async fn explaining_does_not_consume_the_assertion() {
-    let endpoint = std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
-        .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)");
-    let s = setup_with(&endpoint);
+    let s = setup_with(&moto_endpoint());
     let saml = fresh_saml();
     for _ in 0..2 {
         let (status, body) = explain(

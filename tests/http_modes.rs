@@ -4,26 +4,23 @@
 //! assume-role role: AssumeRole receives the mapped tags, source identity and ExternalId (signed
 //! with the broker's credentials; that the SDK puts them on the wire is `sts_assume_role.rs`);
 //! (c) several grants without a choice → 409. STS is the real `SdkStsClient` talking to moto,
-//! wrapped in a recorder of what the broker asks for.
+//! wrapped in `support::recording_sts`.
 
 #[path = "support/issuer.rs"]
 mod issuer_support;
 mod support;
 
-use actix_web::{test, web, App};
 use fedbroker::clock::{FixedClock, SharedClock};
 use fedbroker::config::load_str;
-use fedbroker::http::{routes, AppState};
+use fedbroker::http::AppState;
 use fedbroker::replay::memory::MemoryReplayGuard;
 use fedbroker::sts::sdk::SdkStsClient;
-use fedbroker::sts::{
-    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
-    StsCredentials, StsError,
-};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use support::harness::{t0, test_idp};
+use support::http::post_form;
+use support::recording_sts::{moto_endpoint, RecordingSts};
 use support::saml_idp::SamlResponseBuilder;
 
 const TAGGED: &str = "arn:aws:iam::111122223333:role/Tagged";
@@ -67,59 +64,20 @@ external_id = "Example987"
 duration_seconds = 1800
 "#;
 
-#[derive(Debug, Default)]
-struct Seen {
-    web_identity: Vec<AssumeRoleWithWebIdentityRequest>,
-    assume_role: Vec<AssumeRoleRequest>,
-    saml: usize,
-}
-
-/// Records what the broker asks for, then forwards to moto.
-#[derive(Debug)]
-struct Recorder {
-    inner: SdkStsClient,
-    seen: Mutex<Seen>,
-}
-
-#[async_trait::async_trait]
-impl StsClient for Recorder {
-    async fn assume_role_with_saml(
-        &self,
-        req: AssumeRoleWithSamlRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.seen.lock().unwrap().saml += 1;
-        self.inner.assume_role_with_saml(req).await
-    }
-    async fn assume_role_with_web_identity(
-        &self,
-        req: AssumeRoleWithWebIdentityRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.seen.lock().unwrap().web_identity.push(req.clone());
-        self.inner.assume_role_with_web_identity(req).await
-    }
-    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
-        self.seen.lock().unwrap().assume_role.push(req.clone());
-        self.inner.assume_role(req).await
-    }
-}
-
 struct Setup {
     state: AppState,
-    sts: Arc<Recorder>,
+    sts: Arc<RecordingSts>,
     jwks: String,
 }
 
 fn setup(with_issuer: bool) -> Setup {
-    let endpoint = std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
-        .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)");
     let cfg = load_str(RULES, Vec::<(String, String)>::new()).expect("rules load");
     let broker_creds =
         aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
-    let sts = Arc::new(Recorder {
-        inner: SdkStsClient::new("us-east-1", Some(&endpoint))
+    let sts = RecordingSts::wrapping(
+        SdkStsClient::new("us-east-1", Some(&moto_endpoint()))
             .with_broker_credentials(broker_creds),
-        seen: Mutex::new(Seen::default()),
-    });
+    );
     let clock = Arc::new(FixedClock::new(t0()));
     let shared: SharedClock = clock.clone();
     let issuer = issuer_support::issuer("https://broker.example.com", "demo-rsa-1", &clock);
@@ -136,19 +94,7 @@ fn setup(with_issuer: bool) -> Setup {
 }
 
 async fn post(state: &AppState, fields: &[(&str, &str)]) -> (u16, Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(routes),
-    )
-    .await;
-    let req = test::TestRequest::post()
-        .uri("/v1/saml/credentials")
-        .set_form(fields)
-        .to_request();
-    let resp = test::call_service(&app, req).await;
-    let status = resp.status().as_u16();
-    (status, test::read_body_json(resp).await)
+    post_form(state, "/v1/saml/credentials", fields).await
 }
 
 fn fresh_saml() -> String {
@@ -178,9 +124,10 @@ async fn issuer_mode_token_carries_the_mapped_tags_and_verifies_against_the_brok
         "{body}"
     );
 
-    let seen = s.sts.seen.lock().unwrap();
+    let seen = s.sts.seen();
     assert_eq!(
-        seen.saml, 0,
+        seen.saml.len(),
+        0,
         "issuer mode must not pass the IdP's assertion on"
     );
     let req = &seen.web_identity[0];
@@ -226,7 +173,7 @@ async fn assume_role_mode_passes_the_mapped_tags_source_identity_and_external_id
         body["DurationReason"],
         "the mapping rule's duration_seconds"
     );
-    let seen = s.sts.seen.lock().unwrap();
+    let seen = s.sts.seen();
     let req = &seen.assume_role[0];
     assert_eq!(req.role_arn.as_str(), DEPLOYER);
     let tags: Vec<(String, String)> = req
@@ -261,11 +208,7 @@ async fn several_granted_roles_need_a_choice_and_an_ungranted_one_is_refused() {
         status, 403,
         "the assertion offers ReadOnly but no rule grants it: {body}"
     );
-    let seen = s.sts.seen.lock().unwrap();
-    assert_eq!(
-        seen.saml + seen.web_identity.len() + seen.assume_role.len(),
-        0
-    );
+    assert_eq!(s.sts.calls(), 0);
 }
 
 #[actix_web::test]

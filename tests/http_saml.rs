@@ -1,82 +1,23 @@
 //! `POST /v1/saml/credentials` in process: every hostile SAML case of the checklist answers the
 //! documented status and code through the real handler and error table, and none reaches STS.
-//! STS is the real `SdkStsClient` talking to moto, wrapped in a recorder that counts and keeps the
-//! requests the broker sends (moto ignores DurationSeconds and cannot parse multi-valued Role
-//! attributes, so those are checked on the request itself).
+//! STS is the real `SdkStsClient` talking to moto, wrapped in `support::recording_sts` (moto
+//! ignores DurationSeconds and cannot parse multi-valued Role attributes, so those are checked on
+//! the request itself).
 
 mod support;
 
-use actix_web::{test, web, App};
 use chrono::{DateTime, Duration, Utc};
 use fedbroker::clock::{FixedClock, SharedClock};
 use fedbroker::config::Config;
-use fedbroker::http::{routes, AppState};
+use fedbroker::http::AppState;
 use fedbroker::replay::memory::MemoryReplayGuard;
-use fedbroker::sts::sdk::SdkStsClient;
-use fedbroker::sts::{
-    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
-    StsCredentials, StsError,
-};
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use support::harness::{t0, test_idp};
+use support::http::post_form;
 use support::mutate::{self, LoopbackProbe};
+use support::recording_sts::RecordingSts;
 use support::saml_idp::*;
-
-/// Records every request, then forwards it to moto.
-#[derive(Debug)]
-struct RecordingSts {
-    inner: SdkStsClient,
-    seen: Mutex<Vec<(String, Option<u32>)>>,
-}
-
-#[async_trait::async_trait]
-impl StsClient for RecordingSts {
-    async fn assume_role_with_saml(
-        &self,
-        req: AssumeRoleWithSamlRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
-        self.inner.assume_role_with_saml(req).await
-    }
-
-    async fn assume_role_with_web_identity(
-        &self,
-        req: AssumeRoleWithWebIdentityRequest,
-    ) -> Result<StsCredentials, StsError> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
-        self.inner.assume_role_with_web_identity(req).await
-    }
-
-    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((req.role_arn.to_string(), req.duration.map(|d| d.secs())));
-        self.inner.assume_role(req).await
-    }
-}
-
-impl RecordingSts {
-    fn calls(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-fn recording_sts() -> Arc<RecordingSts> {
-    let endpoint = std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
-        .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)");
-    Arc::new(RecordingSts {
-        inner: SdkStsClient::new("us-east-1", Some(&endpoint)),
-        seen: Mutex::new(Vec::new()),
-    })
-}
 
 fn state(now: DateTime<Utc>, sts: Arc<RecordingSts>) -> AppState {
     let clock: SharedClock = Arc::new(FixedClock::new(now));
@@ -90,20 +31,7 @@ fn state(now: DateTime<Utc>, sts: Arc<RecordingSts>) -> AppState {
 }
 
 async fn post(state: &AppState, fields: &[(&str, &str)]) -> (u16, Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(routes),
-    )
-    .await;
-    let req = test::TestRequest::post()
-        .uri("/v1/saml/credentials")
-        .set_form(fields)
-        .to_request();
-    let resp = test::call_service(&app, req).await;
-    let status = resp.status().as_u16();
-    let body: Value = test::read_body_json(resp).await;
-    (status, body)
+    post_form(state, "/v1/saml/credentials", fields).await
 }
 
 fn signed(what: SignWhat) -> String {
@@ -444,7 +372,7 @@ fn hostile_cases(probe_url: &str) -> Vec<(&'static str, String, DateTime<Utc>, u
 #[actix_web::test]
 async fn every_hostile_saml_response_is_refused_with_its_status_and_code_and_never_reaches_sts() {
     let probe = LoopbackProbe::start();
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let mut failures = Vec::new();
     for (attack, saml, now, status, code) in hostile_cases(&probe.url()) {
         let st = state(now, sts.clone());
@@ -475,7 +403,7 @@ async fn every_hostile_saml_response_is_refused_with_its_status_and_code_and_nev
 
 #[actix_web::test]
 async fn replayed_assertion_reaches_sts_once() {
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let st = state(t0(), sts.clone());
     let saml = SamlResponseBuilder::new(t0()).build_base64();
     let (first, body) = post(&st, &[("SAMLResponse", &saml)]).await;
@@ -488,28 +416,28 @@ async fn replayed_assertion_reaches_sts_once() {
 
 #[actix_web::test]
 async fn requested_duration_is_sent_to_sts() {
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let st = state(t0(), sts.clone());
     let saml = SamlResponseBuilder::new(t0()).build_base64();
     let (status, body) = post(&st, &[("SAMLResponse", &saml), ("duration_seconds", "900")]).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sts.seen.lock().unwrap()[0].1, Some(900));
+    assert_eq!(sts.saml_roles_and_durations()[0].1, Some(900));
 }
 
 #[actix_web::test]
 async fn idp_session_not_on_or_after_caps_the_duration() {
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let st = state(t0(), sts.clone());
     let mut b = SamlResponseBuilder::new(t0());
     b.session_not_on_or_after = Some(t0() + Duration::seconds(1200));
     let (status, body) = post(&st, &[("SAMLResponse", &b.build_base64())]).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sts.seen.lock().unwrap()[0].1, Some(1200));
+    assert_eq!(sts.saml_roles_and_durations()[0].1, Some(1200));
 }
 
 #[actix_web::test]
 async fn duration_above_idp_session_duration_is_refused_before_sts() {
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let st = state(t0(), sts.clone());
     let saml = SamlResponseBuilder::new(t0())
         .attribute(
@@ -529,7 +457,7 @@ async fn duration_above_idp_session_duration_is_refused_before_sts() {
 
 #[actix_web::test]
 async fn role_chosen_after_409_is_the_one_sent_to_sts() {
-    let sts = recording_sts();
+    let sts = RecordingSts::to_moto();
     let st = state(t0(), sts.clone());
     let admin = "arn:aws:iam::111122223333:role/Admin";
     let saml = SamlResponseBuilder::new(t0())
@@ -548,7 +476,7 @@ async fn role_chosen_after_409_is_the_one_sent_to_sts() {
     let (status, body) = post(&st, &[("SAMLResponse", &saml), ("role_arn", admin)]).await;
     assert_ne!(status, 401, "the 409 consumed the assertion: {body}");
     assert_eq!(
-        sts.seen.lock().unwrap().as_slice(),
+        sts.saml_roles_and_durations().as_slice(),
         // The negotiated duration is always sent: here STS's default, one hour.
         &[(admin.to_string(), Some(3600))]
     );
