@@ -7,13 +7,18 @@
 //! and `exchange/dispatch.rs` calls STS in the grant's mode. The web-identity flow lives in
 //! `exchange/web_identity.rs`.
 
+mod caching;
 mod dispatch;
 mod explain;
+mod revoke;
 mod web_identity;
+pub use caching::{cache_key, revocation_labels, PER_MESSAGE_CLAIMS};
 pub use explain::{ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary};
+pub use revoke::{Revocation, RevokeRequest, DENY_POLICY_NAME};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 
 use crate::aws::{RoleArn, RoleSessionName, SessionDuration};
+use crate::cache::{CacheOutcome, CachingExchange};
 use crate::clock::SharedClock;
 use crate::error::{ApiError, ErrorKind};
 use crate::identity::{Protocol, VerifiedIdentity};
@@ -44,6 +49,7 @@ pub struct IssuedCredentials {
     pub session_name: Option<RoleSessionName>,
     pub issuer: String,
     pub provider: String,
+    pub protocol: Protocol,
     pub source_identity: Option<String>,
     /// How the credentials were obtained.
     pub mode: StsMode,
@@ -53,6 +59,8 @@ pub struct IssuedCredentials {
     pub rule: String,
     /// The negotiated `DurationSeconds` and why it is that value.
     pub duration: Negotiated,
+    /// How the credential cache answered (`None`: no cache configured).
+    pub cache: Option<CacheOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +88,10 @@ pub enum ExchangeError {
     Sts(#[from] StsError),
     #[error("the identity provider's session ends in less than 15 minutes; sign in again")]
     SessionEnding,
+    #[error("access for this subject or role was revoked by an administrator; ask them to lift the block")]
+    Revoked,
+    #[error("the revocation was applied on this replica but not in Redis ({0}); retry when Redis answers")]
+    RevocationIncomplete(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -92,6 +104,8 @@ impl ApiError for ExchangeError {
             Self::Oidc(e) => e.kind(),
             Self::Mapping(e) => e.kind(),
             Self::Replayed(_) | Self::SessionEnding => ErrorKind::Unauthenticated,
+            Self::Revoked => ErrorKind::Forbidden,
+            Self::RevocationIncomplete(_) => ErrorKind::Unavailable,
             Self::Replay(e) => e.kind(),
             Self::Issuer(e) => e.kind(),
             Self::IssuerDisabled => ErrorKind::Internal,
@@ -112,6 +126,8 @@ impl ApiError for ExchangeError {
             Self::IssuerDisabled => "issuer_disabled",
             Self::Sts(e) => e.code(),
             Self::SessionEnding => "saml_session_ending",
+            Self::Revoked => "access_revoked",
+            Self::RevocationIncomplete(_) => "revocation_incomplete",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -120,6 +136,7 @@ impl ApiError for ExchangeError {
             Self::Oidc(e) => e.retry_after(),
             Self::Replay(e) => e.retry_after(),
             Self::Sts(e) => e.retry_after(),
+            Self::RevocationIncomplete(_) => Some(2),
             _ => None,
         }
     }
@@ -142,6 +159,11 @@ pub struct Exchange {
     pub issuer: Option<Arc<Issuer>>,
     pub sts: Arc<dyn StsClient>,
     pub replay: Arc<dyn ReplayGuard>,
+    /// The credential cache (`None`: every request calls STS).
+    pub cache: Option<CachingExchange>,
+    /// Where sessions come from (Region and STS endpoint): part of every cache key, so replicas
+    /// sharing a Redis but not a Region never share an entry.
+    pub sts_scope: Arc<str>,
     pub clock: SharedClock,
 }
 
@@ -158,12 +180,14 @@ impl Exchange {
         let grant = self.select_grant(&identity, requested_role.as_ref())?;
         let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
         let session_name = saml_session_name(&identity, &grant);
+        let labels = revocation_labels(&identity, &grant);
+        self.check_not_revoked(&labels).await?;
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
         self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
             .await?;
-        let credentials = self
-            .call_sts(&identity, &grant, session_name.as_ref(), duration.duration)
+        let (credentials, cache) = self
+            .obtain(&identity, &grant, session_name.as_ref(), &duration, &labels)
             .await?;
         Ok(issued(
             &identity,
@@ -171,6 +195,7 @@ impl Exchange {
             grant,
             session_name,
             duration,
+            cache,
         ))
     }
 
@@ -267,6 +292,7 @@ fn issued(
     grant: Grant,
     session_name: Option<RoleSessionName>,
     duration: Negotiated,
+    cache: Option<CacheOutcome>,
 ) -> IssuedCredentials {
     tracing::info!(
         event = "credentials.issued",
@@ -283,6 +309,7 @@ fn issued(
         duration_seconds = duration.seconds(),
         duration_reason = duration.reason.explain(),
         chained = credentials.chained,
+        cache = cache.map_or("off", CacheOutcome::as_str),
         expiration = %credentials.expiration.to_rfc3339(),
         "issued temporary credentials"
     );
@@ -299,10 +326,12 @@ fn issued(
         session_name,
         issuer: identity.issuer().to_owned(),
         provider: identity.provider().to_owned(),
+        protocol: identity.protocol(),
         mode: grant.mode,
         alias: grant.alias,
         rule: grant.rule,
         duration,
+        cache,
     }
 }
 

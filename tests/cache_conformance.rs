@@ -6,7 +6,9 @@ mod cache;
 
 use cache::*;
 use chrono::TimeDelta;
-use fedbroker::cache::{CacheKey, CacheKeyInput, CredentialCache, Keyring, MemoryCredentialCache};
+use fedbroker::cache::{
+    CacheKey, CacheKeyInput, CredentialCache, Keyring, Label, MemoryCredentialCache,
+};
 use fedbroker::clock::{Clock, FixedClock, SystemClock};
 use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
@@ -85,6 +87,76 @@ async fn conformance(s: &Subject) {
     assert!(s.store.purge(&a).await.unwrap(), "{name}: purge finds it");
     assert!(!s.store.purge(&a).await.unwrap(), "{name}: purge twice");
     assert!(s.store.get(&a).await.unwrap().is_none(), "{name}: purged");
+
+    // Labels: a purge by label drops exactly the entries recorded under it, and reports their
+    // sessions; other labels and entries are untouched.
+    let (alice, bob, role) = (
+        Label::subject(&format!("{run}:alice")),
+        Label::subject(&format!("{run}:bob")),
+        Label::role(&format!("{run}:role")),
+    );
+    let (ka1, ka2, kb) = (key(&run, "a1"), key(&run, "a2"), key(&run, "b1"));
+    let ttl = Duration::from_secs(60);
+    for (k, labels) in [
+        (&ka1, vec![alice.clone(), role.clone()]),
+        (&ka2, vec![alice.clone()]),
+        (&kb, vec![bob.clone(), role.clone()]),
+    ] {
+        s.store.put(k, &e, ttl).await.unwrap();
+        s.store.label(k, &labels, ttl).await.unwrap();
+    }
+    let purged = s.store.purge_label(&alice).await.unwrap();
+    assert_eq!(purged.entries, 2, "{name}: both of alice's entries");
+    assert_eq!(
+        purged.sessions,
+        vec![e.credentials.assumed_role_arn.clone()],
+        "{name}: sessions reported once"
+    );
+    assert!(s.store.get(&ka1).await.unwrap().is_none(), "{name}");
+    assert!(s.store.get(&ka2).await.unwrap().is_none(), "{name}");
+    assert!(
+        s.store.get(&kb).await.unwrap().is_some(),
+        "{name}: bob kept"
+    );
+    assert_eq!(
+        s.store.purge_label(&alice).await.unwrap().entries,
+        0,
+        "{name}: purge by label twice"
+    );
+    assert_eq!(
+        s.store.purge_label(&role).await.unwrap().entries,
+        1,
+        "{name}: the role's remaining entry (bob's)"
+    );
+    assert!(s.store.get(&kb).await.unwrap().is_none(), "{name}");
+
+    // Blocks: per label, until they expire.
+    assert!(!s
+        .store
+        .blocked(&[alice.clone(), bob.clone()])
+        .await
+        .unwrap());
+    s.store
+        .block(&alice, Duration::from_millis(1_000))
+        .await
+        .unwrap();
+    assert!(
+        s.store
+            .blocked(&[bob.clone(), alice.clone()])
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    assert!(
+        !s.store.blocked(std::slice::from_ref(&bob)).await.unwrap(),
+        "{name}"
+    );
+    assert!(!s.store.blocked(&[]).await.unwrap(), "{name}: no labels");
+    (s.pass)(Duration::from_millis(1_300)).await;
+    assert!(
+        !s.store.blocked(std::slice::from_ref(&alice)).await.unwrap(),
+        "{name}: block expired"
+    );
 
     // Locks: exclusive, renewable and releasable only by the holder, lease expiry.
     let l = key(&run, "lock");

@@ -6,7 +6,8 @@ mod cache;
 use cache::*;
 use chrono::TimeDelta;
 use fedbroker::cache::{
-    CacheKey, CacheKeyInput, CacheOutcome, CachingExchange, CredentialCache, REFRESH_WINDOW,
+    CacheKey, CacheKeyInput, CacheOutcome, CachingExchange, CredentialCache, Label, Purged,
+    REFRESH_WINDOW,
 };
 use fedbroker::clock::{Clock, FixedClock, SystemClock};
 use fedbroker::sts::{StsCredentials, StsError};
@@ -302,6 +303,23 @@ impl CredentialCache for DownStore {
         Err(down())
     }
     async fn ping(&self) -> Result<(), fedbroker::cache::CacheError> {
+        Err(down())
+    }
+    async fn label(
+        &self,
+        _: &CacheKey,
+        _: &[Label],
+        _: Duration,
+    ) -> Result<(), fedbroker::cache::CacheError> {
+        Err(down())
+    }
+    async fn purge_label(&self, _: &Label) -> Result<Purged, fedbroker::cache::CacheError> {
+        Err(down())
+    }
+    async fn block(&self, _: &Label, _: Duration) -> Result<(), fedbroker::cache::CacheError> {
+        Err(down())
+    }
+    async fn blocked(&self, _: &[Label]) -> Result<bool, fedbroker::cache::CacheError> {
         Err(down())
     }
 }

@@ -16,7 +16,8 @@
 //! Field order (the hash input, after the [`DOMAIN`] string), documented in `docs/CACHE.md`:
 //! 1 provider, 2 issuer, 3 subject, 4 role_arn, 5 mode, 6 tags (sorted by key, then value),
 //! 7 transitive_keys (sorted), 8 source_identity, 9 session_policy, 10 policy_arns (sorted),
-//! 11 external_id, 12 duration_class, 13 session_name, 14 sts_endpoint.
+//! 11 external_id, 12 duration_class, 13 session_name, 14 sts_endpoint, 15 principal_arn,
+//! 16 context (sorted (name, value) pairs).
 
 use sha2::{Digest, Sha256};
 
@@ -56,6 +57,14 @@ pub struct CacheKeyInput {
     pub session_name: String,
     /// STS endpoint or Region the session comes from.
     pub sts_endpoint: String,
+    /// SAML pass-through: the SAML provider ARN paired with the role (another provider is another
+    /// trust relationship).
+    pub principal_arn: Option<String>,
+    /// Pass-through modes: every verified attribute or claim AWS may evaluate in the role's trust
+    /// policy (`saml:*`, `<provider>:aud`, `:amr`, ...), as (name, value) pairs, sorted before
+    /// hashing. Without it a cached session could reach a caller whose own assertion AWS would
+    /// refuse. Per-message values (IDs, nonces) must be left out or nothing would ever hit.
+    pub context: Vec<(String, String)>,
 }
 
 /// A derived cache key: 64 lowercase hex characters.
@@ -88,6 +97,14 @@ impl CacheKey {
         w.str(12, &input.duration_class);
         w.str(13, &input.session_name);
         w.str(14, &input.sts_endpoint);
+        w.opt(15, input.principal_arn.as_deref());
+        let mut context: Vec<&(String, String)> = input.context.iter().collect();
+        context.sort();
+        w.count(16, context.len());
+        for (k, v) in context {
+            w.str(16, k);
+            w.str(16, v);
+        }
         Self(hex::encode(h.finalize()))
     }
 
@@ -167,6 +184,11 @@ mod tests {
             duration_class: "3600".into(),
             session_name: "alice".into(),
             sts_endpoint: "us-east-1".into(),
+            principal_arn: None,
+            context: vec![
+                ("aud".into(), "sts.amazonaws.com".into()),
+                ("groups".into(), "dev".into()),
+            ],
         }
     }
 
@@ -204,6 +226,15 @@ mod tests {
         push("duration_class", &|i| i.duration_class = "7200".into());
         push("session_name", &|i| i.session_name = "alice2".into());
         push("sts_endpoint", &|i| i.sts_endpoint = "eu-west-1".into());
+        push("principal_arn", &|i| {
+            i.principal_arn = Some("arn:aws:iam::123456789012:saml-provider/corp".into())
+        });
+        push("context value", &|i| {
+            i.context[0].1 = "other-audience".into()
+        });
+        push("context added", &|i| {
+            i.context.push(("amr".into(), "mfa".into()))
+        });
         // Boundary shifts between adjacent fields.
         push("provider/issuer boundary", &|i| {
             i.provider = "corphttps://idp.example.com".into();
@@ -236,6 +267,7 @@ mod tests {
         i.tags.reverse();
         i.transitive_keys.reverse();
         i.policy_arns.reverse();
+        i.context.reverse();
         assert_eq!(CacheKey::derive(&i), CacheKey::derive(&base()));
     }
 

@@ -7,12 +7,14 @@
 //!   nothing against someone who can read that memory;
 //! - at most [`MAX_ENTRIES`] entries: when full, expired entries are purged, and if still full the
 //!   new entry is simply not cached (a cache may forget; the caller then asks STS again);
-//! - a lock is held by one token at a time until its lease ends.
+//! - a lock is held by one token at a time until its lease ends;
+//! - labels (revocation) index live entries only: an entry's labels go when it goes, and a block
+//!   ends at its deadline.
 
-use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, LockToken};
+use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken, Purged};
 use crate::clock::SharedClock;
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +26,22 @@ pub const MAX_ENTRIES: usize = 100_000;
 struct State {
     entries: HashMap<CacheKey, (CachedCredentials, DateTime<Utc>)>,
     locks: HashMap<CacheKey, (LockToken, DateTime<Utc>)>,
+    labels: HashMap<Label, HashSet<CacheKey>>,
+    blocks: HashMap<Label, DateTime<Utc>>,
+}
+
+impl State {
+    /// Drop what has expired (entries, locks, blocks) and labels pointing at nothing.
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        self.entries.retain(|_, (_, u)| *u > now);
+        self.locks.retain(|_, (_, u)| *u > now);
+        self.blocks.retain(|_, u| *u > now);
+        let entries = &self.entries;
+        self.labels.retain(|_, keys| {
+            keys.retain(|k| entries.contains_key(k));
+            !keys.is_empty()
+        });
+    }
 }
 
 /// In-process [`CredentialCache`].
@@ -61,6 +79,13 @@ impl MemoryCredentialCache {
         self.len() == 0
     }
 
+    /// Drop expired entries, locks, blocks and labels now (the service's background task calls
+    /// this every minute, so expired secrets do not linger in memory until the map fills).
+    pub fn sweep(&self) {
+        let now = self.clock.now();
+        self.lock().sweep(now);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every update is a single insert/remove/retain: a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -92,8 +117,7 @@ impl CredentialCache for MemoryCredentialCache {
         let until = now + delta(ttl);
         let mut st = self.lock();
         if !st.entries.contains_key(key) && st.entries.len() >= self.max_entries {
-            st.entries.retain(|_, (_, u)| *u > now);
-            st.locks.retain(|_, (_, u)| *u > now);
+            st.sweep(now);
             if st.entries.len() >= self.max_entries {
                 return Ok(());
             }
@@ -149,5 +173,52 @@ impl CredentialCache for MemoryCredentialCache {
 
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
+    }
+
+    async fn label(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        _ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let mut st = self.lock();
+        if !st.entries.contains_key(key) {
+            return Ok(());
+        }
+        for l in labels {
+            st.labels.entry(l.clone()).or_default().insert(key.clone());
+        }
+        Ok(())
+    }
+
+    async fn purge_label(&self, label: &Label) -> Result<Purged, CacheError> {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        let mut out = Purged::default();
+        for key in st.labels.remove(label).unwrap_or_default() {
+            if let Some((e, until)) = st.entries.remove(&key) {
+                if until > now {
+                    out.entries += 1;
+                    out.sessions.push(e.credentials.assumed_role_arn.clone());
+                }
+            }
+        }
+        out.sessions.sort();
+        out.sessions.dedup();
+        Ok(out)
+    }
+
+    async fn block(&self, label: &Label, ttl: Duration) -> Result<(), CacheError> {
+        let until = self.clock.now() + delta(ttl);
+        self.lock().blocks.insert(label.clone(), until);
+        Ok(())
+    }
+
+    async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError> {
+        let now = self.clock.now();
+        let st = self.lock();
+        Ok(labels
+            .iter()
+            .any(|l| matches!(st.blocks.get(l), Some(u) if *u > now)))
     }
 }

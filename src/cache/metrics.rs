@@ -1,4 +1,4 @@
-//! Counters of the credential cache, read by `/metrics` (integration pending) and by tests.
+//! Counters of the credential cache, read by `/metrics` and by tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,6 +32,9 @@ counters! {
     sts_errors: "Fetches that failed.",
     shared_errors: "Shared cache (Redis) operations that failed.",
     fallbacks: "Fetches made without the shared cache because it failed.",
+    background_refreshes: "Hot renewable entries renewed by the background refresher.",
+    revocations: "Revocations applied (POST /v1/admin/revoke).",
+    blocked: "Requests refused because their subject or role is blocked after a revocation.",
 }
 
 pub(crate) fn inc(c: &AtomicU64) {

@@ -6,24 +6,31 @@
 //!   held to one conformance suite (`tests/cache_conformance.rs`);
 //! - [`service`]: [`CachingExchange`], the policy on top: serve while more than the refresh window
 //!   remains, refresh early by one caller, single flight in-process and across replicas, a short
-//!   negative cache, and fallback to in-process + direct STS when Redis fails.
+//!   negative cache, and fallback to in-process + direct STS when Redis fails;
+//! - [`label`], [`revoke`]: revocation by subject or role, and blocks on re-issue;
+//! - [`refresher`]: background renewal of hot assume-role / issuer entries.
 //!
 //! Invariants: no store keeps a raw subject or token in a key name; Redis never holds a readable
 //! secret; every time decision reads the injected clock. Design notes: `docs/CACHE.md`.
 
 pub mod crypto;
 pub mod key;
+pub mod label;
 pub mod memory;
 pub mod metrics;
 pub mod redis;
+pub mod refresher;
+pub mod revoke;
 pub mod service;
 pub mod window;
 
 pub use self::crypto::Keyring;
 pub use self::key::{CacheKey, CacheKeyInput};
+pub use self::label::Label;
 pub use self::memory::MemoryCredentialCache;
 pub use self::metrics::{CacheMetrics, CacheMetricsSnapshot};
 pub use self::redis::RedisCredentialCache;
+pub use self::refresher::{RenewFn, REFRESHER_EVERY};
 pub use self::service::{CacheHealth, CacheOutcome, CachingExchange};
 pub use self::window::{EARLY_REFRESH_MARGIN, REFRESH_WINDOW};
 
@@ -109,4 +116,38 @@ pub trait CredentialCache: Send + Sync + std::fmt::Debug {
     async fn purge(&self, key: &CacheKey) -> Result<bool, CacheError>;
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), CacheError>;
+
+    /// Record `key` under each of `labels` (subject, role) for at least `ttl`, so a revocation by
+    /// label can find it.
+    async fn label(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+    /// Drop every entry recorded under `label` (revocation).
+    async fn purge_label(&self, label: &Label) -> Result<Purged, CacheError>;
+    /// Refuse new issuance for `label` for `ttl` (replaces a shorter or longer earlier block).
+    async fn block(&self, label: &Label, ttl: Duration) -> Result<(), CacheError>;
+    /// Whether any of `labels` is blocked now.
+    async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError>;
+}
+
+/// What a purge by label removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Entries dropped.
+    pub entries: u64,
+    /// The assumed-role ARNs (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) of the dropped
+    /// entries that could be read: they name the sessions AWS still honours until they expire.
+    pub sessions: Vec<String>,
+}
+
+impl Purged {
+    pub fn add(&mut self, other: Purged) {
+        self.entries += other.entries;
+        self.sessions.extend(other.sessions);
+        self.sessions.sort();
+        self.sessions.dedup();
+    }
 }

@@ -3,7 +3,10 @@
 //! Key names (every command touches one key, so cluster slots never matter):
 //! - `<prefix>cred:<cache key hex>` → AES-256-GCM envelope ([`super::crypto`]), `PX` = the TTL;
 //! - `<prefix>lock:<cache key hex>` → a random lock token, `SET NX PX <lease>`; renew and release
-//!   are compare-and-set Lua scripts, so only the holder extends or frees a lock.
+//!   are compare-and-set Lua scripts, so only the holder extends or frees a lock;
+//! - `<prefix>idx:<label>` → a set of cache key hexes (revocation by subject or role), kept for
+//!   [`LABEL_TTL`] after its last addition;
+//! - `<prefix>block:<label>` → `1`, `PX` = how long re-issue stays blocked.
 //!
 //! Invariants: no readable secret, subject or token in a key or a value (values are sealed, AAD =
 //! cache key); every call is bounded by [`OP_TIMEOUT`] and reported as
@@ -11,7 +14,7 @@
 //! reconnects by itself (the manager for standalone, slot refresh for cluster).
 
 use super::crypto::Keyring;
-use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, LockToken};
+use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken, Purged};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
@@ -29,6 +32,10 @@ pub const RECONNECT_RETRIES: usize = 1;
 pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
 /// Retries of a cluster command (MOVED/ASK redirections, a node restarting).
 pub const CLUSTER_RETRIES: u32 = 2;
+
+/// How long a label's index outlives its last addition: the longest STS session (12 h), so an
+/// index never forgets an entry that can still be served.
+pub const LABEL_TTL: Duration = Duration::from_secs(12 * 3600);
 
 const RENEW_SCRIPT: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -164,6 +171,14 @@ impl RedisCredentialCache {
         format!("{}lock:{key}", self.key_prefix)
     }
 
+    fn index_key(&self, label: &Label) -> String {
+        format!("{}idx:{label}", self.key_prefix)
+    }
+
+    fn block_key(&self, label: &Label) -> String {
+        format!("{}block:{label}", self.key_prefix)
+    }
+
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let mut conn = self.conn.clone();
         tokio::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn))
@@ -265,5 +280,72 @@ impl CredentialCache for RedisCredentialCache {
     async fn ping(&self) -> Result<(), CacheError> {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
+    }
+
+    async fn label(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        _ttl: Duration,
+    ) -> Result<(), CacheError> {
+        // One key per command (cluster slots): SADD then PEXPIRE for each label.
+        for l in labels {
+            let idx = self.index_key(l);
+            let _: i64 = self
+                .query(redis::cmd("SADD").arg(&idx).arg(key.as_str()))
+                .await?;
+            let _: i64 = self
+                .query(redis::cmd("PEXPIRE").arg(&idx).arg(millis(LABEL_TTL)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn purge_label(&self, label: &Label) -> Result<Purged, CacheError> {
+        let idx = self.index_key(label);
+        let members: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&idx)).await?;
+        let mut out = Purged::default();
+        for hex in members {
+            let Some(key) = CacheKey::from_hex(&hex) else {
+                continue;
+            };
+            // Read before deleting, to report which AWS sessions remain valid.
+            if let Ok(Some(e)) = self.get(&key).await {
+                out.sessions.push(e.credentials.assumed_role_arn);
+            }
+            let n: i64 = self
+                .query(redis::cmd("DEL").arg(self.entry_key(&key)))
+                .await?;
+            out.entries += u64::try_from(n).unwrap_or(0);
+        }
+        let _: i64 = self.query(redis::cmd("DEL").arg(&idx)).await?;
+        out.sessions.sort();
+        out.sessions.dedup();
+        Ok(out)
+    }
+
+    async fn block(&self, label: &Label, ttl: Duration) -> Result<(), CacheError> {
+        let _: () = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.block_key(label))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError> {
+        for l in labels {
+            let n: i64 = self
+                .query(redis::cmd("EXISTS").arg(self.block_key(l)))
+                .await?;
+            if n > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

@@ -15,11 +15,16 @@
 //! [`SHARED_RETRY_AFTER`] before it is tried again (readiness reports [`CacheHealth::Degraded`]
 //! meanwhile); `fetch` runs at most once per call and in a spawned task, so a caller going away does
 //! not cancel a fetch others wait for.
+//!
+//! Revocation (labels, blocks) lives in [`super::revoke`], the background refresher of renewable
+//! (assume-role, issuer) entries in [`super::refresher`].
 
 use super::metrics::{inc, CacheMetrics, CacheMetricsSnapshot};
+use super::refresher::{Hot, RenewFn};
 use super::window::{freshness, store_ttl, Freshness};
 use super::{
-    CacheError, CacheKey, CachedCredentials, CredentialCache, LockToken, MemoryCredentialCache,
+    CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken,
+    MemoryCredentialCache,
 };
 use crate::clock::SharedClock;
 use crate::sts::{StsCredentials, StsError};
@@ -60,6 +65,17 @@ pub enum CacheOutcome {
     Coalesced,
 }
 
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Refreshed => "refreshed",
+            Self::Coalesced => "coalesced",
+        }
+    }
+}
+
 /// Readiness of the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheHealth {
@@ -70,7 +86,7 @@ pub enum CacheHealth {
 
 /// Result of one flight, shared by everyone waiting on it.
 #[derive(Clone)]
-enum Flight {
+pub(super) enum Flight {
     Fetched(CachedCredentials),
     FromPeer(CachedCredentials),
     /// Refresh only: another replica is refreshing; keep serving the current entry.
@@ -81,23 +97,28 @@ enum Flight {
 /// A remembered refusal and until when it is answered again.
 type NegativeEntry = (DateTime<Utc>, Arc<StsError>);
 
-type FlightFuture = Shared<BoxFuture<'static, Flight>>;
+pub(super) type FlightFuture = Shared<BoxFuture<'static, Flight>>;
 
-struct Inner {
-    store: Arc<dyn CredentialCache>,
-    /// In-process fallback; `None` when `store` is already in-process.
-    fallback: Option<MemoryCredentialCache>,
-    clock: SharedClock,
-    flights: Mutex<HashMap<CacheKey, FlightFuture>>,
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn CredentialCache>,
+    /// The in-process store: `store` itself without Redis, else the fallback used while Redis fails
+    /// (and the local mirror of revocation blocks).
+    pub(super) local: Arc<MemoryCredentialCache>,
+    /// Whether `store` is shared (Redis) rather than `local`.
+    pub(super) shared: bool,
+    pub(super) clock: SharedClock,
+    pub(super) flights: Mutex<HashMap<CacheKey, FlightFuture>>,
     negative: Mutex<HashMap<CacheKey, NegativeEntry>>,
     shared_down_until: Mutex<Option<Instant>>,
-    metrics: CacheMetrics,
+    /// Renewable entries in use, for the background refresher.
+    pub(super) hot: Mutex<HashMap<CacheKey, Hot>>,
+    pub(super) metrics: CacheMetrics,
 }
 
 /// The cache policy; cheap to clone (one per process, held in application state).
 #[derive(Clone)]
 pub struct CachingExchange {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for CachingExchange {
@@ -108,33 +129,36 @@ impl std::fmt::Debug for CachingExchange {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CachingExchange {
     /// In-process only (no `redis_url`).
     pub fn in_process(clock: SharedClock) -> Self {
-        let store = Arc::new(MemoryCredentialCache::new(clock.clone()));
-        Self::build(store, None, clock)
+        let local = Arc::new(MemoryCredentialCache::new(clock.clone()));
+        Self::build(local.clone(), local, false, clock)
     }
 
     /// Over a shared store (Redis), with an in-process fallback for when it fails.
     pub fn shared(store: Arc<dyn CredentialCache>, clock: SharedClock) -> Self {
-        let fallback = Some(MemoryCredentialCache::new(clock.clone()));
-        Self::build(store, fallback, clock)
+        let local = Arc::new(MemoryCredentialCache::new(clock.clone()));
+        Self::build(store, local, true, clock)
     }
 
     fn build(
         store: Arc<dyn CredentialCache>,
-        fallback: Option<MemoryCredentialCache>,
+        local: Arc<MemoryCredentialCache>,
+        shared: bool,
         clock: SharedClock,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
-                fallback,
+                local,
+                shared,
                 clock,
+                hot: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
                 negative: Mutex::new(HashMap::new()),
                 shared_down_until: Mutex::new(None),
@@ -172,17 +196,57 @@ impl CachingExchange {
     /// Drop the entry for `key` everywhere this process can reach (revocation).
     pub async fn purge(&self, key: &CacheKey) -> Result<bool, CacheError> {
         lock(&self.inner.negative).remove(key);
+        lock(&self.inner.hot).remove(key);
         let mut found = false;
-        if let Some(fb) = &self.inner.fallback {
-            found |= fb.purge(key).await?;
+        if self.inner.shared {
+            found |= self.inner.local.purge(key).await?;
         }
         Ok(self.inner.store.purge(key).await? || found)
+    }
+
+    /// Whether the store in use is shared (Redis) rather than in-process.
+    pub fn is_shared(&self) -> bool {
+        self.inner.shared
     }
 
     /// Serve `key` from the cache, or run `fetch` (STS) once for every concurrent caller.
     pub async fn get_or_fetch<F, Fut>(
         &self,
         key: &CacheKey,
+        fetch: F,
+    ) -> Result<(StsCredentials, CacheOutcome), StsError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
+    {
+        self.get_or_fetch_with(key, &[], None, fetch).await
+    }
+
+    /// [`Self::get_or_fetch`], recording a new entry under `labels` (revocation by subject or
+    /// role) and, with `renew`, registering the key for the background refresher (modes where the
+    /// broker can fetch again on its own: assume-role, issuer).
+    pub async fn get_or_fetch_with<F, Fut>(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        renew: Option<RenewFn>,
+        fetch: F,
+    ) -> Result<(StsCredentials, CacheOutcome), StsError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
+    {
+        let out = self.serve(key, labels, fetch).await;
+        if let (Ok(_), Some(renew)) = (&out, renew) {
+            self.touch_hot(key, labels, renew);
+        }
+        out
+    }
+
+    async fn serve<F, Fut>(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
         fetch: F,
     ) -> Result<(StsCredentials, CacheOutcome), StsError>
     where
@@ -217,7 +281,7 @@ impl CachingExchange {
                     Some(f) => (f.clone(), false),
                     None => {
                         let Some(fetch) = fetch.take() else { break };
-                        let f = self.start_flight(key.clone(), fetch, refresh);
+                        let f = self.start_flight(key.clone(), labels.to_vec(), fetch, refresh);
                         flights.insert(key.clone(), f.clone());
                         (f, true)
                     }
@@ -266,7 +330,13 @@ impl CachingExchange {
         fetch().await.map(|c| (c, CacheOutcome::Miss))
     }
 
-    fn start_flight<F, Fut>(&self, key: CacheKey, fetch: F, refresh: bool) -> FlightFuture
+    pub(super) fn start_flight<F, Fut>(
+        &self,
+        key: CacheKey,
+        labels: Vec<Label>,
+        fetch: F,
+        refresh: bool,
+    ) -> FlightFuture
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
@@ -274,7 +344,7 @@ impl CachingExchange {
         let inner = self.inner.clone();
         let task = tokio::spawn(async move {
             let fetch = Box::new(move || fetch().boxed()) as BoxFetch;
-            let out = inner.clone().fly(&key, fetch, refresh).await;
+            let out = inner.clone().fly(&key, &labels, fetch, refresh).await;
             lock(&inner.flights).remove(&key);
             out
         });
@@ -293,17 +363,22 @@ impl CachingExchange {
 type BoxFetch = Box<dyn FnOnce() -> BoxFuture<'static, Result<StsCredentials, StsError>> + Send>;
 
 impl Inner {
-    fn shared_usable(&self) -> bool {
-        self.fallback.is_none()
-            || !matches!(*lock(&self.shared_down_until), Some(t) if Instant::now() < t)
+    pub(super) fn shared_usable(&self) -> bool {
+        !self.shared || !matches!(*lock(&self.shared_down_until), Some(t) if Instant::now() < t)
     }
 
-    fn shared_failed(&self, e: &CacheError) {
+    pub(super) fn shared_failed(&self, e: &CacheError) {
         inc(&self.metrics.shared_errors);
-        if self.fallback.is_some() {
+        if self.shared {
             tracing::warn!(cache.error = %e, "shared credential cache failed; using the in-process fallback");
             *lock(&self.shared_down_until) = Some(Instant::now() + SHARED_RETRY_AFTER);
         }
+    }
+
+    /// Forget expired negative entries (background task).
+    pub(super) fn sweep_negative(&self) {
+        let now = self.clock.now();
+        lock(&self.negative).retain(|_, (until, _)| *until > now);
     }
 
     fn negative_hit(&self, key: &CacheKey) -> Option<StsError> {
@@ -320,7 +395,7 @@ impl Inner {
     }
 
     /// The current entry: from the shared store, or the fallback while the store is failing.
-    async fn read(&self, key: &CacheKey) -> Option<CachedCredentials> {
+    pub(super) async fn read(&self, key: &CacheKey) -> Option<CachedCredentials> {
         if self.shared_usable() {
             match self.store.get(key).await {
                 Ok(e) => return e,
@@ -331,13 +406,20 @@ impl Inner {
                 Err(e) => self.shared_failed(&e),
             }
         }
-        match &self.fallback {
-            Some(fb) => fb.get(key).await.ok().flatten(),
-            None => None,
+        if self.shared {
+            self.local.get(key).await.ok().flatten()
+        } else {
+            None
         }
     }
 
-    async fn store_entry(&self, key: &CacheKey, entry: &CachedCredentials, shared: bool) {
+    async fn store_entry(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        entry: &CachedCredentials,
+        shared: bool,
+    ) {
         let Some(ttl) = store_ttl(
             entry.fetched_at,
             entry.credentials.expiration,
@@ -346,13 +428,18 @@ impl Inner {
             return;
         };
         if shared {
-            match self.store.put(key, entry, ttl).await {
+            let stored = match self.store.put(key, entry, ttl).await {
+                Ok(()) => self.store.label(key, labels, ttl).await,
+                Err(e) => Err(e),
+            };
+            match stored {
                 Ok(()) => return,
                 Err(e) => self.shared_failed(&e),
             }
         }
-        if let Some(fb) = &self.fallback {
-            let _ = fb.put(key, entry, ttl).await;
+        if self.shared {
+            let _ = self.local.put(key, entry, ttl).await;
+            let _ = self.local.label(key, labels, ttl).await;
         }
     }
 
@@ -361,7 +448,13 @@ impl Inner {
     }
 
     /// One flight: lock across replicas (or wait for the holder), fetch, store.
-    async fn fly(self: Arc<Self>, key: &CacheKey, fetch: BoxFetch, refresh: bool) -> Flight {
+    async fn fly(
+        self: Arc<Self>,
+        key: &CacheKey,
+        labels: &[Label],
+        fetch: BoxFetch,
+        refresh: bool,
+    ) -> Flight {
         let deadline = Instant::now() + PEER_WAIT;
         let mut pause = PEER_POLL_MIN;
         let mut waited = false;
@@ -377,7 +470,7 @@ impl Inner {
                             }
                         }
                     }
-                    return self.fetch_locked(key, fetch, token).await;
+                    return self.fetch_locked(key, labels, fetch, token).await;
                 }
                 Ok(None) if refresh => return Flight::PeerBusy,
                 Ok(None) => {
@@ -400,16 +493,17 @@ impl Inner {
                 Err(e) => self.shared_failed(&e),
             }
         }
-        if self.fallback.is_some() {
+        if self.shared {
             inc(&self.metrics.fallbacks);
         }
         let shared = self.shared_usable();
-        self.fetch_and_store(key, fetch, shared).await
+        self.fetch_and_store(key, labels, fetch, shared).await
     }
 
     async fn fetch_locked(
         self: Arc<Self>,
         key: &CacheKey,
+        labels: &[Label],
         fetch: BoxFetch,
         token: LockToken,
     ) -> Flight {
@@ -425,7 +519,7 @@ impl Inner {
                 }
             })
         };
-        let out = self.fetch_and_store(key, fetch, true).await;
+        let out = self.fetch_and_store(key, labels, fetch, true).await;
         renewer.abort();
         if let Err(e) = self.store.release(key, &token).await {
             self.shared_failed(&e);
@@ -433,7 +527,13 @@ impl Inner {
         out
     }
 
-    async fn fetch_and_store(&self, key: &CacheKey, fetch: BoxFetch, shared: bool) -> Flight {
+    async fn fetch_and_store(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        fetch: BoxFetch,
+        shared: bool,
+    ) -> Flight {
         inc(&self.metrics.sts_calls);
         match fetch().await {
             Ok(credentials) => {
@@ -441,7 +541,7 @@ impl Inner {
                     credentials,
                     fetched_at: self.clock.now(),
                 };
-                self.store_entry(key, &entry, shared).await;
+                self.store_entry(key, labels, &entry, shared).await;
                 Flight::Fetched(entry)
             }
             Err(e) => {

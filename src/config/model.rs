@@ -39,6 +39,11 @@ pub struct ServerConfig {
     /// Let `GET /v1/thumbprint` connect to any https issuer, not only those of `[[oidc.providers]]`.
     /// Off by default: the endpoint makes the broker open connections where the caller says (SSRF).
     pub thumbprint_any_issuer: bool,
+    /// Bearer token for `/v1/admin/*` (at least 32 characters). Absent (and no file): the admin
+    /// endpoints answer 403 `admin_disabled`.
+    pub admin_token: Option<SecretString>,
+    /// A file holding the admin token (first line), instead of `admin_token`.
+    pub admin_token_file: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +55,8 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             workers: 0,
             thumbprint_any_issuer: false,
+            admin_token: None,
+            admin_token_file: None,
         }
     }
 }
@@ -88,7 +95,16 @@ pub struct CacheConfig {
     pub encryption_keys: Vec<SecretString>,
     /// A file with more keys, one `"<id>:<base64>"` per line (after `encryption_keys`).
     pub encryption_key_file: Option<String>,
+    /// Cache STS credentials (default). `false`: every request calls STS (Redis, if configured,
+    /// still serves replay protection).
+    pub enabled: bool,
+    /// How long `POST /v1/admin/revoke` blocks re-issue by default (seconds; a request may ask
+    /// for another value up to [`MAX_REVOCATION_BLOCK_SECONDS`]).
+    pub revocation_block_seconds: u64,
 }
+
+/// Longest block a revocation may set: a day (after that, fix the IdP or the rules instead).
+pub const MAX_REVOCATION_BLOCK_SECONDS: u64 = 86_400;
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -98,6 +114,8 @@ impl Default for CacheConfig {
             redis_cluster_urls: Vec::new(),
             encryption_keys: Vec::new(),
             encryption_key_file: None,
+            enabled: true,
+            revocation_block_seconds: 3_600,
         }
     }
 }

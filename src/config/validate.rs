@@ -7,6 +7,23 @@ use secrecy::ExposeSecret;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
+/// Shortest admin token accepted (a guessable token would open revocation to anyone).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Read the admin token file: its first line, trimmed, at least [`MIN_ADMIN_TOKEN_LEN`] long.
+pub fn read_admin_token(path: &str) -> Result<secrecy::SecretString, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("server.admin_token_file: cannot read {path}: {e}"))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(format!(
+            "server.admin_token_file {path}: the token must be at least {MIN_ADMIN_TOKEN_LEN} \
+             characters (try: openssl rand -hex 32 > {path})"
+        ));
+    }
+    Ok(secrecy::SecretString::from(token))
+}
+
 pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if cfg.server.listen.parse::<SocketAddr>().is_err() {
         errors.push(format!(
@@ -60,6 +77,28 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
              (credentials are never stored unencrypted in Redis)",
         ),
         Ok(_) => {}
+    }
+    if cfg.cache.revocation_block_seconds > MAX_REVOCATION_BLOCK_SECONDS {
+        errors.push(format!(
+            "cache.revocation_block_seconds must be at most {MAX_REVOCATION_BLOCK_SECONDS} (a day)"
+        ));
+    }
+    match (&cfg.server.admin_token, &cfg.server.admin_token_file) {
+        (Some(_), Some(_)) => {
+            errors.push("set server.admin_token or server.admin_token_file, not both")
+        }
+        (Some(t), None) if t.expose_secret().trim().len() < MIN_ADMIN_TOKEN_LEN => {
+            errors.push(format!(
+                "server.admin_token must be at least {MIN_ADMIN_TOKEN_LEN} characters \
+                 (try: openssl rand -hex 32)"
+            ))
+        }
+        (None, Some(path)) => {
+            if let Err(e) = read_admin_token(path) {
+                errors.push(e);
+            }
+        }
+        _ => {}
     }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
         errors.push(format!(

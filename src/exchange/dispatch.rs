@@ -15,27 +15,61 @@ use crate::issuer::MintRequest;
 use crate::mapping::{Grant, StsMode};
 use crate::sts::{
     AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsCredentials,
+    StsError,
 };
 
 impl Exchange {
+    /// Everything about the STS call that can fail before it is made, with the caller-facing error
+    /// (the call itself may run later, inside the cache's single flight, where only [`StsError`]s
+    /// travel).
+    pub(super) fn check_sts_call(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        session_name: Option<&RoleSessionName>,
+    ) -> Result<(), ExchangeError> {
+        let saml = matches!(identity.original(), OriginalCredential::SamlResponse(_));
+        match grant.mode {
+            StsMode::PassThrough if saml => {
+                if grant.principal_arn.is_none() {
+                    return Err(ExchangeError::Internal(
+                        "SAML pass-through grant without its provider".into(),
+                    ));
+                }
+                return Ok(());
+            }
+            StsMode::Issuer => {
+                let issuer = self.issuer.as_ref().ok_or(ExchangeError::IssuerDisabled)?;
+                issuer.check_subject(identity.subject())?;
+            }
+            _ => {}
+        }
+        if session_name.is_none() {
+            return Err(ExchangeError::Internal(
+                "no session name for a mode that needs one".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Call STS for `grant`. `session_name` is required for every mode but SAML pass-through
-    /// (where AWS takes it from the assertion).
+    /// (where AWS takes it from the assertion); [`Self::check_sts_call`] has checked the rest.
     pub(super) async fn call_sts(
         &self,
         identity: &VerifiedIdentity,
         grant: &Grant,
         session_name: Option<&RoleSessionName>,
         duration: SessionDuration,
-    ) -> Result<StsCredentials, ExchangeError> {
+    ) -> Result<StsCredentials, StsError> {
         let need_name = || {
-            session_name.cloned().ok_or_else(|| {
-                ExchangeError::Internal("no session name for a mode that needs one".into())
-            })
+            session_name
+                .cloned()
+                .ok_or_else(|| StsError::Broker("no session name for a mode that needs one".into()))
         };
         match (grant.mode, identity.original()) {
             (StsMode::PassThrough, OriginalCredential::SamlResponse(saml)) => {
                 let principal_arn = grant.principal_arn.clone().ok_or_else(|| {
-                    ExchangeError::Internal("SAML pass-through grant without its provider".into())
+                    StsError::Broker("SAML pass-through grant without its provider".into())
                 })?;
                 Ok(self
                     .sts
@@ -74,13 +108,17 @@ impl Exchange {
                 })
                 .await?),
             (StsMode::Issuer, _) => {
-                let issuer = self.issuer.as_ref().ok_or(ExchangeError::IssuerDisabled)?;
-                let minted = issuer.mint(MintRequest {
-                    subject: identity.subject(),
-                    session_tags: &grant.tags,
-                    source_identity: grant.source_identity.as_ref(),
-                    audience: None,
+                let issuer = self.issuer.as_ref().ok_or_else(|| {
+                    StsError::Broker("the grant uses issuer mode, which is not enabled".into())
                 })?;
+                let minted = issuer
+                    .mint(MintRequest {
+                        subject: identity.subject(),
+                        session_tags: &grant.tags,
+                        source_identity: grant.source_identity.as_ref(),
+                        audience: None,
+                    })
+                    .map_err(|e| StsError::Broker(e.to_string()))?;
                 tracing::info!(
                     event = "issuer.minted",
                     jti = %minted.jti,

@@ -6,8 +6,8 @@
 //! (never a bare truncation).
 
 use super::{
-    bad, issued, parse_duration, parse_role_arn, role_arn_required, Exchange, ExchangeError,
-    IssuedCredentials,
+    bad, issued, parse_duration, parse_role_arn, revocation_labels, role_arn_required, Exchange,
+    ExchangeError, IssuedCredentials,
 };
 use crate::aws::RoleSessionName;
 use crate::identity::VerifiedIdentity;
@@ -127,14 +127,16 @@ impl Exchange {
         let grant = self.select_grant(&identity, requested_role.as_ref())?;
         let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
         let session_name = web_identity_session_name(&identity, &grant, requested_name);
+        let labels = revocation_labels(&identity, &grant);
+        self.check_not_revoked(&labels).await?;
 
         if token_use == TokenUse::OneTime {
             let replay_key = format!("oidc:{}", identity.token_id());
             self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
                 .await?;
         }
-        let credentials = self
-            .call_sts(&identity, &grant, Some(&session_name), duration.duration)
+        let (credentials, cache) = self
+            .obtain(&identity, &grant, Some(&session_name), &duration, &labels)
             .await?;
         Ok(issued(
             &identity,
@@ -142,6 +144,7 @@ impl Exchange {
             grant,
             Some(session_name),
             duration,
+            cache,
         ))
     }
 }

@@ -37,5 +37,15 @@ pub fn credentials_response(issued: &IssuedCredentials) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header(cache_header(issued))
         .json(body)
+}
+
+/// `X-Fedbroker-Cache: hit|miss|refreshed|coalesced|off`: how the credential cache answered (for
+/// operators and tests; no secret).
+pub fn cache_header(issued: &IssuedCredentials) -> (&'static str, &'static str) {
+    (
+        "x-fedbroker-cache",
+        issued.cache.map_or("off", |c| c.as_str()),
+    )
 }

@@ -8,6 +8,7 @@
 //! `role_arn` query parameter (put it in `AWS_CONTAINER_CREDENTIALS_FULL_URI`) or the one role the
 //! rules grant. Invariant: the body holds live credentials: `Cache-Control: no-store`, never logged.
 
+use super::answer::cache_header;
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::aws::RoleArn;
@@ -43,12 +44,16 @@ pub async fn credentials(
         session_name: None,
     };
     match state.exchange.container_credentials(input).await {
-        Ok(issued) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(container_credentials_body(
-                &issued.credentials,
-                &issued.role_arn,
-            )),
+        Ok(issued) => {
+            state.record_issued(&issued);
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header(cache_header(&issued))
+                .json(container_credentials_body(
+                    &issued.credentials,
+                    &issued.role_arn,
+                ))
+        }
         Err(e) => error_response(&e),
     }
 }

@@ -1,17 +1,55 @@
-//! `/healthz` (the process answers) and `/readyz` (its dependencies answer: the replay store,
-//! which is Redis when configured).
+//! `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
+//!
+//! Readiness (contract: "Redis reachable when configured"): the body always lists the checks and a
+//! `status` of `ready` or `degraded`.
+//! - the replay store (Redis when configured) not answering is 503 `degraded`: SAML and one-time
+//!   tokens fail closed without it, although reusable-token requests are still served;
+//! - the credential cache alone failing (e.g. a Redis Cluster for credentials) is 200 `degraded`:
+//!   requests fall back to the in-process cache and STS, nothing fails.
 
-use super::errors::error_response;
 use super::AppState;
+use crate::cache::CacheHealth;
+use crate::error::ApiError;
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use serde_json::json;
 
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.exchange.replay.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => error_response(&e),
+    let replay = state.exchange.replay.ping().await;
+    let cache = match &state.exchange.cache {
+        None => "disabled",
+        Some(c) => match c.check().await {
+            CacheHealth::Ok if c.is_shared() => "redis",
+            CacheHealth::Ok => "in-process",
+            CacheHealth::Degraded => "degraded",
+        },
+    };
+    let checks = json!({
+        "replay_store": if replay.is_ok() { "ok" } else { "unavailable" },
+        "credential_cache": cache,
+    });
+    match replay {
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "2"))
+            .json(json!({
+                "status": "degraded",
+                "checks": checks,
+                "error": { "code": e.code(), "message": e.to_string() },
+            })),
+        Ok(()) => HttpResponse::Ok().json(json!({
+            "status": if cache == "degraded" { "degraded" } else { "ready" },
+            "checks": checks,
+        })),
     }
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
 }

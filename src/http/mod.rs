@@ -1,6 +1,7 @@
 //! HTTP surface (actix-web). Handlers are thin: extract → call one `Exchange` function → map the
 //! result through the one error table in `errors.rs`.
 
+pub mod admin;
 pub mod answer;
 pub mod body;
 pub mod container;
@@ -22,6 +23,8 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/v1/admin/revoke", web::post().to(admin::revoke))
         .route("/v1/saml/credentials", web::post().to(saml::credentials))
         .route(
             "/v1/web-identity/credentials",

@@ -39,7 +39,10 @@ pub async fn credentials(
         Err(e) => return error_response(&e),
     };
     match state.exchange.saml_credentials(input).await {
-        Ok(issued) => credentials_response(&issued),
+        Ok(issued) => {
+            state.record_issued(&issued);
+            credentials_response(&issued)
+        }
         Err(e) => error_response(&e),
     }
 }

@@ -3,8 +3,9 @@
 //! `build` also loads and checks each IdP's metadata, collecting every problem, so
 //! `fedbroker check-config` reports config and trust problems together.
 
+use crate::cache::{CachingExchange, Keyring, RedisCredentialCache, REFRESHER_EVERY};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Config, ConfigErrors, SamlIdpConfig};
+use crate::config::{read_admin_token, Config, ConfigErrors, SamlIdpConfig};
 use crate::exchange::Exchange;
 use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
@@ -14,9 +15,11 @@ use crate::replay::ReplayGuard;
 use crate::saml::{self, SamlValidator, TrustedIdp};
 use crate::sts::sdk::SdkStsClient;
 use crate::sts::StsClient;
+use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Shared, immutable state of a running broker.
 #[derive(Debug, Clone)]
@@ -27,6 +30,12 @@ pub struct AppState {
     pub thumbprint: Arc<dyn ThumbprintService>,
     /// Issuer mode (`[issuer] enabled`): keys and public documents; `None` when disabled.
     pub issuer: Option<Arc<Issuer>>,
+    /// Bearer token for `/v1/admin/*`; `None`: admin endpoints disabled.
+    pub admin_token: Option<SecretString>,
+    /// Default block after a revocation.
+    pub revocation_block: Duration,
+    /// Prometheus registry behind `GET /metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
@@ -161,9 +170,33 @@ impl AppState {
         };
         let oidc = load_oidc(cfg, clock.clone())?;
         let issuer = load_issuer(cfg, clock.clone())?;
-        Ok(Self::from_parts(cfg, idps, sts, replay, clock)
+        let cache = build_cache(cfg, clock.clone()).await?;
+        if let Some(c) = &cache {
+            c.spawn_background(REFRESHER_EVERY);
+        }
+        let admin_token = match (&cfg.server.admin_token, &cfg.server.admin_token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => Some(read_admin_token(path).map_err(|e| ConfigErrors(vec![e]))?),
+            (None, None) => None,
+        };
+        let mut state = Self::from_parts(cfg, idps, sts, replay, clock)
             .with_oidc(oidc)
-            .with_issuer(issuer))
+            .with_issuer(issuer)
+            .with_cache(cache);
+        state.admin_token = admin_token;
+        Ok(state)
+    }
+
+    /// Count an answer in the metrics (what was issued, how much life it had left).
+    pub fn record_issued(&self, issued: &crate::exchange::IssuedCredentials) {
+        self.metrics.issued(issued, self.exchange.clock.now());
+    }
+
+    /// Replace the credential cache (`None`: every request calls STS).
+    pub fn with_cache(mut self, cache: Option<CachingExchange>) -> Self {
+        self.metrics.attach_cache(cache.clone());
+        self.exchange.cache = cache;
+        self
     }
 
     /// Set (or clear) issuer mode (tests build one with their own keys and clock).
@@ -187,6 +220,13 @@ impl AppState {
         replay: Arc<dyn ReplayGuard>,
         clock: SharedClock,
     ) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let sts: Arc<dyn StsClient> = Arc::new(MeteredSts::new(sts, metrics.clone()));
+        let cache = cfg
+            .cache
+            .enabled
+            .then(|| CachingExchange::in_process(clock.clone()));
+        metrics.attach_cache(cache.clone());
         Self {
             exchange: Exchange {
                 saml: Arc::new(SamlValidator::new(idps, clock.clone())),
@@ -195,11 +235,74 @@ impl AppState {
                 issuer: None,
                 sts,
                 replay,
+                cache,
+                sts_scope: sts_scope(cfg).into(),
                 clock,
             },
             max_body_bytes: cfg.server.max_body_bytes,
             thumbprint: Arc::new(IssuerGate::from_config(cfg)),
             issuer: None,
+            admin_token: cfg.server.admin_token.clone(),
+            revocation_block: Duration::from_secs(cfg.cache.revocation_block_seconds),
+            metrics,
         }
     }
+}
+
+/// The Region and STS endpoint sessions come from (part of every cache key).
+fn sts_scope(cfg: &Config) -> String {
+    format!(
+        "{}|{}",
+        cfg.aws.region,
+        cfg.aws.sts_endpoint.as_deref().unwrap_or("")
+    )
+}
+
+/// The credential cache the config asks for: Redis Cluster, else Redis (with an encryption key),
+/// else in-process. `redis_url` without a key keeps credentials in-process (replay protection still
+/// uses Redis) and says so in the log: credentials never reach Redis unencrypted.
+pub async fn build_cache(
+    cfg: &Config,
+    clock: SharedClock,
+) -> Result<Option<CachingExchange>, ConfigErrors> {
+    if !cfg.cache.enabled {
+        return Ok(None);
+    }
+    let keyring = Keyring::from_config(
+        &cfg.cache.encryption_keys,
+        cfg.cache.encryption_key_file.as_deref(),
+    )
+    .map_err(|e| ConfigErrors(vec![e]))?;
+    let prefix = &cfg.cache.key_prefix;
+    let store = match (
+        keyring,
+        cfg.cache.redis_cluster_urls.is_empty(),
+        &cfg.cache.redis_url,
+    ) {
+        (Some(keyring), false, _) => {
+            let urls: Vec<&str> = cfg
+                .cache
+                .redis_cluster_urls
+                .iter()
+                .map(|u| u.expose_secret())
+                .collect();
+            RedisCredentialCache::connect_cluster(&urls, prefix, keyring)
+                .await
+                .map_err(|e| ConfigErrors(vec![format!("cache.redis_cluster_urls: {e}")]))?
+        }
+        (Some(keyring), true, Some(url)) => {
+            RedisCredentialCache::connect(url.expose_secret(), prefix, keyring)
+                .await
+                .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?
+        }
+        (None, _, Some(_)) => {
+            tracing::warn!(
+                "cache.redis_url is set without cache.encryption_keys: credentials are cached \
+                 in-process only (not shared across replicas); replay protection uses Redis"
+            );
+            return Ok(Some(CachingExchange::in_process(clock)));
+        }
+        _ => return Ok(Some(CachingExchange::in_process(clock))),
+    };
+    Ok(Some(CachingExchange::shared(Arc::new(store), clock)))
 }

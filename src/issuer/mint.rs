@@ -73,6 +73,12 @@ pub fn tags_claim(tags: &SessionTags) -> Option<Value> {
 }
 
 impl Issuer {
+    /// Whether `subject` can be the `sub` of a minted token (checked before a cached call whose
+    /// mint may run later).
+    pub fn check_subject(&self, subject: &str) -> Result<(), IssuerError> {
+        check_text("subject", subject, MAX_SUBJECT_LEN).map_err(IssuerError::InvalidSubject)
+    }
+
     /// Mint a token signed by the active key, valid from now for the configured lifetime.
     pub fn mint(&self, req: MintRequest<'_>) -> Result<MintedToken, IssuerError> {
         check_text("subject", req.subject, MAX_SUBJECT_LEN).map_err(IssuerError::InvalidSubject)?;

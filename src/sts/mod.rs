@@ -123,6 +123,10 @@ pub enum StsError {
     /// default credential chain, or its configuration is invalid): an operator must fix it.
     #[error("the broker has no usable AWS credentials for AssumeRole: {0}")]
     BrokerCredentials(String),
+    /// The broker could not prepare the call (e.g. minting its issuer-mode token failed): a bug or
+    /// a broken key, for an operator to fix.
+    #[error("the broker could not prepare the STS call: {0}")]
+    Broker(String),
 }
 
 impl StsError {
@@ -136,7 +140,8 @@ impl StsError {
             | Self::IdpUnreachable
             | Self::Unavailable(_)
             | Self::ChainingLimit { .. }
-            | Self::BrokerCredentials(_) => None,
+            | Self::BrokerCredentials(_)
+            | Self::Broker(_) => None,
         }
     }
 }
@@ -149,7 +154,7 @@ impl ApiError for StsError {
             Self::Throttled => ErrorKind::Throttled,
             Self::IdpUnreachable => ErrorKind::BadGateway,
             Self::Unavailable(_) => ErrorKind::Unavailable,
-            Self::BrokerCredentials(_) => ErrorKind::Internal,
+            Self::BrokerCredentials(_) | Self::Broker(_) => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
@@ -162,6 +167,7 @@ impl ApiError for StsError {
             Self::Unavailable(_) => "sts_unavailable",
             Self::ChainingLimit { .. } => "sts_chaining_limit",
             Self::BrokerCredentials(_) => "sts_broker_credentials",
+            Self::Broker(_) => "broker_internal_error",
         }
     }
     fn retry_after(&self) -> Option<u64> {

@@ -34,7 +34,8 @@ pub fn is_retryable(err: &StsError) -> bool {
         | StsError::Refused { .. }
         | StsError::InvalidRequest { .. }
         | StsError::ChainingLimit { .. }
-        | StsError::BrokerCredentials(_) => false,
+        | StsError::BrokerCredentials(_)
+        | StsError::Broker(_) => false,
     }
 }
 

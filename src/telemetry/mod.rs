@@ -1,7 +1,10 @@
-//! Logging: `tracing` with JSON (default) or text output, filtered by `log.level` or `RUST_LOG`.
+//! Logging: `tracing` with JSON (default) or text output, filtered by `log.level` or `RUST_LOG`;
+//! Prometheus metrics in [`metrics`].
 //!
 //! Rule: tokens, assertions, credentials and sign-in URLs are never logged; subjects are logged as
 //! `identity::hash_subject` hashes.
+
+pub mod metrics;
 
 use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;

@@ -1,0 +1,172 @@
+//! The credential cache between a grant and STS: which requests may share an entry (the key),
+//! what an administrator can revoke them by (labels), and which entries the broker may renew on its
+//! own (assume-role, issuer).
+//!
+//! Invariants:
+//! - the key covers everything that shapes the session *and* everything AWS's trust policy may
+//!   evaluate: in pass-through modes every verified attribute or claim except per-message ones
+//!   ([`PER_MESSAGE_CLAIMS`]), so a cached session never reaches a caller whose own assertion or
+//!   token AWS would refuse;
+//! - the duration part is the negotiated duration, or the IdP session's end when that is what
+//!   limited it (SAML `SessionNotOnOrAfter`), so a cached session never outlives the IdP session;
+//! - a blocked (revoked) subject or role gets nothing, from the cache or from STS, and an entry
+//!   fetched while a revocation landed is purged rather than served;
+//! - pass-through entries are never renewed in the background (the IdP's message is single-use).
+
+use super::{Exchange, ExchangeError};
+use crate::aws::RoleSessionName;
+use crate::cache::{CacheKey, CacheKeyInput, CacheOutcome, Label, RenewFn};
+use crate::identity::VerifiedIdentity;
+use crate::mapping::{DurationReason, Grant, Negotiated, StsMode};
+use crate::sts::StsCredentials;
+use futures_util::FutureExt;
+use std::sync::Arc;
+
+/// Claims that differ on every message although the identity is the same (token IDs, nonces,
+/// hashes, session IDs). They are not trust-policy keys AWS evaluates, and keeping them would make
+/// every pass-through request a miss.
+pub const PER_MESSAGE_CLAIMS: &[&str] = &["jti", "nonce", "at_hash", "c_hash", "sid", "uti", "rh"];
+
+/// The revocation labels of a grant: its subject and its role.
+pub fn revocation_labels(identity: &VerifiedIdentity, grant: &Grant) -> Vec<Label> {
+    vec![
+        Label::subject(identity.subject()),
+        Label::role(grant.role_arn.as_str()),
+    ]
+}
+
+/// The cache key for this identity, grant and session (see the module invariants).
+pub fn cache_key(
+    identity: &VerifiedIdentity,
+    grant: &Grant,
+    session_name: Option<&RoleSessionName>,
+    duration: &Negotiated,
+    sts_scope: &str,
+) -> CacheKey {
+    let pass_through = grant.mode == StsMode::PassThrough;
+    // Pass-through: AWS reads tags and source identity from the message itself.
+    let (tags, source_identity) = if pass_through {
+        (
+            &identity.aws().tags,
+            identity.aws().source_identity.as_ref(),
+        )
+    } else {
+        (&grant.tags, grant.source_identity.as_ref())
+    };
+    let mut context = Vec::new();
+    if pass_through {
+        for (name, values) in identity.attributes() {
+            if PER_MESSAGE_CLAIMS.contains(&name.as_str()) {
+                continue;
+            }
+            context.extend(values.iter().map(|v| (name.clone(), v.clone())));
+        }
+        if let Some(f) = identity.subject_format() {
+            context.push(("\0subject_format".into(), f.to_owned()));
+        }
+    }
+    let duration_class = match (duration.reason, identity.aws().session_not_on_or_after) {
+        (DurationReason::IdpSessionEnds, Some(end)) => format!("until:{}", end.timestamp()),
+        _ => duration.seconds().to_string(),
+    };
+    CacheKey::derive(&CacheKeyInput {
+        provider: identity.provider().to_owned(),
+        issuer: identity.issuer().to_owned(),
+        subject: identity.subject().to_owned(),
+        role_arn: grant.role_arn.as_str().to_owned(),
+        mode: grant.mode.as_str().to_owned(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
+            .collect(),
+        transitive_keys: tags
+            .transitive_keys()
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect(),
+        source_identity: source_identity.map(|s| s.as_str().to_owned()),
+        session_policy: grant.policy.as_ref().map(|p| p.as_str().to_owned()),
+        policy_arns: grant
+            .policy_arns
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        external_id: grant.external_id.as_ref().map(|e| e.as_str().to_owned()),
+        duration_class,
+        session_name: session_name
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        sts_endpoint: sts_scope.to_owned(),
+        principal_arn: grant.principal_arn.as_ref().map(|p| p.as_str().to_owned()),
+        context,
+    })
+}
+
+impl Exchange {
+    /// Refuse a revoked subject or role (before the replay store consumes the message).
+    pub(super) async fn check_not_revoked(&self, labels: &[Label]) -> Result<(), ExchangeError> {
+        match &self.cache {
+            Some(cache) if cache.blocked(labels).await => Err(ExchangeError::Revoked),
+            _ => Ok(()),
+        }
+    }
+
+    /// Credentials for a grant: from the cache when one is configured, else straight from STS.
+    pub(super) async fn obtain(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        session_name: Option<&RoleSessionName>,
+        duration: &Negotiated,
+        labels: &[Label],
+    ) -> Result<(StsCredentials, Option<CacheOutcome>), ExchangeError> {
+        self.check_sts_call(identity, grant, session_name)?;
+        let Some(cache) = &self.cache else {
+            let c = self
+                .call_sts(identity, grant, session_name, duration.duration)
+                .await?;
+            return Ok((c, None));
+        };
+        let key = cache_key(identity, grant, session_name, duration, &self.sts_scope);
+        let fetch = self.fetcher(identity, grant, session_name, duration);
+        let renew = (grant.mode != StsMode::PassThrough).then(|| fetch.clone());
+        let (credentials, outcome) = cache
+            .get_or_fetch_with(&key, labels, renew, move || fetch())
+            .await?;
+        if outcome != CacheOutcome::Hit && cache.blocked(labels).await {
+            // A revocation landed while STS was answering: do not serve or keep the result.
+            let _ = cache.purge(&key).await;
+            return Err(ExchangeError::Revoked);
+        }
+        Ok((credentials, Some(outcome)))
+    }
+
+    /// The STS call for this grant as a repeatable closure (owned copies of what it needs).
+    fn fetcher(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        session_name: Option<&RoleSessionName>,
+        duration: &Negotiated,
+    ) -> RenewFn {
+        let exchange = self.clone();
+        let identity = Arc::new(identity.clone());
+        let grant = Arc::new(grant.clone());
+        let session_name = session_name.cloned();
+        let duration = duration.duration;
+        Arc::new(move || {
+            let (exchange, identity, grant, session_name) = (
+                exchange.clone(),
+                identity.clone(),
+                grant.clone(),
+                session_name.clone(),
+            );
+            async move {
+                exchange
+                    .call_sts(&identity, &grant, session_name.as_ref(), duration)
+                    .await
+            }
+            .boxed()
+        })
+    }
+}

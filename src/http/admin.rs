@@ -1,0 +1,90 @@
+//! `/v1/admin/*`: operator endpoints behind a bearer token (`server.admin_token[_file]`).
+//!
+//! `POST /v1/admin/revoke` `{"subject": "..."} | {"role_arn": "..."}`, optional `block_seconds`:
+//! purges cached credentials, blocks re-issue, and returns the `aws:TokenIssueTime` deny policy
+//! (see `exchange::revoke`). Invariants: the token is compared in constant time (as SHA-256
+//! digests, so the length leaks nothing either); a missing or wrong token is 401 and is logged
+//! without the token; with no token configured every admin call is 403 `admin_disabled`.
+
+use super::body::read_body;
+use super::errors::{error_response, RequestError};
+use super::AppState;
+use crate::error::ErrorKind;
+use crate::exchange::RevokeRequest;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+/// `POST /v1/admin/revoke`.
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Some(refusal) = refuse_unauthorized(&req, &state) {
+        return refusal;
+    }
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let input: RevokeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(&RequestError::bad(
+                "invalid_json",
+                format!(
+                    "send a JSON object {{\"subject\": ...}} or {{\"role_arn\": ...}}, \
+                     optionally with \"block_seconds\": {e}"
+                ),
+            ))
+        }
+    };
+    match state.exchange.revoke(input, state.revocation_block).await {
+        Ok(r) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(r),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The refusal for a request without the admin token (`None`: authorized).
+fn refuse_unauthorized(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    let Some(expected) = &state.admin_token else {
+        return Some(error_response(&RequestError {
+            kind: ErrorKind::Forbidden,
+            code: "admin_disabled",
+            message: "admin endpoints are disabled: set server.admin_token_file (or \
+                      server.admin_token) to enable them"
+                .into(),
+        }));
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(expected.expose_secret().as_bytes()),
+    );
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if presented.is_empty() || diff != 0 {
+        let mut resp = error_response(&RequestError {
+            kind: ErrorKind::Unauthenticated,
+            code: "admin_unauthorized",
+            message: "send Authorization: Bearer <admin token> (server.admin_token_file)".into(),
+        });
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"fedbroker-admin\""),
+        );
+        return Some(resp);
+    }
+    None
+}

@@ -1,0 +1,284 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text) with `prometheus-client`, the Prometheus
+//! project's own Rust client.
+//!
+//! - `fedbroker_sts_calls_total{api, outcome}`: every STS call (outcome `ok` or the stable error
+//!   code), counted by [`MeteredSts`] around the real client;
+//! - `fedbroker_credentials_issued_total{protocol, mode, cache}` and
+//!   `fedbroker_served_credential_ttl_seconds{cache}`: what was handed out and how much life it had
+//!   left (never less than the refresh window when served from the cache);
+//! - `fedbroker_credential_cache_*_total`: the cache's own counters (hits, misses, refreshes, lock
+//!   waits, ...), read at scrape time.
+//!
+//! Invariant: labels carry only fixed vocabularies (API names, modes, error codes): never a subject,
+//! role or token, so the series count stays bounded and nothing sensitive is exported.
+
+use crate::cache::CachingExchange;
+use crate::error::ApiError;
+use crate::exchange::IssuedCredentials;
+use crate::sts::{
+    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
+    StsCredentials, StsError,
+};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, RwLock};
+
+/// Buckets of the served-credential lifetime histogram (seconds): the refresh window (15 min) up
+/// to the longest session (12 h).
+const TTL_BUCKETS: [f64; 9] = [
+    300.0, 900.0, 1_200.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 43_200.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StsLabels {
+    api: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuedLabels {
+    protocol: &'static str,
+    mode: &'static str,
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabel {
+    cache: &'static str,
+}
+
+/// The broker's metrics registry (one per process, in `AppState`).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    sts_calls: Family<StsLabels, Counter>,
+    issued: Family<IssuedLabels, Counter>,
+    served_ttl: Family<CacheLabel, Histogram>,
+    cache: Arc<RwLock<Option<CachingExchange>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("fedbroker");
+        let sts_calls = Family::<StsLabels, Counter>::default();
+        registry.register(
+            "sts_calls",
+            "Calls to AWS STS by API and outcome (ok or the stable error code)",
+            sts_calls.clone(),
+        );
+        let issued = Family::<IssuedLabels, Counter>::default();
+        registry.register(
+            "credentials_issued",
+            "Credentials handed out, by protocol, STS mode and how the cache answered",
+            issued.clone(),
+        );
+        let served_ttl =
+            Family::<CacheLabel, Histogram>::new_with_constructor(|| Histogram::new(TTL_BUCKETS));
+        registry.register(
+            "served_credential_ttl_seconds",
+            "Time left before expiry of the credentials handed out",
+            served_ttl.clone(),
+        );
+        let cache = Arc::new(RwLock::new(None));
+        registry.register_collector(Box::new(CacheCollector(cache.clone())));
+        Self {
+            registry,
+            sts_calls,
+            issued,
+            served_ttl,
+            cache,
+        }
+    }
+
+    /// Export this cache's counters (the cache is built after the registry).
+    pub fn attach_cache(&self, cache: Option<CachingExchange>) {
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
+    }
+
+    pub fn sts_call(&self, api: &'static str, outcome: &'static str) {
+        self.sts_calls
+            .get_or_create(&StsLabels { api, outcome })
+            .inc();
+    }
+
+    /// Count an answer and the life left on its credential.
+    pub fn issued(&self, issued: &IssuedCredentials, now: chrono::DateTime<chrono::Utc>) {
+        let cache = issued.cache.map_or("off", |c| c.as_str());
+        let protocol = match issued.protocol {
+            crate::identity::Protocol::Saml => "saml",
+            crate::identity::Protocol::Oidc => "oidc",
+        };
+        self.issued
+            .get_or_create(&IssuedLabels {
+                protocol,
+                mode: issued.mode.as_str(),
+                cache,
+            })
+            .inc();
+        let left = (issued.credentials.expiration - now).num_seconds().max(0);
+        self.served_ttl
+            .get_or_create(&CacheLabel { cache })
+            .observe(left as f64);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The cache's counters, read at scrape time.
+#[derive(Debug)]
+struct CacheCollector(Arc<RwLock<Option<CachingExchange>>>);
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let Some(cache) = guard.as_ref() else {
+            return Ok(());
+        };
+        let m = cache.metrics();
+        let counters: [(&str, &str, u64); 14] = [
+            (
+                "credential_cache_hits",
+                "Requests served from the cache",
+                m.hits,
+            ),
+            (
+                "credential_cache_misses",
+                "Requests that fetched because nothing servable was cached",
+                m.misses,
+            ),
+            (
+                "credential_cache_refreshes",
+                "Early refreshes made by a caller",
+                m.refreshes,
+            ),
+            (
+                "credential_cache_background_refreshes",
+                "Hot entries renewed by the background refresher",
+                m.background_refreshes,
+            ),
+            (
+                "credential_cache_coalesced",
+                "Requests that waited for another caller's fetch",
+                m.coalesced,
+            ),
+            (
+                "credential_cache_lock_waits",
+                "Fetches that waited for another replica's lock",
+                m.lock_waits,
+            ),
+            (
+                "credential_cache_stale_served",
+                "Entries served from inside the early-refresh window",
+                m.stale_served,
+            ),
+            (
+                "credential_cache_negative_hits",
+                "Requests answered from the negative cache",
+                m.negative_hits,
+            ),
+            (
+                "credential_cache_fetches",
+                "Fetches (STS calls) made through the cache",
+                m.sts_calls,
+            ),
+            (
+                "credential_cache_fetch_errors",
+                "Fetches that failed",
+                m.sts_errors,
+            ),
+            (
+                "credential_cache_shared_errors",
+                "Redis operations that failed",
+                m.shared_errors,
+            ),
+            (
+                "credential_cache_fallbacks",
+                "Fetches made without Redis because it failed",
+                m.fallbacks,
+            ),
+            (
+                "credential_cache_revocations",
+                "Revocations applied",
+                m.revocations,
+            ),
+            (
+                "credential_cache_blocked",
+                "Requests refused after a revocation",
+                m.blocked,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, c.metric_type())?;
+            c.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+/// An [`StsClient`] that counts every call by API and outcome.
+#[derive(Debug)]
+pub struct MeteredSts {
+    inner: Arc<dyn StsClient>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredSts {
+    pub fn new(inner: Arc<dyn StsClient>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn count(
+        &self,
+        api: &'static str,
+        out: Result<StsCredentials, StsError>,
+    ) -> Result<StsCredentials, StsError> {
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.metrics.sts_call(api, outcome);
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl StsClient for MeteredSts {
+    async fn assume_role_with_saml(
+        &self,
+        req: AssumeRoleWithSamlRequest,
+    ) -> Result<StsCredentials, StsError> {
+        let out = self.inner.assume_role_with_saml(req).await;
+        self.count("AssumeRoleWithSAML", out)
+    }
+
+    async fn assume_role_with_web_identity(
+        &self,
+        req: AssumeRoleWithWebIdentityRequest,
+    ) -> Result<StsCredentials, StsError> {
+        let out = self.inner.assume_role_with_web_identity(req).await;
+        self.count("AssumeRoleWithWebIdentity", out)
+    }
+
+    async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        let out = self.inner.assume_role(req).await;
+        self.count("AssumeRole", out)
+    }
+}
