@@ -100,14 +100,15 @@ fn check_config(path: &str) -> ExitCode {
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
         println!(
-            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), cache: {})",
+            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
             if cfg.cache.redis_url.is_some() {
                 "redis"
             } else {
                 "in-process"
-            }
+            },
+            credential_cache_kind(&cfg)
         );
         ExitCode::SUCCESS
     } else {
@@ -183,4 +184,18 @@ fn serve(path: &str) -> anyhow::Result<()> {
         tracing::info!("fedbroker stopped");
         Ok(())
     })
+}
+
+/// Which credential cache the config selects (see `http::state::build_cache`).
+fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {
+    let keyed = !cfg.cache.encryption_keys.is_empty() || cfg.cache.encryption_key_file.is_some();
+    match (cfg.cache.enabled, keyed) {
+        (false, _) => "disabled",
+        (true, true) if !cfg.cache.redis_cluster_urls.is_empty() => "redis cluster (encrypted)",
+        (true, true) if cfg.cache.redis_url.is_some() => "redis (encrypted)",
+        (true, false) if cfg.cache.redis_url.is_some() => {
+            "in-process (no cache.encryption_keys: credentials are not shared across replicas)"
+        }
+        _ => "in-process",
+    }
 }

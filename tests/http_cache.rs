@@ -391,3 +391,25 @@ async fn cache_disabled_calls_sts_every_time() {
     assert_eq!((c1.as_str(), c2.as_str()), ("off", "off"));
     assert_eq!(s.sts.calls(), 2);
 }
+
+#[actix_web::test]
+async fn cached_session_never_outlives_the_callers_idp_session() {
+    let s = setup(PASS_THROUGH);
+    let now = s.clock.now();
+    let ending = |mins: i64| {
+        move |b: &mut SamlResponseBuilder| {
+            b.session_not_on_or_after = Some(now + TimeDelta::minutes(mins))
+        }
+    };
+    let (st, c, a) = s.login(&s.saml(ending(30))).await;
+    assert_eq!((st, c.as_str()), (200, "miss"), "{a}");
+    // Same IdP session (same SessionNotOnOrAfter): shared.
+    let (st, c, _) = s.login(&s.saml(ending(30))).await;
+    assert_eq!((st, c.as_str()), (200, "hit"));
+    // An IdP session ending sooner must not get the longer-lived cached session.
+    let (st, c, b) = s.login(&s.saml(ending(20))).await;
+    assert_eq!((st, c.as_str()), (200, "miss"), "{b}");
+    assert_eq!(s.sts.calls(), 2);
+    let (dur_a, dur_b) = (a["DurationSeconds"].as_u64(), b["DurationSeconds"].as_u64());
+    assert_eq!((dur_a, dur_b), (Some(1800), Some(1200)));
+}

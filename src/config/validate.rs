@@ -364,6 +364,36 @@ name = "Bad Name"
     }
 
     #[test]
+    fn admin_token_and_revocation_block_are_checked() {
+        let errs = load_str(
+            "[server]\nadmin_token = \"short\"\n[cache]\nrevocation_block_seconds = 90000\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains("server.admin_token must be at least 32"),
+            "{errs}"
+        );
+        assert!(errs.contains("cache.revocation_block_seconds"), "{errs}");
+        let errs = load_str(
+            "[server]\nadmin_token_file = \"/nonexistent/admin-token\"\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains("cannot read /nonexistent/admin-token"),
+            "{errs}"
+        );
+        let ok = load_str(
+            &format!("[server]\nadmin_token = \"{}\"\n", "x".repeat(32)),
+            Vec::<(String, String)>::new(),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
     fn cache_encryption_keys_are_checked() {
         let key = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
         let cfg = load_str(
