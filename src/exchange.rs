@@ -7,6 +7,7 @@
 //! and `exchange/dispatch.rs` calls STS in the grant's mode. The web-identity flow lives in
 //! `exchange/web_identity.rs`.
 
+mod browser;
 mod caching;
 mod dispatch;
 mod explain;

@@ -20,3 +20,4 @@ pub mod saml;
 pub mod sts;
 pub mod telemetry;
 pub mod thumbprint;
+pub mod web;

@@ -338,6 +338,7 @@ fn provider(issuer: &str, ca_file: Option<PathBuf>) -> OidcProviderConfig {
         allow_insecure_http: false,
         claim_conditions: None,
         jwks_ttl_secs: None,
+        ..Default::default()
     }
 }
 

@@ -195,6 +195,15 @@ pub struct OidcProviderConfig {
     pub claim_conditions: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Seconds a fetched JWKS is used before refreshing (30 to 86400; default 600).
     pub jwks_ttl_secs: Option<u64>,
+    /// Browser sign-in (`/oidc/login?provider=NAME`): the broker's client ID at this provider.
+    /// Absent: the provider serves tokens only (API, workloads).
+    pub client_id: Option<String>,
+    /// The client secret (confidential client, `client_secret_basic`); or `client_secret_file`.
+    pub client_secret: Option<SecretString>,
+    /// A file holding the client secret (first line).
+    pub client_secret_file: Option<String>,
+    /// Scopes asked at sign-in besides `openid` (default: `email`, `profile`).
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Default `aud` of tokens minted in issuer mode: the audience AWS STS expects.

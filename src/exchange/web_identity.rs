@@ -80,7 +80,7 @@ pub(super) fn parse_session_name(
 
 /// The rule's session name wins (it is the operator's audit trail), then the caller's, then one
 /// derived from the subject.
-pub(super) fn web_identity_session_name(
+pub(crate) fn web_identity_session_name(
     identity: &VerifiedIdentity,
     grant: &Grant,
     requested: Option<RoleSessionName>,

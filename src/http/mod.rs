@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod answer;
 pub mod body;
+pub mod browser;
 pub mod container;
 pub mod errors;
 pub mod explain;
@@ -25,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/v1/admin/revoke", web::post().to(admin::revoke))
+        .route("/oidc/login", web::get().to(browser::oidc_login))
+        .route("/oidc/callback", web::get().to(browser::oidc_callback))
+        .route("/roles", web::get().to(browser::roles))
+        .route("/logout", web::post().to(browser::logout))
         .route("/v1/saml/credentials", web::post().to(saml::credentials))
         .route(
             "/v1/web-identity/credentials",

@@ -17,6 +17,7 @@ use crate::sts::sdk::SdkStsClient;
 use crate::sts::StsClient;
 use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
+use crate::web::{OidcBrowser, SessionStore};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,11 @@ pub struct AppState {
     pub revocation_block: Duration,
     /// Prometheus registry behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// Browser sign-in (OIDC code flow) and broker sessions.
+    pub oidc_browser: Arc<OidcBrowser>,
+    pub sessions: Arc<SessionStore>,
+    /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
+    pub secure_cookies: bool,
 }
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
@@ -179,8 +185,11 @@ impl AppState {
             (None, Some(path)) => Some(read_admin_token(path).map_err(|e| ConfigErrors(vec![e]))?),
             (None, None) => None,
         };
+        let browser =
+            OidcBrowser::from_config(cfg, clock.clone()).map_err(|e| ConfigErrors(vec![e]))?;
         let mut state = Self::from_parts(cfg, idps, sts, replay, clock)
             .with_oidc(oidc)
+            .with_oidc_browser(browser)
             .with_issuer(issuer)
             .with_cache(cache);
         state.admin_token = admin_token;
@@ -190,6 +199,12 @@ impl AppState {
     /// Count an answer in the metrics (what was issued, how much life it had left).
     pub fn record_issued(&self, issued: &crate::exchange::IssuedCredentials) {
         self.metrics.issued(issued, self.exchange.clock.now());
+    }
+
+    /// Replace the browser sign-in side of the OIDC providers.
+    pub fn with_oidc_browser(mut self, browser: OidcBrowser) -> Self {
+        self.oidc_browser = Arc::new(browser);
+        self
     }
 
     /// Replace the credential cache (`None`: every request calls STS).
@@ -237,7 +252,7 @@ impl AppState {
                 replay,
                 cache,
                 sts_scope: sts_scope(cfg).into(),
-                clock,
+                clock: clock.clone(),
             },
             max_body_bytes: cfg.server.max_body_bytes,
             thumbprint: Arc::new(IssuerGate::from_config(cfg)),
@@ -245,8 +260,21 @@ impl AppState {
             admin_token: cfg.server.admin_token.clone(),
             revocation_block: Duration::from_secs(cfg.cache.revocation_block_seconds),
             metrics,
+            oidc_browser: Arc::new(
+                OidcBrowser::from_config(cfg, clock.clone())
+                    .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
+            ),
+            sessions: Arc::new(SessionStore::new(clock.clone())),
+            secure_cookies: !is_loopback_http(&cfg.server.public_url),
         }
     }
+}
+
+/// `http://` on 127.0.0.1, ::1 or localhost: the one place cookies may go without `Secure`.
+fn is_loopback_http(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    })
 }
 
 /// The Region and STS endpoint sessions come from (part of every cache key).

@@ -95,6 +95,7 @@ mod tests {
             allow_insecure_http: false,
             claim_conditions: None,
             jwks_ttl_secs: None,
+            ..Default::default()
         });
         cfg
     }

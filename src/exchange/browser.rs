@@ -1,0 +1,60 @@
+//! Credentials for a browser session: the identity was verified (and its assertion consumed in
+//! the replay store, or its login `state`/`nonce` used up) when the person signed in, so a click in
+//! the role picker goes straight to grant → revocation check → cache → STS.
+//!
+//! Invariant: the grant comes from the rules for the *session's* verified identity; the caller only
+//! chooses among the granted roles (an ungranted role is `role_not_offered`, as on the API).
+
+use super::{
+    issued, parse_duration, parse_role_arn, revocation_labels, saml_session_name,
+    web_identity::web_identity_session_name, Exchange, ExchangeError, IssuedCredentials,
+    RoleSummary,
+};
+use crate::identity::{Protocol, VerifiedIdentity};
+use crate::mapping::evaluate;
+
+impl Exchange {
+    /// The roles a signed-in identity may pick (the role picker).
+    pub fn roles_for(
+        &self,
+        identity: &VerifiedIdentity,
+    ) -> Result<Vec<RoleSummary>, ExchangeError> {
+        if identity.protocol() == Protocol::Oidc && self.rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(evaluate(&self.rules, identity)?
+            .iter()
+            .map(RoleSummary::from)
+            .collect())
+    }
+
+    /// Credentials for a role picked in a browser session.
+    pub async fn session_credentials(
+        &self,
+        identity: &VerifiedIdentity,
+        role_arn: &str,
+        duration_seconds: Option<&str>,
+    ) -> Result<IssuedCredentials, ExchangeError> {
+        let requested_role = parse_role_arn(Some(role_arn))?;
+        let requested_duration = parse_duration(duration_seconds)?;
+        let grant = self.select_grant(identity, requested_role.as_ref())?;
+        let duration = self.negotiate(identity, grant.duration, requested_duration)?;
+        let session_name = match identity.protocol() {
+            Protocol::Saml => saml_session_name(identity, &grant),
+            Protocol::Oidc => Some(web_identity_session_name(identity, &grant, None)),
+        };
+        let labels = revocation_labels(identity, &grant);
+        self.check_not_revoked(&labels).await?;
+        let (credentials, cache) = self
+            .obtain(identity, &grant, session_name.as_ref(), &duration, &labels)
+            .await?;
+        Ok(issued(
+            identity,
+            credentials,
+            grant,
+            session_name,
+            duration,
+            cache,
+        ))
+    }
+}

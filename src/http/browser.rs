@@ -1,0 +1,317 @@
+//! Browser routes: `GET /oidc/login`, `GET /oidc/callback`, `GET /roles` (the role picker, HTML or
+//! JSON), `POST /logout`. Thin: cookies and HTML here, the flow in `web::`, credentials in
+//! `exchange`. The console redirect (`GET /console`) lives in `http::console_browser`.
+//!
+//! Invariants: every page is `Cache-Control: no-store` with a strict CSP (`default-src 'none'`,
+//! `frame-ancestors 'none'`, forms to self only) and `Referrer-Policy: no-referrer`; links and forms
+//! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
+//! is ever written into a page, a log line or an error.
+
+use super::errors::status_for;
+use super::AppState;
+use crate::error::ApiError;
+use crate::web::{BrowserSession, LOGIN_COOKIE, LOGIN_TTL, SESSION_COOKIE, SESSION_TTL};
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::json;
+
+/// Content-Security-Policy of every browser page: nothing but inline styles, forms to self.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// A response builder with the browser security headers.
+pub fn secure(mut b: HttpResponseBuilder) -> HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    b
+}
+
+/// HTML-escape text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A small accessible page.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} · fedbroker</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;\
+         margin:2rem auto;padding:0 1rem;color:#111}}table{{border-collapse:collapse;width:100%}}\
+         th,td{{text-align:left;padding:.5rem;border-bottom:1px solid #ccc}}a.console{{font-weight:600}}\
+         .err{{color:#a00}}</style></head><body><main><h1>{t}</h1>\n{body}\n</main></body></html>",
+        t = esc(title)
+    )
+}
+
+/// An error as a browser page, with the status from the one error table.
+pub fn error_page(err: &dyn ApiError) -> HttpResponse {
+    let status = status_for(err.kind());
+    tracing::warn!(error.code = err.code(), error.message = %err, "browser request refused");
+    secure(HttpResponse::build(status))
+        .content_type("text/html; charset=utf-8")
+        .body(page(
+            "Sign-in problem",
+            &format!(
+                "<p class=\"err\" role=\"alert\"><code>{}</code>: {}</p><p><a href=\"/roles\">Back to the start</a></p>",
+                esc(err.code()),
+                esc(&err.to_string())
+            ),
+        ))
+}
+
+fn cookie<'a>(
+    state: &AppState,
+    name: &'a str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+fn expired(state: &AppState, name: &'static str) -> Cookie<'static> {
+    cookie(state, name, String::new(), CookieDuration::ZERO)
+}
+
+/// The session the request's cookie refers to.
+pub fn current_session(req: &HttpRequest, state: &AppState) -> Option<BrowserSession> {
+    req.cookie(SESSION_COOKIE)
+        .and_then(|c| state.sessions.get(c.value()))
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    provider: String,
+}
+
+/// `GET /oidc/login?provider=NAME`: to the IdP, with a login cookie binding it to this browser.
+pub async fn oidc_login(query: web::Query<LoginQuery>, state: web::Data<AppState>) -> HttpResponse {
+    match state.oidc_browser.start(&query.provider).await {
+        Ok((url, binding)) => secure(HttpResponse::Found())
+            .insert_header((header::LOCATION, url))
+            .cookie(cookie(
+                &state,
+                LOGIN_COOKIE,
+                binding,
+                CookieDuration::seconds(LOGIN_TTL.num_seconds()),
+            ))
+            .finish(),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /oidc/callback`: finish the login, start a broker session, go to the role picker.
+pub async fn oidc_callback(
+    req: HttpRequest,
+    query: web::Query<CallbackQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    use crate::web::OidcBrowserError as E;
+    let q = query.into_inner();
+    let (code, login_state) = match (q.code, q.state, q.error) {
+        (_, _, Some(err)) => {
+            let shown: String = err
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(64)
+                .collect();
+            return error_page(&E::IdpRefused(shown));
+        }
+        (Some(c), Some(s), None) => (c, s),
+        _ => return error_page(&E::UnknownState),
+    };
+    let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    let identity = match state
+        .oidc_browser
+        .finish(&login_state, &code, binding.as_deref())
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return error_page(&e),
+    };
+    signed_in(&state, identity)
+}
+
+/// Start the broker session for a verified identity and send the browser to the role picker.
+pub fn signed_in(state: &AppState, identity: crate::identity::VerifiedIdentity) -> HttpResponse {
+    tracing::info!(
+        event = "browser.signed_in",
+        protocol = identity.protocol().as_str(),
+        provider = identity.provider(),
+        subject = %identity.subject_hash(),
+        "browser session started"
+    );
+    match state.sessions.create(identity) {
+        Some((value, _)) => secure(HttpResponse::SeeOther())
+            .insert_header((header::LOCATION, "/roles"))
+            .cookie(cookie(
+                state,
+                SESSION_COOKIE,
+                value,
+                CookieDuration::seconds(SESSION_TTL.num_seconds()),
+            ))
+            .cookie(expired(state, LOGIN_COOKIE))
+            .finish(),
+        None => error_page(&crate::web::OidcBrowserError::Busy),
+    }
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+/// `GET /roles`: the role picker for the signed-in browser (HTML, or JSON on request); without a
+/// session, the sign-in choices (401).
+pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(session) = current_session(&req, &state) else {
+        return sign_in_page(&req, &state);
+    };
+    let roles = match state.exchange.roles_for(&session.identity) {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let rows: Vec<serde_json::Value> = roles
+        .iter()
+        .map(|r| {
+            let arn = r.role_arn.as_str();
+            json!({
+                "role_arn": arn,
+                "account": arn.split(':').nth(4).unwrap_or_default(),
+                "role_name": arn.rsplit('/').next().unwrap_or_default(),
+                "alias": r.alias,
+                "mode": r.mode,
+                "console_url": format!("/console?role={}&csrf={}", urlencode(arn), session.csrf_token),
+            })
+        })
+        .collect();
+    if wants_json(&req) {
+        return secure(HttpResponse::Ok()).json(json!({
+            "subject": session.identity.subject(),
+            "provider": session.identity.provider(),
+            "roles": rows,
+        }));
+    }
+    let mut table = String::from(
+        "<table><caption>Roles you may use</caption><thead><tr><th scope=\"col\">Account</th>\
+         <th scope=\"col\">Role</th><th scope=\"col\">Account ID</th><th scope=\"col\"></th></tr></thead><tbody>",
+    );
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        table.push_str(&format!(
+            "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td><a class=\"console\" href=\"{href}\" \
+             aria-label=\"Open the AWS console as {name} in {acct}\">Open console</a></td></tr>",
+            alias = esc(&r["alias"].as_str().map_or_else(|| s("account"), str::to_owned)),
+            name = esc(&s("role_name")),
+            acct = esc(&s("account")),
+            href = esc(&s("console_url")),
+        ));
+    }
+    table.push_str("</tbody></table>");
+    if rows.is_empty() {
+        table =
+            "<p>No role is granted to you. Ask an administrator to check the mapping rules.</p>"
+                .into();
+    }
+    let body = format!(
+        "<p>Signed in as <strong>{who}</strong> ({provider}).</p>{table}\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Sign out</button></form>",
+        who = esc(session.identity.subject()),
+        provider = esc(session.identity.provider()),
+        csrf = esc(&session.csrf_token),
+    );
+    secure(HttpResponse::Ok())
+        .content_type("text/html; charset=utf-8")
+        .body(page("AWS roles", &body))
+}
+
+fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
+    if wants_json(req) {
+        return secure(HttpResponse::Unauthorized()).json(json!({"error": {
+            "code": "not_signed_in",
+            "message": "sign in first: GET /oidc/login?provider=NAME",
+            "providers": state.oidc_browser.provider_names(),
+        }}));
+    }
+    let links: String = state
+        .oidc_browser
+        .provider_names()
+        .iter()
+        .map(|p| {
+            format!(
+                "<li><a href=\"/oidc/login?provider={}\">Sign in with {}</a></li>",
+                esc(&urlencode(p)),
+                esc(p)
+            )
+        })
+        .collect();
+    secure(HttpResponse::Unauthorized())
+        .content_type("text/html; charset=utf-8")
+        .body(page("Sign in", &format!("<ul>{links}</ul>")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// `POST /logout` (form with the CSRF token): end the session.
+pub async fn logout(
+    req: HttpRequest,
+    form: web::Form<LogoutForm>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let (Some(c), Some(session)) = (req.cookie(SESSION_COOKIE), current_session(&req, &state)) {
+        if !session.csrf_ok(&form.csrf) {
+            return error_page(&CsrfError);
+        }
+        state.sessions.end(c.value());
+    }
+    secure(HttpResponse::SeeOther())
+        .insert_header((header::LOCATION, "/roles"))
+        .cookie(expired(&state, SESSION_COOKIE))
+        .finish()
+}
+
+/// A state-changing browser request without the session's CSRF token.
+#[derive(Debug, thiserror::Error)]
+#[error("this request did not come from a fedbroker page (missing or wrong CSRF token); reload the role list and try again")]
+pub struct CsrfError;
+
+impl ApiError for CsrfError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Forbidden
+    }
+    fn code(&self) -> &'static str {
+        "csrf_token_invalid"
+    }
+}
+
+/// Percent-encode a query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,46 @@
+//! Browser sign-in (the corporate SSO entrypoint): login state, broker sessions and the OIDC
+//! authorization-code flow. HTTP handlers live in `http::browser`; this module knows no actix types.
+//!
+//! Invariants:
+//! - every login is bound to the browser that started it: `state` is single-use and is accepted
+//!   only with the login cookie set by the same browser at `/oidc/login` (a leaked or replayed
+//!   callback URL is refused in any other browser, and twice in the same one);
+//! - a broker session is server-side; the browser holds only a random reference (`HttpOnly`,
+//!   `Secure` except on loopback, `SameSite=Lax`, [`SESSION_TTL`]); the store keeps a hash of the
+//!   reference, never the reference itself;
+//! - state-changing requests carry the session's CSRF token.
+
+pub mod oidc;
+pub mod session;
+pub mod store;
+
+pub use oidc::{OidcBrowser, OidcBrowserError, PendingLogin};
+pub use session::{BrowserSession, SessionStore};
+pub use store::ExpiringStore;
+
+use chrono::TimeDelta;
+
+/// Name of the broker-session cookie.
+pub const SESSION_COOKIE: &str = "fedbroker_session";
+/// Name of the cookie binding a login in progress to its browser.
+pub const LOGIN_COOKIE: &str = "fedbroker_login";
+/// How long a broker session lasts: short (an hour), because it can mint console sessions;
+/// signing in again at the IdP is usually one click.
+pub const SESSION_TTL: TimeDelta = TimeDelta::hours(1);
+/// How long a login may take at the IdP before its `state` expires.
+pub const LOGIN_TTL: TimeDelta = TimeDelta::minutes(10);
+
+/// A random, unguessable token (two v4 UUIDs: 244 random bits), URL-safe.
+pub fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// SHA-256 hex of a browser-held token: what the stores keep.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

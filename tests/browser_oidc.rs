@@ -1,0 +1,361 @@
+//! OIDC browser sign-in through the real handlers against the real test IdP (`oidc-provider` over
+//! HTTPS, `scripts/oidc-idp.sh`), its sign-in page driven with an HTTP client and a cookie jar:
+//! sign-in lands on the role picker; a replayed callback, a callback in another browser, an
+//! injected authorization code and a logout without the CSRF token are refused.
+
+mod support;
+
+use actix_web::test::TestRequest;
+use fedbroker::clock::SystemClock;
+use fedbroker::config::load_str;
+use fedbroker::http::AppState;
+use fedbroker::replay::memory::MemoryReplayGuard;
+use serde_json::Value;
+use std::sync::Arc;
+use support::http::send;
+use support::recording_sts::{moto_endpoint, RecordingSts};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run scripts/test.sh (it starts the test IdP), or `scripts/oidc-idp.sh start && . .fedbroker-run/oidc-idp.env`")
+    })
+}
+
+fn config() -> String {
+    let redirect = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
+    let public = redirect.trim_end_matches("/oidc/callback");
+    format!(
+        r#"
+[server]
+public_url = "{public}"
+
+[[oidc.providers]]
+name = "testidp"
+issuer = "{issuer}"
+audiences = ["sts.amazonaws.com"]
+ca_file = "{ca}"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+scopes = ["email", "profile"]
+
+[[rules]]
+name = "people"
+[rules.match]
+provider = "testidp"
+subject = "{user}"
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/ReadOnly"
+mode = "assume-role"
+alias = "sandbox"
+session_name = "{{subject}}"
+[[rules.grants]]
+role_arn = "arn:aws:iam::444455556666:role/Admin"
+mode = "assume-role"
+session_name = "{{subject}}"
+"#,
+        issuer = env("FEDBROKER_TEST_OIDC_ISSUER"),
+        ca = env("FEDBROKER_TEST_OIDC_CA"),
+        client_id = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
+        client_secret = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+        user = env("FEDBROKER_TEST_OIDC_USER"),
+    )
+}
+
+fn state() -> AppState {
+    let cfg = load_str(&config(), Vec::<(String, String)>::new()).expect("config loads");
+    let sts = RecordingSts::wrapping(fedbroker::sts::sdk::SdkStsClient::new(
+        "us-east-1",
+        Some(&moto_endpoint()),
+    ));
+    let clock: fedbroker::clock::SharedClock = Arc::new(SystemClock);
+    AppState::from_parts(
+        &cfg,
+        Vec::new(),
+        sts,
+        Arc::new(MemoryReplayGuard::new(clock.clone())),
+        clock,
+    )
+}
+
+/// A browser at the IdP: follows its redirects and submits its sign-in form until it is sent to
+/// the broker's callback; returns that callback URL.
+async fn sign_in_at_idp(authorize_url: &str) -> String {
+    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).unwrap();
+    let idp = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
+    let mut next = authorize_url.to_owned();
+    let mut method_post = false;
+    for _ in 0..10 {
+        if next.starts_with(&callback) {
+            return next;
+        }
+        let resp = if method_post {
+            idp.post(&next)
+                .form(&[("login", "1")])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            idp.get(&next).send().await.unwrap()
+        };
+        let base = resp.url().clone();
+        if resp.status().is_redirection() {
+            let loc = resp.headers()["location"].to_str().unwrap();
+            next = base.join(loc).unwrap().to_string();
+            method_post = false;
+            continue;
+        }
+        let html = resp.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no sign-in form at {next}: {html}"));
+        next = base.join(action).unwrap().to_string();
+        method_post = true;
+    }
+    panic!("the IdP never sent the browser back to {callback}");
+}
+
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            cookies: Vec::new(),
+        }
+    }
+    fn request(&self, req: TestRequest) -> TestRequest {
+        let jar: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if jar.is_empty() {
+            req
+        } else {
+            req.insert_header(("cookie", jar.join("; ")))
+        }
+    }
+    fn keep(&mut self, headers: &actix_web::http::header::HeaderMap) {
+        for h in headers.get_all("set-cookie") {
+            let c = actix_web::cookie::Cookie::parse(h.to_str().unwrap().to_owned()).unwrap();
+            self.cookies.retain(|(k, _)| k != c.name());
+            if !c.value().is_empty() {
+                self.cookies
+                    .push((c.name().to_owned(), c.value().to_owned()));
+            }
+        }
+    }
+    async fn get(
+        &mut self,
+        state: &AppState,
+        uri: &str,
+    ) -> (u16, actix_web::http::header::HeaderMap, Value) {
+        let (s, h, b) = send(state, self.request(TestRequest::get().uri(uri))).await;
+        self.keep(&h);
+        (s, h, b)
+    }
+    async fn get_json(&mut self, state: &AppState, uri: &str) -> (u16, Value) {
+        let req = TestRequest::get()
+            .uri(uri)
+            .insert_header(("accept", "application/json"));
+        let (s, h, b) = send(state, self.request(req)).await;
+        self.keep(&h);
+        (s, b)
+    }
+}
+
+fn path_and_query(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}?{}", u.path(), u.query().unwrap_or_default())
+}
+
+/// Start a login in `browser`; the callback URL the IdP sends back.
+async fn login(state: &AppState, browser: &mut Browser) -> String {
+    let (status, headers, _) = browser.get(state, "/oidc/login?provider=testidp").await;
+    assert_eq!(status, 302);
+    let to_idp = headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        to_idp.contains("code_challenge_method=S256"),
+        "PKCE: {to_idp}"
+    );
+    assert!(to_idp.contains("nonce="), "nonce: {to_idp}");
+    sign_in_at_idp(&to_idp).await
+}
+
+#[actix_web::test]
+async fn oidc_sign_in_lands_on_the_role_picker() {
+    let state = state();
+    let mut browser = Browser::new();
+    let callback = login(&state, &mut browser).await;
+    let (status, headers, body) = browser.get(&state, &path_and_query(&callback)).await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(headers.get("location").unwrap(), "/roles");
+    let set = headers
+        .get_all("set-cookie")
+        .map(|h| h.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("fedbroker_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+
+    let (status, headers, page) = browser.get(&state, "/roles").await;
+    assert_eq!(status, 200);
+    let html = page.as_str().unwrap();
+    for needle in [
+        "sandbox",
+        "ReadOnly",
+        "111122223333",
+        "Admin",
+        "444455556666",
+        "/console?role=",
+    ] {
+        assert!(html.contains(needle), "{needle} missing from the picker");
+    }
+    assert!(headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(headers.get("referrer-policy").unwrap(), "no-referrer");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+
+    let (status, json) = browser.get_json(&state, "/roles").await;
+    assert_eq!(status, 200);
+    assert_eq!(json["subject"], env("FEDBROKER_TEST_OIDC_USER"));
+    assert_eq!(json["roles"].as_array().unwrap().len(), 2, "{json}");
+}
+
+#[actix_web::test]
+async fn replayed_login_callback_is_refused() {
+    let state = state();
+    let mut browser = Browser::new();
+    let callback = path_and_query(&login(&state, &mut browser).await);
+    let login_cookie = browser.cookies.clone();
+    assert_eq!(browser.get(&state, &callback).await.0, 303);
+    // The same callback again, with the login cookie it had: the state was used up.
+    let mut again = Browser {
+        cookies: login_cookie,
+    };
+    let (status, _, body) = again.get(&state, &callback).await;
+    assert_eq!(status, 401);
+    assert!(body.as_str().unwrap().contains("login_state_invalid"));
+}
+
+#[actix_web::test]
+async fn login_callback_in_another_browser_is_refused() {
+    let state = state();
+    let mut victim = Browser::new();
+    let callback = path_and_query(&login(&state, &mut victim).await);
+    // The attacker's browser presents the victim's callback URL (a leaked or planted link).
+    let mut attacker = Browser::new();
+    let (status, _, body) = attacker.get(&state, &callback).await;
+    assert_eq!(status, 401);
+    assert!(body.as_str().unwrap().contains("login_browser_mismatch"));
+    assert_eq!(
+        attacker.get_json(&state, "/roles").await.0,
+        401,
+        "no session"
+    );
+    // And the state is spent: the victim's own browser cannot use it afterwards either.
+    assert_eq!(victim.get(&state, &callback).await.0, 401);
+}
+
+#[actix_web::test]
+async fn authorization_code_injection_is_refused() {
+    // A code from another login (another PKCE verifier and nonce) pasted into this login's
+    // callback: the IdP refuses the code for this verifier.
+    let state = state();
+    let mut browser = Browser::new();
+    let mine = url::Url::parse(&login(&state, &mut browser).await).unwrap();
+    let mut other_browser = Browser::new();
+    let theirs = url::Url::parse(&login(&state, &mut other_browser).await).unwrap();
+    let q = |u: &url::Url, k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    let forged = format!(
+        "/oidc/callback?code={}&state={}",
+        q(&theirs, "code"),
+        q(&mine, "state")
+    );
+    let (status, _, body) = browser.get(&state, &forged).await;
+    assert!(status == 403 || status == 401, "{status} {body}");
+    assert_eq!(
+        browser.get_json(&state, "/roles").await.0,
+        401,
+        "no session"
+    );
+}
+
+#[actix_web::test]
+async fn idp_error_and_unknown_provider_are_clear_errors() {
+    let state = state();
+    let mut browser = Browser::new();
+    let (status, _, body) = browser
+        .get(&state, "/oidc/callback?error=access_denied&state=x")
+        .await;
+    assert_eq!(status, 403);
+    assert!(body.as_str().unwrap().contains("login_refused"));
+    let (status, _, body) = browser.get(&state, "/oidc/login?provider=nope").await;
+    assert_eq!(status, 400);
+    assert!(body.as_str().unwrap().contains("login_unknown_provider"));
+}
+
+#[actix_web::test]
+async fn logout_without_the_csrf_token_is_refused() {
+    let state = state();
+    let mut browser = Browser::new();
+    let callback = path_and_query(&login(&state, &mut browser).await);
+    assert_eq!(browser.get(&state, &callback).await.0, 303);
+    let forged = browser.request(
+        TestRequest::post()
+            .uri("/logout")
+            .set_form([("csrf", "not-the-token")]),
+    );
+    let (status, _, _) = send(&state, forged).await;
+    assert_eq!(status, 403, "cross-site logout refused");
+    assert_eq!(
+        browser.get_json(&state, "/roles").await.0,
+        200,
+        "still signed in"
+    );
+    let (_, json) = browser.get_json(&state, "/roles").await;
+    let link = json["roles"][0]["console_url"].as_str().unwrap().to_owned();
+    let csrf = link.split("csrf=").nth(1).unwrap().to_owned();
+    let real = browser.request(
+        TestRequest::post()
+            .uri("/logout")
+            .set_form([("csrf", csrf.as_str())]),
+    );
+    let (status, headers, _) = send(&state, real).await;
+    assert_eq!(status, 303);
+    browser.keep(&headers);
+    assert_eq!(
+        browser.get_json(&state, "/roles").await.0,
+        401,
+        "signed out"
+    );
+}
