@@ -71,6 +71,8 @@ pub struct VerifiedIdentity {
     /// SHA-256 (hex) of the DER key/certificate that verified the signature, for audit.
     pub(crate) key_fingerprint: String,
     pub(crate) original: OriginalCredential,
+    /// SAML: the signed `SubjectConfirmationData InResponseTo` (SP-initiated browser sign-in).
+    pub(crate) in_response_to: Option<String>,
 }
 
 impl VerifiedIdentity {
@@ -109,6 +111,9 @@ impl VerifiedIdentity {
     }
     pub fn original(&self) -> &OriginalCredential {
         &self.original
+    }
+    pub fn in_response_to(&self) -> Option<&str> {
+        self.in_response_to.as_deref()
     }
 
     /// The subject as logs may show it: a SHA-256 prefix of `issuer | subject` (rule 7).

@@ -149,6 +149,12 @@ impl Default for LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SamlConfig {
     pub idps: Vec<SamlIdpConfig>,
+    /// The broker's SAML entity ID as a service provider (browser sign-in). Default:
+    /// `<server.public_url>/saml/metadata`.
+    pub sp_entity_id: Option<String>,
+    /// Where an IdP-initiated `RelayState` may send the browser after sign-in: local path prefixes
+    /// (default `/roles`, `/console`). Anything else is ignored (the role picker is shown).
+    pub allowed_relay_states: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +169,13 @@ pub struct SamlIdpConfig {
     /// Accepted `Recipient`/`Destination` values. Default: AWS's global and regional sign-in
     /// endpoints for `aws.region`.
     pub recipients: Option<Vec<String>>,
+    /// Browser sign-in: the IdP's SSO URL for AuthnRequests (HTTP-Redirect). Default: the
+    /// metadata's `SingleSignOnService` with that binding.
+    pub sso_url: Option<String>,
+    /// Accept IdP-initiated responses (no InResponseTo) at `POST /saml/acs`. Off by default: they
+    /// cannot be bound to the browser (login CSRF).
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

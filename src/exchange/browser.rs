@@ -12,8 +12,26 @@ use super::{
 };
 use crate::identity::{Protocol, VerifiedIdentity};
 use crate::mapping::evaluate;
+use crate::saml::CLOCK_SKEW;
+use secrecy::SecretString;
 
 impl Exchange {
+    /// Verify a SAML Response posted to the browser ACS (as strictly as on the API); the caller
+    /// checks InResponseTo, then [`Self::consume_sign_in`].
+    pub async fn verify_saml_sign_in(
+        &self,
+        response: SecretString,
+    ) -> Result<VerifiedIdentity, ExchangeError> {
+        self.validate_saml(response).await
+    }
+
+    /// Record the sign-in assertion as used (replay protection, as on the API).
+    pub async fn consume_sign_in(&self, identity: &VerifiedIdentity) -> Result<(), ExchangeError> {
+        let key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
+        self.consume_once(identity, &key, identity.expires_at() + CLOCK_SKEW)
+            .await
+    }
+
     /// The roles a signed-in identity may pick (the role picker).
     pub fn roles_for(
         &self,

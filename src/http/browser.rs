@@ -155,6 +155,15 @@ pub async fn oidc_callback(
 
 /// Start the broker session for a verified identity and send the browser to the role picker.
 pub fn signed_in(state: &AppState, identity: crate::identity::VerifiedIdentity) -> HttpResponse {
+    signed_in_to(state, identity, "/roles")
+}
+
+/// Start the broker session and send the browser to `next` (a checked local path).
+pub fn signed_in_to(
+    state: &AppState,
+    identity: crate::identity::VerifiedIdentity,
+    next: &str,
+) -> HttpResponse {
     tracing::info!(
         event = "browser.signed_in",
         protocol = identity.protocol().as_str(),
@@ -164,7 +173,7 @@ pub fn signed_in(state: &AppState, identity: crate::identity::VerifiedIdentity) 
     );
     match state.sessions.create(identity) {
         Some((value, _)) => secure(HttpResponse::SeeOther())
-            .insert_header((header::LOCATION, "/roles"))
+            .insert_header((header::LOCATION, next.to_owned()))
             .cookie(cookie(
                 state,
                 SESSION_COOKIE,
@@ -255,20 +264,24 @@ fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
             "code": "not_signed_in",
             "message": "sign in first: GET /oidc/login?provider=NAME",
             "providers": state.oidc_browser.provider_names(),
+            "saml_idps": state.saml_browser.idp_names(),
         }}));
     }
-    let links: String = state
-        .oidc_browser
-        .provider_names()
-        .iter()
-        .map(|p| {
-            format!(
-                "<li><a href=\"/oidc/login?provider={}\">Sign in with {}</a></li>",
-                esc(&urlencode(p)),
-                esc(p)
-            )
-        })
-        .collect();
+    let oidc = state.oidc_browser.provider_names().into_iter().map(|p| {
+        format!(
+            "<li><a href=\"/oidc/login?provider={}\">Sign in with {}</a></li>",
+            esc(&urlencode(p)),
+            esc(p)
+        )
+    });
+    let saml = state.saml_browser.idp_names().into_iter().map(|p| {
+        format!(
+            "<li><a href=\"/saml/login?idp={}\">Sign in with {} (SAML)</a></li>",
+            esc(&urlencode(p)),
+            esc(p)
+        )
+    });
+    let links: String = oidc.chain(saml).collect();
     secure(HttpResponse::Unauthorized())
         .content_type("text/html; charset=utf-8")
         .body(page("Sign in", &format!("<ul>{links}</ul>")))
@@ -314,4 +327,85 @@ impl ApiError for CsrfError {
 /// Percent-encode a query value.
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[derive(serde::Deserialize)]
+pub struct SamlLoginQuery {
+    idp: String,
+}
+
+/// `GET /saml/metadata`: the broker's SP metadata.
+pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/samlmetadata+xml")
+        .body(state.saml_browser.metadata_xml())
+}
+
+/// `GET /saml/login?idp=NAME`: an AuthnRequest to the IdP (HTTP-Redirect), bound to this browser.
+pub async fn saml_login(
+    query: web::Query<SamlLoginQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state.saml_browser.start(&query.idp) {
+        Ok((url, binding)) => secure(HttpResponse::Found())
+            .insert_header((header::LOCATION, url))
+            .cookie(cookie(
+                &state,
+                LOGIN_COOKIE,
+                binding,
+                CookieDuration::seconds(LOGIN_TTL.num_seconds()),
+            ))
+            .finish(),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// `POST /saml/acs`: form `SAMLResponse` (+ `RelayState`): verify, match the request (or the
+/// IdP-initiated rule), consume the assertion, start the session.
+pub async fn saml_acs(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    use super::body::{parse_strict_form, read_body};
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_page(&e),
+    };
+    let fields = match parse_strict_form(&body, &["SAMLResponse", "RelayState"]) {
+        Ok(f) => f,
+        Err(e) => return error_page(&e),
+    };
+    let mut response = None;
+    let mut relay = None;
+    for (name, value) in fields {
+        match name {
+            "SAMLResponse" => response = Some(value),
+            "RelayState" => relay = Some(value),
+            _ => {}
+        }
+    }
+    let Some(response) = response else {
+        return error_page(&super::errors::RequestError::bad(
+            "missing_saml_response",
+            "the identity provider posted no SAMLResponse",
+        ));
+    };
+    let identity = match state
+        .exchange
+        .verify_saml_sign_in(secrecy::SecretString::from(response))
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return error_page(&e),
+    };
+    let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    if let Err(e) = state.saml_browser.accept(&identity, binding.as_deref()) {
+        return error_page(&e);
+    }
+    if let Err(e) = state.exchange.consume_sign_in(&identity).await {
+        return error_page(&e);
+    }
+    let next = state.saml_browser.next_location(relay.as_deref());
+    signed_in_to(&state, identity, &next)
 }

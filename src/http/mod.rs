@@ -30,6 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oidc/callback", web::get().to(browser::oidc_callback))
         .route("/roles", web::get().to(browser::roles))
         .route("/logout", web::post().to(browser::logout))
+        .route("/saml/metadata", web::get().to(browser::saml_metadata))
+        .route("/saml/login", web::get().to(browser::saml_login))
+        .route("/saml/acs", web::post().to(browser::saml_acs))
         .route("/v1/saml/credentials", web::post().to(saml::credentials))
         .route(
             "/v1/web-identity/credentials",

@@ -17,7 +17,7 @@ use crate::sts::sdk::SdkStsClient;
 use crate::sts::StsClient;
 use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
-use crate::web::{OidcBrowser, SessionStore};
+use crate::web::{OidcBrowser, SamlBrowser, SessionStore};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub struct AppState {
     /// Browser sign-in (OIDC code flow) and broker sessions.
     pub oidc_browser: Arc<OidcBrowser>,
     pub sessions: Arc<SessionStore>,
+    /// SAML browser sign-in (SP metadata, AuthnRequests, ACS rules).
+    pub saml_browser: Arc<SamlBrowser>,
     /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
     pub secure_cookies: bool,
 }
@@ -121,14 +123,18 @@ async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, Strin
     } else {
         return Err("no metadata_file or metadata_url".into());
     };
-    let audiences = idp
+    // Browser sign-in: assertions may also be addressed to the broker itself (its SP entity ID
+    // and ACS), as well as to AWS (pass-through from the browser).
+    let mut audiences = idp
         .audiences
         .clone()
         .unwrap_or_else(|| default_audiences(&cfg.aws.region));
-    let recipients = idp
+    audiences.push(crate::web::saml::sp_entity_id(cfg));
+    let mut recipients = idp
         .recipients
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
+    recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
     TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
 }
 
@@ -236,6 +242,7 @@ impl AppState {
         clock: SharedClock,
     ) -> Self {
         let metrics = Arc::new(Metrics::new());
+        let saml_browser = Arc::new(SamlBrowser::new(cfg, &idps, clock.clone()));
         let sts: Arc<dyn StsClient> = Arc::new(MeteredSts::new(sts, metrics.clone()));
         let cache = cfg
             .cache
@@ -265,6 +272,7 @@ impl AppState {
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
             ),
             sessions: Arc::new(SessionStore::new(clock.clone())),
+            saml_browser,
             secure_cookies: !is_loopback_http(&cfg.server.public_url),
         }
     }

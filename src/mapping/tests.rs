@@ -48,6 +48,7 @@ fn identity(
             ..AwsClaims::default()
         },
         key_fingerprint: "00".into(),
+        in_response_to: None,
         original: OriginalCredential::WebIdentityToken("t".to_owned().into()),
     }
 }

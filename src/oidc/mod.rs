@@ -137,6 +137,7 @@ impl OidcValidator {
             attributes: claims::attributes(&verified_claims),
             aws,
             key_fingerprint: key.fingerprint.clone(),
+            in_response_to: None,
             original: OriginalCredential::WebIdentityToken(unverified_token.to_owned().into()),
         })
     }

@@ -29,7 +29,12 @@ pub struct TrustedIdp {
     pub signing_certs: Vec<CertificateDer>,
     pub audiences: Vec<String>,
     pub recipients: Vec<String>,
+    /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
+    pub sso_redirect_url: Option<String>,
 }
+
+/// The SAML HTTP-Redirect binding (AuthnRequests sent by the browser as a query string).
+pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 
 impl TrustedIdp {
     /// Build from IdP metadata XML: `EntityDescriptor` (or an `EntitiesDescriptor` holding exactly
@@ -108,7 +113,12 @@ impl TrustedIdp {
                 })?;
             ders.push(der);
         }
-        Self::from_der_certs(name, &entity_id, ders, audiences, recipients)
+        let mut idp = Self::from_der_certs(name, &entity_id, ders, audiences, recipients)?;
+        idp.sso_redirect_url = xml::children(sso, NS_MD, "SingleSignOnService")
+            .find(|s| s.attribute("Binding") == Some(BINDING_REDIRECT))
+            .and_then(|s| s.attribute("Location"))
+            .map(str::to_owned);
+        Ok(idp)
     }
 
     /// Build from PEM certificates (for IdPs configured without metadata, and for tests).
@@ -147,6 +157,7 @@ impl TrustedIdp {
             signing_certs: ders.into_iter().map(CertificateDer::from).collect(),
             audiences,
             recipients,
+            sso_redirect_url: None,
         };
         idp.check()?;
         Ok(idp)

@@ -130,6 +130,7 @@ impl SamlValidator {
             attributes: facts.attributes,
             aws,
             key_fingerprint: verified.key_fingerprint,
+            in_response_to: facts.in_response_to,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
         })
     }

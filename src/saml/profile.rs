@@ -30,6 +30,8 @@ pub struct AssertionFacts {
     pub session_not_on_or_after: Option<DateTime<Utc>>,
     /// Every Attribute (all AttributeStatements), name → values, names unique.
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// SubjectConfirmationData InResponseTo (SP-initiated flows; checked by the browser ACS).
+    pub in_response_to: Option<String>,
 }
 
 fn violation(msg: impl Into<String>) -> SamlError {
@@ -174,6 +176,7 @@ pub fn check_assertion(
         check_not_before(nb, now, "SubjectConfirmationData NotBefore")?;
     }
     check_not_on_or_after(scd_noa, now, "SubjectConfirmationData NotOnOrAfter")?;
+    let in_response_to = attr(scd, "InResponseTo").map(str::to_owned);
 
     // Conditions and audience.
     let conditions = xml::at_most_one(a, NS_SAML, "Conditions")?
@@ -235,6 +238,7 @@ pub fn check_assertion(
         authn_instant,
         session_not_on_or_after,
         attributes: collect_attributes(a)?,
+        in_response_to,
     })
 }
 

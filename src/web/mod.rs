@@ -11,10 +11,12 @@
 //! - state-changing requests carry the session's CSRF token.
 
 pub mod oidc;
+pub mod saml;
 pub mod session;
 pub mod store;
 
 pub use oidc::{OidcBrowser, OidcBrowserError, PendingLogin};
+pub use saml::{SamlBrowser, SamlBrowserError};
 pub use session::{BrowserSession, SessionStore};
 pub use store::ExpiringStore;
 

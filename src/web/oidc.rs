@@ -360,6 +360,7 @@ impl OidcBrowser {
                     .unwrap_or_default()
             ),
             original: OriginalCredential::WebIdentityToken(SecretString::from(raw)),
+            in_response_to: None,
         })
     }
 }

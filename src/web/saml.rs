@@ -1,0 +1,299 @@
+//! SAML browser sign-in, the broker as service provider: SP metadata, SP-initiated AuthnRequests
+//! (HTTP-Redirect binding) and the assertion consumer's InResponseTo / RelayState rules.
+//!
+//! Invariants:
+//! - an SP-initiated response is accepted only if its *signed* `SubjectConfirmationData
+//!   InResponseTo` names a request this broker sent, to that IdP, from this browser (login cookie),
+//!   and not yet answered: the pending request is taken (removed) before it is checked;
+//! - a response without InResponseTo (IdP-initiated) is accepted only from an IdP configured with
+//!   `allow_idp_initiated = true`; a response *with* an unknown InResponseTo is always refused;
+//! - `RelayState` only ever leads to a local path under an allow-listed prefix (no scheme, no
+//!   host, no `//`, no backslash): never an open redirect;
+//! - AuthnRequests are unsigned (the broker holds no SP signing key): IdPs must not require signed
+//!   requests; responses are verified as strictly as on the API.
+
+use super::{random_token, token_hash, ExpiringStore, LOGIN_TTL};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::error::{ApiError, ErrorKind};
+use crate::identity::VerifiedIdentity;
+use base64::Engine;
+use chrono::SecondsFormat;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// Default RelayState prefixes an IdP-initiated sign-in may continue to (the console itself needs
+/// the session's CSRF token, so it is reached from the picker, not from a RelayState).
+pub const DEFAULT_RELAY_PREFIXES: [&str; 1] = ["/roles"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamlBrowserError {
+    #[error("no SAML IdP {0:?} is configured for browser sign-in (it needs an SSO URL: metadata SingleSignOnService with the HTTP-Redirect binding, or sso_url)")]
+    UnknownIdp(String),
+    #[error("this SAML response answers a sign-in request that is unknown, expired or already answered; start again from the sign-in page")]
+    UnknownRequest,
+    #[error("this SAML response answers a sign-in started in another browser; start again from the sign-in page")]
+    BrowserMismatch,
+    #[error("this SAML response answers a request sent to another identity provider")]
+    IdpMismatch,
+    #[error("IdP-initiated sign-in is not enabled for this identity provider (allow_idp_initiated); start from the broker's sign-in page")]
+    IdpInitiatedRefused,
+    #[error("too many sign-ins in progress; try again shortly")]
+    Busy,
+}
+
+impl ApiError for SamlBrowserError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::UnknownIdp(_) => ErrorKind::BadRequest,
+            Self::Busy => ErrorKind::Unavailable,
+            _ => ErrorKind::Unauthenticated,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownIdp(_) => "login_unknown_provider",
+            Self::UnknownRequest => "saml_in_response_to_unknown",
+            Self::BrowserMismatch => "login_browser_mismatch",
+            Self::IdpMismatch => "saml_in_response_to_mismatch",
+            Self::IdpInitiatedRefused => "saml_idp_initiated_refused",
+            Self::Busy => "login_busy",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PendingRequest {
+    idp: String,
+    browser: String,
+}
+
+#[derive(Clone, Debug)]
+struct IdpEndpoints {
+    entity_id: String,
+    sso_url: Option<String>,
+    allow_idp_initiated: bool,
+}
+
+/// The SP side of SAML browser sign-in.
+#[derive(Debug)]
+pub struct SamlBrowser {
+    sp_entity_id: String,
+    acs_url: String,
+    idps: HashMap<String, IdpEndpoints>,
+    relay_prefixes: Vec<String>,
+    pending: ExpiringStore<PendingRequest>,
+    clock: SharedClock,
+}
+
+/// The assertion consumer URL: `<server.public_url>/saml/acs`.
+pub fn acs_url(public_url: &str) -> String {
+    format!("{}/saml/acs", public_url.trim_end_matches('/'))
+}
+
+/// The SP entity ID: `saml.sp_entity_id`, else `<server.public_url>/saml/metadata`.
+pub fn sp_entity_id(cfg: &Config) -> String {
+    cfg.saml.sp_entity_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}/saml/metadata",
+            cfg.server.public_url.trim_end_matches('/')
+        )
+    })
+}
+
+impl SamlBrowser {
+    /// Build from the config and the loaded IdPs (their metadata's SSO endpoints).
+    pub fn new(cfg: &Config, idps: &[crate::saml::TrustedIdp], clock: SharedClock) -> Self {
+        let idps = idps
+            .iter()
+            .map(|t| {
+                let c = cfg.saml.idps.iter().find(|c| c.name == t.name);
+                (
+                    t.name.clone(),
+                    IdpEndpoints {
+                        entity_id: t.entity_id.clone(),
+                        sso_url: c
+                            .and_then(|c| c.sso_url.clone())
+                            .or_else(|| t.sso_redirect_url.clone()),
+                        allow_idp_initiated: c.is_some_and(|c| c.allow_idp_initiated),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            sp_entity_id: sp_entity_id(cfg),
+            acs_url: acs_url(&cfg.server.public_url),
+            idps,
+            relay_prefixes: cfg.saml.allowed_relay_states.clone().unwrap_or_else(|| {
+                DEFAULT_RELAY_PREFIXES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            pending: ExpiringStore::new(clock.clone()),
+            clock,
+        }
+    }
+
+    /// IdPs offering browser sign-in, by name.
+    pub fn idp_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .idps
+            .iter()
+            .filter(|(_, i)| i.sso_url.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// SP metadata: entity ID, the ACS (HTTP-POST), no signing key, assertions must be signed.
+    pub fn metadata_xml(&self) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+            entity = xml_attr(&self.sp_entity_id),
+            acs = xml_attr(&self.acs_url),
+        )
+    }
+
+    /// Start a sign-in at `idp`: the redirect URL (AuthnRequest, HTTP-Redirect binding) and the
+    /// login cookie value binding the request to this browser.
+    pub fn start(&self, idp: &str) -> Result<(String, String), SamlBrowserError> {
+        let endpoints = self
+            .idps
+            .get(idp)
+            .filter(|e| e.sso_url.is_some())
+            .ok_or_else(|| SamlBrowserError::UnknownIdp(idp.chars().take(64).collect()))?;
+        let sso = endpoints.sso_url.as_deref().unwrap_or_default();
+        let id = format!("_fb{}", random_token());
+        let request = format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy AllowCreate="true"/></samlp:AuthnRequest>"#,
+            now = self.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            dest = xml_attr(sso),
+            acs = xml_attr(&self.acs_url),
+            issuer = xml_attr(&self.sp_entity_id),
+        );
+        let mut deflater =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflater
+            .write_all(request.as_bytes())
+            .and_then(|_| deflater.try_finish())
+            .map_err(|_| SamlBrowserError::Busy)?;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(deflater.get_ref().as_slice());
+        let browser_cookie = random_token();
+        let pending = PendingRequest {
+            idp: idp.to_owned(),
+            browser: token_hash(&browser_cookie),
+        };
+        if !self.pending.insert(token_hash(&id), pending, LOGIN_TTL) {
+            return Err(SamlBrowserError::Busy);
+        }
+        let sep = if sso.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{sso}{sep}SAMLRequest={}",
+            url::form_urlencoded::byte_serialize(encoded.as_bytes()).collect::<String>()
+        );
+        Ok((url, browser_cookie))
+    }
+
+    /// Check a verified response against the request it answers (or the IdP-initiated rule).
+    pub fn accept(
+        &self,
+        identity: &VerifiedIdentity,
+        browser_cookie: Option<&str>,
+    ) -> Result<(), SamlBrowserError> {
+        let endpoints = self
+            .idps
+            .get(identity.provider())
+            .ok_or_else(|| SamlBrowserError::UnknownIdp(identity.provider().to_owned()))?;
+        let Some(request_id) = identity.in_response_to() else {
+            return if endpoints.allow_idp_initiated {
+                Ok(())
+            } else {
+                Err(SamlBrowserError::IdpInitiatedRefused)
+            };
+        };
+        let pending = self
+            .pending
+            .take(&token_hash(request_id))
+            .ok_or(SamlBrowserError::UnknownRequest)?;
+        if pending.idp != identity.provider() || endpoints.entity_id != identity.issuer() {
+            return Err(SamlBrowserError::IdpMismatch);
+        }
+        if browser_cookie.map(token_hash).as_deref() != Some(pending.browser.as_str()) {
+            return Err(SamlBrowserError::BrowserMismatch);
+        }
+        Ok(())
+    }
+
+    /// Where to go after sign-in: the RelayState if it is an allow-listed local path, else the
+    /// role picker.
+    pub fn next_location(&self, relay_state: Option<&str>) -> String {
+        relay_state
+            .filter(|r| is_safe_local_path(r))
+            .filter(|r| {
+                self.relay_prefixes.iter().any(|p| {
+                    r.strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+                })
+            })
+            .unwrap_or("/roles")
+            .to_owned()
+    }
+}
+
+/// A path on this host: `/` then no second `/` or `\`, no scheme, no control characters.
+fn is_safe_local_path(s: &str) -> bool {
+    s.starts_with('/')
+        && !s.starts_with("//")
+        && !s.contains('\\')
+        && !s.contains("://")
+        && s.len() <= 2048
+        && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+fn xml_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn browser() -> SamlBrowser {
+        let cfg = Config::default();
+        SamlBrowser::new(&cfg, &[], std::sync::Arc::new(crate::clock::SystemClock))
+    }
+
+    #[test]
+    fn relay_state_open_redirects_are_ignored() {
+        let b = browser();
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/roles",
+            "/\\evil.example",
+            "/rolesX",
+            "javascript:alert(1)",
+            "/console\n",
+            "http://127.0.0.1/roles",
+            "/other",
+        ] {
+            assert_eq!(b.next_location(Some(evil)), "/roles", "{evil:?}");
+        }
+        assert_eq!(b.next_location(Some("/roles")), "/roles");
+        assert_eq!(b.next_location(Some("/roles?view=all")), "/roles?view=all");
+        assert_eq!(b.next_location(None), "/roles");
+    }
+}
