@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod answer;
 pub mod body;
+pub mod console;
 pub mod container;
 pub mod errors;
 pub mod explain;
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/roles", web::get().to(explain::roles_get))
         .route("/v1/roles", web::post().to(explain::roles_post))
         .route("/v1/explain", web::post().to(explain::explain))
+        .route("/v1/console-url", web::post().to(console::console_url))
         .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint))
         .route(
             crate::issuer::DISCOVERY_PATH,
