@@ -248,3 +248,28 @@ fn configured_allow_list_replaces_the_default() {
     )
     .is_err());
 }
+
+#[test]
+fn console_config_problems_are_reported_together() {
+    let e = load_str(
+        r#"
+[console]
+allowed_destinations = ["https://user@console.aws.amazon.com/", "https://console.aws.amazon.com/?x=1"]
+issuer_url = "http://broker.example/"
+federation_endpoints = { aws = "https://x.example/", aws-iso = "https://y.example/", aws-cn = "http://signin.example/" }
+"#,
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err();
+    let all = e.0.join("\n");
+    for key in [
+        "console.allowed_destinations[0]",
+        "console.allowed_destinations[1]",
+        "console.issuer_url",
+        "console.federation_endpoints.aws: set aws.federation_endpoint",
+        "unknown partition \"aws-iso\"",
+        "console.federation_endpoints.aws-cn",
+    ] {
+        assert!(all.contains(key), "{key} missing from:\n{all}");
+    }
+}
