@@ -8,6 +8,7 @@ pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod exchange;
 pub mod http;

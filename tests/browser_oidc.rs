@@ -12,6 +12,7 @@ use fedbroker::http::AppState;
 use fedbroker::replay::memory::MemoryReplayGuard;
 use serde_json::Value;
 use std::sync::Arc;
+use support::federation::FederationDouble;
 use support::http::send;
 use support::recording_sts::{moto_endpoint, RecordingSts};
 
@@ -22,12 +23,18 @@ fn env(name: &str) -> String {
 }
 
 fn config() -> String {
+    config_with_federation("https://signin.aws.amazon.com/federation")
+}
+
+fn config_with_federation(federation: &str) -> String {
     let redirect = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
     let public = redirect.trim_end_matches("/oidc/callback");
     format!(
         r#"
 [server]
 public_url = "{public}"
+[aws]
+federation_endpoint = "{federation}"
 
 [[oidc.providers]]
 name = "testidp"
@@ -62,11 +69,17 @@ session_name = "{{subject}}"
 }
 
 fn state() -> AppState {
-    let cfg = load_str(&config(), Vec::<(String, String)>::new()).expect("config loads");
-    let sts = RecordingSts::wrapping(fedbroker::sts::sdk::SdkStsClient::new(
-        "us-east-1",
-        Some(&moto_endpoint()),
-    ));
+    state_with(&config())
+}
+
+fn state_with(config: &str) -> AppState {
+    let cfg = load_str(config, Vec::<(String, String)>::new()).expect("config loads");
+    let broker_creds =
+        aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
+    let sts = RecordingSts::wrapping(
+        fedbroker::sts::sdk::SdkStsClient::new("us-east-1", Some(&moto_endpoint()))
+            .with_broker_credentials(broker_creds),
+    );
     let clock: fedbroker::clock::SharedClock = Arc::new(SystemClock);
     AppState::from_parts(
         &cfg,
@@ -358,4 +371,72 @@ async fn logout_without_the_csrf_token_is_refused() {
         401,
         "signed out"
     );
+}
+
+#[actix_web::test]
+async fn picking_a_role_redirects_to_a_console_sign_in_url_the_federation_endpoint_accepts() {
+    let federation = FederationDouble::start();
+    let state = state_with(&config_with_federation(&federation.url));
+    let mut browser = Browser::new();
+    let callback = path_and_query(&login(&state, &mut browser).await);
+    assert_eq!(browser.get(&state, &callback).await.0, 303);
+    let (_, json) = browser.get_json(&state, "/roles").await;
+    let link = json["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alias"] == "sandbox")
+        .unwrap()["console_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Without the CSRF token (a cross-site link): refused, nothing issued.
+    let no_csrf = link.split("&csrf=").next().unwrap().to_owned();
+    let (status, _, _) = browser.get(&state, &no_csrf).await;
+    assert_eq!(status, 403);
+    let forged = format!("{no_csrf}&csrf=forged");
+    assert_eq!(browser.get(&state, &forged).await.0, 403);
+    assert_eq!(federation.hits(), 0);
+
+    // An open redirect through destination: refused before any credential.
+    let evil = format!("{link}&destination=https%3A%2F%2Fevil.example%2F");
+    assert_eq!(browser.get(&state, &evil).await.0, 400);
+    assert_eq!(federation.hits(), 0);
+
+    let (status, headers, _) = browser
+        .get(&state, &format!("{link}&session_duration=1800"))
+        .await;
+    assert_eq!(status, 302);
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    assert_eq!(headers.get("referrer-policy").unwrap(), "no-referrer");
+    let signin = headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(signin.starts_with(&federation.url), "{signin}");
+    let u = url::Url::parse(&signin).unwrap();
+    let q: std::collections::HashMap<String, String> = u.query_pairs().into_owned().collect();
+    assert_eq!(q["Action"], "login");
+    assert_eq!(q["Destination"], "https://console.aws.amazon.com/");
+    let requests = federation.token_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].session_duration, Some(1800));
+
+    // The browser follows the redirect: the endpoint accepts the token once.
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(&signin).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(&signin).send().await.unwrap().status(),
+        400,
+        "single use"
+    );
+
+    // Not signed in: back to the sign-in page, nothing issued.
+    let mut stranger = Browser::new();
+    let (status, headers, _) = stranger.get(&state, &link).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers.get("location").unwrap(), "/roles");
 }

@@ -89,6 +89,11 @@ impl RoleArn {
         &self.0
     }
 
+    /// The partition (`aws`, `aws-us-gov`, `aws-cn`, ...): which AWS the role lives in.
+    pub fn partition(&self) -> &str {
+        self.0.split(':').nth(1).unwrap_or_default()
+    }
+
     /// The 12-digit account that owns the role.
     pub fn account_id(&self) -> &str {
         self.0.split(':').nth(4).unwrap_or_default()

@@ -85,6 +85,7 @@ pub fn load_str(
             "cache" => section_into(&mut cfg.cache, "cache", value, &mut errors),
             "log" => section_into(&mut cfg.log, "log", value, &mut errors),
             "issuer" => section_into(&mut cfg.issuer, "issuer", value, &mut errors),
+            "console" => section_into(&mut cfg.console, "console", value, &mut errors),
             "saml" => list_section(value, "saml", "idps", &mut cfg.saml.idps, &mut errors),
             "oidc" => list_section(
                 value,
@@ -96,7 +97,7 @@ pub fn load_str(
             "mapping" => section_into(&mut cfg.mapping, "mapping", value, &mut errors),
             "rules" => inline_rules = Some(value),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer, console)"
             )),
         }
     }

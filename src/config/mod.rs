@@ -10,4 +10,4 @@ mod validate;
 
 pub use load::{load, load_str, ConfigErrors};
 pub use model::*;
-pub use validate::{read_admin_token, MIN_ADMIN_TOKEN_LEN};
+pub use validate::{is_region, read_admin_token, MIN_ADMIN_TOKEN_LEN};

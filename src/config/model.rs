@@ -25,6 +25,7 @@ pub struct Config {
     /// Empty: no rules, the SAML `Role` attribute decides as before.
     pub rules: crate::mapping::Rules,
     pub issuer: IssuerConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,4 +268,21 @@ pub struct IssuerKeyConfig {
     /// The one key that signs new tokens.
     #[serde(default)]
     pub active: bool,
+}
+
+/// `[console]`: AWS console sign-in URLs (`POST /v1/console-url`; docs/CONSOLE.md).
+/// The `aws` partition's federation endpoint is `aws.federation_endpoint`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// URL prefixes a `destination` may start with (https, no userinfo, query or fragment).
+    /// Setting it replaces the default: the role's partition console, global and regional
+    /// (`https://console.aws.amazon.com/`, `https://<region>.console.aws.amazon.com/`).
+    pub allowed_destinations: Option<Vec<String>>,
+    /// The login URL's `Issuer` (where the console sends users whose session ended).
+    /// Default: `server.public_url`.
+    pub issuer_url: Option<String>,
+    /// Federation endpoints of other partitions, by partition (`aws-us-gov`, `aws-cn`), e.g. for
+    /// tests. Default: AWS's; the `aws` partition's is `aws.federation_endpoint`.
+    pub federation_endpoints: std::collections::BTreeMap<String, String>,
 }

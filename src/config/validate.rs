@@ -50,6 +50,7 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         &cfg.aws.federation_endpoint,
         true,
     );
+    check_console(errors, &cfg.console);
     if let Some(url) = &cfg.cache.redis_url {
         let u = url.expose_secret();
         if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
@@ -227,6 +228,34 @@ fn check_oidc_issuer(errors: &mut ConfigErrors, at: &str, p: &OidcProviderConfig
     }
 }
 
+/// `[console]`: destination prefixes, the issuer URL and per-partition federation endpoints.
+fn check_console(errors: &mut ConfigErrors, c: &ConsoleConfig) {
+    for (i, d) in c.allowed_destinations.iter().flatten().enumerate() {
+        if let Err(e) = crate::console::AllowedDestination::prefix(d) {
+            errors.push(format!("console.allowed_destinations[{i}] = {d:?}: {e}"));
+        }
+    }
+    if let Some(u) = &c.issuer_url {
+        check_url(errors, "console.issuer_url", u, true);
+    }
+    for (partition, url) in &c.federation_endpoints {
+        match crate::console::Partition::from_name(partition) {
+            Some(crate::console::Partition::Aws) => errors.push(
+                "console.federation_endpoints.aws: set aws.federation_endpoint instead",
+            ),
+            Some(_) => check_url(
+                errors,
+                &format!("console.federation_endpoints.{partition}"),
+                url,
+                true,
+            ),
+            None => errors.push(format!(
+                "console.federation_endpoints: unknown partition {partition:?} (aws-us-gov or aws-cn)"
+            )),
+        }
+    }
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -234,7 +263,8 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn is_region(s: &str) -> bool {
+/// An AWS Region name like `us-east-1` or `us-gov-west-1` (syntax only).
+pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2

@@ -208,7 +208,7 @@ fn parse_explain(req: &HttpRequest, body: &[u8]) -> Result<ExplainRequest, Reque
 }
 
 /// Exactly one of: a Bearer header, a SAML response, a token in the body.
-fn one_credential(
+pub(super) fn one_credential(
     header_token: Option<String>,
     saml: Option<String>,
     token: Option<String>,

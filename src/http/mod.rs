@@ -5,6 +5,8 @@ pub mod admin;
 pub mod answer;
 pub mod body;
 pub mod browser;
+pub mod console;
+pub mod console_browser;
 pub mod container;
 pub mod errors;
 pub mod explain;
@@ -29,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oidc/login", web::get().to(browser::oidc_login))
         .route("/oidc/callback", web::get().to(browser::oidc_callback))
         .route("/roles", web::get().to(browser::roles))
+        .route("/console", web::get().to(console_browser::console))
         .route("/logout", web::post().to(browser::logout))
         .route("/saml/metadata", web::get().to(browser::saml_metadata))
         .route("/saml/login", web::get().to(browser::saml_login))
@@ -45,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/roles", web::get().to(explain::roles_get))
         .route("/v1/roles", web::post().to(explain::roles_post))
         .route("/v1/explain", web::post().to(explain::explain))
+        .route("/v1/console-url", web::post().to(console::console_url))
         .route("/v1/thumbprint", web::get().to(thumbprint::thumbprint))
         .route(
             crate::issuer::DISCOVERY_PATH,

@@ -6,6 +6,7 @@
 use crate::cache::{CachingExchange, Keyring, RedisCredentialCache, REFRESHER_EVERY};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{read_admin_token, Config, ConfigErrors, SamlIdpConfig};
+use crate::console::ConsoleService;
 use crate::exchange::Exchange;
 use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub saml_browser: Arc<SamlBrowser>,
     /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
     pub secure_cookies: bool,
+    /// Console sign-in URLs (`POST /v1/console-url`).
+    pub console: Arc<ConsoleService>,
 }
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
@@ -227,6 +230,12 @@ impl AppState {
         self
     }
 
+    /// Replace the console service (tests point it at their own federation endpoint).
+    pub fn with_console(mut self, console: Arc<ConsoleService>) -> Self {
+        self.console = console;
+        self
+    }
+
     /// Replace the OIDC validator (tests build one against their own issuer).
     pub fn with_oidc(mut self, oidc: OidcValidator) -> Self {
         self.exchange.oidc = Arc::new(oidc);
@@ -249,6 +258,7 @@ impl AppState {
             .enabled
             .then(|| CachingExchange::in_process(clock.clone()));
         metrics.attach_cache(cache.clone());
+        let console = Arc::new(ConsoleService::from_config(cfg, clock.clone()));
         Self {
             exchange: Exchange {
                 saml: Arc::new(SamlValidator::new(idps, clock.clone())),
@@ -274,6 +284,7 @@ impl AppState {
             sessions: Arc::new(SessionStore::new(clock.clone())),
             saml_browser,
             secure_cookies: !is_loopback_http(&cfg.server.public_url),
+            console,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Seen {
     pub saml: Vec<AssumeRoleWithSamlRequest>,
     pub web_identity: Vec<AssumeRoleWithWebIdentityRequest>,
     pub assume_role: Vec<AssumeRoleRequest>,
+    /// Credentials STS returned, in call order (to compare with what was sent onwards).
+    pub issued: Vec<StsCredentials>,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,15 @@ impl RecordingSts {
     }
 }
 
+impl RecordingSts {
+    fn record(&self, r: Result<StsCredentials, StsError>) -> Result<StsCredentials, StsError> {
+        if let Ok(c) = &r {
+            self.seen().issued.push(c.clone());
+        }
+        r
+    }
+}
+
 pub fn moto_endpoint() -> String {
     std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
         .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)")
@@ -71,17 +82,17 @@ impl StsClient for RecordingSts {
         req: AssumeRoleWithSamlRequest,
     ) -> Result<StsCredentials, StsError> {
         self.seen().saml.push(req.clone());
-        self.inner.assume_role_with_saml(req).await
+        self.record(self.inner.assume_role_with_saml(req).await)
     }
     async fn assume_role_with_web_identity(
         &self,
         req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError> {
         self.seen().web_identity.push(req.clone());
-        self.inner.assume_role_with_web_identity(req).await
+        self.record(self.inner.assume_role_with_web_identity(req).await)
     }
     async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
         self.seen().assume_role.push(req.clone());
-        self.inner.assume_role(req).await
+        self.record(self.inner.assume_role(req).await)
     }
 }

@@ -212,6 +212,8 @@ pub struct SamlResponseBuilder {
     pub status_code: String,
     pub sign: SignWhat,
     pub signature: SignatureSpec,
+    /// SubjectConfirmationData (and Response) InResponseTo: an SP-initiated answer.
+    pub in_response_to: Option<String>,
 }
 
 /// SAML timestamp (UTC, seconds).
@@ -253,6 +255,7 @@ impl SamlResponseBuilder {
             status_code: STATUS_SUCCESS.into(),
             sign: SignWhat::Response,
             signature: SignatureSpec::default(),
+            in_response_to: None,
         }
     }
 
@@ -393,7 +396,7 @@ impl SamlResponseBuilder {
             "<saml:Assertion xmlns:saml=\"{NS_SAML}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{now}\">\
              {issuer}{sig}<saml:Subject>{name_id}\
              <saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\">\
-             <saml:SubjectConfirmationData{noa}{recipient}/></saml:SubjectConfirmation></saml:Subject>\
+             <saml:SubjectConfirmationData{noa}{recipient}{irt}/></saml:SubjectConfirmation></saml:Subject>\
              <saml:Conditions{nb}{cnoa}>{audience}</saml:Conditions>\
              <saml:AuthnStatement AuthnInstant=\"{now}\"{snoa} SessionIndex=\"{id}\">\
              <saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext>\
@@ -402,6 +405,7 @@ impl SamlResponseBuilder {
             now = saml_time(self.issue_instant),
             noa = t(&self.subject_not_on_or_after, "NotOnOrAfter"),
             recipient = opt(&self.recipient, "Recipient"),
+            irt = opt(&self.in_response_to, "InResponseTo"),
             nb = t(&self.not_before, "NotBefore"),
             cnoa = t(&self.not_on_or_after, "NotOnOrAfter"),
             snoa = t(&self.session_not_on_or_after, "SessionNotOnOrAfter"),
@@ -428,11 +432,16 @@ impl SamlResponseBuilder {
             .unwrap_or_default();
         format!(
             "<samlp:Response xmlns:samlp=\"{NS_SAMLP}\" xmlns:saml=\"{NS_SAML}\" ID=\"{id}\" Version=\"2.0\" \
-             IssueInstant=\"{now}\"{destination}>{issuer}{sig}\
+             IssueInstant=\"{now}\"{destination}{irt}>{issuer}{sig}\
              <samlp:Status><samlp:StatusCode Value=\"{status}\"/></samlp:Status>{assertion}</samlp:Response>",
             id = xml_escape(&self.response_id),
             now = saml_time(self.issue_instant),
             status = xml_escape(&self.status_code),
+            irt = self
+                .in_response_to
+                .as_ref()
+                .map(|v| format!(" InResponseTo=\"{}\"", xml_escape(v)))
+                .unwrap_or_default(),
         )
     }
 

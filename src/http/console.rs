@@ -1,0 +1,129 @@
+//! `POST /v1/console-url`: JSON `{saml_response | token, role_arn?, duration_seconds?,
+//! session_name?, destination?, region?, session_duration?}` (the token may also come in
+//! `Authorization: Bearer`) → `{"url","expires_at","session_duration"}` (200, `no-store`).
+//!
+//! Invariant: the URL is a bearer credential for the AWS console: it goes into this one answer
+//! and nowhere else (no log line, no error message). Checks, exchange and sign-in:
+//! `console::ConsoleService::sign_in`.
+
+use super::body::{read_body, NumberOrString};
+use super::errors::{error_response, RequestError};
+use super::explain::one_credential;
+use super::web_identity::bearer;
+use super::AppState;
+use crate::console::{ConsoleRequest, ConsoleUrl, ConsoleUrlRequest};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::SecondsFormat;
+use secrecy::ExposeSecret;
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConsoleJson {
+    saml_response: Option<String>,
+    token: Option<String>,
+    role_arn: Option<String>,
+    duration_seconds: Option<NumberOrString>,
+    session_name: Option<String>,
+    destination: Option<String>,
+    region: Option<String>,
+    session_duration: Option<NumberOrString>,
+}
+
+/// `POST /v1/console-url`.
+pub async fn console_url(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let body = match read_body(payload, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let input = match parse(&req, &body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    match state.console.sign_in(&state.exchange, input).await {
+        Ok(signin) => {
+            state.record_issued(&signin.issued);
+            answer(&signin.url)
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `{"url","expires_at" (RFC 3339),"session_duration" (null: the credentials' lifetime)}`.
+fn answer(u: &ConsoleUrl) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(serde_json::json!({
+            "url": u.url.expose_secret(),
+            "expires_at": u.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "session_duration": u.session_duration,
+        }))
+}
+
+fn parse(req: &HttpRequest, body: &[u8]) -> Result<ConsoleUrlRequest, RequestError> {
+    let header_token = bearer(req)?;
+    let j: ConsoleJson = if body.iter().all(u8::is_ascii_whitespace) {
+        ConsoleJson::default()
+    } else {
+        // serde_json messages name fields and positions, never values.
+        serde_json::from_slice(body).map_err(|e| {
+            RequestError::bad(
+                "bad_json",
+                format!("the JSON body is invalid ({e}); expected {{\"saml_response\" or \"token\": \"...\", \"role_arn\"?, \"duration_seconds\"?, \"session_name\"?, \"destination\"?, \"region\"?, \"session_duration\"?}}"),
+            )
+        })?
+    };
+    Ok(ConsoleUrlRequest {
+        credential: one_credential(header_token, j.saml_response, j.token)?,
+        role_arn: j.role_arn.filter(|r| !r.is_empty()),
+        duration_seconds: j.duration_seconds.map(NumberOrString::into_string),
+        session_name: j.session_name,
+        console: ConsoleRequest {
+            destination: j.destination,
+            region: j.region,
+            session_duration: j.session_duration.map(NumberOrString::into_string),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+    use crate::exchange::PresentedCredential;
+    use actix_web::test::TestRequest;
+
+    fn json_req() -> HttpRequest {
+        TestRequest::default()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request()
+    }
+
+    #[test]
+    fn takes_the_explain_fields_plus_console_options_and_refuses_unknown_ones() {
+        let r = parse(
+            &json_req(),
+            br#"{"saml_response":"x","destination":"https://console.aws.amazon.com/s3/","session_duration":1800}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.credential, PresentedCredential::SamlResponse(_)));
+        assert_eq!(r.console.session_duration.as_deref(), Some("1800"));
+        assert_eq!(
+            parse(&json_req(), br#"{"token":"a","Destination":"x"}"#)
+                .unwrap_err()
+                .code(),
+            "bad_json"
+        );
+        assert_eq!(
+            parse(&json_req(), br#"{"token":"a","saml_response":"b"}"#)
+                .unwrap_err()
+                .code(),
+            "ambiguous_credential"
+        );
+    }
+}
