@@ -276,18 +276,33 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The process-wide log capture. Global rather than `set_default`: tests run on parallel threads and
+/// tracing caches each call site's interest process-wide, so a thread-local subscriber can miss
+/// events whose call site another thread registered first. Every test of this binary logs into
+/// it, which only makes the "never in the log" check stronger.
+fn captured_log() -> Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_env_filter("fedbroker=trace,info")
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            captured
+        })
+        .clone()
+}
+
 #[actix_web::test]
 async fn login_url_token_and_credentials_never_reach_the_log() {
+    let captured = captured_log();
     let fed = FederationDouble::start();
     let s = setup(&fed.url);
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("fedbroker=trace,info")
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
 
     let (status, _, body) = s
         .console_url(json!({ "saml_response": s.saml(), "session_duration": 900 }))

@@ -101,6 +101,13 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         }
         _ => {}
     }
+    for r in cfg.saml.allowed_relay_states.iter().flatten() {
+        if !r.starts_with('/') || r.starts_with("//") || r.contains('\\') {
+            errors.push(format!(
+                "saml.allowed_relay_states: {r:?} must be a local path like \"/roles\""
+            ));
+        }
+    }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
         errors.push(format!(
             "log.level = {:?} is not a valid filter (try \"info\")",
@@ -146,6 +153,21 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     let mut names = HashSet::new();
     for (i, p) in cfg.oidc.providers.iter().enumerate() {
         let at = format!("oidc.providers[{i}] ({:?})", p.name);
+        match (&p.client_id, &p.client_secret, &p.client_secret_file) {
+            (_, Some(_), Some(_)) => errors.push(format!(
+                "{at}: set client_secret or client_secret_file, not both"
+            )),
+            (None, Some(_), _) | (None, _, Some(_)) => errors.push(format!(
+                "{at}: client_secret without client_id (browser sign-in needs both)"
+            )),
+            (Some(id), _, _) if id.trim().is_empty() => {
+                errors.push(format!("{at}: client_id is empty"))
+            }
+            (Some(_), None, Some(path)) if std::fs::metadata(path).is_err() => {
+                errors.push(format!("{at}: client_secret_file {path} cannot be read"))
+            }
+            _ => {}
+        }
         if !is_name(&p.name) {
             errors.push(format!(
                 "{at}: name must be 1-64 characters from [a-z0-9_-]"
@@ -391,6 +413,24 @@ name = "Bad Name"
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
         assert!(err.0.len() >= 5, "{all}");
+    }
+
+    #[test]
+    fn browser_sign_in_settings_are_checked() {
+        let errs = load_str(
+            "[saml]\nallowed_relay_states = [\"https://evil.example/\", \"//x\"]\n\
+             [[oidc.providers]]\nname = \"p\"\nissuer = \"https://idp.example.com\"\n\
+             audiences = [\"sts.amazonaws.com\"]\nclient_secret = \"s\"\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(errs.contains("client_secret without client_id"), "{errs}");
+        assert!(
+            errs.contains("\"https://evil.example/\" must be a local path"),
+            "{errs}"
+        );
+        assert!(errs.contains("\"//x\" must be a local path"), "{errs}");
     }
 
     #[test]
