@@ -86,7 +86,7 @@ pub fn load_str(
             "log" => section_into(&mut cfg.log, "log", value, &mut errors),
             "issuer" => section_into(&mut cfg.issuer, "issuer", value, &mut errors),
             "console" => section_into(&mut cfg.console, "console", value, &mut errors),
-            "saml" => list_section(value, "saml", "idps", &mut cfg.saml.idps, &mut errors),
+            "saml" => saml_section(value, &mut cfg.saml, &mut errors),
             "oidc" => list_section(
                 value,
                 "oidc",
@@ -226,6 +226,26 @@ fn section_into<T: DeserializeOwned>(
     }
 }
 
+/// `[saml]`: its SP settings, then `[[saml.idps]]`.
+fn saml_section(value: Value, saml: &mut super::SamlConfig, errors: &mut ConfigErrors) {
+    let mut value = value;
+    if let Value::Table(t) = &mut value {
+        if let Some(v) = t.remove("sp_entity_id") {
+            match v {
+                Value::String(s) => saml.sp_entity_id = Some(s),
+                _ => errors.push("saml.sp_entity_id must be a string"),
+            }
+        }
+        if let Some(v) = t.remove("allowed_relay_states") {
+            match v.try_into::<Vec<String>>() {
+                Ok(list) => saml.allowed_relay_states = Some(list),
+                Err(_) => errors.push("saml.allowed_relay_states must be a list of strings"),
+            }
+        }
+    }
+    list_section(value, "saml", "idps", &mut saml.idps, errors);
+}
+
 fn list_section<T: DeserializeOwned>(
     value: Value,
     section: &str,
@@ -239,7 +259,14 @@ fn list_section<T: DeserializeOwned>(
     };
     let list = t.remove(key);
     for other in t.keys() {
-        errors.push(format!("unknown key {section}.{other} (known: {key})"));
+        errors.push(format!(
+            "unknown key {section}.{other} (known: {key}{})",
+            if section == "saml" {
+                ", sp_entity_id, allowed_relay_states"
+            } else {
+                ""
+            }
+        ));
     }
     let Some(list) = list else { return };
     let Value::Array(items) = list else {
