@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Which protocol vouched for the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Saml,
@@ -39,7 +39,7 @@ pub enum OriginalCredential {
 }
 
 /// AWS-specific values carried inside the assertion or token, already checked against AWS limits.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AwsClaims {
     /// SAML `Role` attribute pairs (empty for OIDC).
     pub roles: Vec<RolePair>,
@@ -129,4 +129,76 @@ pub fn hash_subject(issuer: &str, subject: &str) -> String {
     h.update([0u8]);
     h.update(subject.as_bytes());
     hex::encode(&h.finalize()[..8])
+}
+
+/// The serialized form of a [`VerifiedIdentity`], for a browser session kept in a store (sealed
+/// with AES-256-GCM when that store is Redis). Reading it back re-checks every AWS newtype.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StoredIdentity {
+    protocol: Protocol,
+    provider: String,
+    issuer: String,
+    subject: String,
+    subject_format: Option<String>,
+    token_id: String,
+    expires_at: DateTime<Utc>,
+    authn_instant: Option<DateTime<Utc>>,
+    attributes: BTreeMap<String, Vec<String>>,
+    aws: AwsClaims,
+    key_fingerprint: String,
+    /// `saml` or `jwt`, then the original message (exposed only into the sealed plaintext).
+    original_kind: String,
+    original: String,
+    in_response_to: Option<String>,
+}
+
+impl From<&VerifiedIdentity> for StoredIdentity {
+    fn from(i: &VerifiedIdentity) -> Self {
+        use secrecy::ExposeSecret;
+        let (original_kind, original) = match &i.original {
+            OriginalCredential::SamlResponse(s) => ("saml", s.expose_secret().to_owned()),
+            OriginalCredential::WebIdentityToken(t) => ("jwt", t.expose_secret().to_owned()),
+        };
+        Self {
+            protocol: i.protocol,
+            provider: i.provider.clone(),
+            issuer: i.issuer.clone(),
+            subject: i.subject.clone(),
+            subject_format: i.subject_format.clone(),
+            token_id: i.token_id.clone(),
+            expires_at: i.expires_at,
+            authn_instant: i.authn_instant,
+            attributes: i.attributes.clone(),
+            aws: i.aws.clone(),
+            key_fingerprint: i.key_fingerprint.clone(),
+            original_kind: original_kind.to_owned(),
+            original,
+            in_response_to: i.in_response_to.clone(),
+        }
+    }
+}
+
+impl From<StoredIdentity> for VerifiedIdentity {
+    fn from(s: StoredIdentity) -> Self {
+        let original = secrecy::SecretString::from(s.original);
+        Self {
+            protocol: s.protocol,
+            provider: s.provider,
+            issuer: s.issuer,
+            subject: s.subject,
+            subject_format: s.subject_format,
+            token_id: s.token_id,
+            expires_at: s.expires_at,
+            authn_instant: s.authn_instant,
+            attributes: s.attributes,
+            aws: s.aws,
+            key_fingerprint: s.key_fingerprint,
+            original: if s.original_kind == "saml" {
+                OriginalCredential::SamlResponse(original)
+            } else {
+                OriginalCredential::WebIdentityToken(original)
+            },
+            in_response_to: s.in_response_to,
+        }
+    }
 }

@@ -73,6 +73,11 @@ fn state() -> AppState {
 }
 
 fn state_with(config: &str) -> AppState {
+    state_on(config, None)
+}
+
+/// A broker replica; with `kv`, its browser state lives there (shared by replicas).
+fn state_on(config: &str, kv: Option<Arc<dyn fedbroker::web::BrowserKv>>) -> AppState {
     let cfg = load_str(config, Vec::<(String, String)>::new()).expect("config loads");
     let broker_creds =
         aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
@@ -81,13 +86,18 @@ fn state_with(config: &str) -> AppState {
             .with_broker_credentials(broker_creds),
     );
     let clock: fedbroker::clock::SharedClock = Arc::new(SystemClock);
-    AppState::from_parts(
+    let kv = kv.unwrap_or_else(|| Arc::new(fedbroker::web::MemoryKv::new(clock.clone())));
+    let browser =
+        fedbroker::web::OidcBrowser::from_config(&cfg, clock.clone(), kv.clone()).unwrap();
+    AppState::from_parts_with_store(
         &cfg,
         Vec::new(),
         sts,
         Arc::new(MemoryReplayGuard::new(clock.clone())),
         clock,
+        kv,
     )
+    .with_oidc_browser(browser)
 }
 
 /// A browser at the IdP: follows its redirects and submits its sign-in form until it is sent to
@@ -439,4 +449,72 @@ async fn picking_a_role_redirects_to_a_console_sign_in_url_the_federation_endpoi
     let (status, headers, _) = stranger.get(&state, &link).await;
     assert_eq!(status, 303);
     assert_eq!(headers.get("location").unwrap(), "/roles");
+}
+
+#[actix_web::test]
+async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_nothing_readable() {
+    let redis_url = env("FEDBROKER_TEST_REDIS_URL");
+    let prefix = format!("fedbroker-browser-{}:", uuid::Uuid::new_v4().simple());
+    let keyring = || {
+        fedbroker::cache::Keyring::from_specs(["t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="])
+            .unwrap()
+    };
+    let kv_a: Arc<dyn fedbroker::web::BrowserKv> = Arc::new(
+        fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring())
+            .await
+            .unwrap(),
+    );
+    let kv_b: Arc<dyn fedbroker::web::BrowserKv> = Arc::new(
+        fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring())
+            .await
+            .unwrap(),
+    );
+    let (a, b) = (
+        state_on(&config(), Some(kv_a)),
+        state_on(&config(), Some(kv_b)),
+    );
+    let mut browser = Browser::new();
+    let callback = path_and_query(&login(&a, &mut browser).await);
+    // The load balancer sends the callback to replica B: it knows the login.
+    assert_eq!(browser.get(&b, &callback).await.0, 303);
+    // And the session works on either replica.
+    assert_eq!(browser.get_json(&a, "/roles").await.0, 200);
+    assert_eq!(browser.get_json(&b, "/roles").await.0, 200);
+    // Single use across replicas: the same callback on A is refused.
+    assert_eq!(browser.get(&a, &callback).await.0, 401);
+
+    // Nothing readable in Redis: not the subject, the ID token's parts or the session cookie.
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the session is in Redis");
+    let session_cookie = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "fedbroker_session")
+        .unwrap()
+        .1
+        .clone();
+    let user = env("FEDBROKER_TEST_OIDC_USER");
+    for k in keys {
+        assert!(!k.contains(&session_cookie), "cookie value in a key name");
+        let v: Vec<u8> = redis::cmd("GET")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&v);
+        for needle in [
+            user.as_str(),
+            "eyJ",
+            "@example.com",
+            session_cookie.as_str(),
+        ] {
+            assert!(!text.contains(needle), "{needle:?} readable in {k}");
+        }
+    }
 }

@@ -140,7 +140,9 @@ impl SamlProviderArn {
 }
 
 /// One value of the SAML `Role` attribute: the role to assume and the provider that vouches for it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RolePair {
     pub role: RoleArn,
     pub provider: SamlProviderArn,

@@ -19,6 +19,48 @@ macro_rules! display_debug {
     };
 }
 
+/// `Deserialize` through the type's own parser, so a stored value is checked again when read
+/// back (e.g. a browser session restored from Redis): nothing bypasses the AWS rule.
+macro_rules! deserialize_via_parse {
+    ($($t:ty),* $(,)?) => {$(
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                <$t>::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+deserialize_via_parse!(
+    RoleArn,
+    SamlProviderArn,
+    RoleSessionName,
+    SourceIdentity,
+    TagKey,
+    TagValue,
+);
+
+impl<'de> serde::Deserialize<'de> for SessionDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let secs = <i64 as serde::Deserialize>::deserialize(d)?;
+        SessionDuration::from_secs(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SessionTags {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            tags: std::collections::BTreeMap<TagKey, TagValue>,
+            transitive: Vec<TagKey>,
+        }
+        let raw = Raw::deserialize(d)?;
+        SessionTags::new(raw.tags.into_iter().collect(), raw.transitive)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 pub mod arn;
 pub mod duration;
 pub mod external_id;

@@ -157,18 +157,17 @@ impl Keyring {
             serde_json::to_vec(&SealedCredentials::from(entry))
                 .map_err(|e| CacheError::Corrupt(format!("cannot serialize an entry: {e}")))?,
         );
+        self.seal_bytes(&aad(key), &plain)
+    }
+
+    /// Encrypt any plaintext under the newest key, bound to `aad` (the same envelope as cache
+    /// entries; browser sessions use it with their own AAD domain).
+    pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, CacheError> {
         let k = &self.keys[0];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let aad = aad(key);
         let ct = k
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &plain,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plain, aad })
             .map_err(|_| CacheError::Corrupt("encryption failed".into()))?;
         let mut out = Vec::with_capacity(2 + k.id.len() + NONCE_LEN + ct.len());
         out.push(ENVELOPE_VERSION);
@@ -181,6 +180,19 @@ impl Keyring {
 
     /// Decrypt an envelope written for `key`.
     pub fn open(&self, key: &CacheKey, envelope: &[u8]) -> Result<CachedCredentials, CacheError> {
+        let plain = self.open_bytes(&aad(key), envelope)?;
+        let sealed: SealedCredentials = serde_json::from_slice(&plain).map_err(|_| {
+            CacheError::Corrupt("cache entry rejected: unreadable plaintext".into())
+        })?;
+        Ok(sealed.into())
+    }
+
+    /// Decrypt an envelope sealed with [`Self::seal_bytes`] for `aad`.
+    pub fn open_bytes(
+        &self,
+        aad: &[u8],
+        envelope: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CacheError> {
         let bad = |why: &str| CacheError::Corrupt(format!("cache entry rejected: {why}"));
         let (&version, rest) = envelope.split_first().ok_or_else(|| bad("empty"))?;
         if version != ENVELOPE_VERSION {
@@ -198,15 +210,11 @@ impl Keyring {
             .iter()
             .find(|k| k.id.as_bytes() == id)
             .ok_or_else(|| bad("written with a key id that is not configured"))?;
-        let aad = aad(key);
-        let plain = Zeroizing::new(
+        Ok(Zeroizing::new(
             k.cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
                 .map_err(|_| bad("authentication failed (wrong key or moved entry)"))?,
-        );
-        let sealed: SealedCredentials =
-            serde_json::from_slice(&plain).map_err(|_| bad("unreadable plaintext"))?;
-        Ok(sealed.into())
+        ))
     }
 }
 

@@ -87,10 +87,17 @@ fn expired(state: &AppState, name: &'static str) -> Cookie<'static> {
     cookie(state, name, String::new(), CookieDuration::ZERO)
 }
 
-/// The session the request's cookie refers to.
-pub fn current_session(req: &HttpRequest, state: &AppState) -> Option<BrowserSession> {
-    req.cookie(SESSION_COOKIE)
-        .and_then(|c| state.sessions.get(c.value()))
+/// The session the request's cookie refers to (a store failure reads as no session: the person
+/// is asked to sign in again rather than shown an error).
+pub async fn current_session(req: &HttpRequest, state: &AppState) -> Option<BrowserSession> {
+    let cookie = req.cookie(SESSION_COOKIE)?;
+    match state.sessions.get(cookie.value()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "browser session store failed");
+            None
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -150,16 +157,19 @@ pub async fn oidc_callback(
         Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    signed_in(&state, identity)
+    signed_in(&state, identity).await
 }
 
 /// Start the broker session for a verified identity and send the browser to the role picker.
-pub fn signed_in(state: &AppState, identity: crate::identity::VerifiedIdentity) -> HttpResponse {
-    signed_in_to(state, identity, "/roles")
+pub async fn signed_in(
+    state: &AppState,
+    identity: crate::identity::VerifiedIdentity,
+) -> HttpResponse {
+    signed_in_to(state, identity, "/roles").await
 }
 
 /// Start the broker session and send the browser to `next` (a checked local path).
-pub fn signed_in_to(
+pub async fn signed_in_to(
     state: &AppState,
     identity: crate::identity::VerifiedIdentity,
     next: &str,
@@ -171,8 +181,8 @@ pub fn signed_in_to(
         subject = %identity.subject_hash(),
         "browser session started"
     );
-    match state.sessions.create(identity) {
-        Some((value, _)) => secure(HttpResponse::SeeOther())
+    match state.sessions.create(identity).await {
+        Ok((value, _)) => secure(HttpResponse::SeeOther())
             .insert_header((header::LOCATION, next.to_owned()))
             .cookie(cookie(
                 state,
@@ -182,7 +192,7 @@ pub fn signed_in_to(
             ))
             .cookie(expired(state, LOGIN_COOKIE))
             .finish(),
-        None => error_page(&crate::web::OidcBrowserError::Busy),
+        Err(_) => error_page(&crate::web::OidcBrowserError::Busy),
     }
 }
 
@@ -196,7 +206,7 @@ fn wants_json(req: &HttpRequest) -> bool {
 /// `GET /roles`: the role picker for the signed-in browser (HTML, or JSON on request); without a
 /// session, the sign-in choices (401).
 pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = current_session(&req, &state) else {
+    let Some(session) = current_session(&req, &state).await else {
         return sign_in_page(&req, &state);
     };
     let roles = match state.exchange.roles_for(&session.identity) {
@@ -298,11 +308,16 @@ pub async fn logout(
     form: web::Form<LogoutForm>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let (Some(c), Some(session)) = (req.cookie(SESSION_COOKIE), current_session(&req, &state)) {
+    if let (Some(c), Some(session)) = (
+        req.cookie(SESSION_COOKIE),
+        current_session(&req, &state).await,
+    ) {
         if !session.csrf_ok(&form.csrf) {
             return error_page(&CsrfError);
         }
-        state.sessions.end(c.value());
+        if let Err(e) = state.sessions.end(c.value()).await {
+            tracing::warn!(error = %e, "could not end the browser session");
+        }
     }
     secure(HttpResponse::SeeOther())
         .insert_header((header::LOCATION, "/roles"))
@@ -346,7 +361,7 @@ pub async fn saml_login(
     query: web::Query<SamlLoginQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match state.saml_browser.start(&query.idp) {
+    match state.saml_browser.start(&query.idp).await {
         Ok((url, binding)) => secure(HttpResponse::Found())
             .insert_header((header::LOCATION, url))
             .cookie(cookie(
@@ -400,12 +415,16 @@ pub async fn saml_acs(
         Err(e) => return error_page(&e),
     };
     let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
-    if let Err(e) = state.saml_browser.accept(&identity, binding.as_deref()) {
+    if let Err(e) = state
+        .saml_browser
+        .accept(&identity, binding.as_deref())
+        .await
+    {
         return error_page(&e);
     }
     if let Err(e) = state.exchange.consume_sign_in(&identity).await {
         return error_page(&e);
     }
     let next = state.saml_browser.next_location(relay.as_deref());
-    signed_in_to(&state, identity, &next)
+    signed_in_to(&state, identity, &next).await
 }

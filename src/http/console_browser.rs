@@ -29,7 +29,7 @@ pub async fn console(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let q = query.into_inner();
-    let Some(session) = current_session(&req, &state) else {
+    let Some(session) = current_session(&req, &state).await else {
         return secure(HttpResponse::SeeOther())
             .insert_header((header::LOCATION, "/roles"))
             .finish();

@@ -18,7 +18,7 @@ use crate::sts::sdk::SdkStsClient;
 use crate::sts::StsClient;
 use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
-use crate::web::{OidcBrowser, SamlBrowser, SessionStore};
+use crate::web::{BrowserKv, MemoryKv, OidcBrowser, RedisKv, SamlBrowser, SessionStore};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,9 +194,10 @@ impl AppState {
             (None, Some(path)) => Some(read_admin_token(path).map_err(|e| ConfigErrors(vec![e]))?),
             (None, None) => None,
         };
-        let browser =
-            OidcBrowser::from_config(cfg, clock.clone()).map_err(|e| ConfigErrors(vec![e]))?;
-        let mut state = Self::from_parts(cfg, idps, sts, replay, clock)
+        let kv = build_browser_store(cfg, clock.clone()).await?;
+        let browser = OidcBrowser::from_config(cfg, clock.clone(), kv.clone())
+            .map_err(|e| ConfigErrors(vec![e]))?;
+        let mut state = Self::from_parts_with_store(cfg, idps, sts, replay, clock, kv)
             .with_oidc(oidc)
             .with_oidc_browser(browser)
             .with_issuer(issuer)
@@ -250,8 +251,21 @@ impl AppState {
         replay: Arc<dyn ReplayGuard>,
         clock: SharedClock,
     ) -> Self {
+        let kv: Arc<dyn BrowserKv> = Arc::new(MemoryKv::new(clock.clone()));
+        Self::from_parts_with_store(cfg, idps, sts, replay, clock, kv)
+    }
+
+    /// [`Self::from_parts`] with the store for browser state (pending logins, sessions).
+    pub fn from_parts_with_store(
+        cfg: &Config,
+        idps: Vec<TrustedIdp>,
+        sts: Arc<dyn StsClient>,
+        replay: Arc<dyn ReplayGuard>,
+        clock: SharedClock,
+        kv: Arc<dyn BrowserKv>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let saml_browser = Arc::new(SamlBrowser::new(cfg, &idps, clock.clone()));
+        let saml_browser = Arc::new(SamlBrowser::new(cfg, &idps, clock.clone(), kv.clone()));
         let sts: Arc<dyn StsClient> = Arc::new(MeteredSts::new(sts, metrics.clone()));
         let cache = cfg
             .cache
@@ -278,10 +292,10 @@ impl AppState {
             revocation_block: Duration::from_secs(cfg.cache.revocation_block_seconds),
             metrics,
             oidc_browser: Arc::new(
-                OidcBrowser::from_config(cfg, clock.clone())
+                OidcBrowser::from_config(cfg, clock.clone(), kv.clone())
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
             ),
-            sessions: Arc::new(SessionStore::new(clock.clone())),
+            sessions: Arc::new(SessionStore::new(clock.clone(), kv)),
             saml_browser,
             secure_cookies: !is_loopback_http(&cfg.server.public_url),
             console,
@@ -294,6 +308,30 @@ fn is_loopback_http(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| {
         u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
     })
+}
+
+/// Where browser state lives: Redis (sealed with the cache keyring) when `cache.redis_url` and an
+/// encryption key are configured, so any replica can finish a login or serve a session; otherwise
+/// in-process (use session affinity with several replicas).
+pub async fn build_browser_store(
+    cfg: &Config,
+    clock: SharedClock,
+) -> Result<Arc<dyn BrowserKv>, ConfigErrors> {
+    let keyring = Keyring::from_config(
+        &cfg.cache.encryption_keys,
+        cfg.cache.encryption_key_file.as_deref(),
+    )
+    .map_err(|e| ConfigErrors(vec![e]))?;
+    match (&cfg.cache.redis_url, keyring) {
+        (Some(url), Some(keyring)) => Ok(Arc::new(
+            RedisKv::connect(url.expose_secret(), &cfg.cache.key_prefix, keyring)
+                .await
+                .map_err(|e| {
+                    ConfigErrors(vec![format!("cache.redis_url (browser sessions): {e}")])
+                })?,
+        )),
+        _ => Ok(Arc::new(MemoryKv::new(clock))),
+    }
 }
 
 /// The Region and STS endpoint sessions come from (part of every cache key).

@@ -5,16 +5,19 @@
 //! - every login is bound to the browser that started it: `state` is single-use and is accepted
 //!   only with the login cookie set by the same browser at `/oidc/login` (a leaked or replayed
 //!   callback URL is refused in any other browser, and twice in the same one);
-//! - a broker session is server-side; the browser holds only a random reference (`HttpOnly`,
+//! - a broker session is server-side (in-process, or sealed in Redis: [`kv`]); the browser holds
+//!   only a random reference (`HttpOnly`,
 //!   `Secure` except on loopback, `SameSite=Lax`, [`SESSION_TTL`]); the store keeps a hash of the
 //!   reference, never the reference itself;
 //! - state-changing requests carry the session's CSRF token.
 
+pub mod kv;
 pub mod oidc;
 pub mod saml;
 pub mod session;
 pub mod store;
 
+pub use kv::{BrowserKv, MemoryKv, RedisKv};
 pub use oidc::{OidcBrowser, OidcBrowserError, PendingLogin};
 pub use saml::{SamlBrowser, SamlBrowserError};
 pub use session::{BrowserSession, SessionStore};

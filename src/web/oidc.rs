@@ -8,7 +8,8 @@
 //! loopback issuer with `allow_insecure_http`; a pending login is taken (removed) before it is
 //! checked, so a `state` is never usable twice, even by a failing attempt.
 
-use super::{random_token, token_hash, ExpiringStore, LOGIN_TTL};
+use super::kv::BrowserKv;
+use super::{random_token, token_hash, LOGIN_TTL};
 use crate::clock::SharedClock;
 use crate::config::{Config, OidcProviderConfig};
 use crate::error::{ApiError, ErrorKind};
@@ -100,7 +101,7 @@ impl ApiError for OidcBrowserError {
 }
 
 /// A login in progress, stored under its `state` until the callback.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct PendingLogin {
     provider: String,
     nonce: String,
@@ -129,7 +130,7 @@ struct Provider {
 pub struct OidcBrowser {
     providers: HashMap<String, Provider>,
     redirect: RedirectUrl,
-    pending: ExpiringStore<PendingLogin>,
+    pending: Arc<dyn BrowserKv>,
     clock: SharedClock,
 }
 
@@ -148,7 +149,11 @@ pub fn redirect_uri(public_url: &str) -> String {
 
 impl OidcBrowser {
     /// Build from the config (reads client secret files and CA files; no network).
-    pub fn from_config(cfg: &Config, clock: SharedClock) -> Result<Self, String> {
+    pub fn from_config(
+        cfg: &Config,
+        clock: SharedClock,
+        pending: Arc<dyn BrowserKv>,
+    ) -> Result<Self, String> {
         let redirect = RedirectUrl::new(redirect_uri(&cfg.server.public_url))
             .map_err(|e| format!("server.public_url: {e}"))?;
         let mut providers = HashMap::new();
@@ -184,7 +189,7 @@ impl OidcBrowser {
         Ok(Self {
             providers,
             redirect,
-            pending: ExpiringStore::new(clock.clone()),
+            pending,
             clock,
         })
     }
@@ -195,7 +200,7 @@ impl OidcBrowser {
             providers: HashMap::new(),
             redirect: RedirectUrl::new("http://127.0.0.1/oidc/callback".into())
                 .expect("a valid URL"),
-            pending: ExpiringStore::new(clock.clone()),
+            pending: Arc::new(super::MemoryKv::new(clock.clone())),
             clock,
         }
     }
@@ -266,12 +271,13 @@ impl OidcBrowser {
             pkce_verifier: verifier.secret().clone(),
             browser: token_hash(&browser_cookie),
         };
-        if !self
-            .pending
-            .insert(token_hash(state.secret()), pending, LOGIN_TTL)
-        {
-            return Err(OidcBrowserError::Busy);
-        }
+        let bytes = zeroize::Zeroizing::new(
+            serde_json::to_vec(&pending).map_err(|_| OidcBrowserError::Busy)?,
+        );
+        self.pending
+            .put(&pending_key(state.secret()), &bytes, LOGIN_TTL)
+            .await
+            .map_err(|_| OidcBrowserError::Busy)?;
         Ok((url.to_string(), browser_cookie))
     }
 
@@ -282,10 +288,14 @@ impl OidcBrowser {
         code: &str,
         browser_cookie: Option<&str>,
     ) -> Result<VerifiedIdentity, OidcBrowserError> {
-        let pending = self
+        let bytes = self
             .pending
-            .take(&token_hash(state))
+            .take(&pending_key(state))
+            .await
+            .map_err(|_| OidcBrowserError::Busy)?
             .ok_or(OidcBrowserError::UnknownState)?;
+        let pending: PendingLogin =
+            serde_json::from_slice(&bytes).map_err(|_| OidcBrowserError::UnknownState)?;
         if browser_cookie.map(token_hash).as_deref() != Some(pending.browser.as_str()) {
             return Err(OidcBrowserError::BrowserMismatch);
         }
@@ -363,6 +373,10 @@ impl OidcBrowser {
             in_response_to: None,
         })
     }
+}
+
+fn pending_key(state: &str) -> String {
+    format!("oidc:{}", token_hash(state))
 }
 
 /// The provider's HTTP client: CA file, timeouts, no redirects, https unless an opted-in loopback.

@@ -12,7 +12,8 @@
 //! - AuthnRequests are unsigned (the broker holds no SP signing key): IdPs must not require signed
 //!   requests; responses are verified as strictly as on the API.
 
-use super::{random_token, token_hash, ExpiringStore, LOGIN_TTL};
+use super::kv::BrowserKv;
+use super::{random_token, token_hash, LOGIN_TTL};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
@@ -21,6 +22,7 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Default RelayState prefixes an IdP-initiated sign-in may continue to (the console itself needs
 /// the session's CSRF token, so it is reached from the picker, not from a RelayState).
@@ -62,7 +64,7 @@ impl ApiError for SamlBrowserError {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct PendingRequest {
     idp: String,
     browser: String,
@@ -82,7 +84,7 @@ pub struct SamlBrowser {
     acs_url: String,
     idps: HashMap<String, IdpEndpoints>,
     relay_prefixes: Vec<String>,
-    pending: ExpiringStore<PendingRequest>,
+    pending: Arc<dyn BrowserKv>,
     clock: SharedClock,
 }
 
@@ -103,7 +105,12 @@ pub fn sp_entity_id(cfg: &Config) -> String {
 
 impl SamlBrowser {
     /// Build from the config and the loaded IdPs (their metadata's SSO endpoints).
-    pub fn new(cfg: &Config, idps: &[crate::saml::TrustedIdp], clock: SharedClock) -> Self {
+    pub fn new(
+        cfg: &Config,
+        idps: &[crate::saml::TrustedIdp],
+        clock: SharedClock,
+        pending: Arc<dyn BrowserKv>,
+    ) -> Self {
         let idps = idps
             .iter()
             .map(|t| {
@@ -130,7 +137,7 @@ impl SamlBrowser {
                     .map(|s| s.to_string())
                     .collect()
             }),
-            pending: ExpiringStore::new(clock.clone()),
+            pending,
             clock,
         }
     }
@@ -166,7 +173,7 @@ impl SamlBrowser {
 
     /// Start a sign-in at `idp`: the redirect URL (AuthnRequest, HTTP-Redirect binding) and the
     /// login cookie value binding the request to this browser.
-    pub fn start(&self, idp: &str) -> Result<(String, String), SamlBrowserError> {
+    pub async fn start(&self, idp: &str) -> Result<(String, String), SamlBrowserError> {
         let endpoints = self
             .idps
             .get(idp)
@@ -194,9 +201,11 @@ impl SamlBrowser {
             idp: idp.to_owned(),
             browser: token_hash(&browser_cookie),
         };
-        if !self.pending.insert(token_hash(&id), pending, LOGIN_TTL) {
-            return Err(SamlBrowserError::Busy);
-        }
+        let bytes = serde_json::to_vec(&pending).map_err(|_| SamlBrowserError::Busy)?;
+        self.pending
+            .put(&pending_key(&id), &bytes, LOGIN_TTL)
+            .await
+            .map_err(|_| SamlBrowserError::Busy)?;
         let sep = if sso.contains('?') { '&' } else { '?' };
         let url = format!(
             "{sso}{sep}SAMLRequest={}",
@@ -206,7 +215,7 @@ impl SamlBrowser {
     }
 
     /// Check a verified response against the request it answers (or the IdP-initiated rule).
-    pub fn accept(
+    pub async fn accept(
         &self,
         identity: &VerifiedIdentity,
         browser_cookie: Option<&str>,
@@ -222,10 +231,14 @@ impl SamlBrowser {
                 Err(SamlBrowserError::IdpInitiatedRefused)
             };
         };
-        let pending = self
+        let bytes = self
             .pending
-            .take(&token_hash(request_id))
+            .take(&pending_key(request_id))
+            .await
+            .map_err(|_| SamlBrowserError::Busy)?
             .ok_or(SamlBrowserError::UnknownRequest)?;
+        let pending: PendingRequest =
+            serde_json::from_slice(&bytes).map_err(|_| SamlBrowserError::UnknownRequest)?;
         if pending.idp != identity.provider() || endpoints.entity_id != identity.issuer() {
             return Err(SamlBrowserError::IdpMismatch);
         }
@@ -251,6 +264,10 @@ impl SamlBrowser {
     }
 }
 
+fn pending_key(request_id: &str) -> String {
+    format!("saml:{}", token_hash(request_id))
+}
+
 /// A path on this host: `/` then no second `/` or `\`, no scheme, no control characters.
 fn is_safe_local_path(s: &str) -> bool {
     s.starts_with('/')
@@ -274,7 +291,13 @@ mod tests {
 
     fn browser() -> SamlBrowser {
         let cfg = Config::default();
-        SamlBrowser::new(&cfg, &[], std::sync::Arc::new(crate::clock::SystemClock))
+        let clock: SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
+        SamlBrowser::new(
+            &cfg,
+            &[],
+            clock.clone(),
+            Arc::new(super::super::MemoryKv::new(clock)),
+        )
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! Broker sessions after a browser sign-in: the verified identity, kept server-side, referenced
-//! by a random cookie value and protected by a per-session CSRF token.
+//! Broker sessions after a browser sign-in: the verified identity, kept server-side (in-process or
+//! Redis, sealed), referenced by a random cookie value and protected by a per-session CSRF token.
 
-use super::{random_token, token_hash, ExpiringStore, SESSION_TTL};
+use super::kv::BrowserKv;
+use super::{random_token, token_hash, SESSION_TTL};
+use crate::cache::CacheError;
 use crate::clock::SharedClock;
-use crate::identity::VerifiedIdentity;
+use crate::identity::{StoredIdentity, VerifiedIdentity};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// A signed-in browser.
 #[derive(Clone, Debug)]
@@ -27,42 +30,73 @@ impl BrowserSession {
     }
 }
 
-/// Server-side sessions (in-process; a replica only knows its own sessions: put a sticky load
-/// balancer in front of several replicas, see docs/BROWSER.md).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    identity: StoredIdentity,
+    csrf_token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Server-side sessions over a [`BrowserKv`] (keys: `sess:` + SHA-256 of the cookie value):
+/// in-process, or Redis sealed with the cache keyring (see `web::kv`).
 #[derive(Debug)]
 pub struct SessionStore {
     clock: SharedClock,
-    sessions: ExpiringStore<BrowserSession>,
+    kv: Arc<dyn BrowserKv>,
+}
+
+fn key(cookie: &str) -> String {
+    format!("sess:{}", token_hash(cookie))
 }
 
 impl SessionStore {
-    pub fn new(clock: SharedClock) -> Self {
-        Self {
-            sessions: ExpiringStore::new(clock.clone()),
-            clock,
-        }
+    pub fn new(clock: SharedClock, kv: Arc<dyn BrowserKv>) -> Self {
+        Self { clock, kv }
     }
 
-    /// Start a session for `identity`; returns the cookie value, or `None` when the store is full.
-    pub fn create(&self, identity: VerifiedIdentity) -> Option<(String, BrowserSession)> {
+    /// Start a session for `identity`; returns the cookie value.
+    pub async fn create(
+        &self,
+        identity: VerifiedIdentity,
+    ) -> Result<(String, BrowserSession), CacheError> {
         let cookie = random_token();
         let session = BrowserSession {
             identity: Arc::new(identity),
             csrf_token: random_token(),
             expires_at: self.clock.now() + SESSION_TTL,
         };
-        self.sessions
-            .insert(token_hash(&cookie), session.clone(), SESSION_TTL)
-            .then_some((cookie, session))
+        let record = Record {
+            identity: StoredIdentity::from(session.identity.as_ref()),
+            csrf_token: session.csrf_token.clone(),
+            expires_at: session.expires_at,
+        };
+        let bytes = Zeroizing::new(
+            serde_json::to_vec(&record).map_err(|e| CacheError::Corrupt(e.to_string()))?,
+        );
+        self.kv.put(&key(&cookie), &bytes, SESSION_TTL).await?;
+        Ok((cookie, session))
     }
 
-    /// The live session referenced by a cookie value.
-    pub fn get(&self, cookie: &str) -> Option<BrowserSession> {
-        self.sessions.get(&token_hash(cookie))
+    /// The live session referenced by a cookie value (`Ok(None)`: none, expired or unreadable).
+    pub async fn get(&self, cookie: &str) -> Result<Option<BrowserSession>, CacheError> {
+        let Some(bytes) = self.kv.get(&key(cookie)).await? else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
+            return Ok(None);
+        };
+        if record.expires_at <= self.clock.now() {
+            return Ok(None);
+        }
+        Ok(Some(BrowserSession {
+            identity: Arc::new(record.identity.into()),
+            csrf_token: record.csrf_token,
+            expires_at: record.expires_at,
+        }))
     }
 
     /// Log out.
-    pub fn end(&self, cookie: &str) {
-        self.sessions.remove(&token_hash(cookie));
+    pub async fn end(&self, cookie: &str) -> Result<(), CacheError> {
+        self.kv.remove(&key(cookie)).await
     }
 }
