@@ -52,6 +52,8 @@ pub struct IssuedCredentials {
     pub provider: String,
     pub protocol: Protocol,
     pub source_identity: Option<String>,
+    /// Keys of the session tags the session carries (audit; values are not logged).
+    pub tag_keys: Vec<String>,
     /// How the credentials were obtained.
     pub mode: StsMode,
     /// The grant's display alias, if the rule set one.
@@ -314,7 +316,14 @@ fn issued(
         expiration = %credentials.expiration.to_rfc3339(),
         "issued temporary credentials"
     );
+    let tags = if grant.mode == StsMode::PassThrough {
+        &identity.aws().tags
+    } else {
+        &grant.tags
+    };
+    let tag_keys = tags.iter().map(|(k, _)| k.as_str().to_owned()).collect();
     IssuedCredentials {
+        tag_keys,
         source_identity: grant
             .source_identity
             .as_ref()

@@ -4,6 +4,7 @@
 //! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod aws;
 pub mod cache;
 pub mod clock;

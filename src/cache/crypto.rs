@@ -241,6 +241,9 @@ struct SealedCredentials {
     /// Whether the session was role-chained (capped at 1 hour); absent in older entries.
     #[serde(default)]
     chained: bool,
+    /// The STS request that issued it (audit); absent in older entries.
+    #[serde(default)]
+    request_id: Option<String>,
     fetched_at: DateTime<Utc>,
 }
 
@@ -266,6 +269,7 @@ impl From<&CachedCredentials> for SealedCredentials {
             source_identity: c.source_identity.clone(),
             packed_policy_size: c.packed_policy_size,
             chained: c.chained,
+            request_id: c.request_id.clone(),
             fetched_at: e.fetched_at,
         }
     }
@@ -287,6 +291,7 @@ impl From<SealedCredentials> for CachedCredentials {
                 source_identity: s.source_identity,
                 packed_policy_size: s.packed_policy_size,
                 chained: s.chained,
+                request_id: s.request_id,
             },
             fetched_at: s.fetched_at,
         }

@@ -26,6 +26,31 @@ pub struct Config {
     pub rules: crate::mapping::Rules,
     pub issuer: IssuerConfig,
     pub console: ConsoleConfig,
+    pub audit: AuditConfig,
+}
+
+/// Where audit records go.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSinkKind {
+    /// Standard output, one JSON line per record (the diagnostic log is on stderr).
+    #[default]
+    Stdout,
+    /// Appended to `audit.file`.
+    File,
+    /// No audit log.
+    Off,
+}
+
+/// `[audit]`: one JSON line per issuance and refusal (see `crate::audit`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub sink: AuditSinkKind,
+    /// The file for `sink = "file"` (opened for appending at start).
+    pub file: Option<String>,
+    /// Withhold credentials (503 `audit_unavailable`) when a record cannot be written.
+    pub fail_closed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

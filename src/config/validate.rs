@@ -108,6 +108,9 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             ));
         }
     }
+    if cfg.audit.sink == AuditSinkKind::File && cfg.audit.file.is_none() {
+        errors.push("audit.sink = \"file\" needs audit.file (a path to append to)");
+    }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
         errors.push(format!(
             "log.level = {:?} is not a valid filter (try \"info\")",

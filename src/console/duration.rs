@@ -63,6 +63,7 @@ mod tests {
             source_identity: None,
             packed_policy_size: None,
             chained,
+            request_id: None,
         }
     }
 

@@ -192,6 +192,7 @@ mod tests {
             source_identity: None,
             packed_policy_size: None,
             chained: false,
+            request_id: None,
         }
     }
 

@@ -46,10 +46,15 @@ pub async fn console_url(
     };
     match state.console.sign_in(&state.exchange, input).await {
         Ok(signin) => {
-            state.record_issued(&signin.issued);
+            if let Err(e) = state.record_issued("console_url", &signin.issued) {
+                return error_response(&e);
+            }
             answer(&signin.url)
         }
-        Err(e) => error_response(&e),
+        Err(e) => {
+            state.record_refused("console_url", &e);
+            error_response(&e)
+        }
     }
 }
 

@@ -54,9 +54,14 @@ pub async fn console(
         .await
     {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(e) => {
+            state.record_refused("console", &e);
+            return error_page(&e);
+        }
     };
-    state.record_issued(&issued);
+    if let Err(e) = state.record_issued("console", &issued) {
+        return error_page(&e);
+    }
     let signin = match state.console.signin_url(&issued, &options).await {
         Ok(u) => u,
         Err(e) => return error_page(&e),

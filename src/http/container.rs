@@ -45,7 +45,9 @@ pub async fn credentials(
     };
     match state.exchange.container_credentials(input).await {
         Ok(issued) => {
-            state.record_issued(&issued);
+            if let Err(e) = state.record_issued("container", &issued) {
+                return error_response(&e);
+            }
             HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header(cache_header(&issued))
@@ -54,7 +56,10 @@ pub async fn credentials(
                     &issued.role_arn,
                 ))
         }
-        Err(e) => error_response(&e),
+        Err(e) => {
+            state.record_refused("container", &e);
+            error_response(&e)
+        }
     }
 }
 
@@ -126,6 +131,7 @@ mod tests {
             source_identity: Some("alice".into()),
             packed_policy_size: Some(6),
             chained: true,
+            request_id: None,
         };
         let role = RoleArn::parse("arn:aws:iam::123456789012:role/Admin").unwrap();
         let body = container_credentials_body(&creds, &role);

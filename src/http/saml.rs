@@ -40,10 +40,15 @@ pub async fn credentials(
     };
     match state.exchange.saml_credentials(input).await {
         Ok(issued) => {
-            state.record_issued(&issued);
+            if let Err(e) = state.record_issued("saml", &issued) {
+                return error_response(&e);
+            }
             credentials_response(&issued)
         }
-        Err(e) => error_response(&e),
+        Err(e) => {
+            state.record_refused("saml", &e);
+            error_response(&e)
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub revocation_block: Duration,
     /// Prometheus registry behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// The audit log (`[audit]`).
+    pub audit: crate::audit::Audit,
     /// Browser sign-in (OIDC code flow) and broker sessions.
     pub oidc_browser: Arc<OidcBrowser>,
     pub sessions: Arc<SessionStore>,
@@ -203,12 +205,27 @@ impl AppState {
             .with_issuer(issuer)
             .with_cache(cache);
         state.admin_token = admin_token;
+        state.audit =
+            crate::audit::Audit::from_config(&cfg.audit).map_err(|e| ConfigErrors(vec![e]))?;
         Ok(state)
     }
 
-    /// Count an answer in the metrics (what was issued, how much life it had left).
-    pub fn record_issued(&self, issued: &crate::exchange::IssuedCredentials) {
-        self.metrics.issued(issued, self.exchange.clock.now());
+    /// Audit and count an answer about to be handed out on `route`; an `Err` (audit fail-closed)
+    /// means the credentials must be withheld.
+    pub fn record_issued(
+        &self,
+        route: &str,
+        issued: &crate::exchange::IssuedCredentials,
+    ) -> Result<(), crate::audit::AuditUnavailable> {
+        let now = self.exchange.clock.now();
+        self.audit.issued(route, issued, now)?;
+        self.metrics.issued(issued, now);
+        Ok(())
+    }
+
+    /// Audit a refused credential request on `route`.
+    pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
+        self.audit.refused(route, err, self.exchange.clock.now());
     }
 
     /// Replace the browser sign-in side of the OIDC providers.
@@ -291,6 +308,7 @@ impl AppState {
             admin_token: cfg.server.admin_token.clone(),
             revocation_block: Duration::from_secs(cfg.cache.revocation_block_seconds),
             metrics,
+            audit: crate::audit::Audit::off(),
             oidc_browser: Arc::new(
                 OidcBrowser::from_config(cfg, clock.clone(), kv.clone())
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),

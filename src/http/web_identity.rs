@@ -35,10 +35,15 @@ pub async fn credentials(
     };
     match state.exchange.web_identity_credentials(input).await {
         Ok(issued) => {
-            state.record_issued(&issued);
+            if let Err(e) = state.record_issued("web_identity", &issued) {
+                return error_response(&e);
+            }
             credentials_response(&issued)
         }
-        Err(e) => error_response(&e),
+        Err(e) => {
+            state.record_refused("web_identity", &e);
+            error_response(&e)
+        }
     }
 }
 

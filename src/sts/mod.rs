@@ -86,6 +86,8 @@ pub struct StsCredentials {
     /// session at [`CHAINED_MAX_SESSION_SECONDS`] (1 hour). Always `false` for the unsigned calls.
     /// The answer should say so (a caller asking for more got at most one hour).
     pub chained: bool,
+    /// The STS request ID (`x-amzn-RequestId`), for joining the audit log with CloudTrail.
+    pub request_id: Option<String>,
 }
 
 /// Why STS did not return credentials. Variants follow how the caller reacts.

@@ -28,6 +28,7 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSamlOutput;
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput;
+use aws_sdk_sts::operation::RequestId;
 use aws_sdk_sts::types::{AssumedRoleUser, Credentials};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
@@ -209,11 +210,14 @@ pub(super) struct StsAnswer {
     audience: Option<String>,
     source_identity: Option<String>,
     packed_policy_size: Option<i32>,
+    request_id: Option<String>,
 }
 
 impl From<AssumeRoleWithSamlOutput> for StsAnswer {
     fn from(out: AssumeRoleWithSamlOutput) -> Self {
+        let request_id = out.request_id().map(str::to_owned);
         Self {
+            request_id,
             credentials: out.credentials,
             assumed_role_user: out.assumed_role_user,
             subject: out.subject,
@@ -230,7 +234,9 @@ impl From<AssumeRoleWithSamlOutput> for StsAnswer {
 
 impl From<AssumeRoleOutput> for StsAnswer {
     fn from(out: AssumeRoleOutput) -> Self {
+        let request_id = out.request_id().map(str::to_owned);
         Self {
+            request_id,
             credentials: out.credentials,
             assumed_role_user: out.assumed_role_user,
             subject: None,
@@ -245,7 +251,9 @@ impl From<AssumeRoleOutput> for StsAnswer {
 
 impl From<AssumeRoleWithWebIdentityOutput> for StsAnswer {
     fn from(out: AssumeRoleWithWebIdentityOutput) -> Self {
+        let request_id = out.request_id().map(str::to_owned);
         Self {
+            request_id,
             credentials: out.credentials,
             assumed_role_user: out.assumed_role_user,
             subject: out.subject_from_web_identity_token,
@@ -280,6 +288,7 @@ pub(super) fn credentials_from(out: StsAnswer) -> Result<StsCredentials, StsErro
         source_identity: out.source_identity,
         packed_policy_size: out.packed_policy_size,
         chained: false,
+        request_id: out.request_id,
     })
 }
 

@@ -31,6 +31,7 @@ pub fn creds(now: DateTime<Utc>, lifetime: TimeDelta, n: usize) -> StsCredential
         source_identity: Some("alice".into()),
         packed_policy_size: Some(7),
         chained: false,
+        request_id: Some("req-0001".into()),
     }
 }
 
