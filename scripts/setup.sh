@@ -2,7 +2,8 @@
 # Install what building and testing fedbroker needs on a Debian 12 machine. Idempotent: when
 # everything is already present it only checks (well under a second) and changes nothing.
 #
-#   1. Debian packages (C libraries for samael/xmlsec, clang for bindgen, redis-server, ...):
+#   1. Debian packages (C libraries for samael/xmlsec, clang for bindgen, redis-server, chromium
+#      for the browser end-to-end test, ...):
 #      `apt-get update` + `apt-get install` only for the packages `dpkg-query` reports missing.
 #   2. The repo-local Python venv `.venv` with moto[server] (the STS stand-in), pinned in
 #      scripts/requirements-test.txt and scripts/constraints-test.txt. Rebuilt only when those
@@ -53,6 +54,7 @@ APT_PACKAGES=(
     libxml2-dev libxmlsec1-dev libxmlsec1-openssl libxslt1-dev xmlsec1 # samael's xmlsec feature
     libclang-dev clang                                                 # bindgen for xmlsec
     openssl redis-server curl python3-venv
+    chromium                                                           # browser e2e (playwright-core drives it)
 )
 # Node.js only when there are npm packages, and only if no node/npm is on PATH (this machine's
 # Node.js 20 + npm 11 do not come from Debian's nodejs/npm packages, which must not replace them).

@@ -55,6 +55,13 @@ impl Default for BrokerOptions {
 
 impl Broker {
     pub fn start(opts: BrokerOptions) -> Self {
+        Self::start_on(opts, spare_port(), &[])
+    }
+
+    /// Like [`Broker::start`], on a chosen loopback `port` (e.g. the one in an IdP's registered
+    /// redirect URI) and with extra environment variables for the process (e.g. the broker's own
+    /// AWS credentials, or `FEDBROKER_SECTION__KEY` overrides of keys in the generated sections).
+    pub fn start_on(opts: BrokerOptions, port: u16, envs: &[(&str, &str)]) -> Self {
         let sts = required_env("FEDBROKER_TEST_STS_ENDPOINT");
         let redis = if opts.redis {
             Some(required_env("FEDBROKER_TEST_REDIS_URL"))
@@ -62,7 +69,6 @@ impl Broker {
             None
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = spare_port();
         let metadata = repo_path("config/test-idp-metadata.xml");
         let mut toml = format!(
             r#"[server]
@@ -100,6 +106,7 @@ metadata_file = "{metadata}"
             .arg("--config")
             .arg(&cfg_path)
             .env_remove("RUST_LOG")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
