@@ -95,6 +95,8 @@ pub enum ExchangeError {
     Revoked,
     #[error("the revocation was applied on this replica but not in Redis ({0}); retry when Redis answers")]
     RevocationIncomplete(String),
+    #[error(transparent)]
+    RateLimited(#[from] crate::limits::RateLimited),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -113,6 +115,7 @@ impl ApiError for ExchangeError {
             Self::Issuer(e) => e.kind(),
             Self::IssuerDisabled => ErrorKind::Internal,
             Self::Sts(e) => e.kind(),
+            Self::RateLimited(e) => e.kind(),
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -131,6 +134,7 @@ impl ApiError for ExchangeError {
             Self::SessionEnding => "saml_session_ending",
             Self::Revoked => "access_revoked",
             Self::RevocationIncomplete(_) => "revocation_incomplete",
+            Self::RateLimited(e) => e.code(),
             Self::Internal(_) => "internal_error",
         }
     }
@@ -140,6 +144,7 @@ impl ApiError for ExchangeError {
             Self::Replay(e) => e.retry_after(),
             Self::Sts(e) => e.retry_after(),
             Self::RevocationIncomplete(_) => Some(2),
+            Self::RateLimited(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -164,6 +169,8 @@ pub struct Exchange {
     pub replay: Arc<dyn ReplayGuard>,
     /// The credential cache (`None`: every request calls STS).
     pub cache: Option<CachingExchange>,
+    /// Per-subject rate limit (checked once the identity is verified).
+    pub limits: Arc<crate::limits::RateLimits>,
     /// Where sessions come from (Region and STS endpoint): part of every cache key, so replicas
     /// sharing a Redis but not a Region never share an entry.
     pub sts_scope: Arc<str>,
@@ -185,6 +192,7 @@ impl Exchange {
         let session_name = saml_session_name(&identity, &grant);
         let labels = revocation_labels(&identity, &grant);
         self.check_not_revoked(&labels).await?;
+        self.limits.check_subject(&identity.subject_hash())?;
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
         self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)

@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod http;
 pub mod identity;
 pub mod issuer;
+pub mod limits;
 pub mod mapping;
 pub mod oidc;
 pub mod replay;

@@ -172,6 +172,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(middleware::from_fn(http::limits::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
                 .configure(http::routes)
         })

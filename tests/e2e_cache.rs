@@ -29,7 +29,8 @@ fn broker_with(redis_url: &str, prefix: &str) -> Broker {
     Broker::start(BrokerOptions {
         redis: false,
         extra_toml: format!(
-            "\n[cache]\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nencryption_keys = [\"{CACHE_KEY}\"]\n\
+            "\n[limits]\nper_client_per_minute = 0\nper_subject_per_minute = 0\n\
+             \n[cache]\nredis_url = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\nencryption_keys = [\"{CACHE_KEY}\"]\n\
              \n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\n",
             env("FEDBROKER_TEST_OIDC_ISSUER"),
             env("FEDBROKER_TEST_OIDC_CA")

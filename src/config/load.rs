@@ -87,6 +87,7 @@ pub fn load_str(
             "issuer" => section_into(&mut cfg.issuer, "issuer", value, &mut errors),
             "console" => section_into(&mut cfg.console, "console", value, &mut errors),
             "audit" => section_into(&mut cfg.audit, "audit", value, &mut errors),
+            "limits" => section_into(&mut cfg.limits, "limits", value, &mut errors),
             "saml" => saml_section(value, &mut cfg.saml, &mut errors),
             "oidc" => list_section(
                 value,
@@ -98,7 +99,7 @@ pub fn load_str(
             "mapping" => section_into(&mut cfg.mapping, "mapping", value, &mut errors),
             "rules" => inline_rules = Some(value),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer, console, audit)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer, console, audit, limits)"
             )),
         }
     }

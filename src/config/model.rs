@@ -27,6 +27,28 @@ pub struct Config {
     pub issuer: IssuerConfig,
     pub console: ConsoleConfig,
     pub audit: AuditConfig,
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: requests per minute (0 = no limit). See `crate::limits`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Per TCP peer address, every route but health and metrics.
+    pub per_client_per_minute: u32,
+    /// Per verified subject, credential requests.
+    pub per_subject_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // Generous: a CI fleet behind one NAT address, or one workload identity shared by many
+        // jobs, must not be throttled in normal use; the point is to stop floods.
+        Self {
+            per_client_per_minute: 6_000,
+            per_subject_per_minute: 600,
+        }
+    }
 }
 
 /// Where audit records go.

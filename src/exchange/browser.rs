@@ -63,6 +63,7 @@ impl Exchange {
         };
         let labels = revocation_labels(identity, &grant);
         self.check_not_revoked(&labels).await?;
+        self.limits.check_subject(&identity.subject_hash())?;
         let (credentials, cache) = self
             .obtain(identity, &grant, session_name.as_ref(), &duration, &labels)
             .await?;

@@ -129,6 +129,7 @@ impl Exchange {
         let session_name = web_identity_session_name(&identity, &grant, requested_name);
         let labels = revocation_labels(&identity, &grant);
         self.check_not_revoked(&labels).await?;
+        self.limits.check_subject(&identity.subject_hash())?;
 
         if token_use == TokenUse::OneTime {
             let replay_key = format!("oidc:{}", identity.token_id());

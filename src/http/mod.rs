@@ -12,6 +12,7 @@ pub mod errors;
 pub mod explain;
 pub mod health;
 pub mod issuer;
+pub mod limits;
 pub mod request_id;
 pub mod saml;
 pub mod state;

@@ -205,6 +205,14 @@ impl AppState {
             .with_issuer(issuer)
             .with_cache(cache);
         state.admin_token = admin_token;
+        let limits = state.exchange.limits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.sweep();
+            }
+        });
         state.audit =
             crate::audit::Audit::from_config(&cfg.audit).map_err(|e| ConfigErrors(vec![e]))?;
         Ok(state)
@@ -300,6 +308,7 @@ impl AppState {
                 replay,
                 cache,
                 sts_scope: sts_scope(cfg).into(),
+                limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
                 clock: clock.clone(),
             },
             max_body_bytes: cfg.server.max_body_bytes,

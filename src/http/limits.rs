@@ -1,0 +1,30 @@
+//! The per-client rate limit as actix middleware (see `crate::limits`): every route except health,
+//! readiness and metrics, keyed by the TCP peer address; over the limit → 429 with `Retry-After`.
+
+use super::errors::error_response;
+use super::AppState;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+/// Routes never limited (probes and scrapes must see the process as it is).
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !UNLIMITED.contains(&req.path()) {
+        let peer = req.peer_addr().map(|a| a.ip().to_string());
+        if let (Some(state), Some(peer)) = (req.app_data::<web::Data<AppState>>(), peer) {
+            if let Err(e) = state.exchange.limits.check_client(&peer) {
+                let resp = error_response(&e);
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
