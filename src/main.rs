@@ -173,6 +173,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
             App::new()
                 .app_data(data.clone())
                 .wrap(middleware::from_fn(http::limits::middleware))
+                .wrap(middleware::from_fn(http::request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
                 .configure(http::routes)
         })

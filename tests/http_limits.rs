@@ -1,4 +1,4 @@
-//! Rate limits through the real handlers: per subject (after verification, before the assertion
+//! Rate limits and request metrics through the real handlers and middleware: per subject (after verification, before the assertion
 //! is consumed and before STS) and per client address (the middleware), both 429 + Retry-After;
 //! probes are never limited.
 
@@ -113,4 +113,38 @@ async fn a_client_address_flooding_the_broker_is_throttled_and_probes_are_not() 
             .to_request();
         assert_eq!(test::call_service(&app, probe).await.status(), 200);
     }
+}
+
+#[actix_web::test]
+async fn requests_are_counted_by_route_pattern_method_and_status_class() {
+    let (state, _, _) = setup("per_client_per_minute = 0\nper_subject_per_minute = 0");
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(state))
+            .wrap(from_fn(fedbroker::http::request_metrics::middleware))
+            .configure(routes),
+    )
+    .await;
+    for _ in 0..2 {
+        let r = test::TestRequest::get().uri("/healthz").to_request();
+        assert_eq!(test::call_service(&app, r).await.status(), 200);
+    }
+    let r = test::TestRequest::get()
+        .uri("/no/such/path/alice@example.com")
+        .to_request();
+    assert_eq!(test::call_service(&app, r).await.status(), 404);
+    let r = test::TestRequest::get().uri("/metrics").to_request();
+    let text = String::from_utf8(
+        test::read_body(test::call_service(&app, r).await)
+            .await
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "fedbroker_http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\",status=\"2xx\"} 2",
+        "fedbroker_http_request_duration_seconds_count{route=\"unmatched\",method=\"GET\",status=\"4xx\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("alice"), "raw paths never become labels");
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod issuer;
 pub mod limits;
 pub mod request_id;
+pub mod request_metrics;
 pub mod saml;
 pub mod state;
 pub mod thumbprint;

@@ -47,6 +47,20 @@ struct IssuedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The matched route pattern (e.g. `/v1/saml/credentials`), `unmatched` otherwise: bounded.
+    route: String,
+    method: String,
+    /// `2xx`, `3xx`, `4xx`, `5xx`.
+    status: &'static str,
+}
+
+/// Buckets of the request latency histogram (seconds): 0.5 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     cache: &'static str,
 }
@@ -58,6 +72,7 @@ pub struct Metrics {
     sts_calls: Family<StsLabels, Counter>,
     issued: Family<IssuedLabels, Counter>,
     served_ttl: Family<CacheLabel, Histogram>,
+    requests: Family<RequestLabels, Histogram>,
     cache: Arc<RwLock<Option<CachingExchange>>>,
 }
 
@@ -89,6 +104,14 @@ impl Metrics {
             "Time left before expiry of the credentials handed out",
             served_ttl.clone(),
         );
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(LATENCY_BUCKETS)
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP requests by route, method and status class, with their latency",
+            requests.clone(),
+        );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
         Self {
@@ -96,8 +119,26 @@ impl Metrics {
             sts_calls,
             issued,
             served_ttl,
+            requests,
             cache,
         }
+    }
+
+    /// Count a request and its latency (`route`: the matched pattern, never the raw path).
+    pub fn request(&self, route: Option<&str>, method: &str, status: u16, seconds: f64) {
+        let status = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.unwrap_or("unmatched").to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .observe(seconds);
     }
 
     /// Export this cache's counters (the cache is built after the registry).
