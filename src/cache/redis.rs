@@ -338,11 +338,25 @@ impl CredentialCache for RedisCredentialCache {
     }
 
     async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError> {
-        for l in labels {
-            let n: i64 = self
-                .query(redis::cmd("EXISTS").arg(self.block_key(l)))
-                .await?;
-            if n > 0 {
+        if labels.is_empty() {
+            return Ok(false);
+        }
+        // On every request: one round trip. Standalone: one EXISTS over all keys; cluster (keys
+        // in different slots): one EXISTS per key, sent concurrently.
+        if matches!(self.conn, Conn::Single(_)) {
+            let mut cmd = redis::cmd("EXISTS");
+            for l in labels {
+                cmd.arg(self.block_key(l));
+            }
+            let n: i64 = self.query(&cmd).await?;
+            return Ok(n > 0);
+        }
+        let checks = labels.iter().map(|l| {
+            let key = self.block_key(l);
+            async move { self.query::<i64>(redis::cmd("EXISTS").arg(key)).await }
+        });
+        for n in futures_util::future::join_all(checks).await {
+            if n? > 0 {
                 return Ok(true);
             }
         }
