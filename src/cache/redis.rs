@@ -103,8 +103,28 @@ impl std::fmt::Debug for RedisCredentialCache {
     }
 }
 
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> CacheError {
+pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> CacheError {
     CacheError::Unavailable(Box::new(e))
+}
+
+/// A standalone connection manager with the bounded connect, response and reconnection settings
+/// above; fails if Redis does not answer within [`CONNECT_TIMEOUT`] (misconfiguration shows at
+/// start-up). Shared by the credential cache and the browser-state store.
+pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, CacheError> {
+    let client = redis::Client::open(url).map_err(unavailable)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_response_timeout(OP_TIMEOUT)
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_factor(2)
+        .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(unavailable)?
+    .map_err(unavailable)
 }
 
 impl RedisCredentialCache {
@@ -115,20 +135,7 @@ impl RedisCredentialCache {
         key_prefix: &str,
         keyring: Keyring,
     ) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(OP_TIMEOUT)
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_factor(2)
-            .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
-        let conn = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
+        let conn = connect_manager(url).await?;
         Ok(Self::with_conn(Conn::Single(conn), key_prefix, keyring))
     }
 

@@ -14,7 +14,6 @@ use crate::exchange::RevokeRequest;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 /// `POST /v1/admin/revoke`.
 pub async fn revoke(
@@ -66,15 +65,7 @@ fn refuse_unauthorized(req: &HttpRequest, state: &AppState) -> Option<HttpRespon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let (a, b) = (
-        Sha256::digest(presented.as_bytes()),
-        Sha256::digest(expected.expose_secret().as_bytes()),
-    );
-    let diff = a
-        .iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    if presented.is_empty() || diff != 0 {
+    if presented.is_empty() || !crate::web::secrets_equal(presented, expected.expose_secret()) {
         let mut resp = error_response(&RequestError {
             kind: ErrorKind::Unauthenticated,
             code: "admin_unauthorized",

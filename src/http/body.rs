@@ -45,6 +45,24 @@ impl NumberOrString {
     }
 }
 
+/// A JSON body as `T`, or `T::default()` when the body is empty (all whitespace). A body that does
+/// not parse is 400 `bad_json`, naming `expected`; serde_json's messages name fields and
+/// positions, never values, so nothing the caller sent is echoed.
+pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, RequestError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        RequestError::bad(
+            "bad_json",
+            format!("the JSON body is invalid ({e}); expected {expected}"),
+        )
+    })
+}
+
 /// The request's media type, lowercased, without parameters (`""` when absent).
 pub fn content_type(req: &HttpRequest) -> String {
     req.headers()

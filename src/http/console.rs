@@ -6,7 +6,7 @@
 //! and nowhere else (no log line, no error message). Checks, exchange and sign-in:
 //! `console::ConsoleService::sign_in`.
 
-use super::body::{read_body, NumberOrString};
+use super::body::{json_or_default, read_body, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::explain::one_credential;
 use super::web_identity::bearer;
@@ -72,17 +72,10 @@ fn answer(u: &ConsoleUrl) -> HttpResponse {
 
 fn parse(req: &HttpRequest, body: &[u8]) -> Result<ConsoleUrlRequest, RequestError> {
     let header_token = bearer(req)?;
-    let j: ConsoleJson = if body.iter().all(u8::is_ascii_whitespace) {
-        ConsoleJson::default()
-    } else {
-        // serde_json messages name fields and positions, never values.
-        serde_json::from_slice(body).map_err(|e| {
-            RequestError::bad(
-                "bad_json",
-                format!("the JSON body is invalid ({e}); expected {{\"saml_response\" or \"token\": \"...\", \"role_arn\"?, \"duration_seconds\"?, \"session_name\"?, \"destination\"?, \"region\"?, \"session_duration\"?}}"),
-            )
-        })?
-    };
+    let j: ConsoleJson = json_or_default(
+        body,
+        "{\"saml_response\" or \"token\": \"...\", \"role_arn\"?, \"duration_seconds\"?, \"session_name\"?, \"destination\"?, \"region\"?, \"session_duration\"?}",
+    )?;
     Ok(ConsoleUrlRequest {
         credential: one_credential(header_token, j.saml_response, j.token)?,
         role_arn: j.role_arn.filter(|r| !r.is_empty()),

@@ -10,7 +10,7 @@
 //!
 //! Invariant: answers never contain the assertion, the token or any credential.
 
-use super::body::{content_type, parse_strict_form, read_body, NumberOrString};
+use super::body::{content_type, json_or_default, parse_strict_form, read_body, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::web_identity::bearer;
 use super::AppState;
@@ -188,17 +188,10 @@ fn parse_roles(req: &HttpRequest, body: &[u8]) -> Result<PresentedCredential, Re
 
 fn parse_explain(req: &HttpRequest, body: &[u8]) -> Result<ExplainRequest, RequestError> {
     let header_token = bearer(req)?;
-    let j: ExplainJson = if body.iter().all(u8::is_ascii_whitespace) {
-        ExplainJson::default()
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            // serde_json messages name fields and positions, never values.
-            RequestError::bad(
-                "bad_json",
-                format!("the JSON body is invalid ({e}); expected {{\"saml_response\" or \"token\": \"...\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}}"),
-            )
-        })?
-    };
+    let j: ExplainJson = json_or_default(
+        body,
+        "{\"saml_response\" or \"token\": \"...\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}",
+    )?;
     Ok(ExplainRequest {
         credential: one_credential(header_token, j.saml_response, j.token)?,
         role_arn: j.role_arn.filter(|r| !r.is_empty()),

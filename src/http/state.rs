@@ -330,11 +330,10 @@ impl AppState {
     }
 }
 
-/// `http://` on 127.0.0.1, ::1 or localhost: the one place cookies may go without `Secure`.
+/// `http://` on a loopback host: the one place cookies may go without `Secure`.
 fn is_loopback_http(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-    })
+    url::Url::parse(url)
+        .is_ok_and(|u| u.scheme() == "http" && crate::oidc::discovery::is_loopback(&u))
 }
 
 /// Where browser state lives: Redis (sealed with the cache keyring) when `cache.redis_url` and an

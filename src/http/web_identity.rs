@@ -3,7 +3,7 @@
 //! credential JSON.
 
 use super::answer::credentials_response;
-use super::body::{read_body, NumberOrString};
+use super::body::{json_or_default, read_body, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::exchange::WebIdentityRequest;
@@ -70,16 +70,10 @@ pub(super) fn bearer(req: &HttpRequest) -> Result<Option<String>, RequestError> 
 
 fn parse(req: &HttpRequest, body: &[u8]) -> Result<WebIdentityRequest, RequestError> {
     let header_token = bearer(req)?;
-    let parsed: JsonBody = if body.iter().all(u8::is_ascii_whitespace) {
-        JsonBody::default()
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            RequestError::bad(
-                "bad_json",
-                format!("the JSON body is invalid ({e}); expected {{\"token\": \"<JWT>\", \"role_arn\": \"arn:aws:iam::...:role/...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}}"),
-            )
-        })?
-    };
+    let parsed: JsonBody = json_or_default(
+        body,
+        "{\"token\": \"<JWT>\", \"role_arn\": \"arn:aws:iam::...:role/...\", \"duration_seconds\"?: 3600, \"session_name\"?: \"...\"}",
+    )?;
     let token = match (header_token, parsed.token) {
         (Some(_), Some(_)) => {
             return Err(RequestError::bad(

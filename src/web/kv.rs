@@ -8,11 +8,11 @@
 //! replicas; every Redis command is bounded by the cache's `OP_TIMEOUT`.
 
 use super::store::ExpiringStore;
-use crate::cache::redis::{CONNECT_TIMEOUT, OP_TIMEOUT};
+use crate::cache::redis::{connect_manager, unavailable, OP_TIMEOUT};
 use crate::cache::{CacheError, Keyring};
 use crate::clock::SharedClock;
 use chrono::TimeDelta;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -81,28 +81,13 @@ impl std::fmt::Debug for RedisKv {
     }
 }
 
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> CacheError {
-    CacheError::Unavailable(Box::new(e))
-}
-
 impl RedisKv {
     pub async fn connect(
         url: &str,
         key_prefix: &str,
         keyring: Keyring,
     ) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(OP_TIMEOUT)
-            .set_number_of_retries(1);
-        let conn = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
+        let conn = connect_manager(url).await?;
         Ok(Self {
             conn,
             prefix: format!("{key_prefix}web:"),

@@ -44,6 +44,20 @@ pub fn random_token() -> String {
     )
 }
 
+/// Whether a presented secret equals the expected one, in time independent of where they differ
+/// and of their lengths (their SHA-256 digests are compared, byte by byte, without early exit).
+pub fn secrets_equal(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// SHA-256 hex of a browser-held token: what the stores keep.
 pub fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};

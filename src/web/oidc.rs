@@ -381,13 +381,8 @@ fn pending_key(state: &str) -> String {
 
 /// The provider's HTTP client: CA file, timeouts, no redirects, https unless an opted-in loopback.
 fn http_client(p: &OidcProviderConfig) -> Result<reqwest::Client, String> {
-    let loopback = url::Url::parse(&p.issuer)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| matches!(h, "127.0.0.1" | "::1" | "[::1]" | "localhost"))
-        })
-        .unwrap_or(false);
+    let loopback =
+        url::Url::parse(&p.issuer).is_ok_and(|u| crate::oidc::discovery::is_loopback(&u));
     let mut b = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
