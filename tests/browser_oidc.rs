@@ -13,7 +13,7 @@ use fedbroker::replay::memory::MemoryReplayGuard;
 use serde_json::Value;
 use std::sync::Arc;
 use support::federation::FederationDouble;
-use support::http::send;
+use support::http::{send, CookieJar};
 use support::recording_sts::{moto_endpoint, RecordingSts};
 
 fn env(name: &str) -> String {
@@ -146,36 +146,20 @@ async fn sign_in_at_idp(authorize_url: &str) -> String {
 }
 
 struct Browser {
-    cookies: Vec<(String, String)>,
+    jar: CookieJar,
 }
 
 impl Browser {
     fn new() -> Self {
         Self {
-            cookies: Vec::new(),
+            jar: CookieJar::default(),
         }
     }
     fn request(&self, req: TestRequest) -> TestRequest {
-        let jar: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if jar.is_empty() {
-            req
-        } else {
-            req.insert_header(("cookie", jar.join("; ")))
-        }
+        self.jar.apply(req)
     }
     fn keep(&mut self, headers: &actix_web::http::header::HeaderMap) {
-        for h in headers.get_all("set-cookie") {
-            let c = actix_web::cookie::Cookie::parse(h.to_str().unwrap().to_owned()).unwrap();
-            self.cookies.retain(|(k, _)| k != c.name());
-            if !c.value().is_empty() {
-                self.cookies
-                    .push((c.name().to_owned(), c.value().to_owned()));
-            }
-        }
+        self.jar.keep(headers)
     }
     async fn get(
         &mut self,
@@ -273,12 +257,10 @@ async fn replayed_login_callback_is_refused() {
     let state = state();
     let mut browser = Browser::new();
     let callback = path_and_query(&login(&state, &mut browser).await);
-    let login_cookie = browser.cookies.clone();
+    let login_cookie = browser.jar.clone();
     assert_eq!(browser.get(&state, &callback).await.0, 303);
     // The same callback again, with the login cookie it had: the state was used up.
-    let mut again = Browser {
-        cookies: login_cookie,
-    };
+    let mut again = Browser { jar: login_cookie };
     let (status, _, body) = again.get(&state, &callback).await;
     assert_eq!(status, 401);
     assert!(body.as_str().unwrap().contains("login_state_invalid"));
@@ -492,13 +474,7 @@ async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_noth
         .await
         .unwrap();
     assert!(!keys.is_empty(), "the session is in Redis");
-    let session_cookie = browser
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "fedbroker_session")
-        .unwrap()
-        .1
-        .clone();
+    let session_cookie = browser.jar.get("fedbroker_session").unwrap().to_owned();
     let user = env("FEDBROKER_TEST_OIDC_USER");
     for k in keys {
         assert!(!k.contains(&session_cookie), "cookie value in a key name");

@@ -16,7 +16,7 @@ use fedbroker::replay::memory::MemoryReplayGuard;
 use std::io::Read;
 use std::sync::Arc;
 use support::harness::test_idp;
-use support::http::send;
+use support::http::{send, CookieJar};
 use support::recording_sts::{moto_endpoint, RecordingSts};
 use support::saml_idp::SamlResponseBuilder;
 
@@ -58,35 +58,12 @@ allow_idp_initiated = {idp_initiated}
     (state, clock)
 }
 
-/// The browser's cookies, as `name=value` pairs.
-#[derive(Default, Clone)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn apply(&self, req: TestRequest) -> TestRequest {
-        if self.0.is_empty() {
-            return req;
-        }
-        let v: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        req.insert_header(("cookie", v.join("; ")))
-    }
-    fn keep(&mut self, headers: &actix_web::http::header::HeaderMap) {
-        for h in headers.get_all("set-cookie") {
-            let c = actix_web::cookie::Cookie::parse(h.to_str().unwrap().to_owned()).unwrap();
-            self.0.retain(|(k, _)| k != c.name());
-            if !c.value().is_empty() {
-                self.0.push((c.name().to_owned(), c.value().to_owned()));
-            }
-        }
-    }
-}
-
 /// `GET /saml/login`: the AuthnRequest's ID (decoded from the redirect) and the browser's jar.
-async fn start(state: &AppState) -> (String, Jar) {
+async fn start(state: &AppState) -> (String, CookieJar) {
     let (status, headers, _) =
         send(state, TestRequest::get().uri("/saml/login?idp=test-idp")).await;
     assert_eq!(status, 302);
-    let mut jar = Jar::default();
+    let mut jar = CookieJar::default();
     jar.keep(&headers);
     let loc = url::Url::parse(headers.get("location").unwrap().to_str().unwrap()).unwrap();
     assert_eq!(loc.host_str(), Some("idp.test.fedbroker.local"));
@@ -138,7 +115,7 @@ fn response(clock: &FixedClock, in_response_to: Option<&str>) -> String {
 
 async fn acs(
     state: &AppState,
-    jar: &Jar,
+    jar: &CookieJar,
     saml: &str,
     relay: Option<&str>,
 ) -> (u16, String, String) {
@@ -194,11 +171,8 @@ async fn sp_initiated_sign_in_lands_on_the_role_picker() {
     assert_eq!(status, 303);
     assert_eq!(headers.get("location").unwrap(), "/roles");
     jar.keep(&headers);
-    assert!(jar.0.iter().any(|(k, _)| k == "fedbroker_session"));
-    assert!(
-        !jar.0.iter().any(|(k, _)| k == "fedbroker_login"),
-        "login cookie cleared"
-    );
+    assert!(jar.get("fedbroker_session").is_some());
+    assert!(jar.get("fedbroker_login").is_none(), "login cookie cleared");
     let (status, _, page) = send(
         &state,
         jar.apply(
@@ -238,8 +212,8 @@ async fn replayed_in_response_to_is_refused() {
 async fn replayed_assertion_at_the_acs_is_refused() {
     let (state, clock) = setup(true);
     let saml = response(&clock, None);
-    assert_eq!(acs(&state, &Jar::default(), &saml, None).await.0, 303);
-    let (status, _, body) = acs(&state, &Jar::default(), &saml, None).await;
+    assert_eq!(acs(&state, &CookieJar::default(), &saml, None).await.0, 303);
+    let (status, _, body) = acs(&state, &CookieJar::default(), &saml, None).await;
     assert_eq!(status, 401);
     assert!(body.contains("saml_replay"), "{body}");
 }
@@ -248,7 +222,7 @@ async fn replayed_assertion_at_the_acs_is_refused() {
 async fn response_to_a_request_from_another_browser_is_refused() {
     let (state, clock) = setup(false);
     let (id, _victim) = start(&state).await;
-    let attacker = Jar::default();
+    let attacker = CookieJar::default();
     let (status, _, body) = acs(&state, &attacker, &response(&clock, Some(&id)), None).await;
     assert_eq!(status, 401);
     assert!(body.contains("login_browser_mismatch"), "{body}");
@@ -266,11 +240,12 @@ async fn unsolicited_in_response_to_is_refused() {
 #[actix_web::test]
 async fn idp_initiated_login_csrf_is_refused_unless_enabled() {
     let (state, clock) = setup(false);
-    let (status, _, body) = acs(&state, &Jar::default(), &response(&clock, None), None).await;
+    let (status, _, body) = acs(&state, &CookieJar::default(), &response(&clock, None), None).await;
     assert_eq!(status, 401);
     assert!(body.contains("saml_idp_initiated_refused"), "{body}");
     let (state, clock) = setup(true);
-    let (status, location, _) = acs(&state, &Jar::default(), &response(&clock, None), None).await;
+    let (status, location, _) =
+        acs(&state, &CookieJar::default(), &response(&clock, None), None).await;
     assert_eq!((status, location.as_str()), (303, "/roles"));
 }
 
@@ -284,13 +259,18 @@ async fn open_redirect_through_relay_state_is_impossible() {
         "javascript:alert(1)",
         "/rolesevil",
     ] {
-        let (status, location, _) =
-            acs(&state, &Jar::default(), &response(&clock, None), Some(evil)).await;
+        let (status, location, _) = acs(
+            &state,
+            &CookieJar::default(),
+            &response(&clock, None),
+            Some(evil),
+        )
+        .await;
         assert_eq!((status, location.as_str()), (303, "/roles"), "{evil}");
     }
     let (status, location, _) = acs(
         &state,
-        &Jar::default(),
+        &CookieJar::default(),
         &response(&clock, None),
         Some("/roles?view=all"),
     )
@@ -306,7 +286,7 @@ async fn unsigned_or_tampered_response_at_the_acs_is_refused() {
     b.recipient = Some(format!("{PUBLIC}/saml/acs"));
     b.destination = Some(format!("{PUBLIC}/saml/acs"));
     b.sign = support::saml_idp::SignWhat::Nothing;
-    let (status, _, body) = acs(&state, &Jar::default(), &b.build_base64(), None).await;
+    let (status, _, body) = acs(&state, &CookieJar::default(), &b.build_base64(), None).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("saml_unsigned"), "{body}");
 }

@@ -4,52 +4,32 @@
 
 mod support;
 
-use chrono::{SubsecRound, Utc};
 use fedbroker::audit::{Audit, MemorySink};
-use fedbroker::clock::{FixedClock, SharedClock};
-use fedbroker::config::load_str;
-use fedbroker::http::AppState;
-use fedbroker::replay::memory::MemoryReplayGuard;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use support::harness::test_idp;
+use support::app::{test_app, TestApp};
 use support::http::post_form;
-use support::recording_sts::{moto_endpoint, RecordingSts};
-use support::saml_idp::SamlResponseBuilder;
 
-fn setup(fail_closed: bool) -> (AppState, Arc<MemorySink>, Arc<FixedClock>) {
-    let cfg = load_str(
-        "[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n",
-        Vec::<(String, String)>::new(),
-    )
-    .unwrap();
-    let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
-    let shared: SharedClock = clock.clone();
-    let sts = RecordingSts::wrapping(fedbroker::sts::sdk::SdkStsClient::new(
-        "us-east-1",
-        Some(&moto_endpoint()),
-    ));
-    let mut state = AppState::from_parts(
-        &cfg,
-        vec![test_idp()],
-        sts,
-        Arc::new(MemoryReplayGuard::new(shared.clone())),
-        shared,
-    );
+const CONFIG: &str =
+    "[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n";
+
+/// A broker whose audit log writes to a memory sink.
+fn setup(fail_closed: bool) -> (TestApp, Arc<MemorySink>) {
+    let mut app = test_app(CONFIG);
     let sink = Arc::new(MemorySink::default());
-    state.audit = Audit::to_sink(sink.clone(), fail_closed);
-    (state, sink, clock)
+    app.state.audit = Audit::to_sink(sink.clone(), fail_closed);
+    (app, sink)
 }
 
-fn saml(clock: &FixedClock) -> String {
-    let mut b = SamlResponseBuilder::new(fedbroker::clock::Clock::now(clock));
-    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-    b.attributes.push((
-        "https://aws.amazon.com/SAML/Attributes/PrincipalTag:Team".into(),
-        vec!["platform".into()],
-    ));
-    b.build_base64()
+/// A fresh response carrying a `Team` session tag.
+fn saml(app: &TestApp) -> String {
+    app.saml(|b| {
+        b.attributes.push((
+            "https://aws.amazon.com/SAML/Attributes/PrincipalTag:Team".into(),
+            vec!["platform".into()],
+        ))
+    })
 }
 
 fn lines(sink: &MemorySink) -> Vec<Value> {
@@ -63,11 +43,11 @@ fn lines(sink: &MemorySink) -> Vec<Value> {
 
 #[actix_web::test]
 async fn issuance_is_audited_with_cloudtrail_join_fields_and_no_secret() {
-    let (state, sink, clock) = setup(false);
+    let (app, sink) = setup(false);
     let (status, body) = post_form(
-        &state,
+        &app.state,
         "/v1/saml/credentials",
-        &[("SAMLResponse", &saml(&clock))],
+        &[("SAMLResponse", &saml(&app))],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -101,16 +81,16 @@ async fn issuance_is_audited_with_cloudtrail_join_fields_and_no_secret() {
 
 #[actix_web::test]
 async fn refusal_is_audited_with_its_code() {
-    let (state, sink, clock) = setup(false);
-    let s = saml(&clock);
+    let (app, sink) = setup(false);
+    let s = saml(&app);
     assert_eq!(
-        post_form(&state, "/v1/saml/credentials", &[("SAMLResponse", &s)])
+        post_form(&app.state, "/v1/saml/credentials", &[("SAMLResponse", &s)])
             .await
             .0,
         200
     );
     assert_eq!(
-        post_form(&state, "/v1/saml/credentials", &[("SAMLResponse", &s)])
+        post_form(&app.state, "/v1/saml/credentials", &[("SAMLResponse", &s)])
             .await
             .0,
         401
@@ -123,24 +103,24 @@ async fn refusal_is_audited_with_its_code() {
 
 #[actix_web::test]
 async fn unwritable_audit_withholds_credentials_when_fail_closed() {
-    let (state, sink, clock) = setup(true);
+    let (app, sink) = setup(true);
     sink.failing.store(true, Ordering::SeqCst);
     let (status, body) = post_form(
-        &state,
+        &app.state,
         "/v1/saml/credentials",
-        &[("SAMLResponse", &saml(&clock))],
+        &[("SAMLResponse", &saml(&app))],
     )
     .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "audit_unavailable");
     assert!(body.get("SecretAccessKey").is_none());
     // Fail-open (the default): served, the failure only logged.
-    let (state, sink, clock) = setup(false);
+    let (app, sink) = setup(false);
     sink.failing.store(true, Ordering::SeqCst);
     let (status, _) = post_form(
-        &state,
+        &app.state,
         "/v1/saml/credentials",
-        &[("SAMLResponse", &saml(&clock))],
+        &[("SAMLResponse", &saml(&app))],
     )
     .await;
     assert_eq!(status, 200);

@@ -10,18 +10,12 @@
 mod support;
 
 use actix_web::test::TestRequest;
-use chrono::{SubsecRound, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use fedbroker::cache::CachingExchange;
-use fedbroker::clock::{Clock, FixedClock, SharedClock};
-use fedbroker::config::load_str;
-use fedbroker::http::AppState;
-use fedbroker::replay::memory::MemoryReplayGuard;
-use fedbroker::sts::sdk::SdkStsClient;
+use fedbroker::clock::Clock;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use support::harness::test_idp;
+use support::app::{test_app, TestApp};
 use support::http::send;
-use support::recording_sts::{moto_endpoint, RecordingSts};
 use support::saml_idp::SamlResponseBuilder;
 
 const DEPLOYER: &str = "arn:aws:iam::111122223333:role/Deployer";
@@ -54,42 +48,8 @@ session_name = "{subject}"
 duration_seconds = 3600
 "#;
 
-struct Setup {
-    state: AppState,
-    sts: Arc<RecordingSts>,
-    clock: Arc<FixedClock>,
-}
-
-fn setup(config: &str) -> Setup {
-    let cfg = load_str(config, Vec::<(String, String)>::new()).expect("config loads");
-    let broker_creds =
-        aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
-    let sts = RecordingSts::wrapping(
-        SdkStsClient::new("us-east-1", Some(&moto_endpoint()))
-            .with_broker_credentials(broker_creds),
-    );
-    // Whole seconds, as in SAML instants: SessionNotOnOrAfter is then exactly 1 h away and does not
-    // shorten (and so key) the session by a fraction of a second.
-    let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
-    let shared: SharedClock = clock.clone();
-    let state = AppState::from_parts(
-        &cfg,
-        vec![test_idp()],
-        sts.clone(),
-        Arc::new(MemoryReplayGuard::new(shared.clone())),
-        shared,
-    );
-    Setup { state, sts, clock }
-}
-
-impl Setup {
-    fn saml(&self, edit: impl FnOnce(&mut SamlResponseBuilder)) -> String {
-        let mut b = SamlResponseBuilder::new(self.clock.now());
-        b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-        edit(&mut b);
-        b.build_base64()
-    }
-
+/// The per-test broker (see `support::app`) with this file's request helpers.
+impl TestApp {
     async fn login(&self, saml: &str) -> (u16, String, Value) {
         let (status, headers, body) = send(
             &self.state,
@@ -121,7 +81,7 @@ impl Setup {
 
 #[actix_web::test]
 async fn repeated_logins_share_one_sts_session() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     let (st1, c1, first) = s.login(&s.saml(|_| {})).await;
     assert_eq!((st1, c1.as_str()), (200, "miss"), "{first}");
     let (st2, c2, second) = s.login(&s.saml(|_| {})).await;
@@ -134,7 +94,7 @@ async fn repeated_logins_share_one_sts_session() {
 async fn cached_session_is_not_shared_with_a_different_trust_context() {
     // AWS may condition the role's trust policy on any SAML attribute (saml:edupersonaffiliation,
     // ...): an assertion that differs in one must not be answered with another's session.
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     let (st1, _, a) = s.login(&s.saml(|_| {})).await;
     let (st2, c2, b) = s
         .login(&s.saml(|b| {
@@ -156,7 +116,7 @@ async fn cached_session_is_not_shared_with_a_different_trust_context() {
 
 #[actix_web::test]
 async fn replayed_assertion_is_refused_even_when_its_session_is_cached() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     let saml = s.saml(|_| {});
     assert_eq!(s.login(&saml).await.0, 200);
     let (status, _, body) = s.login(&saml).await;
@@ -166,7 +126,7 @@ async fn replayed_assertion_is_refused_even_when_its_session_is_cached() {
 
 #[actix_web::test]
 async fn background_refresher_renews_assume_role_entries_before_callers_wait() {
-    let s = setup(ASSUME_ROLE);
+    let s = test_app(ASSUME_ROLE);
     let (status, cache, first) = s.login(&s.saml(|_| {})).await;
     assert_eq!((status, cache.as_str()), (200, "miss"), "{first}");
     let c = s.cache();
@@ -199,14 +159,14 @@ async fn background_refresher_renews_assume_role_entries_before_callers_wait() {
 
 #[actix_web::test]
 async fn pass_through_entries_are_not_renewed_in_the_background() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     assert_eq!(s.login(&s.saml(|_| {})).await.0, 200);
     assert_eq!(s.cache().hot_keys(), 0, "the IdP's assertion is single-use");
 }
 
 #[actix_web::test]
 async fn revoke_by_subject_purges_blocks_and_returns_a_narrowed_deny_policy() {
-    let s = setup(ASSUME_ROLE);
+    let s = test_app(ASSUME_ROLE);
     assert_eq!(s.login(&s.saml(|_| {})).await.0, 200);
     let (status, body) = s
         .revoke(json!({ "subject": "alice@example.com" }), Some(ADMIN_TOKEN))
@@ -250,7 +210,7 @@ async fn revoke_by_subject_purges_blocks_and_returns_a_narrowed_deny_policy() {
 
 #[actix_web::test]
 async fn revoke_by_role_purges_every_subject_and_offers_the_role_wide_policy() {
-    let s = setup(ASSUME_ROLE);
+    let s = test_app(ASSUME_ROLE);
     assert_eq!(s.login(&s.saml(|_| {})).await.0, 200);
     assert_eq!(
         s.login(&s.saml(|b| b.name_id = Some("bob@example.com".into())))
@@ -276,7 +236,7 @@ async fn revoke_by_role_purges_every_subject_and_offers_the_role_wide_policy() {
 
 #[actix_web::test]
 async fn admin_revoke_without_or_with_a_wrong_token_is_refused() {
-    let s = setup(ASSUME_ROLE);
+    let s = test_app(ASSUME_ROLE);
     let target = json!({ "subject": "alice@example.com" });
     let (status, body) = s.revoke(target.clone(), None).await;
     assert_eq!(
@@ -300,7 +260,7 @@ async fn admin_revoke_without_or_with_a_wrong_token_is_refused() {
 
 #[actix_web::test]
 async fn admin_endpoints_are_disabled_without_a_configured_token() {
-    let s = setup(
+    let s = test_app(
         r#"
 [[saml.idps]]
 name = "test-idp"
@@ -318,7 +278,7 @@ metadata_file = "config/test-idp-metadata.xml"
 
 #[actix_web::test]
 async fn revoke_needs_exactly_one_target() {
-    let s = setup(ASSUME_ROLE);
+    let s = test_app(ASSUME_ROLE);
     for bad in [
         json!({}),
         json!({ "subject": "a", "role_arn": DEPLOYER }),
@@ -349,7 +309,7 @@ async fn revoke_needs_exactly_one_target() {
 
 #[actix_web::test]
 async fn metrics_count_sts_calls_cache_hits_and_served_lifetimes() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     assert_eq!(s.login(&s.saml(|_| {})).await.0, 200);
     assert_eq!(s.login(&s.saml(|_| {})).await.0, 200);
     let (status, headers, body) = send(&s.state, TestRequest::get().uri("/metrics")).await;
@@ -375,7 +335,7 @@ async fn metrics_count_sts_calls_cache_hits_and_served_lifetimes() {
 
 #[actix_web::test]
 async fn readyz_lists_its_checks() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     let (status, _, body) = send(&s.state, TestRequest::get().uri("/readyz")).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ready");
@@ -385,7 +345,7 @@ async fn readyz_lists_its_checks() {
 
 #[actix_web::test]
 async fn cache_disabled_calls_sts_every_time() {
-    let s = setup(&format!("{PASS_THROUGH}\n[cache]\nenabled = false\n"));
+    let s = test_app(&format!("{PASS_THROUGH}\n[cache]\nenabled = false\n"));
     let (_, c1, _) = s.login(&s.saml(|_| {})).await;
     let (_, c2, _) = s.login(&s.saml(|_| {})).await;
     assert_eq!((c1.as_str(), c2.as_str()), ("off", "off"));
@@ -394,7 +354,7 @@ async fn cache_disabled_calls_sts_every_time() {
 
 #[actix_web::test]
 async fn cached_session_never_outlives_the_callers_idp_session() {
-    let s = setup(PASS_THROUGH);
+    let s = test_app(PASS_THROUGH);
     let now = s.clock.now();
     let ending = |mins: i64| {
         move |b: &mut SamlResponseBuilder| {

@@ -6,69 +6,46 @@ mod support;
 
 use actix_web::middleware::from_fn;
 use actix_web::{test, web, App};
-use chrono::{SubsecRound, Utc};
-use fedbroker::clock::{FixedClock, SharedClock};
-use fedbroker::config::load_str;
-use fedbroker::http::{limits, routes, AppState};
-use fedbroker::replay::memory::MemoryReplayGuard;
-use std::sync::Arc;
-use support::harness::test_idp;
+use fedbroker::http::{limits, routes};
+use support::app::{test_app, TestApp};
 use support::http::post_form;
-use support::recording_sts::{moto_endpoint, RecordingSts};
-use support::saml_idp::SamlResponseBuilder;
 
-fn setup(limits: &str) -> (AppState, Arc<RecordingSts>, Arc<FixedClock>) {
-    let cfg = load_str(
-        &format!(
-            "[limits]\n{limits}\n[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n"
-        ),
-        Vec::<(String, String)>::new(),
-    )
-    .unwrap();
-    let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
-    let shared: SharedClock = clock.clone();
-    let sts = RecordingSts::wrapping(fedbroker::sts::sdk::SdkStsClient::new(
-        "us-east-1",
-        Some(&moto_endpoint()),
-    ));
-    let state = AppState::from_parts(
-        &cfg,
-        vec![test_idp()],
-        sts.clone(),
-        Arc::new(MemoryReplayGuard::new(shared.clone())),
-        shared,
-    );
-    (state, sts, clock)
-}
-
-fn saml(clock: &FixedClock) -> String {
-    let mut b = SamlResponseBuilder::new(fedbroker::clock::Clock::now(clock));
-    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-    b.build_base64()
+fn setup(limits: &str) -> TestApp {
+    test_app(&format!(
+        "[limits]\n{limits}\n[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n"
+    ))
 }
 
 #[actix_web::test]
 async fn a_subject_flooding_the_broker_is_throttled_before_sts_and_before_its_assertion_is_used() {
-    let (state, sts, clock) = setup("per_subject_per_minute = 2\nper_client_per_minute = 0");
+    let app = setup("per_subject_per_minute = 2\nper_client_per_minute = 0");
     for _ in 0..2 {
         let (status, body) = post_form(
-            &state,
+            &app.state,
             "/v1/saml/credentials",
-            &[("SAMLResponse", &saml(&clock))],
+            &[("SAMLResponse", &app.saml(|_| {}))],
         )
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let calls = sts.calls();
-    let third = saml(&clock);
-    let (status, body) =
-        post_form(&state, "/v1/saml/credentials", &[("SAMLResponse", &third)]).await;
+    let calls = app.sts.calls();
+    let third = app.saml(|_| {});
+    let (status, body) = post_form(
+        &app.state,
+        "/v1/saml/credentials",
+        &[("SAMLResponse", &third)],
+    )
+    .await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "rate_limited_subject");
-    assert_eq!(sts.calls(), calls, "no STS call");
+    assert_eq!(app.sts.calls(), calls, "no STS call");
     // Not consumed: the same assertion is refused as rate limited again, not as a replay.
-    let (status, body) =
-        post_form(&state, "/v1/saml/credentials", &[("SAMLResponse", &third)]).await;
+    let (status, body) = post_form(
+        &app.state,
+        "/v1/saml/credentials",
+        &[("SAMLResponse", &third)],
+    )
+    .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (429, Some("rate_limited_subject"))
@@ -77,10 +54,10 @@ async fn a_subject_flooding_the_broker_is_throttled_before_sts_and_before_its_as
 
 #[actix_web::test]
 async fn a_client_address_flooding_the_broker_is_throttled_and_probes_are_not() {
-    let (state, _, _) = setup("per_client_per_minute = 2\nper_subject_per_minute = 0");
+    let app = setup("per_client_per_minute = 2\nper_subject_per_minute = 0");
     let app = test::init_service(
         App::new()
-            .app_data(web::Data::new(state))
+            .app_data(web::Data::new(app.state))
             .wrap(from_fn(limits::middleware))
             .configure(routes),
     )
@@ -117,10 +94,10 @@ async fn a_client_address_flooding_the_broker_is_throttled_and_probes_are_not() 
 
 #[actix_web::test]
 async fn requests_are_counted_by_route_pattern_method_and_status_class() {
-    let (state, _, _) = setup("per_client_per_minute = 0\nper_subject_per_minute = 0");
+    let app = setup("per_client_per_minute = 0\nper_subject_per_minute = 0");
     let app = test::init_service(
         App::new()
-            .app_data(web::Data::new(state))
+            .app_data(web::Data::new(app.state))
             .wrap(from_fn(fedbroker::http::request_metrics::middleware))
             .configure(routes),
     )

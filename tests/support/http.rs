@@ -41,3 +41,38 @@ pub async fn send(
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, headers, body)
 }
+
+/// A browser's cookie jar for in-process requests: sends `name=value` pairs, keeps what
+/// `Set-Cookie` sets, drops what it clears (an empty value).
+#[derive(Clone, Debug, Default)]
+pub struct CookieJar(Vec<(String, String)>);
+
+impl CookieJar {
+    /// `req` with this jar's `Cookie` header (none when empty).
+    pub fn apply(&self, req: test::TestRequest) -> test::TestRequest {
+        if self.0.is_empty() {
+            return req;
+        }
+        let v: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        req.insert_header(("cookie", v.join("; ")))
+    }
+
+    /// Take the response's `Set-Cookie` headers into the jar.
+    pub fn keep(&mut self, headers: &actix_web::http::header::HeaderMap) {
+        for h in headers.get_all("set-cookie") {
+            let c = actix_web::cookie::Cookie::parse(h.to_str().unwrap().to_owned()).unwrap();
+            self.0.retain(|(k, _)| k != c.name());
+            if !c.value().is_empty() {
+                self.0.push((c.name().to_owned(), c.value().to_owned()));
+            }
+        }
+    }
+
+    /// The value of cookie `name`, if the jar holds it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
