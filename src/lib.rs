@@ -18,6 +18,7 @@ pub mod issuer;
 pub mod limits;
 pub mod mapping;
 pub mod oidc;
+pub mod reload;
 pub mod replay;
 pub mod saml;
 pub mod sts;

@@ -66,7 +66,7 @@ impl TestApp {
     }
 
     fn cache(&self) -> CachingExchange {
-        self.state.exchange.cache.clone().expect("cache enabled")
+        self.state.exchange().cache.clone().expect("cache enabled")
     }
 
     async fn revoke(&self, body: Value, token: Option<&str>) -> (u16, Value) {

@@ -40,7 +40,7 @@ pub async fn revoke(
             ))
         }
     };
-    match state.exchange.revoke(input, state.revocation_block).await {
+    match state.exchange().revoke(input, state.revocation_block).await {
         Ok(r) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(r),

@@ -209,7 +209,7 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     let Some(session) = current_session(&req, &state).await else {
         return sign_in_page(&req, &state);
     };
-    let roles = match state.exchange.roles_for(&session.identity) {
+    let roles = match state.exchange().roles_for(&session.identity) {
         Ok(r) => r,
         Err(e) => return error_page(&e),
     };
@@ -269,12 +269,13 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 }
 
 fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
+    let saml_browser = state.saml_browser();
     if wants_json(req) {
         return secure(HttpResponse::Unauthorized()).json(json!({"error": {
             "code": "not_signed_in",
             "message": "sign in first: GET /oidc/login?provider=NAME",
             "providers": state.oidc_browser.provider_names(),
-            "saml_idps": state.saml_browser.idp_names(),
+            "saml_idps": saml_browser.idp_names(),
         }}));
     }
     let oidc = state.oidc_browser.provider_names().into_iter().map(|p| {
@@ -284,7 +285,7 @@ fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
             esc(p)
         )
     });
-    let saml = state.saml_browser.idp_names().into_iter().map(|p| {
+    let saml = saml_browser.idp_names().into_iter().map(|p| {
         format!(
             "<li><a href=\"/saml/login?idp={}\">Sign in with {} (SAML)</a></li>",
             esc(&urlencode(p)),
@@ -353,7 +354,7 @@ pub struct SamlLoginQuery {
 pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/samlmetadata+xml")
-        .body(state.saml_browser.metadata_xml())
+        .body(state.saml_browser().metadata_xml())
 }
 
 /// `GET /saml/login?idp=NAME`: an AuthnRequest to the IdP (HTTP-Redirect), bound to this browser.
@@ -361,7 +362,7 @@ pub async fn saml_login(
     query: web::Query<SamlLoginQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match state.saml_browser.start(&query.idp).await {
+    match state.saml_browser().start(&query.idp).await {
         Ok((url, binding)) => secure(HttpResponse::Found())
             .insert_header((header::LOCATION, url))
             .cookie(cookie(
@@ -406,7 +407,9 @@ pub async fn saml_acs(
             "the identity provider posted no SAMLResponse",
         ));
     };
-    let identity = match state
+    // One snapshot for the whole sign-in: the IdP that verified it is the one whose rules apply.
+    let live = state.live();
+    let identity = match live
         .exchange
         .verify_saml_sign_in(secrecy::SecretString::from(response))
         .await
@@ -415,16 +418,16 @@ pub async fn saml_acs(
         Err(e) => return error_page(&e),
     };
     let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
-    if let Err(e) = state
+    if let Err(e) = live
         .saml_browser
         .accept(&identity, binding.as_deref())
         .await
     {
         return error_page(&e);
     }
-    if let Err(e) = state.exchange.consume_sign_in(&identity).await {
+    if let Err(e) = live.exchange.consume_sign_in(&identity).await {
         return error_page(&e);
     }
-    let next = state.saml_browser.next_location(relay.as_deref());
+    let next = live.saml_browser.next_location(relay.as_deref());
     signed_in_to(&state, identity, &next).await
 }

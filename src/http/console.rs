@@ -44,7 +44,7 @@ pub async fn console_url(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.console.sign_in(&state.exchange, input).await {
+    match state.console.sign_in(&state.exchange(), input).await {
         Ok(signin) => {
             if let Err(e) = state.record_issued("console_url", &signin.issued) {
                 return error_response(&e);

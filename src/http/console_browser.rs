@@ -49,7 +49,7 @@ pub async fn console(
         return error_page(&e);
     }
     let issued = match state
-        .exchange
+        .exchange()
         .session_credentials(&session.identity, &q.role, None)
         .await
     {

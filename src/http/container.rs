@@ -43,7 +43,7 @@ pub async fn credentials(
         duration_seconds: query.duration_seconds,
         session_name: None,
     };
-    match state.exchange.container_credentials(input).await {
+    match state.exchange().container_credentials(input).await {
         Ok(issued) => {
             if let Err(e) = state.record_issued("container", &issued) {
                 return error_response(&e);

@@ -68,14 +68,14 @@ pub async fn explain(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.exchange.explain(input).await {
+    match state.exchange().explain(input).await {
         Ok(x) => no_store(explain_body(&x)),
         Err(e) => error_response(&e),
     }
 }
 
 async fn roles_answer(state: &AppState, credential: PresentedCredential) -> HttpResponse {
-    match state.exchange.roles(credential).await {
+    match state.exchange().roles(credential).await {
         Ok(roles) => no_store(roles_body(&roles)),
         Err(e) => error_response(&e),
     }

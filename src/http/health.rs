@@ -28,8 +28,9 @@ pub struct ReadyQuery {
 }
 
 pub async fn readyz(state: web::Data<AppState>, query: web::Query<ReadyQuery>) -> HttpResponse {
-    let replay = state.exchange.replay.ping().await;
-    let cache = match &state.exchange.cache {
+    let exchange = state.exchange();
+    let replay = exchange.replay.ping().await;
+    let cache = match &exchange.cache {
         None => "disabled",
         Some(c) => match c.check().await {
             CacheHealth::Ok if c.is_shared() => "redis",

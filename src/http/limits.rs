@@ -18,7 +18,7 @@ pub async fn middleware(
     if !UNLIMITED.contains(&req.path()) {
         let peer = req.peer_addr().map(|a| a.ip().to_string());
         if let (Some(state), Some(peer)) = (req.app_data::<web::Data<AppState>>(), peer) {
-            if let Err(e) = state.exchange.limits.check_client(&peer) {
+            if let Err(e) = state.exchange().limits.check_client(&peer) {
                 let resp = error_response(&e);
                 return Ok(req.into_response(resp).map_into_right_body());
             }

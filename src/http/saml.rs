@@ -38,7 +38,7 @@ pub async fn credentials(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.exchange.saml_credentials(input).await {
+    match state.exchange().saml_credentials(input).await {
         Ok(issued) => {
             if let Err(e) = state.record_issued("saml", &issued) {
                 return error_response(&e);

@@ -2,6 +2,10 @@
 //!
 //! `build` also loads and checks each IdP's metadata, collecting every problem, so
 //! `fedbroker check-config` reports config and trust problems together.
+//!
+//! The exchange (mapping rules, SAML validator) and SAML browser sign-in sit in one swappable
+//! snapshot (`reload::Live`): handlers take it with [`AppState::exchange`] / [`AppState::live`]
+//! once per request; a reload swaps in a new one for later requests.
 
 use crate::cache::{CachingExchange, Keyring, RedisCredentialCache, REFRESHER_EVERY};
 use crate::clock::{SharedClock, SystemClock};
@@ -10,6 +14,7 @@ use crate::console::ConsoleService;
 use crate::exchange::Exchange;
 use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
+use crate::reload::{Live, SharedLive};
 use crate::replay::memory::MemoryReplayGuard;
 use crate::replay::redis::RedisReplayGuard;
 use crate::replay::ReplayGuard;
@@ -19,14 +24,16 @@ use crate::sts::StsClient;
 use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
 use crate::web::{BrowserKv, MemoryKv, OidcBrowser, RedisKv, SamlBrowser, SessionStore};
+use arc_swap::ArcSwap;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Shared, immutable state of a running broker.
+/// Shared state of a running broker (immutable but for the reloadable snapshot).
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub exchange: Exchange,
+    /// Exchange and SAML browser sign-in, swapped as one by a reload (see [`Self::live`]).
+    live: SharedLive,
     pub max_body_bytes: usize,
     /// `GET /v1/thumbprint` (an `IssuerGate` built from the config; tests may replace it).
     pub thumbprint: Arc<dyn ThumbprintService>,
@@ -43,8 +50,6 @@ pub struct AppState {
     /// Browser sign-in (OIDC code flow) and broker sessions.
     pub oidc_browser: Arc<OidcBrowser>,
     pub sessions: Arc<SessionStore>,
-    /// SAML browser sign-in (SP metadata, AuthnRequests, ACS rules).
-    pub saml_browser: Arc<SamlBrowser>,
     /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
     pub secure_cookies: bool,
     /// Console sign-in URLs (`POST /v1/console-url`).
@@ -205,7 +210,7 @@ impl AppState {
             .with_issuer(issuer)
             .with_cache(cache);
         state.admin_token = admin_token;
-        let limits = state.exchange.limits.clone();
+        let limits = state.exchange().limits.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
             loop {
@@ -225,7 +230,7 @@ impl AppState {
         route: &str,
         issued: &crate::exchange::IssuedCredentials,
     ) -> Result<(), crate::audit::AuditUnavailable> {
-        let now = self.exchange.clock.now();
+        let now = self.live.load().exchange.clock.now();
         self.audit.issued(route, issued, now)?;
         self.metrics.issued(issued, now);
         Ok(())
@@ -233,7 +238,41 @@ impl AppState {
 
     /// Audit a refused credential request on `route`.
     pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
-        self.audit.refused(route, err, self.exchange.clock.now());
+        self.audit
+            .refused(route, err, self.live.load().exchange.clock.now());
+    }
+
+    /// The snapshot one request works with from start to end: a reload swaps in a new one for
+    /// later requests and never changes it under a request (lock-free load).
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// The current exchange (rules, IdPs and services): see [`Self::live`].
+    pub fn exchange(&self) -> Arc<Exchange> {
+        Arc::clone(&self.live.load().exchange)
+    }
+
+    /// The current SAML browser sign-in: see [`Self::live`].
+    pub fn saml_browser(&self) -> Arc<SamlBrowser> {
+        Arc::clone(&self.live.load().saml_browser)
+    }
+
+    /// The handle a reload swaps (shared by every clone of this state).
+    pub fn live_handle(&self) -> SharedLive {
+        Arc::clone(&self.live)
+    }
+
+    /// Change the exchange while building the state. The result is a new snapshot cell, as
+    /// before an `AppState` clone was independent of its builder calls.
+    fn update_exchange(&mut self, edit: impl FnOnce(&mut Exchange)) {
+        let live = self.live.load_full();
+        let mut exchange = Exchange::clone(&live.exchange);
+        edit(&mut exchange);
+        self.live = Arc::new(ArcSwap::from_pointee(Live {
+            exchange: Arc::new(exchange),
+            saml_browser: Arc::clone(&live.saml_browser),
+        }));
     }
 
     /// Replace the browser sign-in side of the OIDC providers.
@@ -245,13 +284,14 @@ impl AppState {
     /// Replace the credential cache (`None`: every request calls STS).
     pub fn with_cache(mut self, cache: Option<CachingExchange>) -> Self {
         self.metrics.attach_cache(cache.clone());
-        self.exchange.cache = cache;
+        self.update_exchange(|e| e.cache = cache);
         self
     }
 
     /// Set (or clear) issuer mode (tests build one with their own keys and clock).
     pub fn with_issuer(mut self, issuer: Option<Arc<Issuer>>) -> Self {
-        self.exchange.issuer = issuer.clone();
+        let for_exchange = issuer.clone();
+        self.update_exchange(|e| e.issuer = for_exchange);
         self.issuer = issuer;
         self
     }
@@ -264,7 +304,7 @@ impl AppState {
 
     /// Replace the OIDC validator (tests build one against their own issuer).
     pub fn with_oidc(mut self, oidc: OidcValidator) -> Self {
-        self.exchange.oidc = Arc::new(oidc);
+        self.update_exchange(|e| e.oidc = Arc::new(oidc));
         self
     }
 
@@ -298,19 +338,23 @@ impl AppState {
             .then(|| CachingExchange::in_process(clock.clone()));
         metrics.attach_cache(cache.clone());
         let console = Arc::new(ConsoleService::from_config(cfg, clock.clone()));
+        let exchange = Exchange {
+            saml: Arc::new(SamlValidator::new(idps, clock.clone())),
+            oidc: Arc::new(OidcValidator::without_providers(clock.clone())),
+            rules: Arc::new(cfg.rules.clone()),
+            issuer: None,
+            sts,
+            replay,
+            cache,
+            sts_scope: sts_scope(cfg).into(),
+            limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
+            clock: clock.clone(),
+        };
         Self {
-            exchange: Exchange {
-                saml: Arc::new(SamlValidator::new(idps, clock.clone())),
-                oidc: Arc::new(OidcValidator::without_providers(clock.clone())),
-                rules: Arc::new(cfg.rules.clone()),
-                issuer: None,
-                sts,
-                replay,
-                cache,
-                sts_scope: sts_scope(cfg).into(),
-                limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
-                clock: clock.clone(),
-            },
+            live: Arc::new(ArcSwap::from_pointee(Live {
+                exchange: Arc::new(exchange),
+                saml_browser,
+            })),
             max_body_bytes: cfg.server.max_body_bytes,
             thumbprint: Arc::new(IssuerGate::from_config(cfg)),
             issuer: None,
@@ -323,7 +367,6 @@ impl AppState {
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
             ),
             sessions: Arc::new(SessionStore::new(clock.clone(), kv)),
-            saml_browser,
             secure_cookies: !is_loopback_http(&cfg.server.public_url),
             console,
         }

@@ -33,7 +33,7 @@ pub async fn credentials(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.exchange.web_identity_credentials(input).await {
+    match state.exchange().web_identity_credentials(input).await {
         Ok(issued) => {
             if let Err(e) = state.record_issued("web_identity", &issued) {
                 return error_response(&e);
