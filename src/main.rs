@@ -5,9 +5,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
 use fedbroker::http::{self, request_id, AppState};
+use fedbroker::reload::Reloader;
 use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Config file used when neither --config nor FEDBROKER_CONFIG is given.
 const DEFAULT_CONFIG: &str = "config/fedbroker.toml";
@@ -162,7 +164,20 @@ fn serve(path: &str) -> anyhow::Result<()> {
     fedbroker::telemetry::init(&cfg.log);
     let rt = actix_web::rt::System::new();
     rt.block_on(async move {
-        let state = AppState::build(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state = AppState::build(&cfg)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // SIGHUP (and POST /v1/admin/reload) reload the rules and SAML IdPs from this file.
+        let reloader = Arc::new(Reloader::new(
+            path,
+            cfg.clone(),
+            state.live_handle(),
+            state.metrics.clone(),
+        ));
+        let state = state.with_reloader(reloader.clone());
+        let hangups = fedbroker::reload::on_sighup(reloader)
+            .context("cannot install the SIGHUP (reload) handler")?;
+        actix_web::rt::spawn(hangups);
         let data = web::Data::new(state);
         let workers = if cfg.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -181,7 +196,12 @@ fn serve(path: &str) -> anyhow::Result<()> {
         .shutdown_timeout(cfg.server.shutdown_timeout_secs)
         .bind(&cfg.server.listen)
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-        tracing::info!(listen = %cfg.server.listen, idps = cfg.saml.idps.len(), "fedbroker listening");
+        tracing::info!(
+            listen = %cfg.server.listen,
+            idps = cfg.saml.idps.len(),
+            rules = cfg.rules.len(),
+            "fedbroker listening (SIGHUP reloads rules and SAML IdPs)"
+        );
         server.run().await.context("server failed")?;
         tracing::info!("fedbroker stopped");
         Ok(())

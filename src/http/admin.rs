@@ -2,7 +2,7 @@
 //!
 //! `POST /v1/admin/revoke` `{"subject": "..."} | {"role_arn": "..."}`, optional `block_seconds`:
 //! purges cached credentials, blocks re-issue, and returns the `aws:TokenIssueTime` deny policy
-//! (see `exchange::revoke`). Invariants: the token is compared in constant time (as SHA-256
+//! (see `exchange::revoke`). `POST /v1/admin/reload`: reload rules and SAML IdPs (see `reload`). Invariants: the token is compared in constant time (as SHA-256
 //! digests, so the length leaks nothing either); a missing or wrong token is 401 and is logged
 //! without the token; with no token configured every admin call is 403 `admin_disabled`.
 
@@ -11,6 +11,7 @@ use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
 use crate::exchange::RevokeRequest;
+use crate::reload::ReloadError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
@@ -45,6 +46,29 @@ pub async fn revoke(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(r),
         Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /v1/admin/reload`: the same reload as SIGHUP (mapping rules and SAML IdPs from the file
+/// given at start); 200 with what was applied, or 500 `config_reload_failed` listing every problem
+/// (the running configuration is kept).
+pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refusal) = refuse_unauthorized(&req, &state) {
+        return refusal;
+    }
+    let Some(reloader) = state.reloader.clone() else {
+        return error_response(&ReloadError::NotReloadable);
+    };
+    tracing::info!(
+        event = "config.reload_requested",
+        source = "admin",
+        "reloading the configuration"
+    );
+    match reloader.reload().await {
+        Ok(summary) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "status": "reloaded", "applied": summary })),
+        Err(problems) => error_response(&ReloadError::Refused(problems)),
     }
 }
 

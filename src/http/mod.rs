@@ -30,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/v1/admin/revoke", web::post().to(admin::revoke))
+        .route("/v1/admin/reload", web::post().to(admin::reload))
         .route("/oidc/login", web::get().to(browser::oidc_login))
         .route("/oidc/callback", web::get().to(browser::oidc_callback))
         .route("/roles", web::get().to(browser::roles))

@@ -5,7 +5,7 @@
 //!
 //! The exchange (mapping rules, SAML validator) and SAML browser sign-in sit in one swappable
 //! snapshot (`reload::Live`): handlers take it with [`AppState::exchange`] / [`AppState::live`]
-//! once per request; a reload swaps in a new one for later requests.
+//! once per request; a `Reloader` (SIGHUP) swaps in a new one for later requests.
 
 use crate::cache::{CachingExchange, Keyring, RedisCredentialCache, REFRESHER_EVERY};
 use crate::clock::{SharedClock, SystemClock};
@@ -14,7 +14,7 @@ use crate::console::ConsoleService;
 use crate::exchange::Exchange;
 use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
-use crate::reload::{Live, SharedLive};
+use crate::reload::{Live, Reloader, SharedLive};
 use crate::replay::memory::MemoryReplayGuard;
 use crate::replay::redis::RedisReplayGuard;
 use crate::replay::ReplayGuard;
@@ -34,6 +34,8 @@ use std::time::Duration;
 pub struct AppState {
     /// Exchange and SAML browser sign-in, swapped as one by a reload (see [`Self::live`]).
     live: SharedLive,
+    /// Reloads `live` from the config file (`None`: not started from a file, e.g. tests).
+    pub reloader: Option<Arc<Reloader>>,
     pub max_body_bytes: usize,
     /// `GET /v1/thumbprint` (an `IssuerGate` built from the config; tests may replace it).
     pub thumbprint: Arc<dyn ThumbprintService>,
@@ -258,13 +260,19 @@ impl AppState {
         Arc::clone(&self.live.load().saml_browser)
     }
 
-    /// The handle a reload swaps (shared by every clone of this state).
+    /// The handle a [`Reloader`] swaps (shared by every clone of this state).
     pub fn live_handle(&self) -> SharedLive {
         Arc::clone(&self.live)
     }
 
+    /// Reload from the config file on request (`Reloader`, built with [`Self::live_handle`]).
+    pub fn with_reloader(mut self, reloader: Arc<Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
+    }
+
     /// Change the exchange while building the state. The result is a new snapshot cell, as
-    /// before an `AppState` clone was independent of its builder calls.
+    /// before an `AppState` clone was independent of its builder calls: build a `Reloader` last.
     fn update_exchange(&mut self, edit: impl FnOnce(&mut Exchange)) {
         let live = self.live.load_full();
         let mut exchange = Exchange::clone(&live.exchange);
@@ -355,6 +363,7 @@ impl AppState {
                 exchange: Arc::new(exchange),
                 saml_browser,
             })),
+            reloader: None,
             max_body_bytes: cfg.server.max_body_bytes,
             thumbprint: Arc::new(IssuerGate::from_config(cfg)),
             issuer: None,

@@ -43,6 +43,12 @@ impl Rules {
             .filter(move |r| r.grants.iter().any(|g| g.mode == mode))
             .map(|r| r.name.as_str())
     }
+    /// `(rule, provider)` for every rule that matches on a provider name.
+    pub fn providers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rules
+            .iter()
+            .filter_map(|r| Some((r.name.as_str(), r.when.provider.as_deref()?)))
+    }
 }
 
 #[derive(Clone, Debug)]

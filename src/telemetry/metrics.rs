@@ -7,7 +7,10 @@
 //!   `fedbroker_served_credential_ttl_seconds{cache}`: what was handed out and how much life it had
 //!   left (never less than the refresh window when served from the cache);
 //! - `fedbroker_credential_cache_*_total`: the cache's own counters (hits, misses, refreshes, lock
-//!   waits, ...), read at scrape time.
+//!   waits, ...), read at scrape time;
+//! - `fedbroker_config_reloads_total{outcome}`, `fedbroker_config_last_reload_successful` and
+//!   `fedbroker_config_last_reload_success_timestamp_seconds`: configuration reloads (SIGHUP,
+//!   `POST /v1/admin/reload`); the start-up load counts as the first success.
 //!
 //! Invariant: labels carry only fixed vocabularies (API names, modes, error codes): never a subject,
 //! role or token, so the series count stays bounded and nothing sensitive is exported.
@@ -23,6 +26,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::{Arc, RwLock};
@@ -61,6 +65,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    /// `success` or `failure`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     cache: &'static str,
 }
@@ -73,6 +83,9 @@ pub struct Metrics {
     issued: Family<IssuedLabels, Counter>,
     served_ttl: Family<CacheLabel, Histogram>,
     requests: Family<RequestLabels, Histogram>,
+    reloads: Family<OutcomeLabel, Counter>,
+    last_reload_ok: Gauge,
+    last_reload_success: Gauge,
     cache: Arc<RwLock<Option<CachingExchange>>>,
 }
 
@@ -112,6 +125,24 @@ impl Metrics {
             "HTTP requests by route, method and status class, with their latency",
             requests.clone(),
         );
+        let reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads (SIGHUP or POST /v1/admin/reload) by outcome",
+            reloads.clone(),
+        );
+        let last_reload_ok = Gauge::default();
+        registry.register(
+            "config_last_reload_successful",
+            "1 if the last configuration load or reload succeeded, 0 if it was refused",
+            last_reload_ok.clone(),
+        );
+        let last_reload_success = Gauge::default();
+        registry.register(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load (start-up) or reload",
+            last_reload_success.clone(),
+        );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
         Self {
@@ -120,7 +151,26 @@ impl Metrics {
             issued,
             served_ttl,
             requests,
+            reloads,
+            last_reload_ok,
+            last_reload_success,
             cache,
+        }
+    }
+
+    /// The configuration was loaded at start-up (`now`): the baseline of the reload metrics.
+    pub fn config_loaded(&self, now: chrono::DateTime<chrono::Utc>) {
+        self.last_reload_ok.set(1);
+        self.last_reload_success.set(now.timestamp());
+    }
+
+    /// Count a configuration reload; a success also moves the last-success timestamp.
+    pub fn config_reload(&self, succeeded: bool, now: chrono::DateTime<chrono::Utc>) {
+        let outcome = if succeeded { "success" } else { "failure" };
+        self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.last_reload_ok.set(i64::from(succeeded));
+        if succeeded {
+            self.last_reload_success.set(now.timestamp());
         }
     }
 

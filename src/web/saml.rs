@@ -142,6 +142,13 @@ impl SamlBrowser {
         }
     }
 
+    /// The same sign-in (pending requests, clock) for a reloaded `[saml]` section: the new IdPs'
+    /// endpoints, SP entity ID and RelayState prefixes. Pending requests survive: one answered by
+    /// an IdP that is gone fails at validation (its trust is gone too).
+    pub fn reloaded(&self, cfg: &Config, idps: &[crate::saml::TrustedIdp]) -> Self {
+        Self::new(cfg, idps, self.clock.clone(), self.pending.clone())
+    }
+
     /// IdPs offering browser sign-in, by name.
     pub fn idp_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self
