@@ -35,6 +35,8 @@ pub struct Broker {
     child: Child,
     pub base_url: String,
     pub log_path: PathBuf,
+    /// The config file the broker was started with (tests edit it and send SIGHUP).
+    pub config_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -115,6 +117,7 @@ metadata_file = "{metadata}"
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             log_path,
+            config_path: cfg_path,
             _dir: dir,
         };
         broker.wait_ready();
@@ -144,6 +147,21 @@ metadata_file = "{metadata}"
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Send a signal by name (e.g. `HUP`: reload the configuration).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// The process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Send SIGTERM and wait for a clean exit (graceful shutdown).
