@@ -10,6 +10,7 @@
 
 use super::alg::{KeyFamily, SigningAlg};
 use super::json::parse_object;
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::DecodingKey;
@@ -35,6 +36,9 @@ pub struct TrustedKey {
     /// The JWK's own `alg`, when it set one: then the key verifies only that algorithm.
     pub alg: Option<SigningAlg>,
     pub(crate) decoding: DecodingKey,
+    /// The key parsed once (at JWKS ingest) for each algorithm it may verify: verification then
+    /// costs the signature check alone, not a key parse and Montgomery set-up per token.
+    verifiers: Vec<(SigningAlg, ParsedPublicKey)>,
     /// `kid` (or `-`) and the RFC 7638 SHA-256 thumbprint (hex), for audit.
     pub fingerprint: String,
 }
@@ -55,6 +59,64 @@ impl TrustedKey {
     pub fn allows(&self, alg: SigningAlg) -> bool {
         self.family == alg.family() && self.alg.is_none_or(|a| a == alg)
     }
+
+    /// Check `signature` over `message` with `alg`; false when this key may not verify `alg`.
+    pub(crate) fn verify(&self, alg: SigningAlg, message: &[u8], signature: &[u8]) -> bool {
+        self.allows(alg)
+            && self
+                .verifiers
+                .iter()
+                .find(|(a, _)| *a == alg)
+                .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// aws-lc-rs parameters for an RSA algorithm (`None` for EC algorithms).
+fn rsa_params(alg: SigningAlg) -> Option<&'static lc::RsaParameters> {
+    Some(match alg {
+        SigningAlg::RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
+        SigningAlg::RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
+        SigningAlg::RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
+        SigningAlg::PS256 => &lc::RSA_PSS_2048_8192_SHA256,
+        SigningAlg::PS384 => &lc::RSA_PSS_2048_8192_SHA384,
+        SigningAlg::PS512 => &lc::RSA_PSS_2048_8192_SHA512,
+        SigningAlg::ES256 | SigningAlg::ES384 => return None,
+    })
+}
+
+/// Parse the key once per algorithm it may verify (its own `alg`, or every algorithm of its family).
+fn parse_verifiers(
+    family: KeyFamily,
+    alg: Option<SigningAlg>,
+    rsa: Option<(&[u8], &[u8])>,
+    ec_point: &[u8],
+) -> Result<Vec<(SigningAlg, ParsedPublicKey)>, String> {
+    let algs: Vec<SigningAlg> = match alg {
+        Some(a) => vec![a],
+        None => SigningAlg::ALL
+            .into_iter()
+            .filter(|a| a.family() == family)
+            .collect(),
+    };
+    algs.into_iter()
+        .map(|a| {
+            let parsed = match (rsa_params(a), rsa) {
+                (Some(params), Some((n, e))) => {
+                    RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
+                }
+                _ => {
+                    let ec: &'static lc::EcdsaVerificationAlgorithm = match a {
+                        SigningAlg::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
+                        _ => &lc::ECDSA_P256_SHA256_FIXED,
+                    };
+                    ParsedPublicKey::new(ec, ec_point)
+                }
+            };
+            parsed
+                .map(|k| (a, k))
+                .map_err(|e| format!("the key does not parse for {a}: {e}"))
+        })
+        .collect()
 }
 
 /// Why a lookup found no key.
@@ -202,7 +264,13 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 .ok_or_else(|| format!("alg {a:?} is not a supported signing algorithm"))?,
         ),
     };
-    let (family, decoding, thumb_json) = match kty {
+    let alg_fits = |family: KeyFamily| match alg {
+        Some(a) if a.family() != family => {
+            Err(format!("alg {a} does not match the key type/curve"))
+        }
+        _ => Ok(()),
+    };
+    let (family, decoding, thumb_json, verifiers) = match kty {
         "RSA" => {
             let n = b64_member(m, "n")?;
             let e = b64_member(m, "e")?;
@@ -240,10 +308,13 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 URL_SAFE_NO_PAD.encode(&e_trim),
                 URL_SAFE_NO_PAD.encode(n_trim)
             );
+            alg_fits(KeyFamily::Rsa)?;
+            let verifiers = parse_verifiers(KeyFamily::Rsa, alg, Some((n_trim, &e_trim)), &[])?;
             (
                 KeyFamily::Rsa,
                 DecodingKey::from_rsa_raw_components(n_trim, &e_trim),
                 thumb,
+                verifiers,
             )
         }
         "EC" => {
@@ -267,15 +338,12 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 URL_SAFE_NO_PAD.encode(&x),
                 URL_SAFE_NO_PAD.encode(&y)
             );
-            (family, DecodingKey::from_ec_der(&point), thumb)
+            alg_fits(family)?;
+            let verifiers = parse_verifiers(family, alg, None, &point)?;
+            (family, DecodingKey::from_ec_der(&point), thumb, verifiers)
         }
         other => return Err(format!("kty {other:?} is not supported (RSA, EC)")),
     };
-    if let Some(a) = alg {
-        if a.family() != family {
-            return Err(format!("alg {a} does not match the key type/curve"));
-        }
-    }
     let thumbprint = hex::encode(Sha256::digest(thumb_json.as_bytes()));
     Ok(TrustedKey {
         fingerprint: format!("{}:{thumbprint}", kid.as_deref().unwrap_or("-")),
@@ -283,6 +351,7 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
         family,
         alg,
         decoding,
+        verifiers,
     })
 }
 

@@ -78,7 +78,8 @@ impl OidcValidator {
     pub async fn validate(&self, unverified_token: &str) -> Result<VerifiedIdentity, OidcError> {
         // 1. the single insecure decode.
         let token = UnverifiedToken::parse(unverified_token)?;
-        let unverified_iss = token.unverified_iss()?;
+        let unverified_claims = token.unverified_claims()?;
+        let unverified_iss = unverified::issuer_of(&unverified_claims)?;
         let provider = self
             .providers
             .iter()
@@ -97,8 +98,9 @@ impl OidcValidator {
             .keys
             .key_for(token.header().kid.as_deref(), alg)
             .await?;
-        let payload = verify::verify_signature(&token, &key, &provider.name)?;
-        let verify::VerifiedClaims(verified_claims) = verify::parse_verified_claims(payload)?;
+        verify::verify_signature(&token, &key, &provider.name)?;
+        // The signature covers the payload bytes these claims were parsed from.
+        let verified_claims = unverified_claims;
 
         // 4. claims with the injected clock, then jsonwebtoken's second opinion.
         let checked = claims::check(

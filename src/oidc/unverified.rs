@@ -12,7 +12,7 @@ use super::json::parse_object;
 use super::OidcError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Longest token accepted: AWS AssumeRoleWithWebIdentity takes at most 20,000 characters, and a
 /// cap before decoding bounds the work an attacker can cause (checklist J16).
@@ -40,6 +40,7 @@ pub struct UnverifiedToken<'a> {
     raw: &'a str,
     signing_input: &'a str,
     signature_b64: &'a str,
+    signature: Vec<u8>,
     header: UnverifiedHeader,
     payload: Vec<u8>,
 }
@@ -92,12 +93,13 @@ impl<'a> UnverifiedToken<'a> {
         }
         let header_bytes = b64("header", h)?;
         let payload = b64("payload", p)?;
-        b64("signature", s)?;
+        let signature = b64("signature", s)?;
         let header = check_header(&header_bytes)?;
         Ok(Self {
             raw,
             signing_input: &raw[..h.len() + 1 + p.len()],
             signature_b64: s,
+            signature,
             header,
             payload,
         })
@@ -121,6 +123,11 @@ impl<'a> UnverifiedToken<'a> {
         self.signature_b64
     }
 
+    /// The decoded signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
     /// The decoded payload; only `verify` may hand it on, after the signature checked out.
     pub(crate) fn unverified_payload(&self) -> &[u8] {
         &self.payload
@@ -129,16 +136,26 @@ impl<'a> UnverifiedToken<'a> {
     /// `iss`, unverified, only to choose the provider whose keys are tried. Anything but a single
     /// JSON string (missing, number, array) is refused here (checklist J08).
     pub fn unverified_iss(&self) -> Result<String, OidcError> {
-        let claims = parse_object(&self.payload).map_err(|e| malformed(format!("payload: {e}")))?;
-        match claims.get("iss") {
-            Some(Value::String(s)) => Ok(s.clone()),
-            None => Err(OidcError::IssuerMismatch(
-                "the token has no iss claim; the IdP must set iss to its issuer URL".into(),
-            )),
-            Some(_) => Err(OidcError::IssuerMismatch(
-                "iss must be a single JSON string (arrays and other types are refused)".into(),
-            )),
-        }
+        issuer_of(&self.unverified_claims()?).map(str::to_owned)
+    }
+
+    /// The payload parsed as a strict JSON object, not yet trusted. `validate` parses it once and,
+    /// when the signature over these very bytes verified, hands the same map on as the claims.
+    pub(crate) fn unverified_claims(&self) -> Result<Map<String, Value>, OidcError> {
+        parse_object(&self.payload).map_err(|e| malformed(format!("payload: {e}")))
+    }
+}
+
+/// `iss` of a claim set: a single JSON string, anything else refused (checklist J08).
+pub(crate) fn issuer_of(claims: &Map<String, Value>) -> Result<&str, OidcError> {
+    match claims.get("iss") {
+        Some(Value::String(s)) => Ok(s),
+        None => Err(OidcError::IssuerMismatch(
+            "the token has no iss claim; the IdP must set iss to its issuer URL".into(),
+        )),
+        Some(_) => Err(OidcError::IssuerMismatch(
+            "iss must be a single JSON string (arrays and other types are refused)".into(),
+        )),
     }
 }
 

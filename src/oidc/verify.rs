@@ -1,21 +1,16 @@
 //! Signature verification: the only place an [`UnverifiedToken`]'s payload becomes trusted bytes.
 //!
 //! Invariants: the key comes from the provider's JWKS (never from the token header); the key type
-//! and the key's own `alg` must fit the header `alg` (J02); the signature is checked by
-//! `jsonwebtoken::crypto::verify` over the exact received `header.payload` bytes; claims are parsed
-//! only after it succeeded. [`cross_check`] then runs jsonwebtoken's own `decode` with a hardened
-//! `Validation` as a second, independent opinion on issuer, audience and required claims.
+//! and the key's own `alg` must fit the header `alg` (J02); the signature is checked by aws-lc-rs
+//! (the key parsed once at JWKS ingest) over the exact received `header.payload` bytes; claims are
+//! trusted only after it succeeded. [`cross_check`] then runs jsonwebtoken's own `decode` with a
+//! hardened `Validation` as a second, independent opinion on issuer, audience and required claims.
 
 use super::alg::SigningAlg;
-use super::json::parse_object;
 use super::keys::{ingest_jwk, KeySet, LookupError, TrustedKey};
 use super::unverified::UnverifiedToken;
 use super::OidcError;
-use serde_json::{Map, Value};
-
-/// Claims of a token whose signature verified (strict JSON, no duplicate names).
-#[derive(Debug)]
-pub struct VerifiedClaims(pub(crate) Map<String, Value>);
+use serde_json::Value;
 
 /// Verify `token`'s signature with `key`; on success return the payload bytes.
 pub(crate) fn verify_signature<'t>(
@@ -29,24 +24,13 @@ pub(crate) fn verify_signature<'t>(
             provider: provider.to_owned(),
         });
     }
-    match jsonwebtoken::crypto::verify(
-        token.signature_b64(),
-        token.signing_input().as_bytes(),
-        &key.decoding,
-        alg.to_jsonwebtoken(),
-    ) {
-        Ok(true) => Ok(token.unverified_payload()),
-        _ => Err(OidcError::SignatureInvalid {
+    if key.verify(alg, token.signing_input().as_bytes(), token.signature()) {
+        Ok(token.unverified_payload())
+    } else {
+        Err(OidcError::SignatureInvalid {
             provider: provider.to_owned(),
-        }),
+        })
     }
-}
-
-/// Parse the verified payload as a strict JSON object.
-pub(crate) fn parse_verified_claims(payload: &[u8]) -> Result<VerifiedClaims, OidcError> {
-    parse_object(payload)
-        .map(VerifiedClaims)
-        .map_err(|e| OidcError::Malformed(format!("claims: {e}")))
 }
 
 /// Pure JWS check for test vectors: strict compact parse, JWK ingest, algorithm/key fit, signature.
@@ -95,7 +79,9 @@ pub fn hardened_validation(
     v
 }
 
-/// Second opinion from jsonwebtoken's `decode` (signature, alg, iss, aud, required claims).
+/// Second opinion from jsonwebtoken's `decode` on the header `alg`, iss, aud and the required
+/// claims. Its signature check is switched off: [`verify_signature`] already checked the signature
+/// over the same bytes with aws-lc-rs, the library jsonwebtoken's own check would call again.
 pub(crate) fn cross_check(
     token: &UnverifiedToken<'_>,
     key: &TrustedKey,
@@ -103,7 +89,11 @@ pub(crate) fn cross_check(
     issuer: &str,
     audiences: &[String],
 ) -> Result<(), OidcError> {
-    let validation = hardened_validation(token.header().alg, issuer, audiences);
+    let mut validation = hardened_validation(token.header().alg, issuer, audiences);
+    // Deprecated upstream in favour of `dangerous::insecure_decode`, which would skip the claim
+    // checks this second opinion exists for; the signature is verified in `verify_signature`.
+    #[allow(deprecated)]
+    validation.insecure_disable_signature_validation();
     match jsonwebtoken::decode::<serde::de::IgnoredAny>(token.raw(), &key.decoding, &validation) {
         Ok(_) => Ok(()),
         Err(e) => {
