@@ -42,13 +42,17 @@ fn b64(b: &[u8]) -> String {
 }
 
 pub fn rsa_key(file: &str, kid: &str) -> SigningKey {
-    let pem = std::fs::read(cert_path(file)).unwrap();
-    let pkey = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
+    rsa_key_from_pem(&std::fs::read(cert_path(file)).unwrap(), kid)
+}
+
+/// An RSA signing key from its private key PEM (e.g. one generated at run time).
+pub fn rsa_key_from_pem(pem: &[u8], kid: &str) -> SigningKey {
+    let pkey = openssl::pkey::PKey::private_key_from_pem(pem).unwrap();
     let rsa = pkey.rsa().unwrap();
     SigningKey {
         kid: kid.into(),
         alg: Algorithm::RS256,
-        enc: EncodingKey::from_rsa_pem(&pem).unwrap(),
+        enc: EncodingKey::from_rsa_pem(pem).unwrap(),
         jwk: json!({"kty":"RSA","use":"sig","kid":kid,"n":b64(&rsa.n().to_vec()),"e":b64(&rsa.e().to_vec())}),
         public_pem: pkey.public_key_to_pem().unwrap(),
     }
