@@ -1,0 +1,6 @@
+//! cargo-fuzz target: see `fedbroker_fuzz::saml_preflight` (fuzz/src/lib.rs) for what it drives and checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = fedbroker_fuzz::saml_preflight(data);
+});
