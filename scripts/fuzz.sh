@@ -81,17 +81,16 @@ mkdir -p fuzz/work
 failed=()
 summary=()
 for t in "${TARGETS[@]}"; do
-    mkdir -p "fuzz/work/$t" "fuzz/artifacts/$t"
+    mkdir -p "fuzz/work/$t"
     log=fuzz/work/$t.log
     say "running $t for ${SECONDS_PER_TARGET}s (log $log)"
     rc=0
     CARGO_BUILD_JOBS=$JOBS cargo fuzz run "${FUZZ_FLAGS[@]}" "$t" "fuzz/work/$t" "fuzz/corpus/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout="${FUZZ_TIMEOUT:-10}" \
-        -rss_limit_mb="${FUZZ_RSS_LIMIT_MB:-2048}" -print_final_stats=1 \
-        -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1 || rc=$?
+        -rss_limit_mb="${FUZZ_RSS_LIMIT_MB:-2048}" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2 || true)
     units=$(find "fuzz/work/$t" -type f | wc -l)
     line=$(printf '%-15s %12s execs %8s exec/s  cov %6s  work corpus %5s' \
         "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$units")
