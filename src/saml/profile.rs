@@ -89,6 +89,9 @@ pub fn check_response_envelope(response: Node<'_, '_>, idp: &TrustedIdp) -> Resu
     if attr(response, "Version") != Some("2.0") {
         return Err(SamlError::Malformed("Response Version must be 2.0".into()));
     }
+    // Required by SAML core (StatusResponseType); not a time check (the envelope may be unsigned),
+    // only strictness: a Response whose IssueInstant is missing or not an xs:dateTime is refused.
+    required_instant(response, "IssueInstant", "Response IssueInstant")?;
     let status =
         xml::at_most_one(response, NS_SAMLP, "Status")?.ok_or(SamlError::StatusNotSuccess)?;
     let code =

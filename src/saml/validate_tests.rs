@@ -152,6 +152,20 @@ fn rejects_unknown_issuer_and_status_failure() {
 }
 
 #[test]
+fn rejects_response_with_missing_or_malformed_issue_instant() {
+    let (v, _) = validator();
+    let ok = assertion_signed("alice");
+    assert_eq!(code(&v, &ok), "ok");
+    // The Response's IssueInstant is the first one in the document (the Assertion's follows).
+    let malformed = ok.replacen("IssueInstant=\"", "IssueInstant=\"yesterday-", 1);
+    assert_ne!(code(&v, &malformed), "ok");
+    let missing = ok.replacen("IssueInstant=\"", "Consent=\"", 1);
+    assert_ne!(code(&v, &missing), "ok");
+    // The Assertion's own IssueInstant is untouched in both: the refusal is the Response's.
+    assert!(missing.contains("IssueInstant=\""));
+}
+
+#[test]
 fn time_window_boundaries_use_clock_skew() {
     let (v, clock) = validator();
     let x = assertion_signed("alice");
