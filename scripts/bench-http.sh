@@ -32,53 +32,27 @@ bash scripts/oidc-idp.sh start >/dev/null
 TOKEN=$(bash scripts/oidc-token.sh)
 ROLE="arn:aws:iam::111122223333:role/Bench"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-spare_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BIN=target/release/fedbroker
+# shellcheck source=scripts/lib/broker-run.sh
+. scripts/lib/broker-run.sh
+trap kill_pids EXIT
 
 run_one() {
     local name=$1 cache_toml=$2 port
     port=$(spare_port)
-    cat >"$RUN/$name.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-public_url = "http://127.0.0.1:$port"
-[aws]
-region = "us-east-1"
-sts_endpoint = "$FEDBROKER_TEST_STS_ENDPOINT"
-[log]
-level = "warn"
-[audit]
-sink = "off"
-[limits]
-per_client_per_minute = 0
-per_subject_per_minute = 0
-$cache_toml
-[[oidc.providers]]
-name = "testidp"
-issuer = "$FEDBROKER_TEST_OIDC_ISSUER"
-audiences = ["sts.amazonaws.com"]
-ca_file = "$FEDBROKER_TEST_OIDC_CA"
-EOF
-    target/release/fedbroker serve --config "$RUN/$name.toml" 2>"$RUN/$name.log" &
-    pids+=($!)
-    local url="http://127.0.0.1:$port/v1/container-credentials?role_arn=$ROLE"
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-        sleep 0.1
-    done
+    broker_config "$RUN/$name.toml" "$port" "$FEDBROKER_TEST_STS_ENDPOINT" "" "$cache_toml"
+    start_broker "$name" "$port"
+    local url="$BROKER_URL/v1/container-credentials?role_arn=$ROLE"
     curl -fsS -o /dev/null -H "Authorization: $TOKEN" "$url" # warm: the one STS call
     local rss_before
-    rss_before=$(ps -o rss= -p "${pids[-1]}")
+    rss_before=$(rss_kib "$BROKER_PID")
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: $TOKEN" "$url" >"$RUN/$name.wrk"
     local rps p50 p99 errors rss_after
     rps=$(awk '/^Requests\/sec/ {print $2}' "$RUN/$name.wrk")
     p50=$(awk '$1 == "50%" {print $2}' "$RUN/$name.wrk")
     p99=$(awk '$1 == "99%" {print $2}' "$RUN/$name.wrk")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' "$RUN/$name.wrk" | tr '\n' ' ')
-    rss_after=$(ps -o rss= -p "${pids[-1]}")
+    rss_after=$(rss_kib "$BROKER_PID")
     printf '%-10s %10s req/s  p50 %-8s p99 %-8s RSS %s->%s KiB  errors: %s\n' \
         "$name" "$rps" "$p50" "$p99" "$rss_before" "$rss_after" "${errors:-none}"
 }

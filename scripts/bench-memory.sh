@@ -39,24 +39,13 @@ bash scripts/oidc-idp.sh start >/dev/null
 # shellcheck source=/dev/null
 . .fedbroker-run/oidc-idp.env
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-spare_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=scripts/lib/broker-run.sh
+. scripts/lib/broker-run.sh
+trap kill_pids EXIT
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-wait_http() { # url
-    for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-    echo "bench-memory: $1 does not answer" >&2; return 1
-}
 
-# Workload token, refreshed every minute (tokens live 5 minutes at the test IdP).
 TOKEN_FILE=$RUN/token
-refresh_token() { bash scripts/oidc-token.sh >"$TOKEN_FILE.tmp" && mv "$TOKEN_FILE.tmp" "$TOKEN_FILE"; }
-refresh_token
-(while sleep 60; do refresh_token || true; done) &
-pids+=($!)
+start_token_refresher "$TOKEN_FILE"
 
 rm -f "$RUN/sts.port"
 python3 scripts/sts-double.py "$RUN/sts.port" &
@@ -77,33 +66,10 @@ head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$ADMIN_TOKEN_FILE"
 run_one() {
     local name=$1 cache_toml=$2 port pid
     port=$(spare_port)
-    cat >"$RUN/$name.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-public_url = "http://127.0.0.1:$port"
-admin_token_file = "$ADMIN_TOKEN_FILE"
-[aws]
-region = "us-east-1"
-sts_endpoint = "$STS_ENDPOINT"
-[log]
-level = "warn"
-[audit]
-sink = "off"
-[limits]
-per_client_per_minute = 0
-per_subject_per_minute = 0
-$cache_toml
-[[oidc.providers]]
-name = "testidp"
-issuer = "$FEDBROKER_TEST_OIDC_ISSUER"
-audiences = ["sts.amazonaws.com"]
-ca_file = "$FEDBROKER_TEST_OIDC_CA"
-EOF
-    "$BIN" serve --config "$RUN/$name.toml" 2>"$RUN/$name.log" &
-    pid=$!
-    pids+=("$pid")
-    local base="http://127.0.0.1:$port"
-    wait_http "$base/healthz"
+    broker_config "$RUN/$name.toml" "$port" "$STS_ENDPOINT" "admin_token_file = \"$ADMIN_TOKEN_FILE\"" "$cache_toml"
+    start_broker "$name" "$port"
+    pid=$BROKER_PID
+    local base=$BROKER_URL
     sleep 2
     local rss_start rss_warm rss_full rss_purged used_before used_after
     rss_start=$(rss_kib "$pid")

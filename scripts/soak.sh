@@ -52,21 +52,17 @@ bash scripts/oidc-idp.sh start >/dev/null
 . .fedbroker-run/oidc-idp.env
 PREFIX="fedbroker-soak-$$:"
 
-pids=()
+# shellcheck source=scripts/lib/broker-run.sh
+. scripts/lib/broker-run.sh
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    kill_pids
     redis-cli -u "$FEDBROKER_TEST_REDIS_URL" --scan --pattern "$PREFIX*" 2>/dev/null \
         | xargs -r -n 500 redis-cli -u "$FEDBROKER_TEST_REDIS_URL" del >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-spare_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 TOKEN_FILE=$RUN/token
-refresh_token() { bash scripts/oidc-token.sh >"$TOKEN_FILE.tmp" && mv "$TOKEN_FILE.tmp" "$TOKEN_FILE"; }
-refresh_token
-(while sleep 60; do refresh_token || true; done) &
-pids+=($!)
+start_token_refresher "$TOKEN_FILE"
 
 # One rule for the test IdP: 4 roles for hits (1-hour sessions) and MISS_ROLES roles for misses
 # (sessions of at most 30 minutes).
@@ -92,34 +88,12 @@ fail() { echo "FAIL: $*"; FAILED=1; }
 run_one() { # name, minutes, check_rss (1/0), cache toml
     local name=$1 minutes=$2 check_rss=$3 cache_toml=$4 port pid
     port=$(spare_port)
-    cat >"$RUN/$name.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-public_url = "http://127.0.0.1:$port"
-[aws]
-region = "us-east-1"
-sts_endpoint = "$FEDBROKER_TEST_STS_ENDPOINT"
-[log]
-level = "warn"
-[audit]
-sink = "off"
-[limits]
-per_client_per_minute = 0
-per_subject_per_minute = 0
-[mapping]
-rules_file = "$RULES"
-$cache_toml
-[[oidc.providers]]
-name = "testidp"
-issuer = "$FEDBROKER_TEST_OIDC_ISSUER"
-audiences = ["sts.amazonaws.com"]
-ca_file = "$FEDBROKER_TEST_OIDC_CA"
-EOF
-    "$BIN" serve --config "$RUN/$name.toml" 2>"$RUN/$name.log" &
-    pid=$!
-    pids+=("$pid")
-    local base="http://127.0.0.1:$port"
-    for _ in $(seq 300); do curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && break; sleep 0.1; done
+    broker_config "$RUN/$name.toml" "$port" "$FEDBROKER_TEST_STS_ENDPOINT" "" "[mapping]
+rules_file = \"$RULES\"
+$cache_toml"
+    start_broker "$name" "$port"
+    pid=$BROKER_PID
+    local base=$BROKER_URL
 
     local csv=$RUN/$name.csv start=$SECONDS
     echo "t_s,rss_kib,fds,threads,cache_hits,cache_misses,sts_calls" >"$csv"
@@ -127,7 +101,7 @@ EOF
         while [[ -r /proc/$pid/status ]]; do
             m=$(curl -fsS --max-time 5 "$base/metrics" 2>/dev/null || true)
             printf '%d,%d,%d,%d,%d,%d,%d\n' $((SECONDS - start)) \
-                "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")" \
+                "$(rss_kib "$pid")" \
                 "$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
                 "$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")" \
                 "$(metric "$m" fedbroker_credential_cache_hits_total)" \
