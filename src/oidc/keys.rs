@@ -60,14 +60,13 @@ impl TrustedKey {
         self.family == alg.family() && self.alg.is_none_or(|a| a == alg)
     }
 
-    /// Check `signature` over `message` with `alg`; false when this key may not verify `alg`.
+    /// Check `signature` over `message` with `alg`; false when this key may not verify `alg`
+    /// (`verifiers` holds exactly the algorithms [`Self::allows`] accepts).
     pub(crate) fn verify(&self, alg: SigningAlg, message: &[u8], signature: &[u8]) -> bool {
-        self.allows(alg)
-            && self
-                .verifiers
-                .iter()
-                .find(|(a, _)| *a == alg)
-                .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+        self.verifiers
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 }
 
@@ -84,37 +83,32 @@ fn rsa_params(alg: SigningAlg) -> Option<&'static lc::RsaParameters> {
     })
 }
 
-/// Parse the key once per algorithm it may verify (its own `alg`, or every algorithm of its family).
+/// aws-lc-rs parameters for an EC algorithm (`None` for RSA algorithms).
+fn ec_params(alg: SigningAlg) -> Option<&'static lc::EcdsaVerificationAlgorithm> {
+    match alg {
+        SigningAlg::ES256 => Some(&lc::ECDSA_P256_SHA256_FIXED),
+        SigningAlg::ES384 => Some(&lc::ECDSA_P384_SHA384_FIXED),
+        _ => None,
+    }
+}
+
+/// The algorithms a key of `family` may verify (its own `alg` only, when it names one that fits),
+/// each with the key parsed once by `parse`.
 fn parse_verifiers(
     family: KeyFamily,
     alg: Option<SigningAlg>,
-    rsa: Option<(&[u8], &[u8])>,
-    ec_point: &[u8],
+    parse: impl Fn(SigningAlg) -> Option<Result<ParsedPublicKey, aws_lc_rs::error::KeyRejected>>,
 ) -> Result<Vec<(SigningAlg, ParsedPublicKey)>, String> {
-    let algs: Vec<SigningAlg> = match alg {
-        Some(a) => vec![a],
-        None => SigningAlg::ALL
-            .into_iter()
-            .filter(|a| a.family() == family)
-            .collect(),
-    };
-    algs.into_iter()
-        .map(|a| {
-            let parsed = match (rsa_params(a), rsa) {
-                (Some(params), Some((n, e))) => {
-                    RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
-                }
-                _ => {
-                    let ec: &'static lc::EcdsaVerificationAlgorithm = match a {
-                        SigningAlg::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
-                        _ => &lc::ECDSA_P256_SHA256_FIXED,
-                    };
-                    ParsedPublicKey::new(ec, ec_point)
-                }
-            };
-            parsed
-                .map(|k| (a, k))
-                .map_err(|e| format!("the key does not parse for {a}: {e}"))
+    if let Some(a) = alg.filter(|a| a.family() != family) {
+        return Err(format!("alg {a} does not match the key type/curve"));
+    }
+    SigningAlg::ALL
+        .into_iter()
+        .filter(|a| a.family() == family && alg.is_none_or(|own| own == *a))
+        .map(|a| match parse(a) {
+            Some(Ok(key)) => Ok((a, key)),
+            Some(Err(e)) => Err(format!("the key does not parse for {a}: {e}")),
+            None => Err(format!("no verifier for {a}")),
         })
         .collect()
 }
@@ -264,12 +258,6 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 .ok_or_else(|| format!("alg {a:?} is not a supported signing algorithm"))?,
         ),
     };
-    let alg_fits = |family: KeyFamily| match alg {
-        Some(a) if a.family() != family => {
-            Err(format!("alg {a} does not match the key type/curve"))
-        }
-        _ => Ok(()),
-    };
     let (family, decoding, thumb_json, verifiers) = match kty {
         "RSA" => {
             let n = b64_member(m, "n")?;
@@ -308,8 +296,13 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 URL_SAFE_NO_PAD.encode(&e_trim),
                 URL_SAFE_NO_PAD.encode(n_trim)
             );
-            alg_fits(KeyFamily::Rsa)?;
-            let verifiers = parse_verifiers(KeyFamily::Rsa, alg, Some((n_trim, &e_trim)), &[])?;
+            let components = RsaPublicKeyComponents {
+                n: n_trim,
+                e: &e_trim[..],
+            };
+            let verifiers = parse_verifiers(KeyFamily::Rsa, alg, |a| {
+                rsa_params(a).map(|p| components.to_parsed_public_key(p))
+            })?;
             (
                 KeyFamily::Rsa,
                 DecodingKey::from_rsa_raw_components(n_trim, &e_trim),
@@ -338,8 +331,9 @@ pub fn ingest_jwk(v: &Value) -> Result<TrustedKey, String> {
                 URL_SAFE_NO_PAD.encode(&x),
                 URL_SAFE_NO_PAD.encode(&y)
             );
-            alg_fits(family)?;
-            let verifiers = parse_verifiers(family, alg, None, &point)?;
+            let verifiers = parse_verifiers(family, alg, |a| {
+                ec_params(a).map(|p| ParsedPublicKey::new(p, &point))
+            })?;
             (family, DecodingKey::from_ec_der(&point), thumb, verifiers)
         }
         other => return Err(format!("kty {other:?} is not supported (RSA, EC)")),
