@@ -100,6 +100,19 @@ pub async fn current_session(req: &HttpRequest, state: &AppState) -> Option<Brow
     }
 }
 
+/// A redirect to the IdP that sets the login cookie binding the sign-in to this browser.
+fn to_idp(state: &AppState, url: String, binding: String) -> HttpResponse {
+    secure(HttpResponse::Found())
+        .insert_header((header::LOCATION, url))
+        .cookie(cookie(
+            state,
+            LOGIN_COOKIE,
+            binding,
+            CookieDuration::seconds(LOGIN_TTL.num_seconds()),
+        ))
+        .finish()
+}
+
 #[derive(serde::Deserialize)]
 pub struct LoginQuery {
     provider: String,
@@ -108,15 +121,7 @@ pub struct LoginQuery {
 /// `GET /oidc/login?provider=NAME`: to the IdP, with a login cookie binding it to this browser.
 pub async fn oidc_login(query: web::Query<LoginQuery>, state: web::Data<AppState>) -> HttpResponse {
     match state.oidc_browser.start(&query.provider).await {
-        Ok((url, binding)) => secure(HttpResponse::Found())
-            .insert_header((header::LOCATION, url))
-            .cookie(cookie(
-                &state,
-                LOGIN_COOKIE,
-                binding,
-                CookieDuration::seconds(LOGIN_TTL.num_seconds()),
-            ))
-            .finish(),
+        Ok((url, binding)) => to_idp(&state, url, binding),
         Err(e) => error_page(&e),
     }
 }
@@ -363,15 +368,7 @@ pub async fn saml_login(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     match state.saml_browser().start(&query.idp).await {
-        Ok((url, binding)) => secure(HttpResponse::Found())
-            .insert_header((header::LOCATION, url))
-            .cookie(cookie(
-                &state,
-                LOGIN_COOKIE,
-                binding,
-                CookieDuration::seconds(LOGIN_TTL.num_seconds()),
-            ))
-            .finish(),
+        Ok((url, binding)) => to_idp(&state, url, binding),
         Err(e) => error_page(&e),
     }
 }
