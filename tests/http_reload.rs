@@ -7,10 +7,10 @@
 
 mod support;
 
-use actix_web::{test, web, App};
+use actix_web::test;
 use fedbroker::clock::{FixedClock, SharedClock};
 use fedbroker::config;
-use fedbroker::http::{routes, AppState};
+use fedbroker::http::AppState;
 use fedbroker::reload::Reloader;
 use fedbroker::replay::memory::MemoryReplayGuard;
 use fedbroker::sts::sdk::SdkStsClient;
@@ -108,17 +108,7 @@ fn setup() -> Setup {
 }
 
 async fn call(state: &AppState, req: test::TestRequest) -> (u16, Value) {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(routes),
-    )
-    .await;
-    let resp = test::call_service(&app, req.to_request()).await;
-    let status = resp.status().as_u16();
-    let body = test::read_body(resp).await;
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let (status, _, body) = support::http::send(state, req).await;
     (status, body)
 }
 
