@@ -6,33 +6,31 @@
 mod support;
 
 use actix_web::test::TestRequest;
-use chrono::{SubsecRound, TimeDelta, Utc};
-use fedbroker::clock::{Clock, FixedClock, SharedClock};
-use fedbroker::config::load_str;
-use fedbroker::http::AppState;
-use fedbroker::replay::memory::MemoryReplayGuard;
+use chrono::TimeDelta;
+use fedbroker::clock::Clock;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use support::app::{test_app, TestApp};
 use support::federation::{closed_endpoint, FederationDouble, Mode};
-use support::harness::test_idp;
 use support::http::send;
-use support::recording_sts::RecordingSts;
-use support::saml_idp::SamlResponseBuilder;
 
 const ISSUER: &str = "https://broker.example/";
 
-struct Setup {
-    state: AppState,
-    sts: Arc<RecordingSts>,
-    clock: Arc<FixedClock>,
+/// The in-process broker of `support::app` with a console configuration.
+struct Setup(TestApp);
+
+impl std::ops::Deref for Setup {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 fn setup(federation_endpoint: &str) -> Setup {
-    let cfg = load_str(
-        &format!(
-            r#"
+    Setup(test_app(&format!(
+        r#"
 [server]
 public_url = "{ISSUER}"
 [aws]
@@ -41,28 +39,12 @@ federation_endpoint = "{federation_endpoint}"
 name = "test-idp"
 metadata_file = "config/test-idp-metadata.xml"
 "#
-        ),
-        Vec::<(String, String)>::new(),
-    )
-    .expect("config loads");
-    let sts = RecordingSts::to_moto();
-    let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
-    let shared: SharedClock = clock.clone();
-    let state = AppState::from_parts(
-        &cfg,
-        vec![test_idp()],
-        sts.clone(),
-        Arc::new(MemoryReplayGuard::new(shared.clone())),
-        shared,
-    );
-    Setup { state, sts, clock }
+    )))
 }
 
 impl Setup {
     fn saml(&self) -> String {
-        let mut b = SamlResponseBuilder::new(self.clock.now());
-        b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-        b.build_base64()
+        self.0.saml(|_| {})
     }
 
     async fn console_url(&self, body: Value) -> (u16, actix_web::http::header::HeaderMap, Value) {
