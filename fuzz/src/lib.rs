@@ -125,11 +125,12 @@ pub fn saml_preflight(data: &[u8]) -> Outcome {
     outcome
 }
 
-/// The whole `SamlValidator::validate` (preflight, xmlsec with the pinned test IdP keys, profile,
-/// AWS attributes) on the base64 of the bytes, with the clock at [`t0`]. The input is the XML
-/// document, so mutations hit XML, not base64. Cross-check: an accepted identity comes from the
-/// test IdP.
+/// The whole `SamlValidator::validate` (preflight, native XML-DSig with the pinned test IdP keys,
+/// profile, AWS attributes) on the base64 of the bytes, with the clock at [`t0`]. The input is the
+/// XML document, so mutations hit XML, not base64. Cross-checks: an accepted identity comes from
+/// the test IdP, and [`dsig_within_xmlsec`].
 pub fn saml_validate(data: &[u8]) -> Outcome {
+    dsig_within_xmlsec(data);
     match validator().validate(&STANDARD.encode(data)) {
         Ok(id) => {
             assert_eq!(id.issuer(), IDP_ENTITY_ID, "accepted a foreign issuer");
@@ -139,8 +140,30 @@ pub fn saml_validate(data: &[u8]) -> Outcome {
     }
 }
 
-/// The post-signature SAML stages on an *unsigned* document, as if xmlsec had verified it: strict
-/// parse and depth cap, the Response envelope, `verify::verified_assertion`, the profile checks at
+/// Differential check of the native verifier against xmlsec (libxml2's C14N, OpenSSL): on any
+/// document preflight accepts, when the native verifier accepts, xmlsec must verify the first
+/// Signature too. The native verifier may be stricter (its base64 and shape rules are), never more
+/// lenient.
+pub fn dsig_within_xmlsec(data: &[u8]) {
+    let Ok(text) = saml::preflight::decode(&STANDARD.encode(data)) else {
+        return;
+    };
+    let Ok(pre) = saml::preflight::check(&text) else {
+        return;
+    };
+    static IDP: OnceLock<TrustedIdp> = OnceLock::new();
+    let idp = IDP.get_or_init(test_idp);
+    if saml::dsig::verify(&pre.unverified_doc, idp).is_ok() {
+        assert!(
+            saml::xmlsec_reference::xmlsec_verifies_first_signature(&text, idp),
+            "native XML-DSig accepted a document xmlsec rejects"
+        );
+    }
+}
+
+/// The post-signature SAML stages on an *unsigned* document, as if it had been verified: strict
+/// parse and depth cap, the Response envelope, `xmlsec_reference::verified_assertion` (locates the
+/// one Assertion in a Response or reduced document), the profile checks at
 /// [`t0`] and the AWS attributes. The signed path reaches this code only with a valid signature,
 /// which a fuzzer cannot forge. An Assertion root (Assertion-only signing) skips the envelope.
 pub fn saml_profile(data: &[u8]) -> Outcome {
@@ -158,7 +181,7 @@ pub fn saml_profile(data: &[u8]) -> Outcome {
             .find(|n| is(*n, NS_SAML, "Assertion"))
             .and_then(|a| a.attribute("ID"))
             .unwrap_or_default();
-        let assertion = saml::verify::verified_assertion(&doc, id)?;
+        let assertion = saml::xmlsec_reference::verified_assertion(&doc, id)?;
         let facts = saml::profile::check_assertion(assertion, idp, t0())?;
         assert!(
             facts.expires_at > t0() - saml::CLOCK_SKEW,

@@ -8,6 +8,7 @@
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
 use super::error::SamlConfigError;
+use super::keys::PinnedKey;
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
 use samael::crypto::CertificateDer;
@@ -31,6 +32,8 @@ pub struct TrustedIdp {
     pub recipients: Vec<String>,
     /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
     pub sso_redirect_url: Option<String>,
+    /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
+    keys: Vec<PinnedKey>,
 }
 
 /// The SAML HTTP-Redirect binding (AuthnRequests sent by the browser as a query string).
@@ -158,9 +161,26 @@ impl TrustedIdp {
             audiences,
             recipients,
             sso_redirect_url: None,
+            keys: Vec::new(),
         };
         idp.check()?;
+        let mut idp = idp;
+        for (i, c) in idp.signing_certs.iter().enumerate() {
+            let key = PinnedKey::from_cert_der(c.der_data()).map_err(|why| {
+                SamlConfigError::BadCertificate {
+                    idp: name.to_owned(),
+                    index: i + 1,
+                    why,
+                }
+            })?;
+            idp.keys.push(key);
+        }
         Ok(idp)
+    }
+
+    /// The pinned signing keys, parsed (one per entry of `signing_certs`, same order).
+    pub fn pinned_keys(&self) -> &[PinnedKey] {
+        &self.keys
     }
 
     /// Re-check the invariants (also for a `TrustedIdp` assembled by hand).

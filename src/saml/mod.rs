@@ -2,23 +2,28 @@
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
-//! 2. `verify`: samael + xmlsec with the IdP's pinned keys and an algorithm allowlist; returns
-//!    only the signed subtree.
+//! 2. `dsig`: native XML-DSig on the same parse tree (exclusive C14N, SHA-2, RSA/ECDSA via
+//!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
+//!    (`xmlsec_reference`, samael + xmlsec, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew), duplicate attributes.
 //! 4. `attributes`: AWS attributes into checked newtypes.
 //!
 //! Replay (one-time Assertion ID) is checked by the caller against the shared `ReplayGuard`.
 //!
-//! Invariant: identity data is read only from the output of `verify`, never from the raw input.
+//! Invariant: identity data is read only from the Assertion node `dsig` returns, which a verified
+//! signature covers; nothing is read from outside it except to reject.
 
 pub mod attributes;
+pub mod c14n;
+pub mod dsig;
 pub mod error;
+pub mod keys;
 pub mod metadata;
 pub mod preflight;
 pub mod profile;
-pub mod verify;
 pub mod xml;
+pub mod xmlsec_reference;
 
 #[cfg(test)]
 mod test_support;
@@ -89,7 +94,7 @@ impl SamlValidator {
         &self.idps
     }
 
-    /// Validate one base64 `SAMLResponse`. CPU-bound (xmlsec): call it from a blocking thread.
+    /// Validate one base64 `SAMLResponse`. CPU-bound (RSA/ECDSA): call it from a blocking thread.
     ///
     /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
     /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
@@ -104,16 +109,15 @@ impl SamlValidator {
             .ok_or(SamlError::IssuerUnknown)?;
         profile::check_response_envelope(pre.unverified_doc.root_element(), idp)?;
 
-        // 2. verify with this IdP's pinned keys only; keep only the signed subtree.
-        let verified = verify::verify_signatures(&unverified_xml, idp)?;
-        let verified_doc = xml::parse(&verified.xml).map_err(|_| SamlError::SignatureInvalid {
-            idp: idp.name.clone(),
-        })?;
-        let verified_assertion =
-            verify::verified_assertion(&verified_doc, &pre.unverified_assertion_id)?;
+        // 2. verify with this IdP's pinned keys only, on the same tree; the Assertion it returns is
+        // covered by a verified signature.
+        let verified = dsig::verify(&pre.unverified_doc, idp)?;
+        if verified.assertion.attribute("ID") != Some(pre.unverified_assertion_id.as_str()) {
+            return Err(SamlError::AssertionUnsigned);
+        }
 
         // 3. profile on the verified Assertion.
-        let facts = profile::check_assertion(verified_assertion, idp, self.clock.now())?;
+        let facts = profile::check_assertion(verified.assertion, idp, self.clock.now())?;
 
         // 4. AWS attributes.
         let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;

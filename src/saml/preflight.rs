@@ -337,12 +337,13 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
         ));
     }
     let transforms = element_children(kids[0])?;
-    if transforms.is_empty() || transforms.len() > 2 {
-        return Err(shape("Transforms must hold one or two Transform elements"));
+    if transforms.len() != 2 {
+        return Err(shape(
+            "Transforms must be enveloped-signature followed by exclusive C14N",
+        ));
     }
-    let mut seen = HashSet::new();
-    for t in transforms {
-        if !is(t, NS_DS, "Transform") {
+    for t in &transforms {
+        if !is(*t, NS_DS, "Transform") {
             return Err(shape("Transforms may only contain ds:Transform"));
         }
         let alg = t.attribute("Algorithm").unwrap_or_default();
@@ -352,18 +353,36 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
                 algorithm: alg.to_owned(),
             });
         }
-        if !seen.insert(alg) {
-            return Err(shape("the same Transform appears twice"));
+    }
+    // The one chain an enveloped SAML signature needs (and every IdP we know of emits): other
+    // orders or a lone transform change which octets are digested (a lone enveloped-signature
+    // implies inclusive C14N), so they are refused rather than interpreted.
+    let algs: Vec<&str> = transforms
+        .iter()
+        .map(|t| t.attribute("Algorithm").unwrap_or_default())
+        .collect();
+    if algs != [ALG_ENVELOPED, ALG_EXC_C14N] {
+        return Err(shape(
+            "Transforms must be enveloped-signature followed by exclusive C14N",
+        ));
+    }
+    if !element_children(transforms[0])?.is_empty() {
+        return Err(shape("the enveloped-signature Transform must be empty"));
+    }
+    let exc_children = element_children(transforms[1])?;
+    if exc_children.len() > 1 {
+        return Err(shape(
+            "exclusive C14N takes at most one InclusiveNamespaces",
+        ));
+    }
+    for c in exc_children {
+        if !is(c, NS_EXC_C14N, "InclusiveNamespaces") {
+            return Err(shape(
+                "a Transform may only contain ec:InclusiveNamespaces (exclusive C14N)",
+            ));
         }
-        for c in element_children(t)? {
-            if !(alg == ALG_EXC_C14N && is(c, NS_EXC_C14N, "InclusiveNamespaces")) {
-                return Err(shape(
-                    "a Transform may only contain ec:InclusiveNamespaces (exclusive C14N)",
-                ));
-            }
-            if !element_children(c)?.is_empty() {
-                return Err(shape("InclusiveNamespaces must be empty"));
-            }
+        if !element_children(c)?.is_empty() {
+            return Err(shape("InclusiveNamespaces must be empty"));
         }
     }
     let digest = kids[1].attribute("Algorithm").unwrap_or_default();

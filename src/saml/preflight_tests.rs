@@ -279,3 +279,35 @@ fn rejects_comment_in_digest_value() {
     let x = templated_both().replacen("<ds:DigestValue>", "<ds:DigestValue><!--x-->", 1);
     assert_eq!(code_of(&x), "saml_signature_shape");
 }
+
+#[test]
+fn transform_reordering_and_lone_transforms_are_refused() {
+    let env = format!("<ds:Transform Algorithm=\"{ALG_ENVELOPED}\"/>");
+    let exc = format!("<ds:Transform Algorithm=\"{ALG_EXC_C14N}\"/>");
+    let both = format!("{env}{exc}");
+    // Lone enveloped-signature implies inclusive C14N; lone exc-c14n digests the Signature itself;
+    // the reversed order canonicalizes before the Signature is removed.
+    for chain in [env.clone(), exc.clone(), format!("{exc}{env}")] {
+        let x = templated_both().replacen(&both, &chain, 1);
+        assert_ne!(x, templated_both());
+        assert_eq!(code_of(&x), "saml_signature_shape", "{chain}");
+    }
+}
+
+#[test]
+fn two_inclusive_namespaces_lists_are_refused() {
+    let inc = r#"<ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="xs"/>"#;
+    let exc = format!("<ds:Transform Algorithm=\"{ALG_EXC_C14N}\"/>");
+    let x = templated_both().replacen(
+        &exc,
+        &format!("<ds:Transform Algorithm=\"{ALG_EXC_C14N}\">{inc}{inc}</ds:Transform>"),
+        1,
+    );
+    assert_eq!(code_of(&x), "saml_signature_shape");
+    let one = templated_both().replacen(
+        &exc,
+        &format!("<ds:Transform Algorithm=\"{ALG_EXC_C14N}\">{inc}</ds:Transform>"),
+        1,
+    );
+    assert!(check(&one).is_ok());
+}

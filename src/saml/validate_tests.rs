@@ -67,7 +67,7 @@ fn accepts_all_three_signature_layouts() {
         );
         assert_eq!(
             id.key_fingerprint(),
-            verify::fingerprint(&idp().signing_certs[0])
+            xmlsec_reference::fingerprint(&idp().signing_certs[0])
         );
         assert_eq!(id.expires_at(), now() + chrono::Duration::minutes(5));
     }
@@ -76,10 +76,10 @@ fn accepts_all_three_signature_layouts() {
 #[test]
 fn reduced_xml_is_rooted_at_the_signed_element() {
     let idp = idp();
-    let a = verify::verify_signatures(&assertion_signed("alice"), &idp).unwrap();
+    let a = xmlsec_reference::verify_signatures(&assertion_signed("alice"), &idp).unwrap();
     assert!(a.xml.contains("<saml:Assertion"), "{}", a.xml);
     assert!(!a.xml.contains("Response"), "{}", a.xml);
-    let r = verify::verify_signatures(&response_signed("alice"), &idp).unwrap();
+    let r = xmlsec_reference::verify_signatures(&response_signed("alice"), &idp).unwrap();
     assert!(r.xml.contains("<samlp:Response"), "{}", r.xml);
     assert!(!r.xml.contains("SignatureValue"), "{}", r.xml);
 }

@@ -1,12 +1,11 @@
-//! Verify: samael + xmlsec check every Signature against the selected IdP's pinned certificates
-//! (KeyInfo is ignored: the key is preset in the xmlsec context) with an algorithm allowlist, and
-//! return only the verified subtree (`ReduceMode::ValidateAndMarkNoAncestors`).
+//! Reference verifier: samael + xmlsec (libxml2) checking every Signature against the selected
+//! IdP's pinned certificates with an algorithm allowlist, returning only the verified subtree
+//! (`ReduceMode::ValidateAndMarkNoAncestors`). Not on the request path: the broker verifies with
+//! the native `dsig` module; this independent implementation is the oracle its differential tests
+//! and fuzz target compare against (the two must accept exactly the same documents).
 //!
-//! Invariants: the returned [`VerifiedAssertion`] is located inside the reduced document only, so
-//! every identity value downstream was covered by a valid signature (signature wrapping, S02-S04).
-//! The reduced document is rooted at the Response when the Response was signed, at the Assertion
-//! when only the Assertion was signed. `ServiceProvider::parse_*` is never used (it reads the wall
-//! clock, fails open without keys, and accepts a single ACS — checklist R1, R5).
+//! Invariants: the returned reduced document holds only signed content, rooted at the Response
+//! when the Response was signed, at the Assertion when only the Assertion was signed.
 
 use super::xml::{self, is, NS_SAML, NS_SAMLP};
 use super::{SamlError, TrustedIdp};
@@ -80,6 +79,15 @@ pub fn verify_signatures(xml: &str, idp: &TrustedIdp) -> Result<VerifiedXml, Sam
     Err(SamlError::SignatureInvalid {
         idp: idp.name.clone(),
     })
+}
+
+/// xmlsec's own verification (`xmlSecDSigCtxVerify`, no samael reduction) of the first Signature in
+/// document order with one of `idp`'s pinned certificates. The differential oracle for the native
+/// verifier: samael's reduction also refuses some valid signatures (text with CDATA sections).
+pub fn xmlsec_verifies_first_signature(xml: &str, idp: &TrustedIdp) -> bool {
+    idp.signing_certs
+        .iter()
+        .any(|cert| Crypto::verify_signed_xml(xml, cert, Some("ID")).is_ok())
 }
 
 /// Locate the single Assertion inside the verified document.

@@ -1,0 +1,247 @@
+//! Native XML-DSig against documents signed by xmlsec (samael), an independent implementation of
+//! exclusive C14N: every tricky construct below is canonicalized by libxml2 when signing and by
+//! `c14n` when verifying, so any disagreement fails verification. Each case is also verified by
+//! xmlsec itself (`Crypto::verify_signed_xml`; every document here has one Signature), and
+//! tampered copies must fail under both.
+
+use super::*;
+use crate::error::ApiError;
+use crate::saml::test_support::*;
+use crate::saml::{preflight, xmlsec_reference};
+
+const EXC_TRANSFORM: &str =
+    r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#;
+
+/// Response with an Assertion-only signature; `edit` rewrites the unsigned template first.
+fn assertion_signed_with(edit: impl Fn(String) -> String) -> String {
+    let unsigned = response("", &assertion(&sig_template(ASSERTION_ID), "alice"));
+    sign(&edit(unsigned), 0)
+}
+
+fn native(xml: &str) -> Result<(String, String), &'static str> {
+    let pre = preflight::check(xml).map_err(|e| e.code())?;
+    let v = verify(&pre.unverified_doc, &idp()).map_err(|e| e.code())?;
+    Ok((
+        v.assertion.attribute("ID").unwrap_or_default().to_owned(),
+        v.key_fingerprint,
+    ))
+}
+
+fn reference_accepts(xml: &str) -> bool {
+    use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
+    let cert = CertificateDer::from(key(0).1.clone());
+    Crypto::verify_signed_xml(xml, &cert, Some("ID")).is_ok()
+}
+
+/// Signed: both verifiers accept. Then every `(from, to)` tamper: both reject.
+fn agree(signed: &str, tampers: &[(&str, &str)]) {
+    assert!(reference_accepts(signed), "xmlsec rejects\n{signed}");
+    let (id, fp) = native(signed).unwrap_or_else(|e| panic!("native rejects ({e})\n{signed}"));
+    assert_eq!(id, ASSERTION_ID);
+    assert_eq!(fp, xmlsec_reference::fingerprint(&idp().signing_certs[0]));
+    for (from, to) in tampers {
+        assert!(signed.contains(from), "tamper target {from:?} absent");
+        let bad = signed.replacen(from, to, 1);
+        assert!(!reference_accepts(&bad), "xmlsec accepts tamper {from:?}");
+        assert_eq!(
+            native(&bad),
+            Err("saml_signature_invalid"),
+            "native on tamper {from:?}"
+        );
+    }
+}
+
+#[test]
+fn assertion_response_and_both_signed_verify() {
+    let a = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    );
+    let r = sign(
+        &response(&sig_template(RESPONSE_ID), &assertion("", "alice")),
+        0,
+    );
+    for x in [a, r] {
+        agree(&x, &[("alice", "mallory")]);
+    }
+}
+
+#[test]
+fn escaped_characters_in_text_and_attributes() {
+    let x = assertion_signed_with(|t| {
+        t.replacen(
+            "<saml:Subject>",
+            "<saml:Advice t=\"&quot;&#9;&#10;&#13;&lt;&amp;>'\">a &amp; b &lt; c &gt; d &#13; \"' é😀</saml:Advice><saml:Subject>",
+            1,
+        )
+    });
+    agree(&x, &[("&amp; b", "&amp; B"), ("&#13;&lt;", "&#10;&lt;")]);
+}
+
+#[test]
+fn pretty_printing_and_crlf_line_endings_added_after_signing() {
+    let x = assertion_signed_with(|t| {
+        t.replace("><saml:", ">\n    <saml:")
+            .replacen("Format=", "\n  Format=", 1)
+    });
+    agree(&x, &[("\n    <saml:Conditions", "\n     <saml:Conditions")]);
+    // CRLF is normalized to LF by parsing, so converting after signing changes nothing signed.
+    let crlf = x.replace('\n', "\r\n");
+    assert!(reference_accepts(&crlf));
+    assert!(native(&crlf).is_ok());
+}
+
+#[test]
+fn cdata_sections_in_signed_text() {
+    // samael's reduce (the previous verifier) refused these valid signatures; xmlsec accepts.
+    let x = assertion_signed_with(|t| {
+        t.replacen(
+            "<saml:Subject>",
+            "<saml:Advice>a<![CDATA[<b>&]]> c</saml:Advice><saml:Subject>",
+            1,
+        )
+    });
+    assert!(xmlsec_reference::verify_signatures(&x, &idp()).is_err());
+    agree(&x, &[("<![CDATA[<b>&]]>", "<![CDATA[<b>&amp;]]>")]);
+    // A CDATA section and the same text escaped canonicalize alike: still valid.
+    let escaped = x.replacen("<![CDATA[<b>&]]>", "&lt;b&gt;&amp;", 1);
+    assert!(native(&escaped).is_ok());
+}
+
+#[test]
+fn namespaces_declared_on_the_response_only_and_unused_declarations() {
+    let x = assertion_signed_with(|t| {
+        t.replacen(
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\"",
+            "<saml:Assertion xmlns:unused=\"urn:unused\"",
+            1,
+        )
+    });
+    assert!(!x.contains("<saml:Assertion xmlns:saml"));
+    agree(&x, &[("alice", "alicf")]);
+}
+
+#[test]
+fn default_namespace_undeclared_and_foreign_attributes() {
+    let x = assertion_signed_with(|t| {
+        t.replacen(
+            "<saml:Subject>",
+            r#"<saml:Advice><Extra xmlns="urn:extra" xmlns:z="urn:z" z:b="2" a="1"><Inner xmlns=""><z:Deep/></Inner><!--c--><?pi x?></Extra></saml:Advice><saml:Subject>"#,
+            1,
+        )
+    });
+    agree(
+        &x,
+        &[
+            ("z:b=\"2\"", "z:b=\"3\""),
+            ("<Inner xmlns=\"\">", "<Inner>"),
+        ],
+    );
+}
+
+#[test]
+fn inclusive_namespaces_prefix_list_for_qnames_in_content() {
+    let x = assertion_signed_with(|t| {
+        t.replacen(
+            EXC_TRANSFORM,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="xs #default"/></ds:Transform>"#,
+            1,
+        )
+        .replacen(
+            "<samlp:Response ",
+            r#"<samlp:Response xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" "#,
+            1,
+        )
+        .replace(
+            "<saml:AttributeValue>",
+            r#"<saml:AttributeValue xsi:type="xs:string">"#,
+        )
+    });
+    // Rebinding xs changes the canonical form only because xs is on the PrefixList.
+    agree(
+        &x,
+        &[(
+            "xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"",
+            "xmlns:xs=\"urn:other\"",
+        )],
+    );
+}
+
+#[test]
+fn wrong_key_is_rejected_by_both() {
+    let x = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        1,
+    );
+    assert!(!reference_accepts(&x));
+    assert_eq!(native(&x), Err("saml_signature_invalid"));
+}
+
+#[test]
+fn signature_value_and_digest_value_tampering() {
+    let x = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    );
+    let sv = x.split("<ds:SignatureValue>").nth(1).unwrap();
+    let first = &sv[..4];
+    let flipped = if first == "AAAA" { "BBBB" } else { "AAAA" };
+    let bad_sig = x.replacen(
+        &format!("<ds:SignatureValue>{first}"),
+        &format!("<ds:SignatureValue>{flipped}"),
+        1,
+    );
+    assert_eq!(native(&bad_sig), Err("saml_signature_invalid"));
+    let dv = x.split("<ds:DigestValue>").nth(1).unwrap();
+    let bad_digest = x.replacen(
+        &dv[..4],
+        if &dv[..4] == "AAAA" { "BBBB" } else { "AAAA" },
+        1,
+    );
+    assert_eq!(native(&bad_digest), Err("saml_signature_invalid"));
+}
+
+#[test]
+fn hmac_key_confusion_never_reaches_a_key() {
+    let x = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    )
+    .replacen(
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256",
+        1,
+    );
+    let doc = xml::parse(&x).unwrap();
+    let err = verify(&doc, &idp()).unwrap_err();
+    assert_eq!(err.code(), "saml_algorithm_forbidden");
+}
+
+#[test]
+fn unsigned_response_is_refused() {
+    let x = response("", &assertion("", "alice"));
+    let doc = xml::parse(&x).unwrap();
+    assert_eq!(verify(&doc, &idp()).unwrap_err().code(), "saml_unsigned");
+}
+
+#[test]
+fn signature_wrapping_reference_to_another_element_is_refused() {
+    // A valid Assertion signature moved under the Response: its Reference names the Assertion,
+    // not its new parent, so the native verifier refuses it before any digest.
+    let signed = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    );
+    let start = signed.find("<ds:Signature").unwrap();
+    let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let sig = &signed[start..end];
+    let moved =
+        signed
+            .replacen(sig, "", 1)
+            .replacen("<samlp:Status>", &format!("{sig}<samlp:Status>"), 1);
+    let doc = xml::parse(&moved).unwrap();
+    assert_eq!(
+        verify(&doc, &idp()).unwrap_err().code(),
+        "saml_signature_shape"
+    );
+}
