@@ -11,6 +11,22 @@ use aws_lc_rs::signature::{self as lc, ParsedPublicKey};
 use sha2::{Digest, Sha256};
 use x509_parser::public_key::PublicKey;
 
+/// A pinned certificate, DER-encoded, as read from metadata or PEM (checked by `metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDer(Vec<u8>);
+
+impl CertificateDer {
+    pub fn der_data(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for CertificateDer {
+    fn from(der: Vec<u8>) -> Self {
+        Self(der)
+    }
+}
+
 /// The XML-DSig SignatureMethods fedbroker accepts (checklist R3, S07, S08).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureMethod {

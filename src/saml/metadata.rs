@@ -8,10 +8,10 @@
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
 use super::error::SamlConfigError;
+use super::keys::CertificateDer;
 use super::keys::PinnedKey;
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
-use samael::crypto::CertificateDer;
 use x509_parser::public_key::PublicKey;
 
 /// Smallest RSA modulus accepted for a signing key (NIST SP 800-131A: 1024-bit RSA is disallowed).

@@ -4,7 +4,7 @@
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
 //! 2. `dsig`: native XML-DSig on the same parse tree (exclusive C14N, SHA-2, RSA/ECDSA via
 //!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
-//!    (`xmlsec_reference`, samael + xmlsec, is the independent oracle its tests compare against.)
+//!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew), duplicate attributes.
 //! 4. `attributes`: AWS attributes into checked newtypes.
@@ -23,7 +23,9 @@ pub mod metadata;
 pub mod preflight;
 pub mod profile;
 pub mod xml;
-pub mod xmlsec_reference;
+
+#[cfg(test)]
+mod xmlsec_reference;
 
 #[cfg(test)]
 mod test_support;
