@@ -218,6 +218,46 @@ fn hmac_key_confusion_never_reaches_a_key() {
 }
 
 #[test]
+fn forged_response_signature_beside_a_valid_assertion_signature_is_refused() {
+    // Every Signature present must verify: a valid Assertion signature does not excuse a forged
+    // (here: tampered) Response signature, nor the other way round.
+    let inner = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    );
+    let both = sign(
+        &inner.replacen(
+            "</saml:Issuer>",
+            &format!("</saml:Issuer>{}", sig_template(RESPONSE_ID)),
+            1,
+        ),
+        0,
+    );
+    assert!(native(&both).is_ok());
+    for which in [0, 1] {
+        let sv = both.split("<ds:SignatureValue>").nth(which + 1).unwrap();
+        let first = &sv[..8];
+        let bad = both.replacen(
+            &format!("<ds:SignatureValue>{first}"),
+            &format!(
+                "<ds:SignatureValue>{}",
+                if first == "AAAAAAAA" {
+                    "BBBBBBBB"
+                } else {
+                    "AAAAAAAA"
+                }
+            ),
+            1,
+        );
+        assert_eq!(
+            native(&bad),
+            Err("saml_signature_invalid"),
+            "signature {which}"
+        );
+    }
+}
+
+#[test]
 fn unsigned_response_is_refused() {
     let x = response("", &assertion("", "alice"));
     let doc = xml::parse(&x).unwrap();

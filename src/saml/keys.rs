@@ -148,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    fn curve_confusion_p256_key_verifies_ecdsa_sha256_only() {
+        let idp = crate::saml::TrustedIdp::from_metadata_xml(
+            "t",
+            include_str!("../../config/test-idp-metadata.xml"),
+            vec!["a".into()],
+            vec!["r".into()],
+        )
+        .unwrap();
+        let ec = &idp.pinned_keys()[1];
+        let methods: Vec<_> = ec.verifiers.iter().map(|(m, _)| *m).collect();
+        assert_eq!(methods, [SignatureMethod::EcdsaSha256]);
+        // and the RSA key of the same IdP never verifies an ECDSA method
+        let rsa = &idp.pinned_keys()[0];
+        assert!(rsa.verifiers.iter().all(|(m, _)| !matches!(
+            m,
+            SignatureMethod::EcdsaSha256 | SignatureMethod::EcdsaSha384
+        )));
+    }
+
+    #[test]
     fn garbage_certificate_is_refused() {
         assert!(PinnedKey::from_cert_der(b"not a certificate").is_err());
     }
