@@ -115,7 +115,12 @@ fn open_element<'a, 'i: 'a>(
     let prefix = qname.split_once(':').map_or("", |(p, _)| p);
 
     let mut attrs: Vec<(&str, &str, &str, &str)> = Vec::new(); // (ns, local, qname, value)
-    let mut utilized: Vec<&str> = vec![prefix];
+                                                               // The `xml` prefix is bound by definition and never declared.
+    let mut utilized: Vec<&str> = if prefix == "xml" {
+        Vec::new()
+    } else {
+        vec![prefix]
+    };
     for attr in node.attributes() {
         let qn = attribute_qname(node, &attr)?;
         if let Some((p, _)) = qn.split_once(':') {
@@ -131,7 +136,7 @@ fn open_element<'a, 'i: 'a>(
         ));
     }
     for p in inclusive_prefixes {
-        if !utilized.contains(p) {
+        if *p != "xml" && !utilized.contains(p) {
             utilized.push(p);
         }
     }
