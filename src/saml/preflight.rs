@@ -134,6 +134,16 @@ pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
     let mut assertions = Vec::new();
     let mut signatures = Vec::new();
     for node in doc.descendants().filter(Node::is_element) {
+        // In-scope namespaces include inherited ones; checking them all costs little.
+        if node
+            .namespaces()
+            .any(|ns| !namespace_uri_ok(ns.name(), ns.uri()))
+        {
+            return Err(SamlError::Malformed(
+                "every namespace must be an absolute URI (such as urn:oasis:names:tc:SAML:2.0:assertion)"
+                    .into(),
+            ));
+        }
         if let Some(id) = node.attribute("ID") {
             if !ids.insert(id) {
                 return Err(SamlError::DuplicateId);
@@ -217,6 +227,47 @@ pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
         unverified_assertion_issuer,
         unverified_assertion_id,
     })
+}
+
+/// An absolute URI (RFC 3986 scheme, then only URI characters, no IP-literal brackets), or the
+/// empty default-namespace undeclaration. C14N implementations fail on relative or unparsable
+/// namespace URIs (libxml2 does), so a signature over them would verify here and nowhere else.
+fn namespace_uri_ok(prefix: Option<&str>, uri: &str) -> bool {
+    if uri.is_empty() {
+        return prefix.is_none();
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let mut scheme_chars = scheme.bytes();
+    scheme_chars.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme_chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && rest.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b':'
+                        | b'/'
+                        | b'?'
+                        | b'#'
+                        | b'@'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b'%'
+                )
+        })
 }
 
 fn identity_element_name(local: &str) -> &'static str {

@@ -311,3 +311,40 @@ fn two_inclusive_namespaces_lists_are_refused() {
     );
     assert!(check(&one).is_ok());
 }
+
+#[test]
+fn parser_differential_relative_or_unparsable_namespace_uri_is_refused() {
+    // libxml2's C14N fails on these (so xmlsec would refuse the signature); found by fuzzing the
+    // native verifier against xmlsec (fuzz/regressions/saml_validate/).
+    for bad in [
+        "urn:oasis:names:tc:SAML:2.0[assertion",
+        "relative/path",
+        "1urn:x",
+        "urn:has space",
+        "urn:é",
+    ] {
+        let x = templated_both().replacen(
+            "xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_resp1\"",
+            &format!("xmlns:saml=\"{bad}\" ID=\"_resp1\""),
+            1,
+        );
+        assert_ne!(x, templated_both());
+        assert_eq!(code_of(&x), "saml_malformed", "{bad}");
+    }
+    // Absolute URIs of every common shape pass.
+    for good in [
+        "urn:x:y",
+        "http://example.com/ns#v1",
+        "https://a.b/c?d=e&f=%20",
+    ] {
+        let x = templated_both().replacen(
+            "<samlp:Status>",
+            &format!(
+                "<samlp:Status xmlns:extra=\"{}\">",
+                good.replace('&', "&amp;")
+            ),
+            1,
+        );
+        assert!(check(&x).is_ok(), "{good}");
+    }
+}
