@@ -198,7 +198,14 @@ impl Exchange {
         self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
             .await?;
         let (credentials, cache) = self
-            .obtain(&identity, &grant, session_name.as_ref(), &duration, &labels)
+            .obtain(
+                &identity,
+                &grant,
+                session_name.as_ref(),
+                &duration,
+                &labels,
+                None,
+            )
             .await?;
         Ok(issued(
             &identity,

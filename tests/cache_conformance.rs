@@ -7,7 +7,7 @@ mod cache;
 use cache::*;
 use chrono::TimeDelta;
 use fedbroker::cache::{
-    CacheKey, CacheKeyInput, CredentialCache, Keyring, Label, MemoryCredentialCache,
+    CacheKey, CacheKeyInput, CredentialCache, Guarded, Keyring, Label, MemoryCredentialCache,
 };
 use fedbroker::clock::{Clock, FixedClock, SystemClock};
 use futures_util::future::BoxFuture;
@@ -152,10 +152,49 @@ async fn conformance(s: &Subject) {
         "{name}"
     );
     assert!(!s.store.blocked(&[]).await.unwrap(), "{name}: no labels");
+    // The hit path's one call: the entry unless a label is blocked.
+    let g = key(&run, "guarded");
+    s.store.put(&g, &e, ttl).await.unwrap();
+    let guarded = |labels: Vec<Label>| {
+        let (store, g) = (s.store.clone(), g.clone());
+        async move { store.get_unless_blocked(&g, &labels).await.unwrap() }
+    };
+    assert!(
+        matches!(
+            guarded(vec![bob.clone(), alice.clone()]).await,
+            Guarded::Blocked
+        ),
+        "{name}: blocked, entry withheld"
+    );
+    match guarded(vec![bob.clone(), role.clone()]).await {
+        Guarded::Open(Some(got)) => assert_eq!(
+            got.credentials.access_key_id, e.credentials.access_key_id,
+            "{name}"
+        ),
+        other => panic!("{name}: not blocked, entry expected: {other:?}"),
+    }
+    assert!(
+        matches!(guarded(vec![]).await, Guarded::Open(Some(_))),
+        "{name}: no labels"
+    );
+    assert!(
+        matches!(
+            s.store
+                .get_unless_blocked(&key(&run, "none"), std::slice::from_ref(&bob))
+                .await
+                .unwrap(),
+            Guarded::Open(None)
+        ),
+        "{name}: not blocked, no entry"
+    );
     (s.pass)(Duration::from_millis(1_300)).await;
     assert!(
         !s.store.blocked(std::slice::from_ref(&alice)).await.unwrap(),
         "{name}: block expired"
+    );
+    assert!(
+        matches!(guarded(vec![alice.clone()]).await, Guarded::Open(Some(_))),
+        "{name}: block expired, entry served"
     );
 
     // Locks: exclusive, renewable and releasable only by the holder, lease expiry.

@@ -7,7 +7,9 @@
 //!   (counted at the STS client, `fedbroker_sts_calls_total` of both replicas), and Redis then holds
 //!   nothing readable: neither the secret key, nor the session token, nor the subject;
 //! - killing Redis mid-load fails no request; restarting it is picked up without restarting the
-//!   broker (new entries reach Redis again, `/readyz` is ready again).
+//!   broker (new entries reach Redis again, `/readyz` is ready again);
+//! - a revocation made through one replica refuses the other replica's very next cache hit (no
+//!   replica keeps a copy of Redis that would delay it).
 
 #[path = "support/broker.rs"]
 mod broker;
@@ -25,8 +27,11 @@ use std::time::{Duration, Instant};
 /// A test-only cache key (32 zero-ish bytes, base64): never a production secret.
 const CACHE_KEY: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// A test-only admin token (`/v1/admin/revoke`).
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
 fn broker_with(redis_url: &str, prefix: &str) -> Broker {
-    Broker::start(BrokerOptions {
+    let opts = BrokerOptions {
         redis: false,
         extra_toml: format!(
             "\n[limits]\nper_client_per_minute = 0\nper_subject_per_minute = 0\n\
@@ -35,7 +40,12 @@ fn broker_with(redis_url: &str, prefix: &str) -> Broker {
             env("FEDBROKER_TEST_OIDC_ISSUER"),
             env("FEDBROKER_TEST_OIDC_CA")
         ),
-    })
+    };
+    Broker::start_on(
+        opts,
+        spare_port(),
+        &[("FEDBROKER_SERVER__ADMIN_TOKEN", ADMIN_TOKEN)],
+    )
 }
 
 fn unique_role(tag: &str) -> String {
@@ -189,6 +199,45 @@ async fn hundred_concurrent_cold_requests_on_two_replicas_make_one_sts_call_and_
             assert!(!k.contains(needle), "{what} in the key name {k}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_replica_refuses_the_next_cache_hit_on_the_other() {
+    let redis_url = broker::required_env("FEDBROKER_TEST_REDIS_URL");
+    let prefix = format!("fedbroker-e2e-revoke-{}:", uuid::Uuid::new_v4().simple());
+    let role = unique_role("Revoked");
+    let (a, b) = (
+        broker_with(&redis_url, &prefix),
+        broker_with(&redis_url, &prefix),
+    );
+    let (_, token) = workload_token(&idp()).await;
+    let client = reqwest::Client::new();
+    for replica in [&a, &b, &a] {
+        let (status, body) = get_credentials(&client, replica, &role, &token).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let calls = sts_calls(&client, &a).await + sts_calls(&client, &b).await;
+    assert_eq!(calls, 1, "warm: one STS call, then cache hits on both");
+
+    let resp = client
+        .post(b.url("/v1/admin/revoke"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "role_arn": role }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    for replica in [&a, &b] {
+        let (status, body) = get_credentials(&client, replica, &role, &token).await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "access_revoked", "{body}");
+    }
+    let after = sts_calls(&client, &a).await + sts_calls(&client, &b).await;
+    assert_eq!(after, calls, "refused before STS");
+    // Another role of the same workload is unaffected.
+    let other = unique_role("Kept");
+    let (status, body) = get_credentials(&client, &a, &other, &token).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The workload token's `sub` (the test decodes its own token).

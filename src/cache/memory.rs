@@ -11,7 +11,9 @@
 //! - labels (revocation) index live entries only: an entry's labels go when it goes, and a block
 //!   ends at its deadline.
 
-use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken, Purged};
+use super::{
+    CacheError, CacheKey, CachedCredentials, CredentialCache, Guarded, Label, LockToken, Purged,
+};
 use crate::clock::SharedClock;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{HashMap, HashSet};
@@ -41,6 +43,24 @@ impl State {
             keys.retain(|k| entries.contains_key(k));
             !keys.is_empty()
         });
+    }
+
+    /// The live entry under `key` (an expired one is dropped).
+    fn get(&mut self, key: &CacheKey, now: DateTime<Utc>) -> Option<CachedCredentials> {
+        match self.entries.get(key) {
+            Some((entry, until)) if *until > now => Some(entry.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn blocked(&self, labels: &[Label], now: DateTime<Utc>) -> bool {
+        labels
+            .iter()
+            .any(|l| matches!(self.blocks.get(l), Some(u) if *u > now))
     }
 }
 
@@ -96,15 +116,7 @@ impl MemoryCredentialCache {
 impl CredentialCache for MemoryCredentialCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<CachedCredentials>, CacheError> {
         let now = self.clock.now();
-        let mut st = self.lock();
-        match st.entries.get(key) {
-            Some((entry, until)) if *until > now => Ok(Some(entry.clone())),
-            Some(_) => {
-                st.entries.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.lock().get(key, now))
     }
 
     async fn put(
@@ -216,9 +228,20 @@ impl CredentialCache for MemoryCredentialCache {
 
     async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError> {
         let now = self.clock.now();
-        let st = self.lock();
-        Ok(labels
-            .iter()
-            .any(|l| matches!(st.blocks.get(l), Some(u) if *u > now)))
+        Ok(self.lock().blocked(labels, now))
+    }
+
+    async fn get_unless_blocked(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+    ) -> Result<Guarded, CacheError> {
+        // One lock for both: nothing changes between the check and the read.
+        let now = self.clock.now();
+        let mut st = self.lock();
+        if st.blocked(labels, now) {
+            return Ok(Guarded::Blocked);
+        }
+        Ok(Guarded::Open(st.get(key, now)))
     }
 }

@@ -31,6 +31,7 @@ pub use self::memory::MemoryCredentialCache;
 pub use self::metrics::{CacheMetrics, CacheMetricsSnapshot};
 pub use self::redis::RedisCredentialCache;
 pub use self::refresher::{RenewFn, REFRESHER_EVERY};
+pub use self::revoke::Checked;
 pub use self::service::{CacheHealth, CacheOutcome, CachingExchange};
 pub use self::window::{EARLY_REFRESH_MARGIN, REFRESH_WINDOW};
 
@@ -45,6 +46,17 @@ pub struct CachedCredentials {
     pub credentials: StsCredentials,
     /// When the broker received it from STS (injected clock).
     pub fetched_at: DateTime<Utc>,
+}
+
+/// What [`CredentialCache::get_unless_blocked`] found.
+// A return value moved once, never stored: boxing would cost an allocation per cache hit.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Guarded {
+    /// One of the labels is blocked: the entry was not read (or not opened).
+    Blocked,
+    /// No label is blocked; the entry under the key, if any.
+    Open(Option<CachedCredentials>),
 }
 
 /// A held lock: only the holder's token can renew or release it.
@@ -131,6 +143,21 @@ pub trait CredentialCache: Send + Sync + std::fmt::Debug {
     async fn block(&self, label: &Label, ttl: Duration) -> Result<(), CacheError>;
     /// Whether any of `labels` is blocked now.
     async fn blocked(&self, labels: &[Label]) -> Result<bool, CacheError>;
+
+    /// [`Self::blocked`] then, unless blocked, [`Self::get`]: the cache hit's only store call.
+    /// Stores answer it in one step (one lock, one Redis round trip) where they can, keeping that
+    /// order (a block set before the check is seen; the entry is read after the check).
+    /// `Err(Corrupt)` means no label is blocked but the entry is unreadable.
+    async fn get_unless_blocked(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+    ) -> Result<Guarded, CacheError> {
+        if self.blocked(labels).await? {
+            return Ok(Guarded::Blocked);
+        }
+        Ok(Guarded::Open(self.get(key).await?))
+    }
 }
 
 /// What a purge by label removed.

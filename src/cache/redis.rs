@@ -8,13 +8,18 @@
 //!   [`LABEL_TTL`] after its last addition;
 //! - `<prefix>block:<label>` → `1`, `PX` = how long re-issue stays blocked.
 //!
+//! A cache hit is one round trip on standalone Redis: `EXISTS <block keys>` and `GET <entry>`
+//! pipelined, in that order ([`CredentialCache::get_unless_blocked`]).
+//!
 //! Invariants: no readable secret, subject or token in a key or a value (values are sealed, AAD =
 //! cache key); every call is bounded by [`OP_TIMEOUT`] and reported as
 //! [`CacheError::Unavailable`], so the caller can fall back instead of hanging; the connection
 //! reconnects by itself (the manager for standalone, slot refresh for cluster).
 
 use super::crypto::Keyring;
-use super::{CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken, Purged};
+use super::{
+    CacheError, CacheKey, CachedCredentials, CredentialCache, Guarded, Label, LockToken, Purged,
+};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
@@ -194,6 +199,14 @@ impl RedisCredentialCache {
             .map_err(unavailable)
     }
 
+    async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(OP_TIMEOUT, pipe.query_async(&mut conn))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+
     async fn script(&self, script: &Script, key: String, args: &[&str]) -> Result<i64, CacheError> {
         let mut conn = self.conn.clone();
         let mut inv = script.key(key);
@@ -368,5 +381,35 @@ impl CredentialCache for RedisCredentialCache {
             }
         }
         Ok(false)
+    }
+
+    async fn get_unless_blocked(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+    ) -> Result<Guarded, CacheError> {
+        // Cluster (block and entry keys in different slots): `blocked` then `get`, in order.
+        if labels.is_empty() || !matches!(self.conn, Conn::Single(_)) {
+            if self.blocked(labels).await? {
+                return Ok(Guarded::Blocked);
+            }
+            return Ok(Guarded::Open(self.get(key).await?));
+        }
+        // Standalone: EXISTS then GET pipelined, one round trip. Redis runs a connection's commands
+        // in order, so the entry is read after the block check, as with two calls. A blocked
+        // entry is never opened.
+        let mut pipe = redis::pipe();
+        let exists = pipe.cmd("EXISTS");
+        for l in labels {
+            exists.arg(self.block_key(l));
+        }
+        pipe.cmd("GET").arg(self.entry_key(key));
+        let (n, raw): (i64, Option<Vec<u8>>) = self.query_pipe(&pipe).await?;
+        if n > 0 {
+            return Ok(Guarded::Blocked);
+        }
+        Ok(Guarded::Open(
+            raw.map(|v| self.keyring.open(key, &v)).transpose()?,
+        ))
     }
 }

@@ -21,6 +21,7 @@
 
 use super::metrics::{inc, CacheMetrics, CacheMetricsSnapshot};
 use super::refresher::{Hot, RenewFn};
+use super::revoke::Checked;
 use super::window::{freshness, store_ttl, Freshness};
 use super::{
     CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken,
@@ -236,17 +237,40 @@ impl CachingExchange {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
     {
-        let out = self.serve(key, labels, fetch).await;
+        let out = self.serve(key, labels, None, fetch).await;
         if let (Ok(_), Some(renew)) = (&out, renew) {
             self.touch_hot(key, labels, renew);
         }
         out
     }
 
+    /// [`Self::get_or_fetch_with`] for a key whose block check and first read were done together
+    /// by [`Self::check_and_read`] (the cache hit then costs that one store call).
+    pub async fn get_or_fetch_checked<F, Fut>(
+        &self,
+        checked: Checked,
+        labels: &[Label],
+        renew: Option<RenewFn>,
+        fetch: F,
+    ) -> Result<(StsCredentials, CacheOutcome), StsError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
+    {
+        let Checked { key, entry } = checked;
+        let out = self.serve(&key, labels, Some(entry), fetch).await;
+        if let (Ok(_), Some(renew)) = (&out, renew) {
+            self.touch_hot(&key, labels, renew);
+        }
+        out
+    }
+
+    /// `first`: the entry already read for `key` (`Some(None)`: read, nothing there).
     async fn serve<F, Fut>(
         &self,
         key: &CacheKey,
         labels: &[Label],
+        mut first: Option<Option<CachedCredentials>>,
         fetch: F,
     ) -> Result<(StsCredentials, CacheOutcome), StsError>
     where
@@ -261,7 +285,10 @@ impl CachingExchange {
                 inc(&inner.metrics.negative_hits);
                 return Err(e);
             }
-            let current = inner.read(key).await;
+            let current = match first.take() {
+                Some(read) => read,
+                None => inner.read(key).await,
+            };
             let now = inner.clock.now();
             let stale = match &current {
                 Some(e) => match freshness(e.fetched_at, e.credentials.expiration, now) {

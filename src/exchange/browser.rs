@@ -62,10 +62,19 @@ impl Exchange {
             Protocol::Oidc => Some(web_identity_session_name(identity, &grant, None)),
         };
         let labels = revocation_labels(identity, &grant);
-        self.check_not_revoked(&labels).await?;
+        let checked = self
+            .check_and_read(identity, &grant, session_name.as_ref(), &duration, &labels)
+            .await?;
         self.limits.check_subject(&identity.subject_hash())?;
         let (credentials, cache) = self
-            .obtain(identity, &grant, session_name.as_ref(), &duration, &labels)
+            .obtain(
+                identity,
+                &grant,
+                session_name.as_ref(),
+                &duration,
+                &labels,
+                checked,
+            )
             .await?;
         Ok(issued(
             identity,

@@ -15,7 +15,9 @@
 
 use super::{Exchange, ExchangeError};
 use crate::aws::RoleSessionName;
-use crate::cache::{CacheKey, CacheKeyInput, CacheOutcome, Label, RenewFn};
+use crate::cache::{
+    CacheKey, CacheKeyInput, CacheOutcome, CachingExchange, Checked, Label, RenewFn,
+};
 use crate::identity::VerifiedIdentity;
 use crate::mapping::{DurationReason, Grant, Negotiated, StsMode};
 use crate::sts::StsCredentials;
@@ -111,7 +113,45 @@ impl Exchange {
         }
     }
 
-    /// Credentials for a grant: from the cache when one is configured, else straight from STS.
+    /// [`Self::check_not_revoked`] and, with a cache, the read of this grant's entry in the same
+    /// store call (one Redis round trip for a cache hit), for [`Self::obtain`]. Only where nothing
+    /// but synchronous checks comes between this and `obtain`: with a replay consumption between,
+    /// check first and let `obtain` read after it, so a revocation landing meanwhile still counts.
+    pub(super) async fn check_and_read(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        session_name: Option<&RoleSessionName>,
+        duration: &Negotiated,
+        labels: &[Label],
+    ) -> Result<Option<Checked>, ExchangeError> {
+        match &self.cache {
+            Some(cache) => self
+                .read_checked(cache, identity, grant, session_name, duration, labels)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn read_checked(
+        &self,
+        cache: &CachingExchange,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        session_name: Option<&RoleSessionName>,
+        duration: &Negotiated,
+        labels: &[Label],
+    ) -> Result<Checked, ExchangeError> {
+        let key = cache_key(identity, grant, session_name, duration, &self.sts_scope);
+        cache
+            .check_and_read(&key, labels)
+            .await
+            .ok_or(ExchangeError::Revoked)
+    }
+
+    /// Credentials for a grant: from the cache when one is configured (`checked`: what
+    /// [`Self::check_and_read`] read, or `None` to check and read here), else straight from STS.
     pub(super) async fn obtain(
         &self,
         identity: &VerifiedIdentity,
@@ -119,6 +159,7 @@ impl Exchange {
         session_name: Option<&RoleSessionName>,
         duration: &Negotiated,
         labels: &[Label],
+        checked: Option<Checked>,
     ) -> Result<(StsCredentials, Option<CacheOutcome>), ExchangeError> {
         self.check_sts_call(identity, grant, session_name)?;
         let Some(cache) = &self.cache else {
@@ -127,11 +168,19 @@ impl Exchange {
                 .await?;
             return Ok((c, None));
         };
-        let key = cache_key(identity, grant, session_name, duration, &self.sts_scope);
+        let checked = match checked {
+            Some(c) => c,
+            // Not read with the check (a replay consumption came between): check and read now.
+            None => {
+                self.read_checked(cache, identity, grant, session_name, duration, labels)
+                    .await?
+            }
+        };
+        let key = checked.key().clone();
         let fetch = self.fetcher(identity, grant, session_name, duration);
         let renew = (grant.mode != StsMode::PassThrough).then(|| fetch.clone());
         let (credentials, outcome) = cache
-            .get_or_fetch_with(&key, labels, renew, move || fetch())
+            .get_or_fetch_checked(checked, labels, renew, move || fetch())
             .await?;
         if outcome != CacheOutcome::Hit && cache.blocked(labels).await {
             // A revocation landed while STS was answering: do not serve or keep the result.

@@ -128,7 +128,18 @@ impl Exchange {
         let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
         let session_name = web_identity_session_name(&identity, &grant, requested_name);
         let labels = revocation_labels(&identity, &grant);
-        self.check_not_revoked(&labels).await?;
+        // A one-time token is consumed between the block check and the cache read (see
+        // `check_and_read`); a reusable one is not, so both take one store call.
+        let checked = match token_use {
+            TokenUse::OneTime => {
+                self.check_not_revoked(&labels).await?;
+                None
+            }
+            TokenUse::Reusable => {
+                self.check_and_read(&identity, &grant, Some(&session_name), &duration, &labels)
+                    .await?
+            }
+        };
         self.limits.check_subject(&identity.subject_hash())?;
 
         if token_use == TokenUse::OneTime {
@@ -137,7 +148,14 @@ impl Exchange {
                 .await?;
         }
         let (credentials, cache) = self
-            .obtain(&identity, &grant, Some(&session_name), &duration, &labels)
+            .obtain(
+                &identity,
+                &grant,
+                Some(&session_name),
+                &duration,
+                &labels,
+                checked,
+            )
             .await?;
         Ok(issued(
             &identity,
