@@ -128,6 +128,27 @@ async fn conformance(s: &Subject) {
         1,
         "{name}: the role's remaining entry (bob's)"
     );
+
+    // A label with more entries than one purge pipeline holds (Redis purges in chunks of 500):
+    // every entry is dropped and counted, none is left behind.
+    let many = Label::role(&format!("{run}:many"));
+    let keys: Vec<_> = (0..1_234).map(|i| key(&run, &format!("m{i}"))).collect();
+    for k in &keys {
+        s.store.put(k, &e, ttl).await.unwrap();
+        s.store
+            .label(k, std::slice::from_ref(&many), ttl)
+            .await
+            .unwrap();
+    }
+    let purged = s.store.purge_label(&many).await.unwrap();
+    assert_eq!(
+        purged.entries, 1_234,
+        "{name}: every entry of a large label"
+    );
+    assert_eq!(purged.sessions.len(), 1, "{name}: one distinct session");
+    for k in [&keys[0], &keys[499], &keys[500], &keys[1_233]] {
+        assert!(s.store.get(k).await.unwrap().is_none(), "{name}: purged");
+    }
     assert!(s.store.get(&kb).await.unwrap().is_none(), "{name}");
 
     // Blocks: per label, until they expire.

@@ -173,6 +173,11 @@ async fn revoke_by_subject_purges_blocks_and_returns_a_narrowed_deny_policy() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["purged"], 1);
+    assert_eq!(body["sessions_total"], 1);
+    assert_eq!(
+        body["sessions"],
+        json!(["arn:aws:sts::111122223333:assumed-role/Deployer/alice@example.com"])
+    );
     assert!(body["blocked_until"].is_string());
     let stmt = &body["deny_policy"]["Statement"][0];
     assert_eq!(stmt["Effect"], "Deny");
@@ -226,6 +231,7 @@ async fn revoke_by_role_purges_every_subject_and_offers_the_role_wide_policy() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["purged"], 2);
+    assert_eq!(body["sessions_total"], 2);
     assert!(body["blocked_until"].is_null(), "purge only");
     let cond = &body["deny_policy"]["Statement"][0]["Condition"];
     assert!(cond.get("StringLike").is_none(), "role-wide: {cond}");

@@ -55,6 +55,9 @@ else
 end";
 
 /// Standalone or cluster connection; both clone cheaply and multiplex.
+/// Entries read and deleted per pipeline when a label is purged (standalone Redis).
+const PURGE_CHUNK: usize = 500;
+
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
@@ -324,19 +327,43 @@ impl CredentialCache for RedisCredentialCache {
     async fn purge_label(&self, label: &Label) -> Result<Purged, CacheError> {
         let idx = self.index_key(label);
         let members: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(&idx)).await?;
+        let keys: Vec<CacheKey> = members
+            .iter()
+            .filter_map(|h| CacheKey::from_hex(h))
+            .collect();
         let mut out = Purged::default();
-        for hex in members {
-            let Some(key) = CacheKey::from_hex(&hex) else {
-                continue;
-            };
-            // Read before deleting, to report which AWS sessions remain valid.
-            if let Ok(Some(e)) = self.get(&key).await {
-                out.sessions.push(e.credentials.assumed_role_arn);
+        if matches!(self.conn, Conn::Single(_)) {
+            // Standalone: per chunk one pipeline (GET each entry, to report which AWS sessions
+            // remain valid, then DEL them all): 2 round trips per PURGE_CHUNK entries, not 2 each.
+            for chunk in keys.chunks(PURGE_CHUNK) {
+                let mut pipe = redis::pipe();
+                for key in chunk {
+                    pipe.cmd("GET").arg(self.entry_key(key));
+                }
+                let raws: Vec<Option<Vec<u8>>> = self.query_pipe(&pipe).await?;
+                for (key, raw) in chunk.iter().zip(raws) {
+                    if let Some(Ok(e)) = raw.map(|v| self.keyring.open(key, &v)) {
+                        out.sessions.push(e.credentials.assumed_role_arn);
+                    }
+                }
+                let mut del = redis::cmd("DEL");
+                for key in chunk {
+                    del.arg(self.entry_key(key));
+                }
+                let n: i64 = self.query(&del).await?;
+                out.entries += u64::try_from(n).unwrap_or(0);
             }
-            let n: i64 = self
-                .query(redis::cmd("DEL").arg(self.entry_key(&key)))
-                .await?;
-            out.entries += u64::try_from(n).unwrap_or(0);
+        } else {
+            // Cluster: entry keys live in different slots, so one key at a time.
+            for key in &keys {
+                if let Ok(Some(e)) = self.get(key).await {
+                    out.sessions.push(e.credentials.assumed_role_arn);
+                }
+                let n: i64 = self
+                    .query(redis::cmd("DEL").arg(self.entry_key(key)))
+                    .await?;
+                out.entries += u64::try_from(n).unwrap_or(0);
+            }
         }
         let _: i64 = self.query(redis::cmd("DEL").arg(&idx)).await?;
         out.sessions.sort();

@@ -18,6 +18,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// Most session ARNs listed in a revocation answer; `sessions_total` gives the full count (a role
+/// with 100,000 cached entries would otherwise make a multi-megabyte answer).
+pub const MAX_LISTED_SESSIONS: usize = 1_000;
+
 /// Policy name suggested for the deny policy (the console uses `AWSRevokeOlderSessions`).
 pub const DENY_POLICY_NAME: &str = "FedbrokerRevokeOlderSessions";
 
@@ -39,8 +43,11 @@ pub struct Revocation {
     pub purged: u64,
     /// Until when nothing is issued for the subject or role (`None`: not blocked).
     pub blocked_until: Option<String>,
-    /// AWS sessions known to be still valid (assumed-role ARNs of the purged entries).
+    /// AWS sessions known to be still valid (assumed-role ARNs of the purged entries, sorted; the
+    /// first [`MAX_LISTED_SESSIONS`]).
     pub sessions: Vec<String>,
+    /// How many distinct sessions there were in all.
+    pub sessions_total: usize,
     /// The deny policy to attach, or `None` when no safe one can be formed.
     pub deny_policy: Option<Value>,
     /// `{account, role_name}` of each role to attach it to.
@@ -109,17 +116,26 @@ impl Exchange {
             block_seconds = block.as_secs(),
             "credentials revoked"
         );
+        let (sessions, sessions_total) = listed(purged.sessions);
         Ok(Revocation {
             revoked_at: rfc3339(now),
             purged: purged.entries,
             blocked_until: blocked_until.map(rfc3339),
-            sessions: purged.sessions,
+            sessions,
+            sessions_total,
             deny_policy,
             attach_to,
             policy_name: DENY_POLICY_NAME,
             note,
         })
     }
+}
+
+/// The first [`MAX_LISTED_SESSIONS`] sessions, and how many there were.
+fn listed(mut sessions: Vec<String>) -> (Vec<String>, usize) {
+    let total = sessions.len();
+    sessions.truncate(MAX_LISTED_SESSIONS);
+    (sessions, total)
 }
 
 fn revoke_target() -> ExchangeError {
@@ -227,6 +243,20 @@ mod tests {
         let (p, roles, note) = subject_policy(Utc::now(), &[]);
         assert!(p.is_none() && roles.is_empty());
         assert!(note.contains("role-wide"));
+    }
+
+    #[test]
+    fn a_huge_revocation_lists_a_bounded_number_of_sessions_and_counts_them_all() {
+        let many: Vec<String> = (0..MAX_LISTED_SESSIONS + 500)
+            .map(|i| format!("arn:aws:sts::123456789012:assumed-role/R/s{i:05}"))
+            .collect();
+        let (shown, total) = listed(many);
+        assert_eq!(
+            (shown.len(), total),
+            (MAX_LISTED_SESSIONS, MAX_LISTED_SESSIONS + 500)
+        );
+        let (shown, total) = listed(vec!["a".into()]);
+        assert_eq!((shown, total), (vec!["a".to_owned()], 1));
     }
 
     #[test]
