@@ -121,6 +121,9 @@ fn check_encoding_declaration(text: &str) -> Result<(), SamlError> {
 
 /// Parse and check the whole document shape and every signature's shape.
 pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
+    // Also here, not only in `decode`: callers that hold text already must not get a document
+    // read as UTF-8 that declares another encoding.
+    check_encoding_declaration(xml_text)?;
     let doc = xml::parse(xml_text)?;
     xml::check_depth(&doc)?;
     let root = doc.root_element();

@@ -348,3 +348,12 @@ fn parser_differential_relative_or_unparsable_namespace_uri_is_refused() {
         assert!(check(&x).is_ok(), "{good}");
     }
 }
+
+#[test]
+fn check_alone_refuses_a_non_utf8_encoding_declaration() {
+    let body = templated_both();
+    let utf16 = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{body}");
+    assert_eq!(code_of(&utf16), "saml_malformed");
+    let utf8 = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{body}");
+    assert!(check(&utf8).is_ok());
+}
