@@ -237,11 +237,8 @@ impl CachingExchange {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
     {
-        let out = self.serve(key, labels, None, fetch).await;
-        if let (Ok(_), Some(renew)) = (&out, renew) {
-            self.touch_hot(key, labels, renew);
-        }
-        out
+        self.serve_and_register(key, labels, None, renew, fetch)
+            .await
     }
 
     /// [`Self::get_or_fetch_with`] for a key whose block check and first read were done together
@@ -258,9 +255,26 @@ impl CachingExchange {
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
     {
         let Checked { key, entry } = checked;
-        let out = self.serve(&key, labels, Some(entry), fetch).await;
+        self.serve_and_register(&key, labels, Some(entry), renew, fetch)
+            .await
+    }
+
+    /// [`Self::serve`], then, with `renew` and on success, register `key` for the refresher.
+    async fn serve_and_register<F, Fut>(
+        &self,
+        key: &CacheKey,
+        labels: &[Label],
+        first: Option<Option<CachedCredentials>>,
+        renew: Option<RenewFn>,
+        fetch: F,
+    ) -> Result<(StsCredentials, CacheOutcome), StsError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
+    {
+        let out = self.serve(key, labels, first, fetch).await;
         if let (Ok(_), Some(renew)) = (&out, renew) {
-            self.touch_hot(&key, labels, renew);
+            self.touch_hot(key, labels, renew);
         }
         out
     }
