@@ -112,19 +112,6 @@ pub fn verify<'a, 'x>(
     })
 }
 
-/// Element children, refusing anything but whitespace text between them.
-fn elements<'a, 'x>(node: Node<'a, 'x>) -> Result<Vec<Node<'a, 'x>>, SamlError> {
-    let mut out = Vec::new();
-    for c in node.children() {
-        if c.is_element() {
-            out.push(c);
-        } else if !(c.is_text() && c.text().unwrap_or_default().trim().is_empty()) {
-            return Err(shape("unexpected content in a signature element"));
-        }
-    }
-    Ok(out)
-}
-
 fn expect<'a, 'x>(
     node: Option<&Node<'a, 'x>>,
     local: &'static str,
@@ -163,7 +150,7 @@ fn verify_one<'k>(
     let invalid = || SamlError::SignatureInvalid {
         idp: idp.name.clone(),
     };
-    let parts = elements(sig)?;
+    let parts = xml::signature_children(sig)?;
     let signed_info = expect(parts.first(), "SignedInfo")?;
     let signature_value = expect(parts.get(1), "SignatureValue")?;
     if parts.len() > 3 || (parts.len() == 3 && !is(parts[2], NS_DS, "KeyInfo")) {
@@ -172,14 +159,14 @@ fn verify_one<'k>(
         ));
     }
 
-    let si = elements(signed_info)?;
+    let si = xml::signature_children(signed_info)?;
     if si.len() != 3 {
         return Err(shape(
             "SignedInfo must hold CanonicalizationMethod, SignatureMethod and one Reference",
         ));
     }
     let c14n_method = expect(si.first(), "CanonicalizationMethod")?;
-    if algorithm(c14n_method) != ALG_EXC_C14N || !elements(c14n_method)?.is_empty() {
+    if algorithm(c14n_method) != ALG_EXC_C14N || !xml::signature_children(c14n_method)?.is_empty() {
         return Err(SamlError::AlgorithmForbidden {
             what: "CanonicalizationMethod",
             algorithm: algorithm(c14n_method).to_owned(),
@@ -213,22 +200,22 @@ fn verify_one<'k>(
             "the Reference URI must be \"#\" followed by the ID of the Signature's parent",
         ));
     }
-    let r = elements(reference)?;
+    let r = xml::signature_children(reference)?;
     if r.len() != 3 {
         return Err(shape(
             "a Reference must hold Transforms, DigestMethod and DigestValue",
         ));
     }
-    let transforms = elements(expect(r.first(), "Transforms")?)?;
+    let transforms = xml::signature_children(expect(r.first(), "Transforms")?)?;
     let prefix_list = match transforms.as_slice() {
         [env, exc]
             if is(*env, NS_DS, "Transform")
                 && is(*exc, NS_DS, "Transform")
                 && algorithm(*env) == ALG_ENVELOPED
                 && algorithm(*exc) == ALG_EXC_C14N
-                && elements(*env)?.is_empty() =>
+                && xml::signature_children(*env)?.is_empty() =>
         {
-            match elements(*exc)?.as_slice() {
+            match xml::signature_children(*exc)?.as_slice() {
                 [] => None,
                 [inc] if is(*inc, NS_EXC_C14N, "InclusiveNamespaces") => {
                     inc.attribute("PrefixList")

@@ -286,24 +286,6 @@ fn shape(msg: impl Into<String>) -> SamlError {
     SamlError::SignatureShape(msg.into())
 }
 
-/// Element children of `node`; any non-whitespace text between them is refused.
-fn element_children<'a, 'i>(node: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, SamlError> {
-    let mut out = Vec::new();
-    for c in node.children() {
-        if c.is_element() {
-            out.push(c);
-        } else if c.is_text() && c.text().unwrap_or_default().trim().is_empty() {
-            continue;
-        } else if c.is_comment() || c.is_pi() || c.is_text() {
-            return Err(shape(format!(
-                "unexpected text, comment or processing instruction in ds:{}",
-                node.tag_name().name()
-            )));
-        }
-    }
-    Ok(out)
-}
-
 fn names(nodes: &[Node<'_, '_>]) -> Vec<&'static str> {
     nodes
         .iter()
@@ -330,7 +312,7 @@ fn names(nodes: &[Node<'_, '_>]) -> Vec<&'static str> {
 
 /// Check one `ds:Signature` whose parent (Response or Assertion) is `parent`.
 pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), SamlError> {
-    let kids = element_children(sig)?;
+    let kids = xml::signature_children(sig)?;
     let kinds = names(&kids);
     if !(kinds == ["SignedInfo", "SignatureValue"]
         || kinds == ["SignedInfo", "SignatureValue", "KeyInfo"])
@@ -344,7 +326,7 @@ pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<
         return Err(shape("SignatureValue must be plain base64 text"));
     }
 
-    let si = element_children(signed_info)?;
+    let si = xml::signature_children(signed_info)?;
     let si_kinds = names(&si);
     if si_kinds != ["CanonicalizationMethod", "SignatureMethod", "Reference"] {
         return Err(shape(
@@ -358,7 +340,7 @@ pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<
             algorithm: c14n.to_owned(),
         });
     }
-    if !element_children(si[0])?.is_empty() {
+    if !xml::signature_children(si[0])?.is_empty() {
         return Err(shape("CanonicalizationMethod must be empty"));
     }
     let sig_method = si[1].attribute("Algorithm").unwrap_or_default();
@@ -368,7 +350,7 @@ pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<
             algorithm: sig_method.to_owned(),
         });
     }
-    if !element_children(si[1])?.is_empty() {
+    if !xml::signature_children(si[1])?.is_empty() {
         return Err(shape("SignatureMethod must be empty (no HMACOutputLength)"));
     }
     check_reference(si[2], parent)
@@ -383,14 +365,14 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             parent.tag_name().name()
         )));
     }
-    let kids = element_children(reference)?;
+    let kids = xml::signature_children(reference)?;
     let kinds = names(&kids);
     if kinds != ["Transforms", "DigestMethod", "DigestValue"] {
         return Err(shape(
             "a Reference must hold Transforms, DigestMethod and DigestValue, in that order",
         ));
     }
-    let transforms = element_children(kids[0])?;
+    let transforms = xml::signature_children(kids[0])?;
     if transforms.len() != 2 {
         return Err(shape(
             "Transforms must be enveloped-signature followed by exclusive C14N",
@@ -420,10 +402,10 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             "Transforms must be enveloped-signature followed by exclusive C14N",
         ));
     }
-    if !element_children(transforms[0])?.is_empty() {
+    if !xml::signature_children(transforms[0])?.is_empty() {
         return Err(shape("the enveloped-signature Transform must be empty"));
     }
-    let exc_children = element_children(transforms[1])?;
+    let exc_children = xml::signature_children(transforms[1])?;
     if exc_children.len() > 1 {
         return Err(shape(
             "exclusive C14N takes at most one InclusiveNamespaces",
@@ -435,7 +417,7 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
                 "a Transform may only contain ec:InclusiveNamespaces (exclusive C14N)",
             ));
         }
-        if !element_children(c)?.is_empty() {
+        if !xml::signature_children(c)?.is_empty() {
             return Err(shape("InclusiveNamespaces must be empty"));
         }
     }
@@ -446,7 +428,7 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             algorithm: digest.to_owned(),
         });
     }
-    if !element_children(kids[1])?.is_empty() || xml::has_non_text_child(kids[2]) {
+    if !xml::signature_children(kids[1])?.is_empty() || xml::has_non_text_child(kids[2]) {
         return Err(shape(
             "DigestMethod must be empty and DigestValue plain base64 text",
         ));

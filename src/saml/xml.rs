@@ -101,6 +101,23 @@ pub fn has_non_text_child(node: Node<'_, '_>) -> bool {
     node.children().any(|c| !c.is_text())
 }
 
+/// Element children of a signature element (`ds:*`); whitespace between them is allowed, any
+/// other text, comment or processing instruction is a [`SamlError::SignatureShape`].
+pub fn signature_children<'a, 'i>(node: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, SamlError> {
+    let mut out = Vec::new();
+    for c in node.children() {
+        if c.is_element() {
+            out.push(c);
+        } else if !(c.is_text() && c.text().unwrap_or_default().trim().is_empty()) {
+            return Err(SamlError::SignatureShape(format!(
+                "unexpected text, comment or processing instruction in ds:{}",
+                node.tag_name().name()
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// Attribute without namespace.
 pub fn attr<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
     node.attribute(name)
