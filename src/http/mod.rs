@@ -18,6 +18,7 @@ pub mod request_metrics;
 pub mod saml;
 pub mod state;
 pub mod thumbprint;
+pub mod trust;
 pub mod web_identity;
 
 pub use state::AppState;
