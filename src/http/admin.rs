@@ -6,7 +6,7 @@
 //! digests, so the length leaks nothing either); a missing or wrong token is 401 and is logged
 //! without the token; with no token configured every admin call is 403 `admin_disabled`.
 
-use super::body::read_body;
+use super::body::read_parsed;
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
@@ -25,21 +25,20 @@ pub async fn revoke(
     if let Some(refusal) = refuse_unauthorized(&req, &state) {
         return refusal;
     }
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let input: RevokeRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(&RequestError::bad(
+    let parse = |_: &HttpRequest, body: &[u8]| {
+        serde_json::from_slice::<RevokeRequest>(body).map_err(|e| {
+            RequestError::bad(
                 "invalid_json",
                 format!(
                     "send a JSON object {{\"subject\": ...}} or {{\"role_arn\": ...}}, \
                      optionally with \"block_seconds\": {e}"
                 ),
-            ))
-        }
+            )
+        })
+    };
+    let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
     };
     match state.exchange().revoke(input, state.revocation_block).await {
         Ok(r) => HttpResponse::Ok()

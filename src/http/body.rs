@@ -6,6 +6,17 @@ use crate::error::ErrorKind;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
+/// [`read_body`], then `parse` it: the one way handlers turn a request body into their input.
+pub async fn read_parsed<T>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    parse: impl FnOnce(&HttpRequest, &[u8]) -> Result<T, RequestError>,
+) -> Result<T, RequestError> {
+    let body = read_body(payload, limit).await?;
+    parse(req, &body)
+}
+
 /// Read the body, refusing more than `limit` bytes without buffering them.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, RequestError> {
     let mut body = Vec::new();

@@ -380,24 +380,23 @@ pub async fn saml_acs(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    use super::body::{parse_strict_form, read_body};
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_page(&e),
-    };
-    let fields = match parse_strict_form(&body, &["SAMLResponse", "RelayState"]) {
-        Ok(f) => f,
-        Err(e) => return error_page(&e),
-    };
-    let mut response = None;
-    let mut relay = None;
-    for (name, value) in fields {
-        match name {
-            "SAMLResponse" => response = Some(value),
-            "RelayState" => relay = Some(value),
-            _ => {}
+    use super::body::{parse_strict_form, read_parsed};
+    let form = |_: &HttpRequest, body: &[u8]| {
+        let mut response = None;
+        let mut relay = None;
+        for (name, value) in parse_strict_form(body, &["SAMLResponse", "RelayState"])? {
+            match name {
+                "SAMLResponse" => response = Some(value),
+                "RelayState" => relay = Some(value),
+                _ => {}
+            }
         }
-    }
+        Ok((response, relay))
+    };
+    let (response, relay) = match read_parsed(&req, payload, state.max_body_bytes, form).await {
+        Ok(fields) => fields,
+        Err(e) => return error_page(&e),
+    };
     let Some(response) = response else {
         return error_page(&super::errors::RequestError::bad(
             "missing_saml_response",

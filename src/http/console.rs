@@ -6,7 +6,7 @@
 //! and nowhere else (no log line, no error message). Checks, exchange and sign-in:
 //! `console::ConsoleService::sign_in`.
 
-use super::body::{json_or_default, read_body, NumberOrString};
+use super::body::{json_or_default, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::explain::one_credential;
 use super::web_identity::bearer;
@@ -36,11 +36,7 @@ pub async fn console_url(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let input = match parse(&req, &body) {
+    let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };

@@ -10,7 +10,7 @@
 //!
 //! Invariant: answers never contain the assertion, the token or any credential.
 
-use super::body::{content_type, json_or_default, parse_strict_form, read_body, NumberOrString};
+use super::body::{content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::web_identity::bearer;
 use super::AppState;
@@ -44,11 +44,7 @@ pub async fn roles_post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    match parse_roles(&req, &body) {
+    match read_parsed(&req, payload, state.max_body_bytes, parse_roles).await {
         Ok(credential) => roles_answer(&state, credential).await,
         Err(e) => error_response(&e),
     }
@@ -60,11 +56,7 @@ pub async fn explain(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let input = match parse_explain(&req, &body) {
+    let input = match read_parsed(&req, payload, state.max_body_bytes, parse_explain).await {
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };

@@ -5,7 +5,7 @@
 //! unencoded, each at most once.
 
 use super::answer::credentials_response;
-use super::body::{content_type, parse_strict_form, read_body, NumberOrString};
+use super::body::{content_type, parse_strict_form, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
@@ -21,20 +21,7 @@ pub async fn credentials(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let parsed = match content_type(&req).as_str() {
-        "application/x-www-form-urlencoded" => parse_form(&body),
-        "application/json" => parse_json(&body),
-        _ => Err(RequestError {
-            kind: ErrorKind::BadRequest,
-            code: "unsupported_media_type",
-            message: "send application/x-www-form-urlencoded (SAMLResponse=...) or application/json ({\"saml_response\": ...})".into(),
-        }),
-    };
-    let input = match parsed {
+    let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
@@ -49,6 +36,19 @@ pub async fn credentials(
             state.record_refused("saml", &e);
             error_response(&e)
         }
+    }
+}
+
+/// The request by its content type: a form (`SAMLResponse=...`) or JSON.
+fn parse(req: &HttpRequest, body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
+    match content_type(req).as_str() {
+        "application/x-www-form-urlencoded" => parse_form(body),
+        "application/json" => parse_json(body),
+        _ => Err(RequestError {
+            kind: ErrorKind::BadRequest,
+            code: "unsupported_media_type",
+            message: "send application/x-www-form-urlencoded (SAMLResponse=...) or application/json ({\"saml_response\": ...})".into(),
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 //! credential JSON.
 
 use super::answer::credentials_response;
-use super::body::{json_or_default, read_body, NumberOrString};
+use super::body::{json_or_default, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::exchange::WebIdentityRequest;
@@ -25,11 +25,7 @@ pub async fn credentials(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let body = match read_body(payload, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let input = match parse(&req, &body) {
+    let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
