@@ -15,7 +15,7 @@
 //! covered by a verified signature: its own, or the Response's.
 
 use super::c14n;
-use super::keys::SignatureMethod;
+use super::keys::{DigestMethod, SignatureMethod};
 use super::preflight::{ALG_ENVELOPED, ALG_EXC_C14N};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
 use super::{SamlError, TrustedIdp};
@@ -29,34 +29,6 @@ pub struct Verified<'a, 'x> {
     /// SHA-256 (hex) of the certificate that verified; two fingerprints joined by `+` when the
     /// Response and the Assertion were signed by different pinned keys (during a rotation).
     pub key_fingerprint: String,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum DigestMethod {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl DigestMethod {
-    fn from_uri(uri: &str) -> Option<Self> {
-        Some(match uri {
-            "http://www.w3.org/2001/04/xmlenc#sha256" => Self::Sha256,
-            "http://www.w3.org/2001/04/xmldsig-more#sha384" => Self::Sha384,
-            "http://www.w3.org/2001/04/xmlenc#sha512" => Self::Sha512,
-            _ => return None,
-        })
-    }
-
-    fn digest(self, data: &[u8]) -> aws_lc_rs::digest::Digest {
-        use aws_lc_rs::digest;
-        let alg = match self {
-            Self::Sha256 => &digest::SHA256,
-            Self::Sha384 => &digest::SHA384,
-            Self::Sha512 => &digest::SHA512,
-        };
-        digest::digest(alg, data)
-    }
 }
 
 fn shape(msg: &'static str) -> SamlError {
@@ -166,19 +138,17 @@ fn verify_one<'k>(
         ));
     }
     let c14n_method = expect(si.first(), "CanonicalizationMethod")?;
-    if algorithm(c14n_method) != ALG_EXC_C14N || !xml::signature_children(c14n_method)?.is_empty() {
-        return Err(SamlError::AlgorithmForbidden {
-            what: "CanonicalizationMethod",
-            algorithm: algorithm(c14n_method).to_owned(),
-        });
-    }
-    let sig_method_node = expect(si.get(1), "SignatureMethod")?;
-    let method = SignatureMethod::from_uri(algorithm(sig_method_node)).ok_or_else(|| {
-        SamlError::AlgorithmForbidden {
-            what: "SignatureMethod",
-            algorithm: algorithm(sig_method_node).to_owned(),
-        }
+    xml::allowed_algorithm(c14n_method, "CanonicalizationMethod", |a| {
+        (a == ALG_EXC_C14N).then_some(())
     })?;
+    if !xml::signature_children(c14n_method)?.is_empty() {
+        return Err(shape("CanonicalizationMethod must be empty"));
+    }
+    let method = xml::allowed_algorithm(
+        expect(si.get(1), "SignatureMethod")?,
+        "SignatureMethod",
+        SignatureMethod::from_uri,
+    )?;
     let reference = expect(si.get(2), "Reference")?;
 
     // 1. SignedInfo: the signature must verify with a pinned key before its Reference is used.
@@ -238,13 +208,11 @@ fn verify_one<'k>(
         .split_ascii_whitespace()
         .map(|p| if p == "#default" { "" } else { p })
         .collect();
-    let digest_node = expect(r.get(1), "DigestMethod")?;
-    let digest_method = DigestMethod::from_uri(algorithm(digest_node)).ok_or_else(|| {
-        SamlError::AlgorithmForbidden {
-            what: "DigestMethod",
-            algorithm: algorithm(digest_node).to_owned(),
-        }
-    })?;
+    let digest_method = xml::allowed_algorithm(
+        expect(r.get(1), "DigestMethod")?,
+        "DigestMethod",
+        DigestMethod::from_uri,
+    )?;
     let expected = base64_text(expect(r.get(2), "DigestValue")?, "DigestValue")?;
     buf.clear();
     c14n::exclusive(parent, Some(sig.id()), &prefixes, buf).map_err(|_| invalid())?;

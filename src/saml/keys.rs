@@ -1,6 +1,7 @@
 //! Pinned IdP signing keys, parsed once when the configuration loads: each certificate's public key
 //! becomes an aws-lc-rs `ParsedPublicKey` per signature method it may verify, so verifying a
-//! Response costs the signature check alone (no certificate or key parsing per request).
+//! Response costs the signature check alone (no certificate or key parsing per request). Also the
+//! SignatureMethod and DigestMethod allowlists, the one list preflight and `dsig` both use.
 //!
 //! Invariants: a key verifies only the methods of its own type and size (RSA keys the RSA methods;
 //! a P-256 key only ECDSA-SHA256, a P-384 key only ECDSA-SHA384), which rules out key-type and
@@ -48,6 +49,37 @@ impl SignatureMethod {
             "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" => Self::EcdsaSha384,
             _ => return None,
         })
+    }
+}
+
+/// The XML-DSig DigestMethods fedbroker accepts: SHA-256 and stronger (checklist S08).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestMethod {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl DigestMethod {
+    /// The method for an allowed `Algorithm` URI; `None` for anything else (SHA-1, MD5...).
+    pub fn from_uri(uri: &str) -> Option<Self> {
+        Some(match uri {
+            "http://www.w3.org/2001/04/xmlenc#sha256" => Self::Sha256,
+            "http://www.w3.org/2001/04/xmldsig-more#sha384" => Self::Sha384,
+            "http://www.w3.org/2001/04/xmlenc#sha512" => Self::Sha512,
+            _ => return None,
+        })
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> aws_lc_rs::digest::Digest {
+        use aws_lc_rs::digest;
+        let alg = match self {
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha384 => &digest::SHA384,
+            Self::Sha512 => &digest::SHA512,
+        };
+        digest::digest(alg, data)
     }
 }
 

@@ -11,6 +11,7 @@
 //! makes verification fail. This stage exists because xmlsec 1.2 dereferences references and runs
 //! transforms before it checks SignatureValue (checklist R4, S09).
 
+use super::keys::{DigestMethod, SignatureMethod};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
 use super::{SamlError, MAX_SAML_RESPONSE_BASE64_LEN};
 use base64::Engine as _;
@@ -22,22 +23,6 @@ use std::collections::HashSet;
 pub const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 /// The enveloped-signature transform.
 pub const ALG_ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
-
-/// Accepted SignatureMethod URIs (checklist R3, S07, S08): no SHA-1, no HMAC, no DSA.
-pub const ALLOWED_SIGNATURE_METHODS: &[&str] = &[
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
-];
-
-/// Accepted DigestMethod URIs: SHA-256 and stronger.
-pub const ALLOWED_DIGEST_METHODS: &[&str] = &[
-    "http://www.w3.org/2001/04/xmlenc#sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512",
-];
 
 /// What preflight learned and later stages may use (see the module invariant).
 #[derive(Debug)]
@@ -333,23 +318,13 @@ pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<
             "SignedInfo must hold one CanonicalizationMethod, one SignatureMethod and exactly one Reference",
         ));
     }
-    let c14n = si[0].attribute("Algorithm").unwrap_or_default();
-    if c14n != ALG_EXC_C14N {
-        return Err(SamlError::AlgorithmForbidden {
-            what: "CanonicalizationMethod",
-            algorithm: c14n.to_owned(),
-        });
-    }
+    xml::allowed_algorithm(si[0], "CanonicalizationMethod", |a| {
+        (a == ALG_EXC_C14N).then_some(())
+    })?;
     if !xml::signature_children(si[0])?.is_empty() {
         return Err(shape("CanonicalizationMethod must be empty"));
     }
-    let sig_method = si[1].attribute("Algorithm").unwrap_or_default();
-    if !ALLOWED_SIGNATURE_METHODS.contains(&sig_method) {
-        return Err(SamlError::AlgorithmForbidden {
-            what: "SignatureMethod",
-            algorithm: sig_method.to_owned(),
-        });
-    }
+    xml::allowed_algorithm(si[1], "SignatureMethod", SignatureMethod::from_uri)?;
     if !xml::signature_children(si[1])?.is_empty() {
         return Err(shape("SignatureMethod must be empty (no HMACOutputLength)"));
     }
@@ -378,25 +353,18 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             "Transforms must be enveloped-signature followed by exclusive C14N",
         ));
     }
+    let mut algs = Vec::with_capacity(transforms.len());
     for t in &transforms {
         if !is(*t, NS_DS, "Transform") {
             return Err(shape("Transforms may only contain ds:Transform"));
         }
-        let alg = t.attribute("Algorithm").unwrap_or_default();
-        if alg != ALG_ENVELOPED && alg != ALG_EXC_C14N {
-            return Err(SamlError::AlgorithmForbidden {
-                what: "Transform",
-                algorithm: alg.to_owned(),
-            });
-        }
+        algs.push(xml::allowed_algorithm(*t, "Transform", |a| {
+            [ALG_ENVELOPED, ALG_EXC_C14N].into_iter().find(|k| *k == a)
+        })?);
     }
     // The one chain an enveloped SAML signature needs (and every IdP we know of emits): other
     // orders or a lone transform change which octets are digested (a lone enveloped-signature
     // implies inclusive C14N), so they are refused rather than interpreted.
-    let algs: Vec<&str> = transforms
-        .iter()
-        .map(|t| t.attribute("Algorithm").unwrap_or_default())
-        .collect();
     if algs != [ALG_ENVELOPED, ALG_EXC_C14N] {
         return Err(shape(
             "Transforms must be enveloped-signature followed by exclusive C14N",
@@ -421,13 +389,7 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             return Err(shape("InclusiveNamespaces must be empty"));
         }
     }
-    let digest = kids[1].attribute("Algorithm").unwrap_or_default();
-    if !ALLOWED_DIGEST_METHODS.contains(&digest) {
-        return Err(SamlError::AlgorithmForbidden {
-            what: "DigestMethod",
-            algorithm: digest.to_owned(),
-        });
-    }
+    xml::allowed_algorithm(kids[1], "DigestMethod", DigestMethod::from_uri)?;
     if !xml::signature_children(kids[1])?.is_empty() || xml::has_non_text_child(kids[2]) {
         return Err(shape(
             "DigestMethod must be empty and DigestValue plain base64 text",

@@ -118,6 +118,20 @@ pub fn signature_children<'a, 'i>(node: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>
     Ok(out)
 }
 
+/// The `Algorithm` of a signature element, parsed by `allow` (an allowlist); anything it refuses is
+/// [`SamlError::AlgorithmForbidden`] naming `what` and the algorithm.
+pub fn allowed_algorithm<T>(
+    node: Node<'_, '_>,
+    what: &'static str,
+    allow: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, SamlError> {
+    let algorithm = node.attribute("Algorithm").unwrap_or_default();
+    allow(algorithm).ok_or_else(|| SamlError::AlgorithmForbidden {
+        what,
+        algorithm: algorithm.to_owned(),
+    })
+}
+
 /// Attribute without namespace.
 pub fn attr<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
     node.attribute(name)
