@@ -153,11 +153,21 @@ pub trait CredentialCache: Send + Sync + std::fmt::Debug {
         key: &CacheKey,
         labels: &[Label],
     ) -> Result<Guarded, CacheError> {
-        if self.blocked(labels).await? {
-            return Ok(Guarded::Blocked);
-        }
-        Ok(Guarded::Open(self.get(key).await?))
+        blocked_then_get(self, key, labels).await
     }
+}
+
+/// [`CredentialCache::get_unless_blocked`] as two calls, `blocked` then `get`: the default, and what
+/// a store falls back to when it cannot do both in one step.
+pub(crate) async fn blocked_then_get<S: CredentialCache + ?Sized>(
+    store: &S,
+    key: &CacheKey,
+    labels: &[Label],
+) -> Result<Guarded, CacheError> {
+    if store.blocked(labels).await? {
+        return Ok(Guarded::Blocked);
+    }
+    Ok(Guarded::Open(store.get(key).await?))
 }
 
 /// What a purge by label removed.

@@ -18,11 +18,13 @@
 
 use super::crypto::Keyring;
 use super::{
-    CacheError, CacheKey, CachedCredentials, CredentialCache, Guarded, Label, LockToken, Purged,
+    blocked_then_get, CacheError, CacheKey, CachedCredentials, CredentialCache, Guarded, Label,
+    LockToken, Purged,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,10 +56,10 @@ else
   return 0
 end";
 
-/// Standalone or cluster connection; both clone cheaply and multiplex.
-/// Entries read and deleted per pipeline when a label is purged (standalone Redis).
+/// Entries read and deleted per round trip when a label is purged (standalone Redis).
 const PURGE_CHUNK: usize = 500;
 
+/// Standalone or cluster connection; both clone cheaply and multiplex.
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
@@ -196,18 +198,12 @@ impl RedisCredentialCache {
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let mut conn = self.conn.clone();
-        tokio::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)
+        bounded(cmd.query_async(&mut conn)).await
     }
 
     async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
         let mut conn = self.conn.clone();
-        tokio::time::timeout(OP_TIMEOUT, pipe.query_async(&mut conn))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)
+        bounded(pipe.query_async(&mut conn)).await
     }
 
     async fn script(&self, script: &Script, key: String, args: &[&str]) -> Result<i64, CacheError> {
@@ -216,11 +212,16 @@ impl RedisCredentialCache {
         for a in args {
             inv.arg(*a);
         }
-        tokio::time::timeout(OP_TIMEOUT, inv.invoke_async(&mut conn))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)
+        bounded(inv.invoke_async(&mut conn)).await
     }
+}
+
+/// One Redis call, bounded by [`OP_TIMEOUT`]; a timeout or an error is `Unavailable`.
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
+    tokio::time::timeout(OP_TIMEOUT, call)
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -333,24 +334,21 @@ impl CredentialCache for RedisCredentialCache {
             .collect();
         let mut out = Purged::default();
         if matches!(self.conn, Conn::Single(_)) {
-            // Standalone: per chunk one pipeline (GET each entry, to report which AWS sessions
-            // remain valid, then DEL them all): 2 round trips per PURGE_CHUNK entries, not 2 each.
+            // Standalone: one round trip per PURGE_CHUNK entries: MGET (to report which AWS
+            // sessions remain valid) then DEL, pipelined in that order.
             for chunk in keys.chunks(PURGE_CHUNK) {
+                let entry_keys: Vec<String> = chunk.iter().map(|k| self.entry_key(k)).collect();
                 let mut pipe = redis::pipe();
-                for key in chunk {
-                    pipe.cmd("GET").arg(self.entry_key(key));
-                }
-                let raws: Vec<Option<Vec<u8>>> = self.query_pipe(&pipe).await?;
+                pipe.cmd("MGET")
+                    .arg(&entry_keys)
+                    .cmd("DEL")
+                    .arg(&entry_keys);
+                let (raws, n): (Vec<Option<Vec<u8>>>, i64) = self.query_pipe(&pipe).await?;
                 for (key, raw) in chunk.iter().zip(raws) {
                     if let Some(Ok(e)) = raw.map(|v| self.keyring.open(key, &v)) {
                         out.sessions.push(e.credentials.assumed_role_arn);
                     }
                 }
-                let mut del = redis::cmd("DEL");
-                for key in chunk {
-                    del.arg(self.entry_key(key));
-                }
-                let n: i64 = self.query(&del).await?;
                 out.entries += u64::try_from(n).unwrap_or(0);
             }
         } else {
@@ -417,10 +415,7 @@ impl CredentialCache for RedisCredentialCache {
     ) -> Result<Guarded, CacheError> {
         // Cluster (block and entry keys in different slots): `blocked` then `get`, in order.
         if labels.is_empty() || !matches!(self.conn, Conn::Single(_)) {
-            if self.blocked(labels).await? {
-                return Ok(Guarded::Blocked);
-            }
-            return Ok(Guarded::Open(self.get(key).await?));
+            return blocked_then_get(self, key, labels).await;
         }
         // Standalone: EXISTS then GET pipelined, one round trip. Redis runs a connection's commands
         // in order, so the entry is read after the block check, as with two calls. A blocked
