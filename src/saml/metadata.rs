@@ -8,8 +8,7 @@
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
 use super::error::SamlConfigError;
-use super::keys::CertificateDer;
-use super::keys::PinnedKey;
+use super::keys::{CertificateDer, PinnedKey};
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
 use x509_parser::public_key::PublicKey;
@@ -154,7 +153,7 @@ impl TrustedIdp {
         audiences: Vec<String>,
         recipients: Vec<String>,
     ) -> Result<TrustedIdp, SamlConfigError> {
-        let idp = TrustedIdp {
+        let mut idp = TrustedIdp {
             name: name.to_owned(),
             entity_id: entity_id.to_owned(),
             signing_certs: ders.into_iter().map(CertificateDer::from).collect(),
@@ -164,17 +163,20 @@ impl TrustedIdp {
             keys: Vec::new(),
         };
         idp.check()?;
-        let mut idp = idp;
-        for (i, c) in idp.signing_certs.iter().enumerate() {
-            let key = PinnedKey::from_cert_der(c.der_data()).map_err(|why| {
-                SamlConfigError::BadCertificate {
-                    idp: name.to_owned(),
-                    index: i + 1,
-                    why,
-                }
-            })?;
-            idp.keys.push(key);
-        }
+        idp.keys = idp
+            .signing_certs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                PinnedKey::from_cert_der(c.der_data()).map_err(|why| {
+                    SamlConfigError::BadCertificate {
+                        idp: name.to_owned(),
+                        index: i + 1,
+                        why,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(idp)
     }
 
