@@ -14,7 +14,9 @@ mod explain;
 mod revoke;
 mod web_identity;
 pub use caching::{cache_key, revocation_labels, PER_MESSAGE_CLAIMS};
-pub use explain::{ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary};
+pub use explain::{
+    offered_roles, ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary,
+};
 pub use revoke::{Revocation, RevokeRequest, DENY_POLICY_NAME};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod aws;
 pub mod cache;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -1,4 +1,5 @@
-//! `fedbroker` command line: `serve`, `check-config`, `thumbprint`. (`anyhow` lives here only.)
+//! `fedbroker` command line: `serve`, `check-config`, `thumbprint`, `saml-check` (its code lives in
+//! `fedbroker::cli`). (`anyhow` lives here only.)
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -50,6 +51,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Would the broker accept this SAML Response from IdP NAME, and if not, why? Runs the
+    /// server's validation offline (no replay record, no STS) and reports the verdict, the failing
+    /// check with a hint, the verified facts and the roles the mapping rules offer.
+    /// Exit 0 accepted, 1 refused, 2 usage or configuration error.
+    SamlCheck {
+        #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: String,
+        /// The `name` of the [[saml.idps]] entry to check against (only this IdP is trusted).
+        #[arg(long, value_name = "NAME")]
+        idp: String,
+        /// Check at this time instead of now (RFC 3339, e.g. the Response's IssueInstant).
+        #[arg(long, value_name = "RFC3339", value_parser = fedbroker::cli::saml_check::parse_at)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print one JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// File holding the SAMLResponse (base64, or the raw XML), or `-` for stdin.
+        response: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +77,21 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => check_config(&config),
         Command::Thumbprint { url, ca_file, json } => thumbprint(&url, &ca_file, json),
+        Command::SamlCheck {
+            config,
+            idp,
+            at,
+            json,
+            response,
+        } => ExitCode::from(fedbroker::cli::saml_check::run(
+            &fedbroker::cli::saml_check::SamlCheckArgs {
+                config,
+                idp,
+                at,
+                json,
+                response,
+            },
+        )),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -14,7 +14,7 @@ use super::{parse_duration, parse_role_arn, saml_session_name, Exchange, Exchang
 use crate::aws::{RoleArn, RoleSessionName, SessionTags};
 use crate::error::ApiError;
 use crate::identity::{Protocol, VerifiedIdentity};
-use crate::mapping::{evaluate, Grant, Negotiated, StsMode};
+use crate::mapping::{evaluate, Grant, MappingError, Negotiated, Rules, StsMode};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The assertion or token a caller presents (unverified).
@@ -98,13 +98,7 @@ impl Exchange {
         credential: PresentedCredential,
     ) -> Result<Vec<RoleSummary>, ExchangeError> {
         let identity = self.validate_presented(credential).await?;
-        if identity.protocol() == Protocol::Oidc && self.rules.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(evaluate(&self.rules, &identity)?
-            .iter()
-            .map(RoleSummary::from)
-            .collect())
+        Ok(offered_roles(&self.rules, &identity)?)
     }
 
     /// Explain a credentials request without making it; see the module doc.
@@ -207,6 +201,22 @@ impl Exchange {
             }
         }
     }
+}
+
+/// The roles `rules` offer a verified identity (`/v1/roles`, `fedbroker saml-check`). Without
+/// rules: what the SAML `Role` attribute offers; a web-identity token then lists none (the caller
+/// names the role).
+pub fn offered_roles(
+    rules: &Rules,
+    identity: &VerifiedIdentity,
+) -> Result<Vec<RoleSummary>, MappingError> {
+    if identity.protocol() == Protocol::Oidc && rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(evaluate(rules, identity)?
+        .iter()
+        .map(RoleSummary::from)
+        .collect())
 }
 
 /// Audit what was explained (subject hashed; never the message itself).

@@ -75,7 +75,9 @@ pub fn load_issuer(cfg: &Config, clock: SharedClock) -> Result<Option<Arc<Issuer
 /// Longest metadata document fetched or read (a sane IdP's is a few KiB).
 const MAX_METADATA_BYTES: usize = 1024 * 1024;
 
-async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, String> {
+/// Load one IdP's metadata (file, or `metadata_url` fetched once) with the audiences and
+/// recipients the server accepts for it (also `fedbroker saml-check`).
+pub async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, String> {
     let xml = if let Some(path) = &idp.metadata_file {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read metadata_file {path}: {e}"))?;

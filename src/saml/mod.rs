@@ -22,6 +22,7 @@ pub mod keys;
 pub mod metadata;
 pub mod preflight;
 pub mod profile;
+pub mod trace;
 pub mod xml;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod validate_tests;
 
 pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
+pub use trace::{Stage, Trace};
 
 use crate::clock::SharedClock;
 use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
@@ -101,27 +103,47 @@ impl SamlValidator {
     /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
     /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
     pub fn validate(&self, unverified_saml_response: &str) -> Result<VerifiedIdentity, SamlError> {
+        self.validate_traced(unverified_saml_response, &mut Trace::default())
+    }
+
+    /// [`Self::validate`], recording in `trace` how far it got and what it learnt on the way
+    /// (`fedbroker saml-check`); the verdict is the same.
+    pub fn validate_traced(
+        &self,
+        unverified_saml_response: &str,
+        trace: &mut Trace,
+    ) -> Result<VerifiedIdentity, SamlError> {
         // 1. preflight (untrusted).
         let unverified_xml = preflight::decode(unverified_saml_response)?;
         let pre = preflight::check(&unverified_xml)?;
+        trace.unverified_issuer = Some(pre.unverified_assertion_issuer.clone());
+        trace.stage = Stage::Issuer;
         let idp = self
             .idps
             .iter()
             .find(|i| i.entity_id == pre.unverified_assertion_issuer)
             .ok_or(SamlError::IssuerUnknown)?;
+        trace.stage = Stage::Envelope;
         profile::check_response_envelope(pre.unverified_doc.root_element(), idp)?;
 
         // 2. verify with this IdP's pinned keys only, on the same tree; the Assertion it returns is
         // covered by a verified signature.
+        trace.stage = Stage::Signature;
         let verified = dsig::verify(&pre.unverified_doc, idp)?;
         if verified.assertion.attribute("ID") != Some(pre.unverified_assertion_id.as_str()) {
             return Err(SamlError::AssertionUnsigned);
         }
+        trace.signature = Some(trace::signature_facts(
+            pre.unverified_doc.root_element(),
+            &verified,
+        ));
 
         // 3. profile on the verified Assertion.
+        trace.stage = Stage::Profile;
         let facts = profile::check_assertion(verified.assertion, idp, self.clock.now())?;
 
         // 4. AWS attributes.
+        trace.stage = Stage::Attributes;
         let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
 
         Ok(VerifiedIdentity {

@@ -1,0 +1,155 @@
+//! What one run of the validation pipeline learnt, for `fedbroker saml-check`: the stage that was
+//! running when it stopped, the Assertion Issuer read before verification (to pick the IdP), and
+//! the facts of the signatures once they verified.
+//!
+//! Invariants: filling a [`Trace`] never changes a verdict (the pipeline returns the same result
+//! with or without one). `unverified_issuer` is what the untrusted document claims and must be
+//! labelled so wherever it is shown; [`SignatureFacts`] is only set after every Signature in the
+//! Response verified with a pinned key and the verified Assertion is the one preflight saw.
+
+use super::dsig::Verified;
+use super::xml::{self, is, NS_DS, NS_SAML};
+use roxmltree::Node;
+use serde::Serialize;
+
+/// The pipeline stage that was running (the last one reached).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Size cap, base64, UTF-8, strict XML, document and signature shape.
+    #[default]
+    Preflight,
+    /// Choosing the IdP by the Assertion Issuer.
+    Issuer,
+    /// Response Version, Status, Issuer and Destination (read only to reject).
+    Envelope,
+    /// XML-DSig with the IdP's pinned keys.
+    Signature,
+    /// Profile checks on the verified Assertion (audience, recipient, time windows, subject).
+    Profile,
+    /// AWS attributes (Role, RoleSessionName, tags, ...) into checked values.
+    Attributes,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preflight => "preflight",
+            Self::Issuer => "issuer",
+            Self::Envelope => "envelope",
+            Self::Signature => "signature",
+            Self::Profile => "profile",
+            Self::Attributes => "attributes",
+        }
+    }
+}
+
+/// Which elements carry a verified signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignedParts {
+    Response,
+    Assertion,
+    Both,
+}
+
+impl SignedParts {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Response => "response",
+            Self::Assertion => "assertion",
+            Self::Both => "both",
+        }
+    }
+}
+
+/// The algorithms of the verified signatures. When the Response and the Assertion signatures use
+/// different URIs, both are given, Response first, joined by `+` (as `key_fingerprint` is).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SignatureFacts {
+    /// SignatureMethod Algorithm URI.
+    pub algorithm: String,
+    /// DigestMethod Algorithm URI.
+    pub digest: String,
+    /// SignedInfo CanonicalizationMethod Algorithm URI.
+    pub c14n: String,
+    pub signed: SignedParts,
+    /// SHA-256 (hex) of the pinned certificate that verified (see `dsig::Verified`).
+    pub key_fingerprint: String,
+}
+
+/// What a validation run learnt; see the module invariants.
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub stage: Stage,
+    /// The Assertion Issuer as the untrusted document states it (set once preflight passed).
+    pub unverified_issuer: Option<String>,
+    /// Set once every signature verified.
+    pub signature: Option<SignatureFacts>,
+}
+
+/// The facts of the signatures `dsig::verify` accepted, read from the Signature elements it
+/// verified (every Signature that is a direct child of the Response or of its Assertion).
+/// This is the one place to switch to facts returned by `dsig::verify` itself.
+pub fn signature_facts<'a, 'x>(
+    response: Node<'a, 'x>,
+    verified: &Verified<'a, 'x>,
+) -> SignatureFacts {
+    let on_response = child(response, "Signature");
+    let on_assertion = child(verified.assertion, "Signature");
+    let signatures: Vec<Node<'a, 'x>> = [on_response, on_assertion].into_iter().flatten().collect();
+    let signed = match (on_response.is_some(), on_assertion.is_some()) {
+        (true, true) => SignedParts::Both,
+        (false, true) => SignedParts::Assertion,
+        _ => SignedParts::Response,
+    };
+    let uri = |path: &[&str]| -> String {
+        let mut uris: Vec<&str> = Vec::new();
+        for sig in &signatures {
+            let found = path
+                .iter()
+                .try_fold(*sig, |node, local| child(node, local))
+                .and_then(|n| n.attribute("Algorithm"))
+                .unwrap_or_default();
+            if !uris.contains(&found) {
+                uris.push(found);
+            }
+        }
+        uris.join("+")
+    };
+    SignatureFacts {
+        algorithm: uri(&["SignedInfo", "SignatureMethod"]),
+        digest: uri(&["SignedInfo", "Reference", "DigestMethod"]),
+        c14n: uri(&["SignedInfo", "CanonicalizationMethod"]),
+        signed,
+        key_fingerprint: verified.key_fingerprint.clone(),
+    }
+}
+
+fn child<'a, 'x>(node: Node<'a, 'x>, local: &str) -> Option<Node<'a, 'x>> {
+    node.children().find(|c| is(*c, NS_DS, local))
+}
+
+/// Whether the Response carries an `EncryptedAssertion` (a fact about the document's shape, not
+/// identity data). `None` when `xml_text` is not a well-formed document.
+pub fn carries_encrypted_assertion(xml_text: &str) -> Option<bool> {
+    let doc = xml::parse(xml_text).ok()?;
+    let found = xml::children(doc.root_element(), NS_SAML, "EncryptedAssertion")
+        .next()
+        .is_some();
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_assertion_is_recognised_only_as_a_child_of_the_response() {
+        let enc = r#"<p:Response xmlns:p="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:s="urn:oasis:names:tc:SAML:2.0:assertion"><s:EncryptedAssertion/></p:Response>"#;
+        assert_eq!(carries_encrypted_assertion(enc), Some(true));
+        let plain = r#"<p:Response xmlns:p="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:s="urn:oasis:names:tc:SAML:2.0:assertion"><s:Assertion/></p:Response>"#;
+        assert_eq!(carries_encrypted_assertion(plain), Some(false));
+        assert_eq!(carries_encrypted_assertion("<a"), None);
+    }
+}
