@@ -142,7 +142,87 @@ pub fn carries_encrypted_assertion(xml_text: &str) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::*;
+    use super::super::SamlValidator;
     use super::*;
+    use crate::clock::FixedClock;
+    use crate::error::ApiError;
+    use std::sync::Arc;
+
+    fn validator(at: chrono::DateTime<chrono::Utc>) -> SamlValidator {
+        SamlValidator::try_new(vec![idp()], Arc::new(FixedClock::new(at))).unwrap()
+    }
+
+    /// Validate with and without a trace: the verdicts must be the same.
+    fn traced(v: &SamlValidator, b64: &str) -> (Result<String, &'static str>, Trace) {
+        let mut trace = Trace::default();
+        let traced = v.validate_traced(b64, &mut trace);
+        let plain = v.validate(b64);
+        let code = |r: &Result<crate::identity::VerifiedIdentity, crate::saml::SamlError>| {
+            r.as_ref()
+                .map(|i| i.subject().to_owned())
+                .map_err(|e| e.code())
+        };
+        assert_eq!(code(&traced), code(&plain));
+        (code(&traced), trace)
+    }
+
+    fn assertion_signed(name_id: &str) -> String {
+        sign(
+            &response("", &assertion(&sig_template(ASSERTION_ID), name_id)),
+            0,
+        )
+    }
+
+    #[test]
+    fn an_accepted_response_records_every_stage_and_the_signature_facts() {
+        let (r, trace) = traced(&validator(now()), &b64(&assertion_signed("alice")));
+        assert_eq!(r, Ok("alice".to_owned()));
+        assert_eq!(trace.stage, Stage::Attributes);
+        let sig = trace.signature.unwrap();
+        assert_eq!(sig.signed, SignedParts::Assertion);
+        assert_eq!(
+            sig.algorithm,
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        );
+        assert_eq!(sig.digest, "http://www.w3.org/2001/04/xmlenc#sha256");
+        assert_eq!(sig.c14n, "http://www.w3.org/2001/10/xml-exc-c14n#");
+        assert_eq!(sig.key_fingerprint.len(), 64);
+
+        let response_signed = sign(
+            &response(&sig_template(RESPONSE_ID), &assertion("", "bob")),
+            0,
+        );
+        let (_, trace) = traced(&validator(now()), &b64(&response_signed));
+        assert_eq!(trace.signature.unwrap().signed, SignedParts::Response);
+    }
+
+    #[test]
+    fn a_tampered_response_stops_at_the_signature_with_only_the_claimed_issuer() {
+        let tampered = assertion_signed("alice").replace(">alice<", ">mallory<");
+        let (r, trace) = traced(&validator(now()), &b64(&tampered));
+        assert_eq!(r, Err("saml_signature_invalid"));
+        assert_eq!(trace.stage, Stage::Signature);
+        assert_eq!(trace.signature, None);
+        assert_eq!(trace.unverified_issuer.as_deref(), Some(IDP_ENTITY));
+    }
+
+    #[test]
+    fn an_expired_response_stops_at_the_profile_after_the_signature_verified() {
+        let late = now() + chrono::Duration::hours(2);
+        let (r, trace) = traced(&validator(late), &b64(&assertion_signed("alice")));
+        assert_eq!(r, Err("saml_expired"));
+        assert_eq!(trace.stage, Stage::Profile);
+        assert!(trace.signature.is_some());
+    }
+
+    #[test]
+    fn garbage_stops_at_preflight_with_nothing_learnt() {
+        let (r, trace) = traced(&validator(now()), "not base64!");
+        assert_eq!(r, Err("saml_malformed"));
+        assert_eq!(trace.stage, Stage::Preflight);
+        assert_eq!(trace.unverified_issuer, None);
+    }
 
     #[test]
     fn encrypted_assertion_is_recognised_only_as_a_child_of_the_response() {
