@@ -511,3 +511,35 @@ fn usage_and_config_errors_exit_2_with_a_clear_message_and_nothing_on_stdout() {
         );
     }
 }
+
+#[test]
+fn sha1_signed_response_is_refused_with_the_algorithm_and_a_hint() {
+    let s = Setup::new("");
+    let file = s.file(
+        "r.b64",
+        response()
+            .algorithms(saml_idp::SigAlg::RsaSha1, saml_idp::DigestAlg::Sha1)
+            .build_base64(),
+    );
+    let out = saml_check(
+        &s.config(),
+        &[
+            "--idp",
+            "corp",
+            "--at",
+            ISSUED,
+            "--json",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let j = out.json();
+    assert_eq!(j["code"], "saml_algorithm_forbidden");
+    assert!(
+        j["message"].as_str().unwrap().contains("rsa-sha1")
+            || j["message"].as_str().unwrap().contains("sha1")
+    );
+    assert!(j["hint"].as_str().unwrap().contains("RSA-SHA256"));
+    assert_eq!(j["signature"], Value::Null);
+}
