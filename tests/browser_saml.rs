@@ -465,3 +465,32 @@ async fn idp_wanting_signed_requests_is_never_sent_an_unsigned_one() {
         "{body}"
     );
 }
+
+#[test]
+fn plain_http_public_url_off_loopback_is_refused_so_no_cookie_falls_back_to_lax() {
+    // Browsers drop Secure cookies from a plain-http non-loopback origin, and the SAML binding
+    // cookie has to be Secure (SameSite=None): such a public_url is a config error, not a
+    // silently weaker cookie.
+    let err = load_str(
+        "[server]\npublic_url = \"http://broker.example.com\"\n",
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err();
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.contains("server.public_url") && e.contains("plain http only on loopback")),
+        "{err:?}"
+    );
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "https://broker.example.com",
+    ] {
+        let cfg = format!("[server]\npublic_url = \"{ok}\"\n");
+        assert!(
+            load_str(&cfg, Vec::<(String, String)>::new()).is_ok(),
+            "{ok}"
+        );
+    }
+}

@@ -4,7 +4,9 @@
 //! Invariants:
 //! - every login is bound to the browser that started it: `state` is single-use and is accepted
 //!   only with the login cookie set by the same browser at `/oidc/login` (a leaked or replayed
-//!   callback URL is refused in any other browser, and twice in the same one);
+//!   callback URL is refused in any other browser, and twice in the same one); a SAML login is
+//!   bound the same way by [`SAML_LOGIN_COOKIE`], which is `SameSite=None; Secure` because the
+//!   IdP's answer is a cross-site POST;
 //! - a broker session is server-side (in-process, or sealed in Redis: [`kv`]); the browser holds
 //!   only a random reference (`HttpOnly`,
 //!   `Secure` except on loopback, `SameSite=Lax`, [`SESSION_TTL`]); the store keeps a hash of the
