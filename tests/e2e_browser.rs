@@ -1,7 +1,10 @@
 //! Browser end to end: headless Chromium (Debian's `/usr/bin/chromium`, driven by npm
 //! `playwright-core` from `tests/browser/e2e.mjs`) signs in at a real OIDC provider (npm
 //! `oidc-provider`, `testidp/server.mjs`) and a real SAML IdP (npm `samlify`,
-//! `testidp/saml-idp.mjs`), both on loopback, through the real `fedbroker` binary (STS = moto),
+//! `testidp/saml-idp.mjs`), both on loopback and each on another site than the broker (the OIDC
+//! IdP is https, the SAML IdP is `localhost` while the broker is `127.0.0.1`, so the IdP's POST to
+//! the ACS is cross-site as with a real IdP; it requires signed AuthnRequests), through the real
+//! `fedbroker` binary (STS = moto),
 //! lands on the role picker, screenshots it (`target/e2e-artifacts/picker-{oidc,saml}.png`, with
 //! what the browser read in `result.json` beside them) and
 //! opens the console through the federation-endpoint double, which checks the Session JSON and
@@ -9,7 +12,8 @@
 //!
 //! Refused on the way: the OIDC callback and the SAML POST replayed (same and another browser),
 //! a sign-in started in one browser and finished in another (state / InResponseTo bound to the
-//! browser), a hostile RelayState from the IdP, a console `destination` elsewhere. Afterwards the
+//! browser), a hostile RelayState from the IdP, a console `destination` elsewhere, and at the IdP
+//! the broker's AuthnRequest with its signature removed or altered or a RelayState added. Afterwards the
 //! broker's log holds no sign-in URL, SigninToken or credential.
 //!
 //! This test starts its own OIDC IdP (its web client's redirect URI must name this broker's port)
