@@ -11,6 +11,12 @@
 // Environment:
 //   SAMLIDP_SP_METADATA_URL  the SP's metadata (required), e.g. http://127.0.0.1:8080/saml/metadata
 //   SAMLIDP_PORT             port on 127.0.0.1 (default 7443; 0 = any free port)
+//   SAMLIDP_HOST             host name in the IdP's own URLs (default 127.0.0.1; it always listens
+//                            on 127.0.0.1): `localhost` puts the IdP on another site than a broker
+//                            on 127.0.0.1, as for a real IdP (browsers see two sites)
+//   SAMLIDP_WANT_AUTHN_REQUESTS_SIGNED  1: refuse AuthnRequests without a valid signature
+//                            (HTTP-Redirect SigAlg/Signature, verified with the signing certificate
+//                            of the SP metadata over the query octets as received); default 0
 //   SAMLIDP_ENTITY_ID        default https://saml-idp.test.fedbroker.local/metadata (as in
 //                            config/e2e-saml-idp-metadata.xml, written by scripts/gen-saml-idp-certs.sh)
 //   SAMLIDP_KEY / _CERT      signing key and certificate (default certs/saml-idp.key / .crt)
@@ -51,6 +57,9 @@ const signResponse = (env.SAMLIDP_SIGN_RESPONSE ?? '1') !== '0';
 const lifetime = Number(env.SAMLIDP_LIFETIME ?? 300);
 if (!Number.isInteger(lifetime) || lifetime < 1) fail('SAMLIDP_LIFETIME must be a positive integer');
 const forcedRelayState = env.SAMLIDP_RELAY_STATE;
+const host = env.SAMLIDP_HOST ?? '127.0.0.1';
+if (!/^[a-z0-9.-]+$/i.test(host)) fail(`SAMLIDP_HOST=${host} is not a host name`);
+const wantSignedRequests = (env.SAMLIDP_WANT_AUTHN_REQUESTS_SIGNED ?? '0') === '1';
 
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const NAMEID_EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
@@ -94,14 +103,14 @@ await new Promise((ok, ko) => {
   server.once('error', ko);
   server.listen(port, '127.0.0.1', ok);
 }).catch((err) => fail(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
-const base = `http://127.0.0.1:${server.address().port}`;
+const base = `http://${host}:${server.address().port}`;
 
 const idp = samlify.IdentityProvider({
   entityID: entityId,
   privateKey,
   signingCert,
   requestSignatureAlgorithm: RSA_SHA256,
-  wantAuthnRequestsSigned: false,
+  wantAuthnRequestsSigned: wantSignedRequests,
   nameIDFormat: [NAMEID_EMAIL],
   singleSignOnService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: `${base}/sso` }],
 });
@@ -122,12 +131,24 @@ function page(res, status, title, body, extraHeaders = {}) {
 const pending = new Map();
 const PENDING_TTL_MS = 5 * 60 * 1000;
 
+/**
+ * The octets an HTTP-Redirect signature covers: `SAMLRequest=…&RelayState=…&SigAlg=…` (RelayState
+ * only if present) taken from the raw query exactly as received, never re-encoded (SAML 2.0
+ * bindings, DEFLATE encoding, signing).
+ */
+function signedOctets(rawUrl) {
+  const raw = rawUrl.includes('?') ? rawUrl.slice(rawUrl.indexOf('?') + 1) : '';
+  const parts = raw.split('&');
+  const param = (name) => parts.find((p) => p.startsWith(`${name}=`));
+  return ['SAMLRequest', 'RelayState', 'SigAlg'].map(param).filter(Boolean).join('&');
+}
+
 async function sso(req, res, url) {
   const query = Object.fromEntries(url.searchParams);
   if (!query.SAMLRequest) return page(res, 400, 'Bad request', '<p>no SAMLRequest</p>');
   let parsed;
   try {
-    parsed = await idp.parseLoginRequest(sp, 'redirect', { query, octetString: '' });
+    parsed = await idp.parseLoginRequest(sp, 'redirect', { query, octetString: signedOctets(req.url) });
   } catch (err) {
     return page(res, 400, 'Bad request', `<p>AuthnRequest refused: ${esc(err.message ?? err)}</p>`);
   }
@@ -232,4 +253,4 @@ const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
-console.log(`saml-idp: ready url=${base} entity_id=${entityId} sign_response=${signResponse}`);
+console.log(`saml-idp: ready url=${base} entity_id=${entityId} sign_response=${signResponse} want_authn_requests_signed=${wantSignedRequests}`);

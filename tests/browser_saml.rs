@@ -23,11 +23,22 @@ use support::saml_idp::SamlResponseBuilder;
 const PUBLIC: &str = "http://127.0.0.1:8080";
 
 fn setup(idp_initiated: bool) -> (AppState, Arc<FixedClock>) {
+    setup_with(idp_initiated, "", |_| {})
+}
+
+/// `saml_extra`: more `[saml]` keys; `tweak`: changes to the trusted IdP.
+fn setup_with(
+    idp_initiated: bool,
+    saml_extra: &str,
+    tweak: impl FnOnce(&mut fedbroker::saml::TrustedIdp),
+) -> (AppState, Arc<FixedClock>) {
     let cfg = load_str(
         &format!(
             r#"
 [server]
 public_url = "{PUBLIC}"
+[saml]
+{saml_extra}
 [[saml.idps]]
 name = "test-idp"
 metadata_file = "config/test-idp-metadata.xml"
@@ -48,6 +59,7 @@ allow_idp_initiated = {idp_initiated}
     idp.audiences.push(format!("{PUBLIC}/saml/metadata"));
     idp.recipients.push(format!("{PUBLIC}/saml/acs"));
     idp.sso_redirect_url = Some("https://idp.test.fedbroker.local/sso".into());
+    tweak(&mut idp);
     let state = AppState::from_parts(
         &cfg,
         vec![idp],
@@ -172,7 +184,10 @@ async fn sp_initiated_sign_in_lands_on_the_role_picker() {
     assert_eq!(headers.get("location").unwrap(), "/roles");
     jar.keep(&headers);
     assert!(jar.get("fedbroker_session").is_some());
-    assert!(jar.get("fedbroker_login").is_none(), "login cookie cleared");
+    assert!(
+        jar.get("__Host-fedbroker_saml_login").is_none(),
+        "login cookie cleared"
+    );
     let (status, _, page) = send(
         &state,
         jar.apply(
@@ -289,4 +304,193 @@ async fn unsigned_or_tampered_response_at_the_acs_is_refused() {
     let (status, _, body) = acs(&state, &CookieJar::default(), &b.build_base64(), None).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("saml_unsigned"), "{body}");
+}
+
+/// The `Set-Cookie` header for cookie `name`.
+fn set_cookie(headers: &actix_web::http::header::HeaderMap, name: &str) -> String {
+    headers
+        .get_all("set-cookie")
+        .map(|h| h.to_str().unwrap().to_owned())
+        .find(|h| h.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {headers:?}"))
+}
+
+#[actix_web::test]
+async fn login_binding_cookie_reaches_the_acs_on_the_idps_cross_site_post() {
+    // Browsers never send SameSite=Lax cookies with a cross-site POST: the IdP's POST to
+    // the ACS would arrive without the binding, so the SAML binding cookie is SameSite=None;
+    // Secure (and __Host-: Path=/, no Domain), also on plain-http loopback.
+    let (state, clock) = setup(false);
+    let (status, headers, _) =
+        send(&state, TestRequest::get().uri("/saml/login?idp=test-idp")).await;
+    assert_eq!(status, 302);
+    let binding = set_cookie(&headers, "__Host-fedbroker_saml_login");
+    for attr in [
+        "HttpOnly",
+        "SameSite=None",
+        "Secure",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(binding.contains(attr), "{attr} missing: {binding}");
+    }
+    assert!(!binding.contains("Domain"), "{binding}");
+    // The session cookie stays Lax (and not Secure on a plain-http loopback public_url).
+    let (id, jar) = start(&state).await;
+    let (status, headers, _) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, Some(&id)).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let session = set_cookie(&headers, "fedbroker_session");
+    assert!(
+        session.contains("SameSite=Lax") && session.contains("HttpOnly"),
+        "{session}"
+    );
+    let cleared = set_cookie(&headers, "__Host-fedbroker_saml_login");
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.contains("Secure") && cleared.contains("Path=/"),
+        "{cleared}"
+    );
+}
+
+#[actix_web::test]
+async fn oidc_login_cookie_does_not_bind_a_saml_response() {
+    // The OIDC binding cookie (Lax) carries a login's value under another name: presented as the
+    // OIDC cookie, a SAML binding value proves nothing.
+    let (state, clock) = setup(false);
+    let (id, jar) = start(&state).await;
+    let value = jar.get("__Host-fedbroker_saml_login").unwrap().to_owned();
+    let mut wrong = CookieJar::default();
+    let mut h = actix_web::http::header::HeaderMap::new();
+    h.insert(
+        actix_web::http::header::SET_COOKIE,
+        format!("fedbroker_login={value}").parse().unwrap(),
+    );
+    wrong.keep(&h);
+    let (status, _, body) = acs(&state, &wrong, &response(&clock, Some(&id)), None).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("login_browser_mismatch"), "{body}");
+}
+
+const SP_KEYS: &str = r#"sp_key_file = "certs/saml-sp.key"
+sp_cert_file = "certs/saml-sp.crt""#;
+
+#[actix_web::test]
+async fn sp_metadata_publishes_the_sp_certificate_for_signing_and_encryption() {
+    let (state, _) = setup_with(false, SP_KEYS, |_| {});
+    let (_, _, body) = send(&state, TestRequest::get().uri("/saml/metadata")).await;
+    let xml = body.as_str().unwrap();
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    let sp = doc
+        .descendants()
+        .find(|n| n.has_tag_name("SPSSODescriptor"))
+        .unwrap();
+    assert_eq!(sp.attribute("AuthnRequestsSigned"), Some("true"));
+    let cert = std::fs::read_to_string("certs/saml-sp.crt").unwrap();
+    let cert: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut uses: Vec<&str> = sp
+        .children()
+        .filter(|n| n.has_tag_name("KeyDescriptor"))
+        .map(|kd| {
+            let published = kd
+                .descendants()
+                .find(|n| n.has_tag_name("X509Certificate"))
+                .and_then(|n| n.text())
+                .unwrap();
+            assert_eq!(published, cert);
+            kd.attribute("use").unwrap()
+        })
+        .collect();
+    uses.sort_unstable();
+    assert_eq!(uses, ["encryption", "signing"]);
+    // Without a key: nothing published, requests unsigned.
+    let (state, _) = setup(false);
+    let (_, _, body) = send(&state, TestRequest::get().uri("/saml/metadata")).await;
+    let xml = body.as_str().unwrap();
+    assert!(xml.contains("AuthnRequestsSigned=\"false\"") && !xml.contains("KeyDescriptor"));
+}
+
+#[actix_web::test]
+async fn signed_authn_request_verifies_with_the_published_certificate() {
+    use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    let (state, _) = setup_with(false, SP_KEYS, |_| {});
+    let (status, headers, _) =
+        send(&state, TestRequest::get().uri("/saml/login?idp=test-idp")).await;
+    assert_eq!(status, 302);
+    let location = headers.get("location").unwrap().to_str().unwrap();
+    let query = location.split_once('?').unwrap().1;
+    let (signed, signature) = query.split_once("&Signature=").unwrap();
+    assert!(signed.starts_with("SAMLRequest="), "{signed}");
+    assert!(
+        signed.ends_with("&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"),
+        "{signed}"
+    );
+    let signature: String = url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .unwrap();
+    let pem = std::fs::read("certs/saml-sp.crt").unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let key = UnparsedPublicKey::new(
+        &RSA_PKCS1_2048_8192_SHA256,
+        cert.public_key().subject_public_key.data.to_vec(),
+    );
+    assert!(key.verify(signed.as_bytes(), &signature).is_ok());
+    let tampered = signed.replace("&SigAlg=", "&RelayState=%2Fevil&SigAlg=");
+    assert!(key.verify(tampered.as_bytes(), &signature).is_err());
+}
+
+#[actix_web::test]
+async fn idp_wanting_signed_requests_is_never_sent_an_unsigned_one() {
+    let (state, _) = setup_with(false, "", |idp| idp.want_authn_requests_signed = true);
+    let (status, headers, body) =
+        send(&state, TestRequest::get().uri("/saml/login?idp=test-idp")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(headers.get("location").is_none());
+    assert!(
+        body.as_str()
+            .unwrap_or_default()
+            .contains("saml_sp_key_missing"),
+        "{body}"
+    );
+}
+
+#[test]
+fn plain_http_public_url_off_loopback_is_refused_so_no_cookie_falls_back_to_lax() {
+    // Browsers drop Secure cookies from a plain-http non-loopback origin, and the SAML binding
+    // cookie has to be Secure (SameSite=None): such a public_url is a config error, not a
+    // silently weaker cookie.
+    let err = load_str(
+        "[server]\npublic_url = \"http://broker.example.com\"\n",
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err();
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.contains("server.public_url") && e.contains("plain http only on loopback")),
+        "{err:?}"
+    );
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "https://broker.example.com",
+    ] {
+        let cfg = format!("[server]\npublic_url = \"{ok}\"\n");
+        assert!(
+            load_str(&cfg, Vec::<(String, String)>::new()).is_ok(),
+            "{ok}"
+        );
+    }
 }

@@ -1,7 +1,10 @@
 //! Browser end to end: headless Chromium (Debian's `/usr/bin/chromium`, driven by npm
 //! `playwright-core` from `tests/browser/e2e.mjs`) signs in at a real OIDC provider (npm
 //! `oidc-provider`, `testidp/server.mjs`) and a real SAML IdP (npm `samlify`,
-//! `testidp/saml-idp.mjs`), both on loopback, through the real `fedbroker` binary (STS = moto),
+//! `testidp/saml-idp.mjs`), both on loopback and each on another site than the broker (the OIDC
+//! IdP is https, the SAML IdP is `localhost` while the broker is `127.0.0.1`, so the IdP's POST to
+//! the ACS is cross-site as with a real IdP; it requires signed AuthnRequests), through the real
+//! `fedbroker` binary (STS = moto),
 //! lands on the role picker, screenshots it (`target/e2e-artifacts/picker-{oidc,saml}.png`, with
 //! what the browser read in `result.json` beside them) and
 //! opens the console through the federation-endpoint double, which checks the Session JSON and
@@ -9,7 +12,8 @@
 //!
 //! Refused on the way: the OIDC callback and the SAML POST replayed (same and another browser),
 //! a sign-in started in one browser and finished in another (state / InResponseTo bound to the
-//! browser), a hostile RelayState from the IdP, a console `destination` elsewhere. Afterwards the
+//! browser), a hostile RelayState from the IdP, a console `destination` elsewhere, and at the IdP
+//! the broker's AuthnRequest with its signature removed or altered or a RelayState added. Afterwards the
 //! broker's log holds no sign-in URL, SigninToken or credential.
 //!
 //! This test starts its own OIDC IdP (its web client's redirect URI must name this broker's port)
@@ -42,6 +46,10 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(55);
 const OIDC_NAME: &str = "e2e-oidc";
 const SAML_NAME: &str = "e2e-saml";
 const SAML_USER: &str = "alice@example.com";
+/// The SAML IdP's host name as the browser sees it: `localhost`, another site than the broker's
+/// `127.0.0.1` (browsers compare host names, not addresses), so the IdP's POST to the ACS is a
+/// cross-site POST, as with every real IdP.
+const SAML_IDP_HOST: &str = "localhost";
 /// The console `Destination` of the login URL (the broker's default).
 const CONSOLE: &str = "https://console.aws.amazon.com/";
 
@@ -139,7 +147,25 @@ fn read_env_file(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-fn broker_toml(oidc: &HashMap<String, String>, saml_port: u16) -> String {
+/// The e2e IdP's metadata as the broker reads it, saying `WantAuthnRequestsSigned="true"` (the
+/// committed file says false; the IdP is started requiring signed requests).
+fn saml_metadata_wanting_signed_requests(dir: &Path) -> PathBuf {
+    let committed = std::fs::read_to_string(repo_path("config/e2e-saml-idp-metadata.xml"))
+        .expect("config/e2e-saml-idp-metadata.xml (scripts/gen-saml-idp-certs.sh)");
+    let wanting = committed.replace(
+        "WantAuthnRequestsSigned=\"false\"",
+        "WantAuthnRequestsSigned=\"true\"",
+    );
+    assert_ne!(
+        wanting, committed,
+        "the IdP metadata has no WantAuthnRequestsSigned"
+    );
+    let path = dir.join("e2e-saml-idp-metadata.xml");
+    std::fs::write(&path, wanting).unwrap();
+    path
+}
+
+fn broker_toml(oidc: &HashMap<String, String>, saml_metadata: &Path, saml_port: u16) -> String {
     let get = |k: &str| {
         oidc.get(k)
             .unwrap_or_else(|| panic!("{k} missing from the test IdP's env file"))
@@ -147,10 +173,14 @@ fn broker_toml(oidc: &HashMap<String, String>, saml_port: u16) -> String {
     };
     format!(
         r#"
+[saml]
+sp_key_file = "{sp_key}"
+sp_cert_file = "{sp_cert}"
+
 [[saml.idps]]
 name = "{SAML_NAME}"
 metadata_file = "{saml_metadata}"
-sso_url = "http://127.0.0.1:{saml_port}/sso"
+sso_url = "http://{SAML_IDP_HOST}:{saml_port}/sso"
 
 [[oidc.providers]]
 name = "{OIDC_NAME}"
@@ -191,7 +221,9 @@ role_arn = "arn:aws:iam::111122223333:role/Auditor"
 mode = "assume-role"
 session_name = "{{subject}}"
 "#,
-        saml_metadata = repo_path("config/e2e-saml-idp-metadata.xml").display(),
+        saml_metadata = saml_metadata.display(),
+        sp_key = repo_path("certs/saml-sp.key").display(),
+        sp_cert = repo_path("certs/saml-sp.crt").display(),
         issuer = get("FEDBROKER_TEST_OIDC_ISSUER"),
         ca = get("FEDBROKER_TEST_OIDC_CA"),
         client_id = get("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
@@ -353,7 +385,11 @@ fn browser_sign_in_end_to_end_oidc_and_saml() {
     let broker = Broker::start_on(
         BrokerOptions {
             redis: false,
-            extra_toml: broker_toml(&oidc, saml_port),
+            extra_toml: broker_toml(
+                &oidc,
+                &saml_metadata_wanting_signed_requests(dir.path()),
+                saml_port,
+            ),
         },
         broker_port,
         &[
@@ -375,10 +411,16 @@ fn browser_sign_in_end_to_end_oidc_and_saml() {
             ("SAMLIDP_SP_METADATA_URL", broker.url("/saml/metadata")),
             ("SAMLIDP_USER", SAML_USER.into()),
             ("SAMLIDP_RELAY_STATE", hostile_relay_state.into()),
+            ("SAMLIDP_HOST", SAML_IDP_HOST.into()),
+            ("SAMLIDP_WANT_AUTHN_REQUESTS_SIGNED", "1".into()),
         ],
         "saml-idp: ready",
     );
-    assert!(ready.contains(&format!("127.0.0.1:{saml_port}")), "{ready}");
+    assert!(
+        ready.contains(&format!("http://{SAML_IDP_HOST}:{saml_port} "))
+            && ready.contains("want_authn_requests_signed=true"),
+        "{ready}"
+    );
 
     let setup = started.elapsed();
     let browser_started = Instant::now();
@@ -409,6 +451,13 @@ fn browser_sign_in_end_to_end_oidc_and_saml() {
     let oidc_flow = &result["oidc"];
     assert_eq!(oidc_flow["sign_in_page_status"], 401, "{oidc_flow}");
     assert_eq!(oidc_flow["idp_is_https"], true, "{oidc_flow}");
+    // https://127.0.0.1 (IdP) and http://127.0.0.1 (broker) are two sites for Chromium (the scheme
+    // counts); the callback is a top-level GET, which carries the Lax login cookie across sites.
+    assert_eq!(
+        oidc_flow["callback_cookies"],
+        json!(["fedbroker_login"]),
+        "{oidc_flow}"
+    );
     assert_eq!(
         oidc_flow["request_to_idp"],
         json!({"state": true, "nonce": true, "pkce_s256": true, "saml_request": false}),
@@ -456,10 +505,42 @@ fn browser_sign_in_end_to_end_oidc_and_saml() {
     // SAML: sign-in page → IdP → POST to the ACS → picker (not the hostile RelayState) → console.
     let saml_flow = &result["saml"];
     assert_eq!(saml_flow["sign_in_page_status"], 401, "{saml_flow}");
-    assert_eq!(saml_flow["idp_origin_is_loopback"], true, "{saml_flow}");
+    // Two sites: the IdP's POST to the ACS is cross-site, and still carried the binding cookie
+    // (SameSite=None; Secure), never the Lax session or OIDC cookies.
+    assert_eq!(saml_flow["idp_host"], SAML_IDP_HOST, "{saml_flow}");
+    assert_eq!(saml_flow["broker_host"], "127.0.0.1", "{saml_flow}");
     assert_eq!(
-        saml_flow["request_to_idp"]["saml_request"], true,
+        saml_flow["acs_post_cookies"],
+        json!(["__Host-fedbroker_saml_login"]),
         "{saml_flow}"
+    );
+    // Signed AuthnRequest (RSA-SHA256), verified by samlify against the broker's SP metadata; a
+    // missing or broken signature, or a changed query, is refused by the IdP.
+    assert_eq!(
+        saml_flow["request_to_idp"],
+        json!({
+            "state": false, "nonce": false, "pkce_s256": false, "saml_request": true,
+            "sig_alg": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", "signature": true,
+        }),
+        "{saml_flow}"
+    );
+    let tampered = &saml_flow["tampered_authn_requests"];
+    assert_eq!(
+        tampered["signature_removed"],
+        json!({"status": 400, "error": "ERR_MISSING_SIG_ALG"}),
+        "{tampered}"
+    );
+    for what in ["signature_altered", "relay_state_added"] {
+        assert_eq!(
+            tampered[what],
+            json!({"status": 400, "error": "ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION"}),
+            "{what}: {tampered}"
+        );
+    }
+    assert_eq!(
+        tampered["untouched"],
+        json!({"status": 200, "sign_in_page": true}),
+        "{tampered}"
     );
     assert_eq!(
         saml_flow["relay_state_sent"], hostile_relay_state,

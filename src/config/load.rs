@@ -238,6 +238,16 @@ fn saml_section(value: Value, saml: &mut super::SamlConfig, errors: &mut ConfigE
                 _ => errors.push("saml.sp_entity_id must be a string"),
             }
         }
+        for (key, slot) in [
+            ("sp_key_file", &mut saml.sp_key_file),
+            ("sp_cert_file", &mut saml.sp_cert_file),
+        ] {
+            match t.remove(key) {
+                Some(Value::String(s)) => *slot = Some(s),
+                Some(_) => errors.push(format!("saml.{key} must be a string (a file path)")),
+                None => {}
+            }
+        }
         if let Some(v) = t.remove("allowed_relay_states") {
             match v.try_into::<Vec<String>>() {
                 Ok(list) => saml.allowed_relay_states = Some(list),
@@ -264,7 +274,7 @@ fn list_section<T: DeserializeOwned>(
         errors.push(format!(
             "unknown key {section}.{other} (known: {key}{})",
             if section == "saml" {
-                ", sp_entity_id, allowed_relay_states"
+                ", sp_entity_id, allowed_relay_states, sp_key_file, sp_cert_file"
             } else {
                 ""
             }

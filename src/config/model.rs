@@ -203,6 +203,13 @@ pub struct SamlConfig {
     /// Where an IdP-initiated `RelayState` may send the browser after sign-in: local path prefixes
     /// (default `/roles`, `/console`). Anything else is ignored (the role picker is shown).
     pub allowed_relay_states: Option<Vec<String>>,
+    /// The broker's own SP private key (PEM, RSA >= 2048 bits, PKCS#8 or PKCS#1): signs every
+    /// AuthnRequest (RSA-SHA256, HTTP-Redirect binding). Required when an IdP's metadata says
+    /// `WantAuthnRequestsSigned="true"`. A secret: the key itself is never logged.
+    pub sp_key_file: Option<String>,
+    /// The certificate of `sp_key_file` (PEM), published in `/saml/metadata` for signing and
+    /// encryption. Both or neither.
+    pub sp_cert_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,9 @@
 use super::errors::status_for;
 use super::AppState;
 use crate::error::ApiError;
-use crate::web::{BrowserSession, LOGIN_COOKIE, LOGIN_TTL, SESSION_COOKIE, SESSION_TTL};
+use crate::web::{
+    BrowserSession, LOGIN_COOKIE, LOGIN_TTL, SAML_LOGIN_COOKIE, SESSION_COOKIE, SESSION_TTL,
+};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
@@ -87,6 +89,23 @@ fn expired(state: &AppState, name: &'static str) -> Cookie<'static> {
     cookie(state, name, String::new(), CookieDuration::ZERO)
 }
 
+/// The cookie binding a SAML sign-in to its browser. The IdP answers with a cross-site POST to
+/// `/saml/acs`, which browsers send `SameSite=Lax` cookies with only when IdP and broker are one
+/// site; so this one is `SameSite=None`, which browsers accept only with `Secure`. It is `Secure`
+/// even on a plain-http loopback `public_url`: Chromium treats `http://127.0.0.1` and
+/// `http://localhost` as secure for cookies (it stores and sends `Secure` and `__Host-` cookies
+/// there). Login CSRF stays closed because the cookie only proves which browser started the
+/// login: the response must still answer (InResponseTo) a request started with this very cookie.
+fn saml_binding_cookie(value: String, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(SAML_LOGIN_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::None)
+        .max_age(max_age)
+        .finish()
+}
+
 /// The session the request's cookie refers to (a store failure reads as no session: the person
 /// is asked to sign in again rather than shown an error).
 pub async fn current_session(req: &HttpRequest, state: &AppState) -> Option<BrowserSession> {
@@ -100,17 +119,16 @@ pub async fn current_session(req: &HttpRequest, state: &AppState) -> Option<Brow
     }
 }
 
-/// A redirect to the IdP that sets the login cookie binding the sign-in to this browser.
-fn to_idp(state: &AppState, url: String, binding: String) -> HttpResponse {
+/// A redirect to the IdP that sets `binding`, the cookie binding the sign-in to this browser.
+fn to_idp(url: String, binding: Cookie<'_>) -> HttpResponse {
     secure(HttpResponse::Found())
         .insert_header((header::LOCATION, url))
-        .cookie(cookie(
-            state,
-            LOGIN_COOKIE,
-            binding,
-            CookieDuration::seconds(LOGIN_TTL.num_seconds()),
-        ))
+        .cookie(binding)
         .finish()
+}
+
+fn login_max_age() -> CookieDuration {
+    CookieDuration::seconds(LOGIN_TTL.num_seconds())
 }
 
 #[derive(serde::Deserialize)]
@@ -121,7 +139,7 @@ pub struct LoginQuery {
 /// `GET /oidc/login?provider=NAME`: to the IdP, with a login cookie binding it to this browser.
 pub async fn oidc_login(query: web::Query<LoginQuery>, state: web::Data<AppState>) -> HttpResponse {
     match state.oidc_browser.start(&query.provider).await {
-        Ok((url, binding)) => to_idp(&state, url, binding),
+        Ok((url, binding)) => to_idp(url, cookie(&state, LOGIN_COOKIE, binding, login_max_age())),
         Err(e) => error_page(&e),
     }
 }
@@ -196,6 +214,7 @@ pub async fn signed_in_to(
                 CookieDuration::seconds(SESSION_TTL.num_seconds()),
             ))
             .cookie(expired(state, LOGIN_COOKIE))
+            .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
             .finish(),
         Err(_) => error_page(&crate::web::OidcBrowserError::Busy),
     }
@@ -368,7 +387,7 @@ pub async fn saml_login(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     match state.saml_browser().start(&query.idp).await {
-        Ok((url, binding)) => to_idp(&state, url, binding),
+        Ok((url, binding)) => to_idp(url, saml_binding_cookie(binding, login_max_age())),
         Err(e) => error_page(&e),
     }
 }
@@ -413,7 +432,7 @@ pub async fn saml_acs(
         Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    let binding = req.cookie(SAML_LOGIN_COOKIE).map(|c| c.value().to_owned());
     if let Err(e) = live
         .saml_browser
         .accept(&identity, binding.as_deref())

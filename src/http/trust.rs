@@ -40,6 +40,12 @@ pub async fn load_idps(cfg: &Config) -> Result<Vec<TrustedIdp>, ConfigErrors> {
         }
     }
     if errors.is_empty() {
+        // Signed AuthnRequests: the SP key pair, and an SP key for every IdP that wants them.
+        errors
+            .0
+            .extend(crate::web::saml_sign::sp_signing_problems(cfg, &idps));
+    }
+    if errors.is_empty() {
         Ok(idps)
     } else {
         Err(errors)

@@ -31,6 +31,9 @@ pub struct TrustedIdp {
     pub recipients: Vec<String>,
     /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
     pub sso_redirect_url: Option<String>,
+    /// The metadata's `IDPSSODescriptor WantAuthnRequestsSigned="true"`: the broker must sign its
+    /// AuthnRequests to this IdP (and so needs an SP key).
+    pub want_authn_requests_signed: bool,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -120,6 +123,10 @@ impl TrustedIdp {
             .find(|s| s.attribute("Binding") == Some(BINDING_REDIRECT))
             .and_then(|s| s.attribute("Location"))
             .map(str::to_owned);
+        idp.want_authn_requests_signed = matches!(
+            sso.attribute("WantAuthnRequestsSigned").map(str::trim),
+            Some("true" | "1")
+        );
         Ok(idp)
     }
 
@@ -160,6 +167,7 @@ impl TrustedIdp {
             audiences,
             recipients,
             sso_redirect_url: None,
+            want_authn_requests_signed: false,
             keys: Vec::new(),
         };
         idp.check()?;

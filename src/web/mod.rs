@@ -4,7 +4,9 @@
 //! Invariants:
 //! - every login is bound to the browser that started it: `state` is single-use and is accepted
 //!   only with the login cookie set by the same browser at `/oidc/login` (a leaked or replayed
-//!   callback URL is refused in any other browser, and twice in the same one);
+//!   callback URL is refused in any other browser, and twice in the same one); a SAML login is
+//!   bound the same way by [`SAML_LOGIN_COOKIE`], which is `SameSite=None; Secure` because the
+//!   IdP's answer is a cross-site POST;
 //! - a broker session is server-side (in-process, or sealed in Redis: [`kv`]); the browser holds
 //!   only a random reference (`HttpOnly`,
 //!   `Secure` except on loopback, `SameSite=Lax`, [`SESSION_TTL`]); the store keeps a hash of the
@@ -14,6 +16,7 @@
 pub mod kv;
 pub mod oidc;
 pub mod saml;
+pub mod saml_sign;
 pub mod session;
 pub mod store;
 
@@ -27,8 +30,13 @@ use chrono::TimeDelta;
 
 /// Name of the broker-session cookie.
 pub const SESSION_COOKIE: &str = "fedbroker_session";
-/// Name of the cookie binding a login in progress to its browser.
+/// Name of the cookie binding an OIDC login in progress to its browser (`SameSite=Lax`: the
+/// IdP's answer is a top-level GET).
 pub const LOGIN_COOKIE: &str = "fedbroker_login";
+/// Name of the cookie binding a SAML login in progress to its browser: `SameSite=None; Secure`
+/// (the IdP's answer is a cross-site POST, which never carries a Lax cookie), `__Host-` (only this
+/// host, `Path=/`, `Secure`: a sibling domain cannot plant it).
+pub const SAML_LOGIN_COOKIE: &str = "__Host-fedbroker_saml_login";
 /// How long a broker session lasts: short (an hour), because it can mint console sessions;
 /// signing in again at the IdP is usually one click.
 pub const SESSION_TTL: TimeDelta = TimeDelta::hours(1);

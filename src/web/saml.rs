@@ -9,10 +9,13 @@
 //!   `allow_idp_initiated = true`; a response *with* an unknown InResponseTo is always refused;
 //! - `RelayState` only ever leads to a local path under an allow-listed prefix (no scheme, no
 //!   host, no `//`, no backslash): never an open redirect;
-//! - AuthnRequests are unsigned (the broker holds no SP signing key): IdPs must not require signed
-//!   requests; responses are verified as strictly as on the API.
+//! - with an SP key (`[saml] sp_key_file`) every AuthnRequest is signed (RSA-SHA256 over the
+//!   HTTP-Redirect query, [`super::saml_sign`]) and `/saml/metadata` publishes the certificate;
+//!   an IdP that wants signed requests is never sent an unsigned one; responses are verified as
+//!   strictly as on the API.
 
 use super::kv::BrowserKv;
+use super::saml_sign::{redirect_query, SpKey};
 use super::{random_token, token_hash, LOGIN_TTL};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -42,6 +45,8 @@ pub enum SamlBrowserError {
     IdpInitiatedRefused,
     #[error("too many sign-ins in progress; try again shortly")]
     Busy,
+    #[error("this identity provider requires signed sign-in requests and the broker has no usable SP key; an administrator must set [saml] sp_key_file and sp_cert_file")]
+    SigningKeyMissing,
 }
 
 impl ApiError for SamlBrowserError {
@@ -49,6 +54,7 @@ impl ApiError for SamlBrowserError {
         match self {
             Self::UnknownIdp(_) => ErrorKind::BadRequest,
             Self::Busy => ErrorKind::Unavailable,
+            Self::SigningKeyMissing => ErrorKind::Internal,
             _ => ErrorKind::Unauthenticated,
         }
     }
@@ -60,6 +66,7 @@ impl ApiError for SamlBrowserError {
             Self::IdpMismatch => "saml_in_response_to_mismatch",
             Self::IdpInitiatedRefused => "saml_idp_initiated_refused",
             Self::Busy => "login_busy",
+            Self::SigningKeyMissing => "saml_sp_key_missing",
         }
     }
 }
@@ -75,6 +82,7 @@ struct IdpEndpoints {
     entity_id: String,
     sso_url: Option<String>,
     allow_idp_initiated: bool,
+    want_signed_requests: bool,
 }
 
 /// The SP side of SAML browser sign-in.
@@ -86,6 +94,8 @@ pub struct SamlBrowser {
     relay_prefixes: Vec<String>,
     pending: Arc<dyn BrowserKv>,
     clock: SharedClock,
+    /// The SP key pair signing AuthnRequests (`[saml] sp_key_file`), if configured.
+    sp_key: Option<Arc<SpKey>>,
 }
 
 /// The assertion consumer URL: `<server.public_url>/saml/acs`.
@@ -123,10 +133,18 @@ impl SamlBrowser {
                             .and_then(|c| c.sso_url.clone())
                             .or_else(|| t.sso_redirect_url.clone()),
                         allow_idp_initiated: c.is_some_and(|c| c.allow_idp_initiated),
+                        want_signed_requests: t.want_authn_requests_signed,
                     },
                 )
             })
             .collect();
+        // Start-up, check-config and reload have refused a bad key already (`load_idps`); a key
+        // that broke since then leaves requests unsigned, and IdPs that want them signed refused.
+        let sp_key = SpKey::from_config(&cfg.saml)
+            .inspect_err(|e| tracing::error!(error = %e, "SAML SP key unusable"))
+            .ok()
+            .flatten()
+            .map(Arc::new);
         Self {
             sp_entity_id: sp_entity_id(cfg),
             acs_url: acs_url(&cfg.server.public_url),
@@ -139,6 +157,7 @@ impl SamlBrowser {
             }),
             pending,
             clock,
+            sp_key,
         }
     }
 
@@ -161,13 +180,33 @@ impl SamlBrowser {
         v
     }
 
-    /// SP metadata: entity ID, the ACS (HTTP-POST), no signing key, assertions must be signed.
+    /// SP metadata: entity ID, the ACS (HTTP-POST), assertions must be signed; with an SP key,
+    /// its certificate for signing (AuthnRequests are signed) and for encryption.
     pub fn metadata_xml(&self) -> String {
+        let (signed, keys) = match &self.sp_key {
+            Some(key) => {
+                let cert = key.cert_base64();
+                let descriptor = |usage: &str, extra: &str| {
+                    format!(
+                        "    <md:KeyDescriptor use=\"{usage}\">\n      <ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{extra}\n    </md:KeyDescriptor>\n"
+                    )
+                };
+                let methods: String = ENCRYPTION_METHODS
+                    .iter()
+                    .map(|m| format!("\n      <md:EncryptionMethod Algorithm=\"{m}\"/>"))
+                    .collect();
+                (
+                    "true",
+                    descriptor("signing", "") + &descriptor("encryption", &methods),
+                )
+            }
+            None => ("false", String::new()),
+        };
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{keys}    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
@@ -187,6 +226,9 @@ impl SamlBrowser {
             .filter(|e| e.sso_url.is_some())
             .ok_or_else(|| SamlBrowserError::UnknownIdp(idp.chars().take(64).collect()))?;
         let sso = endpoints.sso_url.as_deref().unwrap_or_default();
+        if endpoints.want_signed_requests && self.sp_key.is_none() {
+            return Err(SamlBrowserError::SigningKeyMissing);
+        }
         let id = format!("_fb{}", random_token());
         let request = format!(
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy AllowCreate="true"/></samlp:AuthnRequest>"#,
@@ -213,11 +255,10 @@ impl SamlBrowser {
             .put(&pending_key(&id), &bytes, LOGIN_TTL)
             .await
             .map_err(|_| SamlBrowserError::Busy)?;
+        let query = redirect_query(&encoded, None, self.sp_key.as_deref())
+            .map_err(|_| SamlBrowserError::Busy)?;
         let sep = if sso.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{sso}{sep}SAMLRequest={}",
-            url::form_urlencoded::byte_serialize(encoded.as_bytes()).collect::<String>()
-        );
+        let url = format!("{sso}{sep}{query}");
         Ok((url, browser_cookie))
     }
 
@@ -270,6 +311,14 @@ impl SamlBrowser {
             .to_owned()
     }
 }
+
+/// Encryption algorithms offered in the SP metadata (key transport RSA-OAEP, content AES-GCM).
+const ENCRYPTION_METHODS: [&str; 4] = [
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+];
 
 fn pending_key(request_id: &str) -> String {
     format!("saml:{}", token_hash(request_id))

@@ -3,7 +3,10 @@
 // picker, screenshots it, reads it, and opens the console through the federation-endpoint double.
 // It also tries what an attacker would: replaying the OIDC callback and the SAML POST (same and
 // other browser), a sign-in started in one browser and finished in another (login CSRF), a
-// hostile RelayState from the IdP, and a console Destination elsewhere.
+// hostile RelayState from the IdP, and a console Destination elsewhere. The SAML IdP is on another
+// site than the broker (`localhost` vs `127.0.0.1`), as a real IdP is, so its POST to the ACS is a
+// cross-site POST; it requires signed AuthnRequests, and the driver checks that it refuses a
+// request whose signature is missing or broken, or whose query was changed.
 //
 // It asserts nothing itself beyond "the page is where it should be"; it prints ONE line of JSON on
 // stdout with what it saw, and the Rust test judges it. It never prints a URL that can carry a
@@ -80,7 +83,7 @@ async function signIn(context, linkHref, finalMatch) {
   let captured = null;
   let toIdp = null;
   const catchIt = (req) => {
-    if (finalMatch(req)) captured = { url: req.url(), method: req.method(), post: req.postData() };
+    if (finalMatch(req)) captured = { url: req.url(), method: req.method(), post: req.postData(), req };
     if (!toIdp && !req.url().startsWith(broker)) toIdp = new URL(req.url());
   };
   page.on('request', catchIt);
@@ -89,7 +92,13 @@ async function signIn(context, linkHref, finalMatch) {
   await page.click(`a[href="${linkHref}"]`);
   await page.waitForSelector('#login');
   const idpOrigin = new URL(page.url()).origin;
-  await Promise.all([page.waitForURL(`${broker}/roles`), page.click('#login')]);
+  try {
+    await Promise.all([page.waitForURL(`${broker}/roles`), page.click('#login')]);
+  } catch (err) {
+    // Say where the sign-in ended instead (e.g. a broker error page and its code).
+    const at = { ...where(page.url()), code: await errorCode(page) };
+    throw new Error(`sign-in did not reach the role picker: ended at ${JSON.stringify(at)}`);
+  }
   page.off('request', catchIt);
   // Which protections the request to the IdP carries (names only, never values).
   const q = toIdp.searchParams;
@@ -99,7 +108,16 @@ async function signIn(context, linkHref, finalMatch) {
     pkce_s256: q.get('code_challenge_method') === 'S256',
     saml_request: q.has('SAMLRequest'),
   };
-  return { page, captured, startStatus, idpOrigin, request };
+  if (q.has('SAMLRequest')) {
+    request.sig_alg = q.get('SigAlg');
+    request.signature = q.has('Signature');
+  }
+  // Which of the broker's cookies (names only) the browser sent with the IdP's answer (cookies
+  // ignore ports: the OIDC IdP's own cookies on 127.0.0.1 go along too, and are left out here).
+  const headers = captured ? await captured.req.allHeaders() : {};
+  const cookieNames = (headers.cookie ?? '').split(';').map((c) => c.split('=')[0].trim())
+    .filter((n) => n.includes('fedbroker')).sort();
+  return { page, captured, startStatus, idpOrigin, request, toIdp, cookieNames };
 }
 
 /**
@@ -184,6 +202,38 @@ async function postForm(context, action, body) {
   return out;
 }
 
+/**
+ * The IdP wants signed AuthnRequests: the broker's request, altered, must be refused there. Returns
+ * for each alteration the IdP's status and the samlify error code on its page.
+ */
+async function tamperedAuthnRequests(context, toIdp) {
+  const raw = toIdp.href;
+  const variants = {
+    signature_removed: raw.replace(/&Signature=[^&]*/, ''),
+    signature_altered: raw.replace(/&Signature=([^&]*)/, (_, sig) => {
+      const bytes = Buffer.from(decodeURIComponent(sig), 'base64');
+      bytes[bytes.length >> 1] ^= 0x01; // one bit of the RSA signature
+      return `&Signature=${encodeURIComponent(bytes.toString('base64'))}`;
+    }),
+    relay_state_added: raw.replace('&SigAlg=', `&RelayState=${encodeURIComponent('/roles?evil=1')}&SigAlg=`),
+  };
+  const out = {};
+  for (const [name, url] of Object.entries(variants)) {
+    if (url === raw) { out[name] = { status: 0, error: 'variant not built' }; continue; }
+    const p = await context.newPage();
+    const res = await p.goto(url);
+    const text = (await p.textContent('body').catch(() => '')) ?? '';
+    out[name] = { status: res.status(), error: (/ERR_[A-Z_]+/.exec(text) ?? [null])[0] };
+    await p.close();
+  }
+  // The untouched request is still accepted (the IdP shows its sign-in page).
+  const p = await context.newPage();
+  const res = await p.goto(raw);
+  out.untouched = { status: res.status(), sign_in_page: (await p.locator('#login').count()) === 1 };
+  await p.close();
+  return out;
+}
+
 /** The shape of the SAML Response the IdP posted (no values that identify or authorize). */
 function samlShape(post) {
   const xml = Buffer.from(new URLSearchParams(post).get('SAMLResponse'), 'base64').toString('utf8');
@@ -205,7 +255,7 @@ try {
   {
     const isCallback = (req) => req.url().startsWith(`${broker}/oidc/callback`);
     const ctx = await newContext();
-    const { page, captured, startStatus, idpOrigin, request } = await signIn(ctx, `/oidc/login?provider=${encodeURIComponent(oidcProvider)}`, isCallback);
+    const { page, captured, startStatus, idpOrigin, request, cookieNames } = await signIn(ctx, `/oidc/login?provider=${encodeURIComponent(oidcProvider)}`, isCallback);
     const shot = join(artifacts, 'picker-oidc.png');
     await page.screenshot({ path: shot, fullPage: true });
     const picker = await readPicker(page);
@@ -221,6 +271,7 @@ try {
     result.oidc = {
       sign_in_page_status: startStatus,
       idp_is_https: idpOrigin.startsWith('https://'),
+      callback_cookies: cookieNames,
       request_to_idp: request,
       screenshot: shot,
       picker,
@@ -236,7 +287,7 @@ try {
   {
     const isAcs = (req) => req.url() === `${broker}/saml/acs` && req.method() === 'POST';
     const ctx = await newContext();
-    const { page, captured, startStatus, idpOrigin, request } = await signIn(ctx, `/saml/login?idp=${encodeURIComponent(samlIdp)}`, isAcs);
+    const { page, captured, startStatus, idpOrigin, request, toIdp, cookieNames } = await signIn(ctx, `/saml/login?idp=${encodeURIComponent(samlIdp)}`, isAcs);
     const relayState = new URLSearchParams(captured.post).get('RelayState');
     const landed = where(page.url());
     const shot = join(artifacts, 'picker-saml.png');
@@ -249,10 +300,16 @@ try {
     await ctx2.close();
     await ctx.close();
     const otherBrowser = await finishedInOtherBrowser(`/saml/login?idp=${encodeURIComponent(samlIdp)}`);
+    const ctx3 = await newContext();
+    const tampered = await tamperedAuthnRequests(ctx3, toIdp);
+    await ctx3.close();
     result.saml = {
       sign_in_page_status: startStatus,
-      idp_origin_is_loopback: idpOrigin.startsWith('http://127.0.0.1:'),
+      idp_host: new URL(idpOrigin).hostname,
+      broker_host: new URL(broker).hostname,
+      acs_post_cookies: cookieNames,
       request_to_idp: request,
+      tampered_authn_requests: tampered,
       relay_state_sent: relayState,
       response: samlShape(captured.post),
       landed,
