@@ -31,6 +31,9 @@ pub struct TrustedIdp {
     pub recipients: Vec<String>,
     /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
     pub sso_redirect_url: Option<String>,
+    /// How long after IssueInstant an assertion may be used (`max_assertion_age_seconds`; default
+    /// [`super::DEFAULT_MAX_ASSERTION_AGE`]).
+    pub max_assertion_age: chrono::Duration,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -160,6 +163,7 @@ impl TrustedIdp {
             audiences,
             recipients,
             sso_redirect_url: None,
+            max_assertion_age: super::DEFAULT_MAX_ASSERTION_AGE,
             keys: Vec::new(),
         };
         idp.check()?;

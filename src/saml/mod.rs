@@ -45,9 +45,11 @@ pub const MAX_SAML_RESPONSE_BASE64_LEN: usize = 100_000;
 /// covers NTP-synced hosts while keeping the replay window short.
 pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(120);
 
-/// Longest validity window accepted for one assertion (IssueInstant to NotOnOrAfter). Bounds the
-/// replay cache and limits the value of a stolen assertion (checklist S16, S22).
-pub const MAX_ASSERTION_LIFETIME: chrono::Duration = chrono::Duration::minutes(30);
+/// Lifetime bounds (bearer window, Conditions sanity limit, default and range of the per-IdP
+/// maximum age since IssueInstant); see `profile`.
+pub use profile::{
+    DEFAULT_MAX_ASSERTION_AGE, MAX_ASSERTION_AGE_RANGE, MAX_BEARER_WINDOW, MAX_CONDITIONS_WINDOW,
+};
 
 /// SAML audiences AWS uses for itself (the AWS SP entity ID and its sign-in endpoint).
 pub const AWS_DEFAULT_AUDIENCES: &[&str] = &[
