@@ -6,8 +6,9 @@
 //!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
-//!    time windows (injected clock, bounded skew), duplicate attributes.
-//! 4. `attributes`: AWS attributes into checked newtypes.
+//!    time windows (injected clock, bounded skew, per-IdP maximum age), duplicate attributes.
+//! 4. `attributes`: AWS attributes into checked newtypes (`Role`/`RoleSessionName` required
+//!    unless mapping rules decide the role: [`AwsAttributes`]).
 //!
 //! Replay (one-time Assertion ID) is checked by the caller against the shared `ReplayGuard`.
 //!
@@ -32,6 +33,7 @@ mod test_support;
 #[cfg(test)]
 mod validate_tests;
 
+pub use attributes::AwsAttributes;
 pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
 
@@ -98,11 +100,22 @@ impl SamlValidator {
         &self.idps
     }
 
-    /// Validate one base64 `SAMLResponse`. CPU-bound (RSA/ECDSA): call it from a blocking thread.
+    /// Validate one base64 `SAMLResponse`, requiring the AWS `Role` and `RoleSessionName`
+    /// attributes (no mapping rules). CPU-bound (RSA/ECDSA): call it from a blocking thread.
     ///
     /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
     /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
     pub fn validate(&self, unverified_saml_response: &str) -> Result<VerifiedIdentity, SamlError> {
+        self.validate_with(unverified_saml_response, AwsAttributes::Required)
+    }
+
+    /// [`Self::validate`], with the AWS `Role`/`RoleSessionName` attributes required or optional
+    /// (optional when mapping rules decide the role: [`AwsAttributes::for_rules`]).
+    pub fn validate_with(
+        &self,
+        unverified_saml_response: &str,
+        aws_attributes: AwsAttributes,
+    ) -> Result<VerifiedIdentity, SamlError> {
         // 1. preflight (untrusted).
         let unverified_xml = preflight::decode(unverified_saml_response)?;
         let pre = preflight::check(&unverified_xml)?;
@@ -124,7 +137,11 @@ impl SamlValidator {
         let facts = profile::check_assertion(verified.assertion, idp, self.clock.now())?;
 
         // 4. AWS attributes.
-        let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
+        let aws = attributes::aws_claims(
+            &facts.attributes,
+            facts.session_not_on_or_after,
+            aws_attributes,
+        )?;
 
         Ok(VerifiedIdentity {
             protocol: Protocol::Saml,
