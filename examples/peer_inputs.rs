@@ -32,7 +32,8 @@ const JWT_ISSUER: &str = "https://issuer.peers.fedbroker.test";
 const JWT_KID: &str = "peers-rsa-1";
 const ROLE: &str =
     "arn:aws:iam::111122223333:role/PeerBench,arn:aws:iam::111122223333:saml-provider/PeerIdp";
-/// Validity of the SAML Assertion: fedbroker's maximum (`saml::MAX_ASSERTION_LIFETIME`).
+/// Validity of the SAML Assertion: within fedbroker's bearer-window bound (`saml::MAX_BEARER_WINDOW`);
+/// fedbroker verifies it `FEDBROKER_CLOCK_OFFSET_SECS` after IssueInstant, inside its maximum age.
 const SAML_VALIDITY_MINUTES: i64 = 30;
 const JWT_VALIDITY_SECS: i64 = 3600;
 /// fedbroker runs with a fixed clock this long after IssueInstant (inside the validity window).

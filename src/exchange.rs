@@ -29,7 +29,7 @@ use crate::issuer::{Issuer, IssuerError};
 use crate::mapping::{negotiate, select, Grant, MappingError, Negotiated, Rules, StsMode};
 use crate::oidc::{OidcError, OidcValidator};
 use crate::replay::{ReplayError, ReplayGuard};
-use crate::saml::{SamlError, SamlValidator, CLOCK_SKEW};
+use crate::saml::{AwsAttributes, SamlError, SamlValidator, CLOCK_SKEW};
 use crate::sts::{StsClient, StsCredentials, StsError};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -285,10 +285,15 @@ impl Exchange {
     ) -> Result<VerifiedIdentity, ExchangeError> {
         use secrecy::ExposeSecret;
         let saml = Arc::clone(&self.saml);
-        tokio::task::spawn_blocking(move || saml.validate(response.expose_secret()))
-            .await
-            .map_err(|e| ExchangeError::Internal(format!("validation task failed: {e}")))?
-            .map_err(ExchangeError::from)
+        // With mapping rules the rules decide the role: Role/RoleSessionName are then needed only
+        // by pass-through grants, which `mapping` refuses without them.
+        let aws_attributes = AwsAttributes::for_rules(!self.rules.is_empty());
+        tokio::task::spawn_blocking(move || {
+            saml.validate_with(response.expose_secret(), aws_attributes)
+        })
+        .await
+        .map_err(|e| ExchangeError::Internal(format!("validation task failed: {e}")))?
+        .map_err(ExchangeError::from)
     }
 }
 

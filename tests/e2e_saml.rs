@@ -195,3 +195,22 @@ async fn sigterm_shuts_down_gracefully() {
     let status = broker.terminate();
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// The real binary with its default lifetime settings accepts Entra ID's and AD FS's default
+/// lifetimes (60-minute windows; Entra backdates NotBefore 5 minutes; AD FS's bearer window is
+/// 5 minutes).
+#[tokio::test]
+async fn entra_and_adfs_shaped_assertions_are_exchanged_with_the_default_config() {
+    let broker = Broker::start(BrokerOptions {
+        redis: false,
+        ..BrokerOptions::default()
+    });
+    for (idp, b) in [
+        ("Entra ID", fresh().entra_shaped()),
+        ("AD FS", fresh().adfs_shaped()),
+    ] {
+        let (status, body, _) = post_form(&broker, &[("SAMLResponse", &b.build_base64())]).await;
+        assert_eq!(status, 200, "{idp}: {body}\n{}", broker.logs());
+        assert_credentials(&body, "ReadOnly");
+    }
+}

@@ -305,7 +305,7 @@ fn hostile_cases(probe_url: &str) -> Vec<(&'static str, String, DateTime<Utc>, u
             "saml_not_yet_valid",
         ),
         (
-            "S16 lifetime too long",
+            "S16 bearer window longer than any IdP sends",
             x(with(|b| {
                 b.not_on_or_after = Some(t + Duration::hours(2));
                 b.subject_not_on_or_after = Some(t + Duration::hours(2));

@@ -6,7 +6,9 @@
 mod support;
 
 use chrono::Duration;
-use fedbroker::saml::{CLOCK_SKEW, MAX_ASSERTION_LIFETIME};
+use fedbroker::saml::{
+    CLOCK_SKEW, DEFAULT_MAX_ASSERTION_AGE, MAX_BEARER_WINDOW, MAX_CONDITIONS_WINDOW,
+};
 use support::harness::*;
 use support::saml_idp::*;
 
@@ -120,33 +122,69 @@ fn missing_subject_confirmation_not_on_or_after_is_rejected() {
     rejected(&b, "saml_profile_violation");
 }
 
-fn with_lifetime(lifetime: Duration) -> SamlResponseBuilder {
+fn with_bearer_window(window: Duration) -> SamlResponseBuilder {
     let mut b = base();
-    b.not_on_or_after = Some(t0() + lifetime);
-    b.subject_not_on_or_after = Some(t0() + lifetime);
+    b.not_on_or_after = Some(t0() + window);
+    b.subject_not_on_or_after = Some(t0() + window);
     b
 }
 
+/// Entra ID's 60-minute window (Conditions NotBefore backdated 5 minutes) is accepted; the
+/// default maximum age, not the window, decides how long it may be used.
 #[test]
-fn lifetime_exactly_max_assertion_lifetime_is_accepted() {
-    let id = accept(&with_lifetime(MAX_ASSERTION_LIFETIME));
+fn entra_shaped_sixty_minute_window_is_accepted_until_the_default_max_age() {
+    let b = base().entra_shaped();
+    let id = accept(&b);
+    assert_eq!(id.expires_at(), t0() + DEFAULT_MAX_ASSERTION_AGE);
+}
+
+#[test]
+fn adfs_shaped_window_is_accepted_until_its_bearer_not_on_or_after() {
+    let b = base().adfs_shaped();
+    let id = accept(&b);
+    assert_eq!(id.expires_at(), t0() + Duration::minutes(5));
+}
+
+/// A captured assertion with a long window, replayed against the broker after the IdP's maximum
+/// age (default 5 minutes + skew): refused although its NotOnOrAfter is still ahead.
+#[test]
+fn stale_assertion_past_the_max_age_is_rejected() {
+    let saml = base().entra_shaped().build_base64();
+    let limit = t0() + DEFAULT_MAX_ASSERTION_AGE + CLOCK_SKEW;
+    assert!(validate_at(&saml, limit - Duration::seconds(1)).is_ok());
+    assert_rejected(validate_at(&saml, limit), "saml_expired");
+}
+
+#[test]
+fn bearer_window_exactly_the_bound_is_accepted() {
+    let id = accept(&with_bearer_window(MAX_BEARER_WINDOW));
     assert_eq!(id.subject(), "alice@example.com");
 }
 
-/// `MAX_ASSERTION_LIFETIME` is documented as the longest IssueInstant→NotOnOrAfter window; both
-/// timestamps come from the IdP's one clock, so clock skew has no business widening it.
+/// `MAX_BEARER_WINDOW` bounds IssueInstant→SubjectConfirmationData NotOnOrAfter; both timestamps
+/// come from the IdP's one clock, so clock skew has no business widening it.
 #[test]
-fn lifetime_one_minute_over_max_assertion_lifetime_is_rejected() {
+fn bearer_window_one_minute_over_the_bound_is_rejected() {
     rejected(
-        &with_lifetime(MAX_ASSERTION_LIFETIME + Duration::minutes(1)),
+        &with_bearer_window(MAX_BEARER_WINDOW + Duration::minutes(1)),
         "saml_lifetime_too_long",
     );
 }
 
 #[test]
-fn lifetime_over_max_assertion_lifetime_plus_skew_is_rejected() {
-    let lifetime = MAX_ASSERTION_LIFETIME + CLOCK_SKEW + Duration::seconds(1);
-    rejected(&with_lifetime(lifetime), "saml_lifetime_too_long");
+fn bearer_window_over_the_bound_plus_skew_is_rejected() {
+    let window = MAX_BEARER_WINDOW + CLOCK_SKEW + Duration::seconds(1);
+    rejected(&with_bearer_window(window), "saml_lifetime_too_long");
+}
+
+/// A short bearer window does not excuse an absurd Conditions window (a misconfigured IdP).
+#[test]
+fn conditions_window_over_a_day_is_rejected() {
+    let mut b = base();
+    b.not_on_or_after = Some(t0() + MAX_CONDITIONS_WINDOW + Duration::seconds(1));
+    rejected(&b, "saml_lifetime_too_long");
+    b.not_on_or_after = Some(t0() + MAX_CONDITIONS_WINDOW);
+    accept(&b);
 }
 
 #[test]

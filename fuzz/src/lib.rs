@@ -193,7 +193,11 @@ pub fn saml_profile(data: &[u8]) -> Outcome {
             facts.expires_at > t0() - saml::CLOCK_SKEW,
             "expired accepted"
         );
-        saml::attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
+        saml::attributes::aws_claims(
+            &facts.attributes,
+            facts.session_not_on_or_after,
+            saml::AwsAttributes::Required,
+        )?;
         Ok(())
     }
     match std::str::from_utf8(data) {

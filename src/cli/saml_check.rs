@@ -20,7 +20,7 @@ use crate::config::{self, Config};
 use crate::error::ApiError;
 use crate::exchange::offered_roles;
 use crate::http::trust::load_idp;
-use crate::saml::{preflight, trace, SamlValidator, Trace, TrustedIdp};
+use crate::saml::{preflight, trace, AwsAttributes, SamlValidator, Trace, TrustedIdp};
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::{Read, Write};
@@ -150,7 +150,11 @@ pub fn check(args: &SamlCheckArgs, content: &[u8]) -> Result<Report, UsageError>
         encrypted,
     );
     let mut trace = Trace::default();
-    match validator.validate_traced(&response, &mut trace) {
+    match validator.validate_traced(
+        &response,
+        AwsAttributes::for_rules(!cfg.rules.is_empty()),
+        &mut trace,
+    ) {
         Err(e) => report.refuse(
             Refusal {
                 code: e.code(),

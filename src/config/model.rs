@@ -231,6 +231,9 @@ pub struct SamlIdpConfig {
     /// cannot be bound to the browser (login CSRF).
     #[serde(default)]
     pub allow_idp_initiated: bool,
+    /// How long after its IssueInstant an assertion from this IdP may be used (plus the clock
+    /// skew), 60..=3600. Default: 300 (`saml::DEFAULT_MAX_ASSERTION_AGE`).
+    pub max_assertion_age_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

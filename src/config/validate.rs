@@ -137,6 +137,15 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             (None, Some(u)) => check_url(errors, &format!("{at}.metadata_url"), u, false),
             (Some(_), None) => {}
         }
+        if let Some(age) = idp.max_assertion_age_seconds {
+            let (min, max) = crate::saml::MAX_ASSERTION_AGE_RANGE;
+            let (min, max) = (min.num_seconds() as u64, max.num_seconds() as u64);
+            if !(min..=max).contains(&age) {
+                errors.push(format!(
+                    "{at}.max_assertion_age_seconds = {age}: must be {min} to {max} (seconds an assertion may be used after its IssueInstant; omit it for the default, 300)"
+                ));
+            }
+        }
         for (key, list) in [
             ("audiences", &idp.audiences),
             ("recipients", &idp.recipients),
@@ -416,6 +425,23 @@ name = "Bad Name"
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
         assert!(err.0.len() >= 5, "{all}");
+    }
+
+    #[test]
+    fn max_assertion_age_outside_its_range_is_refused() {
+        let toml = |age: u64| {
+            format!("[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\nmax_assertion_age_seconds = {age}\n")
+        };
+        for bad in [0, 59, 3601] {
+            let errs = load_str(&toml(bad), Vec::<(String, String)>::new())
+                .unwrap_err()
+                .to_string();
+            assert!(errs.contains("max_assertion_age_seconds"), "{errs}");
+        }
+        for good in [60, 300, 3600] {
+            let cfg = load_str(&toml(good), Vec::<(String, String)>::new()).unwrap();
+            assert_eq!(cfg.saml.idps[0].max_assertion_age_seconds, Some(good));
+        }
     }
 
     #[test]

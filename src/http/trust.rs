@@ -108,7 +108,13 @@ pub async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, S
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
     recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
-    TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
+    let mut trusted = TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients)
+        .map_err(|e| e.to_string())?;
+    if let Some(secs) = idp.max_assertion_age_seconds {
+        // Range-checked by config validation (60..=3600), so the conversion cannot overflow.
+        trusted.max_assertion_age = chrono::Duration::seconds(secs.min(i64::MAX as u64) as i64);
+    }
+    Ok(trusted)
 }
 
 async fn fetch_metadata(url: &str) -> Result<String, String> {

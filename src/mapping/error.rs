@@ -15,6 +15,14 @@ pub enum MappingError {
     /// Rules are configured but none granted a role to this identity.
     #[error("no mapping rule grants an AWS role to this identity{}", reason_suffix(.reason))]
     NoMatchingRule { reason: Option<&'static str> },
+    /// A SAML pass-through grant, but the assertion lacks the attribute AWS reads for it (`Role`
+    /// offering this role with its provider, or `RoleSessionName`). Same code as the validator's
+    /// refusal of an assertion without `Role` when no rules are configured.
+    #[error("role {role} is granted in pass-through mode, where AWS reads the assertion's {missing} attribute, and the assertion has none; have the identity provider send https://aws.amazon.com/SAML/Attributes/Role (this role with its SAML provider) and RoleSessionName, or grant the role in mode \"assume-role\"")]
+    PassThroughAttributeMissing {
+        role: RoleArn,
+        missing: &'static str,
+    },
     #[error("the requested role is not among the roles granted to you")]
     RoleNotOffered { requested: RoleArn },
     #[error("several roles are available: choose one with role_arn")]
@@ -46,6 +54,7 @@ impl ApiError for MappingError {
             Self::NoRole
             | Self::NoMatchingRule { .. }
             | Self::RoleNotOffered { .. }
+            | Self::PassThroughAttributeMissing { .. }
             | Self::TemplateValueInvalid { .. } => ErrorKind::Forbidden,
             Self::ChooseRole { .. } => ErrorKind::Conflict,
             Self::DurationNotAllowed(_) => ErrorKind::BadRequest,
@@ -57,6 +66,7 @@ impl ApiError for MappingError {
             Self::NoRole => "no_role",
             Self::NoMatchingRule { .. } => "no_matching_rule",
             Self::RoleNotOffered { .. } => "role_not_offered",
+            Self::PassThroughAttributeMissing { .. } => "saml_role_missing",
             Self::ChooseRole { .. } => "role_choice_required",
             Self::TemplateValueInvalid { .. } => "template_value_invalid",
             Self::DurationNotAllowed(_) => "duration_not_allowed",
@@ -69,6 +79,9 @@ impl ApiError for MappingError {
             Self::ChooseRole { offered } => Some(serde_json::json!({ "roles": offered })),
             Self::RoleNotOffered { requested } => {
                 Some(serde_json::json!({ "requested_role": requested }))
+            }
+            Self::PassThroughAttributeMissing { role, missing } => {
+                Some(serde_json::json!({ "role": role, "missing_attribute": missing }))
             }
             Self::TemplateValueInvalid {
                 rule, grant, field, ..

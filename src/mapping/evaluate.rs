@@ -2,7 +2,11 @@
 //!
 //! Invariants: pure and deterministic — the same identity always yields the same grants, in rule
 //! order then grant order, duplicates by role ARN removed (first wins). A SAML pass-through grant
-//! only narrows what the assertion's `Role` attribute offers (intersection), never adds to it.
+//! only narrows what the assertion's `Role` attribute offers (intersection), never adds to it, and
+//! needs the assertion's `RoleSessionName` (AWS reads both); an assertion without them (an IdP
+//! application set up for the broker, sending only its own attributes) still gets the rules'
+//! assume-role and issuer grants, and a pass-through grant it matches is refused as
+//! `saml_role_missing` when it is the one requested or the only one left.
 //! With no rules configured, the assertion's offered roles are the grants (pass-through), as
 //! before issue 4. Every rendered value goes through its AWS newtype; a failure is refused with
 //! `template_value_invalid`, never truncated.
@@ -15,6 +19,7 @@ use crate::aws::{
     SessionPolicy, SessionTags, SourceIdentity, TagValue,
 };
 use crate::identity::{Protocol, VerifiedIdentity};
+use crate::saml::attributes::{ATTR_ROLE, ATTR_ROLE_SESSION_NAME};
 use std::collections::HashSet;
 
 /// The `rule` of grants derived from the SAML `Role` attribute when no rules are configured.
@@ -81,6 +86,7 @@ pub fn evaluate(rules: &Rules, identity: &VerifiedIdentity) -> Result<Vec<Grant>
         return implicit(identity);
     }
     candidates(rules, identity)?
+        .grants
         .iter()
         .map(|c| render(c, identity))
         .collect()
@@ -98,23 +104,33 @@ pub fn select(
         let pair = super::select_saml_role(&identity.aws.roles, requested)?;
         return Ok(implicit_grant(&pair));
     }
-    let found = candidates(rules, identity)?;
-    let chosen = match requested {
-        Some(want) => found
-            .iter()
-            .find(|c| &c.spec.role_arn == want)
-            .ok_or_else(|| MappingError::RoleNotOffered {
-                requested: want.clone(),
-            })?,
-        None => match found.as_slice() {
-            [one] => one,
-            many => {
-                return Err(MappingError::ChooseRole {
-                    offered: many.iter().map(|c| c.spec.role_arn.clone()).collect(),
-                })
-            }
-        },
-    };
+    let Found {
+        grants: found,
+        missing,
+    } = candidates(rules, identity)?;
+    let chosen =
+        match requested {
+            Some(want) => found
+                .iter()
+                .find(|c| &c.spec.role_arn == want)
+                .ok_or_else(|| match missing.iter().find(|(role, _)| *role == want) {
+                    Some((role, attr)) => MappingError::PassThroughAttributeMissing {
+                        role: (*role).clone(),
+                        missing: attr,
+                    },
+                    None => MappingError::RoleNotOffered {
+                        requested: want.clone(),
+                    },
+                })?,
+            None => match found.as_slice() {
+                [one] => one,
+                many => {
+                    return Err(MappingError::ChooseRole {
+                        offered: many.iter().map(|c| c.spec.role_arn.clone()).collect(),
+                    })
+                }
+            },
+        };
     render(chosen, identity)
 }
 
@@ -148,11 +164,47 @@ fn implicit_grant(pair: &RolePair) -> Grant {
     }
 }
 
+/// The matched grants, and the SAML pass-through grants left out because the assertion lacks an
+/// attribute AWS reads (role, attribute name).
+struct Found<'a> {
+    grants: Vec<Candidate<'a>>,
+    missing: Vec<(&'a RoleArn, &'static str)>,
+}
+
+/// Why a SAML pass-through grant cannot be used with this assertion.
+enum Unusable {
+    /// The `Role` attribute offers other roles only.
+    NotOffered,
+    /// AWS would refuse: this attribute is absent.
+    Missing(&'static str),
+}
+
+/// The offered role pair a SAML pass-through grant of `role` uses.
+fn pass_through_pair<'a>(
+    identity: &'a VerifiedIdentity,
+    role: &RoleArn,
+) -> Result<&'a RolePair, Unusable> {
+    if identity.aws.roles.is_empty() {
+        return Err(Unusable::Missing(ATTR_ROLE));
+    }
+    let pair = identity
+        .aws
+        .roles
+        .iter()
+        .find(|p| &p.role == role)
+        .ok_or(Unusable::NotOffered)?;
+    if identity.aws.session_name.is_none() {
+        return Err(Unusable::Missing(ATTR_ROLE_SESSION_NAME));
+    }
+    Ok(pair)
+}
+
 fn candidates<'a>(
     rules: &'a Rules,
     identity: &'a VerifiedIdentity,
-) -> Result<Vec<Candidate<'a>>, MappingError> {
+) -> Result<Found<'a>, MappingError> {
     let mut out: Vec<Candidate<'a>> = Vec::new();
+    let mut missing: Vec<(&'a RoleArn, &'static str)> = Vec::new();
     // Roles already granted (first wins). A set, not a scan of `out`: this runs on every request,
     // and a scan made it quadratic in the number of grants (1,500 grants: ~15 ms per request).
     let mut seen: HashSet<&'a RoleArn> = HashSet::new();
@@ -163,10 +215,14 @@ fn candidates<'a>(
                 continue;
             }
             let pair = if spec.mode == StsMode::PassThrough && identity.protocol == Protocol::Saml {
-                match identity.aws.roles.iter().find(|p| p.role == spec.role_arn) {
-                    Some(p) => Some(p),
-                    None => {
+                match pass_through_pair(identity, &spec.role_arn) {
+                    Ok(p) => Some(p),
+                    Err(Unusable::NotOffered) => {
                         dropped = true;
+                        continue;
+                    }
+                    Err(Unusable::Missing(attr)) => {
+                        missing.push((&spec.role_arn, attr));
                         continue;
                     }
                 }
@@ -183,11 +239,20 @@ fn candidates<'a>(
         }
     }
     if out.is_empty() {
+        if let Some((role, attr)) = missing.first() {
+            return Err(MappingError::PassThroughAttributeMissing {
+                role: (*role).clone(),
+                missing: attr,
+            });
+        }
         return Err(MappingError::NoMatchingRule {
             reason: dropped.then_some(ONLY_UNOFFERED),
         });
     }
-    Ok(out)
+    Ok(Found {
+        grants: out,
+        missing,
+    })
 }
 
 fn matches(m: &RuleMatch, id: &VerifiedIdentity) -> bool {

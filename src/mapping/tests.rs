@@ -44,6 +44,9 @@ fn identity(
         attributes,
         aws: AwsClaims {
             roles: offered.iter().map(|r| pair(r)).collect(),
+            // An assertion that offers roles names the session too (AWS requires both).
+            session_name: (!offered.is_empty())
+                .then(|| crate::aws::RoleSessionName::parse("alice").unwrap()),
             tags: SessionTags::default(),
             ..AwsClaims::default()
         },
@@ -318,6 +321,97 @@ fn saml_pass_through_only_narrows_the_offered_roles() {
     assert_eq!(e.code(), "no_matching_rule");
     assert!(e.to_string().contains("did not offer"), "{e}");
 }
+
+const GROUPS_RULES: &str = r#"
+[[rules]]
+name = "admins"
+[rules.match]
+idp = "corp"
+attributes.groups = { contains = "admins" }
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Admin"
+mode = "assume-role"
+session_name = "{subject}"
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Dev"
+mode = "pass-through"
+"#;
+
+/// An IdP application set up for the broker sends only its own attributes: the rules' assume-role
+/// grant applies, the pass-through one (AWS would read Role/RoleSessionName) is left out.
+#[test]
+fn groups_only_saml_identity_gets_assume_role_grants_not_pass_through() {
+    let r = rules(GROUPS_RULES);
+    let id = identity(
+        Protocol::Saml,
+        "corp",
+        "alice",
+        &[("groups", &["admins"])],
+        &[],
+    );
+    let grants = evaluate(&r, &id).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].role_arn.role_name(), "Admin");
+    assert_eq!(grants[0].session_name.as_ref().unwrap().as_str(), "alice");
+    assert_eq!(select(&r, &id, None).unwrap().role_arn.role_name(), "Admin");
+    let dev = RoleArn::parse(&arn("Dev")).unwrap();
+    let e = select(&r, &id, Some(&dev)).unwrap_err();
+    assert_eq!(e.code(), "saml_role_missing");
+    assert_eq!(e.kind(), ErrorKind::Forbidden);
+    assert!(e.to_string().contains("pass-through"), "{e}");
+    let other = identity(
+        Protocol::Saml,
+        "corp",
+        "bob",
+        &[("groups", &["users"])],
+        &[],
+    );
+    assert_eq!(evaluate(&r, &other).unwrap_err().code(), "no_matching_rule");
+}
+
+/// A groups-only assertion whose only matching grant is pass-through: refused with the AWS
+/// attribute it lacks, not an empty "no rule" answer.
+#[test]
+fn groups_only_saml_identity_matched_only_to_pass_through_is_refused_as_role_missing() {
+    let r = rules(SAML_RULES);
+    let id = identity(
+        Protocol::Saml,
+        "corp",
+        "alice",
+        &[("groups", &["admins"])],
+        &[],
+    );
+    let e = evaluate(&r, &id).unwrap_err();
+    assert_eq!(e.code(), "saml_role_missing");
+    assert_eq!(e.detail().unwrap()["missing_attribute"], ATTR_ROLE_NAME);
+    assert_eq!(
+        select(&r, &id, None).unwrap_err().code(),
+        "saml_role_missing"
+    );
+}
+
+/// The Role attribute offers the role but RoleSessionName is absent: AWS would refuse the
+/// pass-through call ("RoleSessionName is required in AuthnResponse"), so the broker refuses first.
+#[test]
+fn pass_through_without_role_session_name_is_refused() {
+    let r = rules(SAML_RULES);
+    let mut id = identity(
+        Protocol::Saml,
+        "corp",
+        "alice",
+        &[("groups", &["admins"])],
+        &["Dev"],
+    );
+    id.aws.session_name = None;
+    let e = select(&r, &id, None).unwrap_err();
+    assert_eq!(e.code(), "saml_role_missing");
+    assert_eq!(
+        e.detail().unwrap()["missing_attribute"],
+        "https://aws.amazon.com/SAML/Attributes/RoleSessionName"
+    );
+}
+
+const ATTR_ROLE_NAME: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 
 #[test]
 fn select_needs_a_choice_among_several() {

@@ -87,9 +87,14 @@ pub enum SamlError {
     #[error("{what} has passed; obtain a fresh assertion from the IdP")]
     Expired { what: &'static str },
 
-    /// IssueInstant → NotOnOrAfter longer than MAX_ASSERTION_LIFETIME.
-    #[error("assertion validity window is {minutes} minutes; at most {max_minutes} are accepted; shorten the assertion lifetime at the IdP")]
-    LifetimeTooLong { minutes: i64, max_minutes: i64 },
+    /// IssueInstant → a NotOnOrAfter longer than its bound (`profile::MAX_BEARER_WINDOW` for
+    /// SubjectConfirmationData, `profile::MAX_CONDITIONS_WINDOW` for Conditions).
+    #[error("the {what} validity window is {minutes} minutes after IssueInstant; at most {max_minutes} are accepted; shorten the assertion lifetime at the IdP")]
+    LifetimeTooLong {
+        what: &'static str,
+        minutes: i64,
+        max_minutes: i64,
+    },
 
     /// No AudienceRestriction, or one without an allowed audience.
     #[error("{0}")]

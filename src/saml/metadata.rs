@@ -34,6 +34,9 @@ pub struct TrustedIdp {
     /// The metadata's `IDPSSODescriptor WantAuthnRequestsSigned="true"`: the broker must sign its
     /// AuthnRequests to this IdP (and so needs an SP key).
     pub want_authn_requests_signed: bool,
+    /// How long after IssueInstant an assertion may be used (`max_assertion_age_seconds`; default
+    /// [`super::DEFAULT_MAX_ASSERTION_AGE`]).
+    pub max_assertion_age: chrono::Duration,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -168,6 +171,7 @@ impl TrustedIdp {
             recipients,
             sso_redirect_url: None,
             want_authn_requests_signed: false,
+            max_assertion_age: super::DEFAULT_MAX_ASSERTION_AGE,
             keys: Vec::new(),
         };
         idp.check()?;

@@ -6,8 +6,9 @@
 //!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
-//!    time windows (injected clock, bounded skew), duplicate attributes.
-//! 4. `attributes`: AWS attributes into checked newtypes.
+//!    time windows (injected clock, bounded skew, per-IdP maximum age), duplicate attributes.
+//! 4. `attributes`: AWS attributes into checked newtypes (`Role`/`RoleSessionName` required
+//!    unless mapping rules decide the role: [`AwsAttributes`]).
 //!
 //! Replay (one-time Assertion ID) is checked by the caller against the shared `ReplayGuard`.
 //!
@@ -33,6 +34,7 @@ mod test_support;
 #[cfg(test)]
 mod validate_tests;
 
+pub use attributes::AwsAttributes;
 pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
 pub use trace::{Stage, Trace};
@@ -47,9 +49,11 @@ pub const MAX_SAML_RESPONSE_BASE64_LEN: usize = 100_000;
 /// covers NTP-synced hosts while keeping the replay window short.
 pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(120);
 
-/// Longest validity window accepted for one assertion (IssueInstant to NotOnOrAfter). Bounds the
-/// replay cache and limits the value of a stolen assertion (checklist S16, S22).
-pub const MAX_ASSERTION_LIFETIME: chrono::Duration = chrono::Duration::minutes(30);
+/// Lifetime bounds (bearer window, Conditions sanity limit, default and range of the per-IdP
+/// maximum age since IssueInstant); see `profile`.
+pub use profile::{
+    DEFAULT_MAX_ASSERTION_AGE, MAX_ASSERTION_AGE_RANGE, MAX_BEARER_WINDOW, MAX_CONDITIONS_WINDOW,
+};
 
 /// SAML audiences AWS uses for itself (the AWS SP entity ID and its sign-in endpoint).
 pub const AWS_DEFAULT_AUDIENCES: &[&str] = &[
@@ -98,19 +102,35 @@ impl SamlValidator {
         &self.idps
     }
 
-    /// Validate one base64 `SAMLResponse`. CPU-bound (RSA/ECDSA): call it from a blocking thread.
+    /// Validate one base64 `SAMLResponse`, requiring the AWS `Role` and `RoleSessionName`
+    /// attributes (no mapping rules). CPU-bound (RSA/ECDSA): call it from a blocking thread.
     ///
     /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
     /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
     pub fn validate(&self, unverified_saml_response: &str) -> Result<VerifiedIdentity, SamlError> {
-        self.validate_traced(unverified_saml_response, &mut Trace::default())
+        self.validate_with(unverified_saml_response, AwsAttributes::Required)
     }
 
-    /// [`Self::validate`], recording in `trace` how far it got and what it learnt on the way
+    /// [`Self::validate`], with the AWS `Role`/`RoleSessionName` attributes required or optional
+    /// (optional when mapping rules decide the role: [`AwsAttributes::for_rules`]).
+    pub fn validate_with(
+        &self,
+        unverified_saml_response: &str,
+        aws_attributes: AwsAttributes,
+    ) -> Result<VerifiedIdentity, SamlError> {
+        self.validate_traced(
+            unverified_saml_response,
+            aws_attributes,
+            &mut Trace::default(),
+        )
+    }
+
+    /// [`Self::validate_with`], recording in `trace` how far it got and what it learnt on the way
     /// (`fedbroker saml-check`); the verdict is the same.
     pub fn validate_traced(
         &self,
         unverified_saml_response: &str,
+        aws_attributes: AwsAttributes,
         trace: &mut Trace,
     ) -> Result<VerifiedIdentity, SamlError> {
         // 1. preflight (untrusted).
@@ -144,7 +164,11 @@ impl SamlValidator {
 
         // 4. AWS attributes.
         trace.stage = Stage::Attributes;
-        let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
+        let aws = attributes::aws_claims(
+            &facts.attributes,
+            facts.session_not_on_or_after,
+            aws_attributes,
+        )?;
 
         Ok(VerifiedIdentity {
             protocol: Protocol::Saml,

@@ -3,12 +3,19 @@
 //!
 //! Invariants: every value in [`AssertionFacts`] comes from the verified Assertion. Response-level
 //! fields (Version, Status, Issuer, Destination) are read from the unverified envelope only to
-//! *reject*, never to grant. Time comparisons use `CLOCK_SKEW` both ways and cap the validity
-//! window at `MAX_ASSERTION_LIFETIME` (bounds replay and stolen-assertion value, S16/S22).
+//! *reject*, never to grant. Time comparisons use `CLOCK_SKEW` both ways.
+//!
+//! Lifetimes (see [`check_lifetimes`]): an assertion is accepted while *every* bound that applies
+//! holds: Conditions and SubjectConfirmationData NotOnOrAfter, SessionNotOnOrAfter, and
+//! IssueInstant + the IdP's `max_assertion_age`. Their earliest is `expires_at`; the caller keeps
+//! the replay record until `expires_at + CLOCK_SKEW`, which is exactly when acceptance ends. The
+//! bearer (SubjectConfirmationData) window is capped at [`MAX_BEARER_WINDOW`]; the Conditions window
+//! may be long (Entra ID and AD FS send 60 minutes) and is only sanity-capped at
+//! [`MAX_CONDITIONS_WINDOW`], since the age bound already limits how long it is usable.
 
 use super::xml::{self, attr, NS_SAML, NS_SAMLP};
-use super::{SamlError, TrustedIdp, CLOCK_SKEW, MAX_ASSERTION_LIFETIME};
-use chrono::{DateTime, Utc};
+use super::{SamlError, TrustedIdp, CLOCK_SKEW};
+use chrono::{DateTime, Duration, Utc};
 use roxmltree::Node;
 use std::collections::BTreeMap;
 
@@ -17,6 +24,24 @@ pub const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 /// Top-level success status.
 pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
+/// Default `[[saml.idps]] max_assertion_age_seconds`: how long after its IssueInstant an assertion
+/// may be used (plus `CLOCK_SKEW`). A browser posts it to the ACS within seconds, and an API client
+/// forwards it as soon as the IdP answers. 5 minutes is the bearer (delivery) window AD FS and
+/// PingFederate send by default, and longer than Shibboleth SP's default freshness limit (180 s).
+pub const DEFAULT_MAX_ASSERTION_AGE: Duration = Duration::minutes(5);
+/// Smallest and largest `max_assertion_age_seconds` a configuration may set.
+pub const MAX_ASSERTION_AGE_RANGE: (Duration, Duration) =
+    (Duration::seconds(60), Duration::minutes(60));
+/// Longest bearer window accepted: SubjectConfirmationData NotOnOrAfter − IssueInstant. Entra ID
+/// sends 60 minutes (the longest default we know of; AD FS and PingFederate send 5);
+/// 5 more minutes absorb IdPs that compute NotOnOrAfter from an instant a little before
+/// IssueInstant. Both times come from the IdP's one clock, so no skew widens it.
+pub const MAX_BEARER_WINDOW: Duration = Duration::minutes(65);
+/// Sanity limit on the Conditions window (Conditions NotOnOrAfter − IssueInstant): one day, the
+/// longest SAML token lifetime Entra ID lets an administrator configure. A longer window means a
+/// misconfigured IdP; within it the age and bearer bounds decide how long the assertion is usable.
+pub const MAX_CONDITIONS_WINDOW: Duration = Duration::hours(24);
+
 /// Identity data taken from the verified Assertion.
 #[derive(Debug)]
 pub struct AssertionFacts {
@@ -24,7 +49,9 @@ pub struct AssertionFacts {
     pub issuer: String,
     pub subject: String,
     pub subject_format: Option<String>,
-    /// min(Conditions NotOnOrAfter, SubjectConfirmationData NotOnOrAfter).
+    /// When acceptance ends (before `CLOCK_SKEW`): the earliest of Conditions NotOnOrAfter,
+    /// SubjectConfirmationData NotOnOrAfter, SessionNotOnOrAfter and IssueInstant +
+    /// `max_assertion_age`. Replay records live until this plus `CLOCK_SKEW`.
     pub expires_at: DateTime<Utc>,
     pub authn_instant: Option<DateTime<Utc>>,
     pub session_not_on_or_after: Option<DateTime<Utc>>,
@@ -194,24 +221,6 @@ pub fn check_assertion(
     }
     check_audiences(conditions, idp)?;
 
-    // IssueInstant and the total validity window.
-    check_not_before(issue_instant, now, "Assertion IssueInstant")?;
-    if now - issue_instant > MAX_ASSERTION_LIFETIME + CLOCK_SKEW {
-        return Err(SamlError::Expired {
-            what: "the maximum assertion age since IssueInstant",
-        });
-    }
-    // IssueInstant and NotOnOrAfter both come from the IdP's one clock: no skew widens this.
-    let latest_noa = cond_noa.map_or(scd_noa, |c| c.max(scd_noa));
-    let window = latest_noa - issue_instant;
-    if window > MAX_ASSERTION_LIFETIME {
-        return Err(SamlError::LifetimeTooLong {
-            minutes: window.num_minutes(),
-            max_minutes: MAX_ASSERTION_LIFETIME.num_minutes(),
-        });
-    }
-    let expires_at = cond_noa.map_or(scd_noa, |c| c.min(scd_noa));
-
     // AuthnStatement(s).
     let mut authn_instant = None;
     let mut session_not_on_or_after: Option<DateTime<Utc>> = None;
@@ -231,6 +240,16 @@ pub fn check_assertion(
     if let Some(s) = session_not_on_or_after {
         check_not_on_or_after(s, now, "AuthnStatement SessionNotOnOrAfter")?;
     }
+    let expires_at = check_lifetimes(
+        &Windows {
+            issue_instant,
+            bearer_not_on_or_after: scd_noa,
+            conditions_not_on_or_after: cond_noa,
+            session_not_on_or_after,
+        },
+        idp.max_assertion_age,
+        now,
+    )?;
 
     Ok(AssertionFacts {
         assertion_id,
@@ -243,6 +262,64 @@ pub fn check_assertion(
         attributes: collect_attributes(a)?,
         in_response_to,
     })
+}
+
+/// The instants that bound an assertion's use, all from the verified Assertion.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub issue_instant: DateTime<Utc>,
+    pub bearer_not_on_or_after: DateTime<Utc>,
+    pub conditions_not_on_or_after: Option<DateTime<Utc>>,
+    pub session_not_on_or_after: Option<DateTime<Utc>>,
+}
+
+/// IssueInstant not in the future; the bearer window at most [`MAX_BEARER_WINDOW`] and the
+/// Conditions window at most [`MAX_CONDITIONS_WINDOW`] (IdP-clock durations, no skew); used no
+/// later than `max_age` (+ skew) after IssueInstant. Returns the effective expiry: the earliest of
+/// every bound, each of which is checked as a NotOnOrAfter with `CLOCK_SKEW` (the individual
+/// NotOnOrAfter checks run before, with their own messages).
+pub fn check_lifetimes(
+    w: &Windows,
+    max_age: Duration,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, SamlError> {
+    check_not_before(w.issue_instant, now, "Assertion IssueInstant")?;
+    let too_long = |what: &'static str, window: Duration, max: Duration| {
+        (window > max).then(|| SamlError::LifetimeTooLong {
+            what,
+            minutes: window.num_minutes(),
+            max_minutes: max.num_minutes(),
+        })
+    };
+    if let Some(e) = too_long(
+        "SubjectConfirmationData (bearer)",
+        w.bearer_not_on_or_after - w.issue_instant,
+        MAX_BEARER_WINDOW,
+    ) {
+        return Err(e);
+    }
+    if let Some(e) = w
+        .conditions_not_on_or_after
+        .and_then(|c| too_long("Conditions", c - w.issue_instant, MAX_CONDITIONS_WINDOW))
+    {
+        return Err(e);
+    }
+    let age_limit = w.issue_instant + max_age;
+    check_not_on_or_after(
+        age_limit,
+        now,
+        "the maximum assertion age since IssueInstant (max_assertion_age_seconds of this IdP)",
+    )?;
+    Ok([
+        Some(age_limit),
+        Some(w.bearer_not_on_or_after),
+        w.conditions_not_on_or_after,
+        w.session_not_on_or_after,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(age_limit))
 }
 
 /// At least one AudienceRestriction, and *every* one must name an allowed audience (S15).
@@ -305,4 +382,149 @@ fn collect_attributes(a: Node<'_, '_>) -> Result<BTreeMap<String, Vec<String>>, 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+    use crate::error::ApiError;
+    use chrono::TimeZone;
+
+    fn ii() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
+    }
+
+    /// Entra ID: Conditions NotBefore = IssueInstant - 5 min, Conditions and SubjectConfirmationData
+    /// NotOnOrAfter = IssueInstant + 60 min.
+    fn entra() -> Windows {
+        Windows {
+            issue_instant: ii(),
+            bearer_not_on_or_after: ii() + Duration::minutes(60),
+            conditions_not_on_or_after: Some(ii() + Duration::minutes(60)),
+            session_not_on_or_after: None,
+        }
+    }
+
+    /// AD FS: Conditions + 60 min, SubjectConfirmationData + 5 min.
+    fn adfs() -> Windows {
+        Windows {
+            bearer_not_on_or_after: ii() + Duration::minutes(5),
+            ..entra()
+        }
+    }
+
+    fn code(r: Result<DateTime<Utc>, SamlError>) -> &'static str {
+        r.map(|_| "ok").unwrap_or_else(|e| e.code())
+    }
+
+    #[test]
+    fn entra_shape_is_accepted_and_expires_at_the_age_bound() {
+        let at = ii() + Duration::seconds(3);
+        let end = check_lifetimes(&entra(), DEFAULT_MAX_ASSERTION_AGE, at).unwrap();
+        assert_eq!(end, ii() + DEFAULT_MAX_ASSERTION_AGE);
+        // An IdP allowed a full hour: the bearer NotOnOrAfter is then the earliest bound.
+        let end = check_lifetimes(&entra(), Duration::minutes(60), at).unwrap();
+        assert_eq!(end, ii() + Duration::minutes(60));
+    }
+
+    #[test]
+    fn adfs_shape_is_accepted_and_expires_at_the_bearer_bound() {
+        let end = check_lifetimes(&adfs(), Duration::minutes(60), ii()).unwrap();
+        assert_eq!(end, ii() + Duration::minutes(5));
+    }
+
+    #[test]
+    fn session_not_on_or_after_is_a_bound_too() {
+        let w = Windows {
+            session_not_on_or_after: Some(ii() + Duration::minutes(2)),
+            ..entra()
+        };
+        let end = check_lifetimes(&w, DEFAULT_MAX_ASSERTION_AGE, ii()).unwrap();
+        assert_eq!(end, ii() + Duration::minutes(2));
+    }
+
+    /// A captured assertion from an IdP with a long window, presented after the IdP's maximum
+    /// age: refused, with the clock skew honoured exactly.
+    #[test]
+    fn stale_assertion_past_max_age_is_refused() {
+        let limit = ii() + DEFAULT_MAX_ASSERTION_AGE + CLOCK_SKEW;
+        let w = entra();
+        assert_eq!(
+            code(check_lifetimes(
+                &w,
+                DEFAULT_MAX_ASSERTION_AGE,
+                limit - Duration::seconds(1)
+            )),
+            "ok"
+        );
+        assert_eq!(
+            code(check_lifetimes(&w, DEFAULT_MAX_ASSERTION_AGE, limit)),
+            "saml_expired"
+        );
+    }
+
+    /// A bearer confirmation valid for longer than any IdP sends by default (a stolen assertion
+    /// stays usable longer): refused, whatever the age limit.
+    #[test]
+    fn bearer_window_longer_than_the_bound_is_refused() {
+        let w = Windows {
+            bearer_not_on_or_after: ii() + MAX_BEARER_WINDOW + Duration::seconds(1),
+            conditions_not_on_or_after: Some(ii() + Duration::hours(2)),
+            ..entra()
+        };
+        let e = check_lifetimes(&w, Duration::minutes(60), ii()).unwrap_err();
+        assert_eq!(e.code(), "saml_lifetime_too_long");
+        assert!(e.to_string().contains("SubjectConfirmationData"), "{e}");
+        let at_bound = Windows {
+            bearer_not_on_or_after: ii() + MAX_BEARER_WINDOW,
+            ..w
+        };
+        assert_eq!(
+            code(check_lifetimes(&at_bound, Duration::minutes(60), ii())),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn conditions_window_longer_than_a_day_is_refused() {
+        let w = Windows {
+            conditions_not_on_or_after: Some(ii() + MAX_CONDITIONS_WINDOW + Duration::seconds(1)),
+            ..adfs()
+        };
+        let e = check_lifetimes(&w, DEFAULT_MAX_ASSERTION_AGE, ii()).unwrap_err();
+        assert_eq!(e.code(), "saml_lifetime_too_long");
+        assert!(e.to_string().contains("Conditions"), "{e}");
+        let a_day = Windows {
+            conditions_not_on_or_after: Some(ii() + MAX_CONDITIONS_WINDOW),
+            ..w
+        };
+        assert_eq!(
+            code(check_lifetimes(&a_day, DEFAULT_MAX_ASSERTION_AGE, ii())),
+            "ok"
+        );
+    }
+
+    /// The replay record lives until `expires_at + CLOCK_SKEW`: acceptance ends exactly then, for
+    /// every shape (so no accepted use can outlive the record, and the record outlives none).
+    #[test]
+    fn acceptance_ends_exactly_at_expires_at_plus_skew() {
+        for (w, age) in [
+            (entra(), DEFAULT_MAX_ASSERTION_AGE),
+            (entra(), Duration::minutes(60)),
+            (adfs(), Duration::minutes(60)),
+        ] {
+            let end = check_lifetimes(&w, age, ii()).unwrap();
+            let accepted = |at: DateTime<Utc>| {
+                check_not_on_or_after(w.bearer_not_on_or_after, at, "b")
+                    .and_then(|_| {
+                        w.conditions_not_on_or_after
+                            .map_or(Ok(()), |c| check_not_on_or_after(c, at, "c"))
+                    })
+                    .and_then(|_| check_lifetimes(&w, age, at))
+                    .is_ok()
+            };
+            assert!(accepted(end + CLOCK_SKEW - Duration::seconds(1)), "{w:?}");
+            assert!(!accepted(end + CLOCK_SKEW), "{w:?}");
+        }
+    }
 }

@@ -156,7 +156,7 @@ mod tests {
     /// Validate with and without a trace: the verdicts must be the same.
     fn traced(v: &SamlValidator, b64: &str) -> (Result<String, &'static str>, Trace) {
         let mut trace = Trace::default();
-        let traced = v.validate_traced(b64, &mut trace);
+        let traced = v.validate_traced(b64, crate::saml::AwsAttributes::Required, &mut trace);
         let plain = v.validate(b64);
         let code = |r: &Result<crate::identity::VerifiedIdentity, crate::saml::SamlError>| {
             r.as_ref()

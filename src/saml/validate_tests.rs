@@ -69,7 +69,12 @@ fn accepts_all_three_signature_layouts() {
             id.key_fingerprint(),
             xmlsec_reference::fingerprint(&idp().signing_certs[0])
         );
-        assert_eq!(id.expires_at(), now() + chrono::Duration::minutes(5));
+        // The earliest bound: IssueInstant (now - 5 s) + the default maximum age (5 min), before
+        // NotOnOrAfter (now + 5 min).
+        assert_eq!(
+            id.expires_at(),
+            now() - chrono::Duration::seconds(5) + DEFAULT_MAX_ASSERTION_AGE
+        );
     }
 }
 
@@ -173,12 +178,23 @@ fn rejects_response_with_missing_or_malformed_issue_instant() {
 
 #[test]
 fn time_window_boundaries_use_clock_skew() {
-    let (v, clock) = validator();
+    let clock = Arc::new(FixedClock::new(now()));
+    let mut long_age = idp();
+    long_age.max_assertion_age = chrono::Duration::minutes(10);
+    let v = SamlValidator::try_new(vec![long_age], clock.clone()).unwrap();
     let x = assertion_signed("alice");
     // NotOnOrAfter = now + 5 min; accepted until NotOnOrAfter + skew (exclusive).
     clock.set(now() + chrono::Duration::minutes(5) + CLOCK_SKEW - chrono::Duration::seconds(1));
     assert_eq!(code(&v, &x), "ok");
     clock.set(now() + chrono::Duration::minutes(5) + CLOCK_SKEW);
+    assert_eq!(code(&v, &x), "saml_expired");
+    // With the default maximum age (5 min after IssueInstant = now - 5 s) that bound comes first,
+    // with the same skew.
+    let (v, clock) = validator();
+    let age_end = now() - chrono::Duration::seconds(5) + DEFAULT_MAX_ASSERTION_AGE;
+    clock.set(age_end + CLOCK_SKEW - chrono::Duration::seconds(1));
+    assert_eq!(code(&v, &x), "ok");
+    clock.set(age_end + CLOCK_SKEW);
     assert_eq!(code(&v, &x), "saml_expired");
     // IssueInstant = now - 5 s is the binding lower bound (Conditions NotBefore = now - 10 s).
     clock.set(now() - chrono::Duration::seconds(5) - CLOCK_SKEW);

@@ -259,6 +259,34 @@ impl SamlResponseBuilder {
         }
     }
 
+    /// Entra ID's default lifetimes: Conditions NotBefore = IssueInstant - 5 min, Conditions and
+    /// SubjectConfirmationData NotOnOrAfter = IssueInstant + 60 min, no SessionNotOnOrAfter.
+    pub fn entra_shaped(mut self) -> Self {
+        let t = self.issue_instant;
+        self.not_before = Some(t - Duration::minutes(5));
+        self.not_on_or_after = Some(t + Duration::minutes(60));
+        self.subject_not_on_or_after = Some(t + Duration::minutes(60));
+        self.session_not_on_or_after = None;
+        self
+    }
+    /// AD FS's default lifetimes: Conditions NotBefore = IssueInstant, NotOnOrAfter + 60 min;
+    /// SubjectConfirmationData NotOnOrAfter + 5 min; no SessionNotOnOrAfter.
+    pub fn adfs_shaped(mut self) -> Self {
+        let t = self.issue_instant;
+        self.not_before = Some(t);
+        self.not_on_or_after = Some(t + Duration::minutes(60));
+        self.subject_not_on_or_after = Some(t + Duration::minutes(5));
+        self.session_not_on_or_after = None;
+        self
+    }
+    /// Only the IdP's own attributes (an IdP application set up for the broker, not for AWS):
+    /// no AWS Role or RoleSessionName, `groups` as given.
+    pub fn groups_only(mut self, groups: &[&str]) -> Self {
+        self.attributes.clear();
+        self.set_attribute("groups", groups);
+        self
+    }
+
     pub fn sign(mut self, what: SignWhat) -> Self {
         self.sign = what;
         self
