@@ -224,6 +224,12 @@ pub struct SamlIdpConfig {
     /// cannot be bound to the browser (login CSRF).
     #[serde(default)]
     pub allow_idp_initiated: bool,
+    /// Also accept, from this IdP only, RSA-SHA1 signatures, SHA-1 digests and RSA signing keys
+    /// of 1024 to 2047 bits (what AWS accepts). Off by default; logged as a warning at load, and
+    /// each acceptance that needs it is marked in the audit record and counted in
+    /// `fedbroker_saml_legacy_signatures_total{idp}`.
+    #[serde(default)]
+    pub legacy_algorithms: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -100,7 +100,30 @@ async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, Strin
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
     recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
-    TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
+    if let Some(warning) = legacy_algorithms_warning(idp) {
+        tracing::warn!(idp = %idp.name, "{warning}");
+    }
+    TrustedIdp::from_metadata_xml_with_policy(
+        &idp.name,
+        &xml,
+        audiences,
+        recipients,
+        saml::keys::AlgorithmPolicy::from_legacy_flag(idp.legacy_algorithms),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The load-time warning for an IdP with `legacy_algorithms = true` (none for a strict IdP);
+/// logged when the IdP is loaded and printed by `fedbroker check-config`.
+pub fn legacy_algorithms_warning(idp: &SamlIdpConfig) -> Option<String> {
+    idp.legacy_algorithms.then(|| {
+        format!(
+            "saml.idps {:?}: legacy_algorithms = true accepts RSA-SHA1 signatures, SHA-1 digests \
+             and RSA keys of 1024 bits or more from this IdP; move the IdP to SHA-256 and a \
+             2048-bit key and remove the setting",
+            idp.name
+        )
+    })
 }
 
 async fn fetch_metadata(url: &str) -> Result<String, String> {

@@ -2,8 +2,9 @@
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
-//! 2. `dsig`: native XML-DSig on the same parse tree (exclusive C14N, SHA-2, RSA/ECDSA via
-//!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
+//! 2. `dsig`: native XML-DSig on the same parse tree (exclusive or inclusive C14N, SHA-2, RSA/ECDSA
+//!    via aws-lc-rs; SHA-1 only for an IdP with `legacy_algorithms`) with the IdP's pinned keys and
+//!    algorithm allowlists; yields the signed Assertion and the [`dsig::SignatureFacts`].
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew), duplicate attributes.
@@ -101,9 +102,25 @@ impl SamlValidator {
     /// Replay is *not* checked here: the caller records `token_id()` until `expires_at()` (+ skew)
     /// in the shared `ReplayGuard` and maps a repeat to [`SamlError::Replayed`].
     pub fn validate(&self, unverified_saml_response: &str) -> Result<VerifiedIdentity, SamlError> {
-        // 1. preflight (untrusted).
+        self.validate_with_facts(unverified_saml_response)
+            .map(|(identity, _)| identity)
+    }
+
+    /// [`Self::validate`], also returning what the verified signatures used (for reports).
+    pub fn validate_with_facts(
+        &self,
+        unverified_saml_response: &str,
+    ) -> Result<(VerifiedIdentity, dsig::SignatureFacts), SamlError> {
+        // 1. preflight (untrusted), with the widest algorithm policy of any configured IdP; the
+        // selected IdP's own policy is applied by `dsig` before any key is used.
         let unverified_xml = preflight::decode(unverified_saml_response)?;
-        let pre = preflight::check(&unverified_xml)?;
+        let widest = self
+            .idps
+            .iter()
+            .map(|i| i.algorithm_policy)
+            .find(|p| *p == keys::AlgorithmPolicy::Legacy)
+            .unwrap_or_default();
+        let pre = preflight::check_with_policy(&unverified_xml, widest)?;
         let idp = self
             .idps
             .iter()
@@ -124,7 +141,7 @@ impl SamlValidator {
         // 4. AWS attributes.
         let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
 
-        Ok(VerifiedIdentity {
+        let identity = VerifiedIdentity {
             protocol: Protocol::Saml,
             provider: idp.name.clone(),
             issuer: facts.issuer,
@@ -135,9 +152,11 @@ impl SamlValidator {
             authn_instant: facts.authn_instant,
             attributes: facts.attributes,
             aws,
-            key_fingerprint: verified.key_fingerprint,
+            key_fingerprint: verified.facts.key_fingerprint.clone(),
+            legacy_algorithm: verified.facts.legacy,
             in_response_to: facts.in_response_to,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
-        })
+        };
+        Ok((identity, verified.facts))
     }
 }
