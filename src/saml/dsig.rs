@@ -127,9 +127,10 @@ pub fn verify<'a, 'x>(
         return Err(SamlError::MultipleAssertions { count: 2 });
     }
 
-    let mut verified: Vec<(bool, OneSignature<'_>)> = Vec::new();
+    // The verified Signature of the Response, then of the Assertion.
+    let mut by_parent: [Option<OneSignature<'_>>; 2] = [None, None];
     let mut buf = Vec::with_capacity(doc.input_text().len());
-    for parent in [response, assertion] {
+    for (slot, parent) in by_parent.iter_mut().zip([response, assertion]) {
         let mut sigs = xml::children(parent, NS_DS, "Signature");
         let Some(sig) = sigs.next() else { continue };
         if sigs.next().is_some() {
@@ -138,17 +139,17 @@ pub fn verify<'a, 'x>(
                 parent.tag_name().name()
             )));
         }
-        verified.push((parent == response, verify_one(sig, parent, idp, &mut buf)?));
+        *slot = Some(verify_one(sig, parent, idp, &mut buf)?);
     }
-    let signed = match verified.as_slice() {
-        [] => return Err(SamlError::Unsigned),
-        [_, _] => Signed::Both,
-        [(true, _)] => Signed::Response,
-        [(false, _)] => Signed::Assertion,
-        _ => unreachable!("at most one Signature on each of two parents"),
+    let signed = match &by_parent {
+        [None, None] => return Err(SamlError::Unsigned),
+        [Some(_), None] => Signed::Response,
+        [None, Some(_)] => Signed::Assertion,
+        [Some(_), Some(_)] => Signed::Both,
     };
+    let verified: Vec<&OneSignature<'_>> = by_parent.iter().flatten().collect();
     let field = |f: for<'s> fn(&'s OneSignature<'s>) -> &'s str| {
-        joined(&verified.iter().map(|(_, s)| f(s)).collect::<Vec<_>>())
+        joined(&verified.iter().map(|s| f(s)).collect::<Vec<_>>())
     };
     let facts = SignatureFacts {
         method: field(|s| s.method),
@@ -156,7 +157,7 @@ pub fn verify<'a, 'x>(
         c14n: field(|s| s.c14n),
         signed,
         key_fingerprint: field(|s| s.fingerprint),
-        legacy: verified.iter().any(|(_, s)| s.legacy),
+        legacy: verified.iter().any(|s| s.legacy),
     };
     Ok(Verified { assertion, facts })
 }
