@@ -24,6 +24,11 @@ fn inclusive_template(id: &str, both: bool) -> String {
     }
 }
 
+/// `sig_template` with inclusive C14N for SignedInfo only (what .NET's SignedXml does by default).
+fn inclusive_signed_info_template(id: &str) -> String {
+    sig_template(id).replacen(ALG_EXC_C14N, ALG_C14N, 1)
+}
+
 /// Assertion signed with inclusive C14N; `edit` rewrites the unsigned document first.
 fn inclusive_signed_with(edit: impl Fn(String) -> String) -> String {
     assertion_signed_with(|t| {
@@ -105,6 +110,26 @@ fn inclusive_transform_with_exclusive_signed_info_and_response_signature() {
         &mixed,
         &[("xmlns:unused=\"urn:unused\"", "xmlns:unused=\"urn:other\"")],
     );
+    // SignedInfo inclusive, Reference exclusive: the Response's declarations and xml:* attributes
+    // are in SignedInfo's canonical form, so they are signed through it.
+    let dotnet = assertion_signed_with(|t| {
+        decorate_response(t).replacen(
+            &sig_template(ASSERTION_ID),
+            &inclusive_signed_info_template(ASSERTION_ID),
+            1,
+        )
+    });
+    assert!(reference_accepts(&dotnet));
+    assert_eq!(native(&dotnet).map(|_| ()), Ok(()));
+    for (from, to) in [
+        ("xmlns:unused=\"urn:unused\"", "xmlns:unused=\"urn:other\""),
+        ("xml:lang=\"en\"", "xml:lang=\"de\""),
+        ("alice", "alicf"),
+    ] {
+        let bad = dotnet.replacen(from, to, 1);
+        assert!(!reference_accepts(&bad), "xmlsec accepts tamper {from:?}");
+        assert_eq!(native(&bad), Err("saml_signature_invalid"), "{from:?}");
+    }
     // A Response signature: the root has no ancestors; its own declarations are rendered.
     let r = sign(
         &decorate_response(response(
