@@ -194,6 +194,7 @@ impl Audit {
             "assumed_role_arn": c.assumed_role_arn,
             "expiration": rfc3339(c.expiration),
             "duration_seconds": issued.duration.seconds(),
+            "legacy_algorithm": issued.legacy_algorithm,
         }))
     }
 

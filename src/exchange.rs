@@ -66,6 +66,8 @@ pub struct IssuedCredentials {
     pub duration: Negotiated,
     /// How the credential cache answered (`None`: no cache configured).
     pub cache: Option<CacheOutcome>,
+    /// The SAML signature was accepted only through the IdP's `legacy_algorithms` opt-in.
+    pub legacy_algorithm: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +329,7 @@ fn issued(
         subject = %identity.subject_hash(),
         token_id = identity.token_id(),
         key_fingerprint = identity.key_fingerprint(),
+        legacy_algorithm = identity.legacy_algorithm(),
         rule = %grant.rule,
         mode = ?grant.mode,
         role_arn = grant.role_arn.as_str(),
@@ -364,6 +367,7 @@ fn issued(
         rule: grant.rule,
         duration,
         cache,
+        legacy_algorithm: identity.legacy_algorithm(),
     }
 }
 

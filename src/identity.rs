@@ -70,6 +70,9 @@ pub struct VerifiedIdentity {
     pub(crate) aws: AwsClaims,
     /// SHA-256 (hex) of the DER key/certificate that verified the signature, for audit.
     pub(crate) key_fingerprint: String,
+    /// SAML: the signature was accepted only through the IdP's `legacy_algorithms` opt-in
+    /// (RSA-SHA1, a SHA-1 digest or an RSA key under 2048 bits); audited and counted.
+    pub(crate) legacy_algorithm: bool,
     pub(crate) original: OriginalCredential,
     /// SAML: the signed `SubjectConfirmationData InResponseTo` (SP-initiated browser sign-in).
     pub(crate) in_response_to: Option<String>,
@@ -109,6 +112,9 @@ impl VerifiedIdentity {
     pub fn key_fingerprint(&self) -> &str {
         &self.key_fingerprint
     }
+    pub fn legacy_algorithm(&self) -> bool {
+        self.legacy_algorithm
+    }
     pub fn original(&self) -> &OriginalCredential {
         &self.original
     }
@@ -146,6 +152,8 @@ pub struct StoredIdentity {
     attributes: BTreeMap<String, Vec<String>>,
     aws: AwsClaims,
     key_fingerprint: String,
+    #[serde(default)]
+    legacy_algorithm: bool,
     /// `saml` or `jwt`, then the original message (exposed only into the sealed plaintext).
     original_kind: String,
     original: String,
@@ -171,6 +179,7 @@ impl From<&VerifiedIdentity> for StoredIdentity {
             attributes: i.attributes.clone(),
             aws: i.aws.clone(),
             key_fingerprint: i.key_fingerprint.clone(),
+            legacy_algorithm: i.legacy_algorithm,
             original_kind: original_kind.to_owned(),
             original,
             in_response_to: i.in_response_to.clone(),
@@ -193,6 +202,7 @@ impl From<StoredIdentity> for VerifiedIdentity {
             attributes: s.attributes,
             aws: s.aws,
             key_fingerprint: s.key_fingerprint,
+            legacy_algorithm: s.legacy_algorithm,
             original: if s.original_kind == "saml" {
                 OriginalCredential::SamlResponse(original)
             } else {

@@ -134,6 +134,11 @@ fn check_config(path: &str) -> ExitCode {
             problems.extend(e.0);
         }
     }
+    for idp in cfg.iter().flat_map(|c| &c.saml.idps) {
+        if let Some(warning) = http::state::legacy_algorithms_warning(idp) {
+            eprintln!("warning: {warning}");
+        }
+    }
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
         println!(

@@ -125,3 +125,84 @@ async fn unwritable_audit_withholds_credentials_when_fail_closed() {
     .await;
     assert_eq!(status, 200);
 }
+
+const LEGACY_CONFIG: &str = "[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\nlegacy_algorithms = true\n";
+
+/// `fedbroker_saml_legacy_signatures_total` lines of the metrics exposition.
+async fn legacy_metric(app: &TestApp) -> Vec<String> {
+    let (status, _, body) = support::http::send(
+        &app.state,
+        actix_web::test::TestRequest::get().uri("/metrics"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    body.as_str()
+        .expect("text")
+        .lines()
+        .filter(|l| l.starts_with("fedbroker_saml_legacy_signatures_total"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[actix_web::test]
+async fn sha1_signed_response_from_an_opted_in_idp_is_issued_and_marked_legacy_in_audit_and_metric()
+{
+    use support::saml_idp::{DigestAlg, SigAlg};
+    let mut app = test_app(LEGACY_CONFIG);
+    let sink = Arc::new(MemorySink::default());
+    app.state.audit = Audit::to_sink(sink.clone(), false);
+    // A SHA-256 signature from the same IdP is not marked.
+    let modern = saml(&app);
+    let (status, body) = post_form(
+        &app.state,
+        "/v1/saml/credentials",
+        &[("SAMLResponse", &modern)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(lines(&sink)[0]["legacy_algorithm"], false);
+    assert!(legacy_metric(&app).await.is_empty());
+
+    let sha1 = app.saml(|b| {
+        b.signature.algorithm = SigAlg::RsaSha1;
+        b.signature.digest = DigestAlg::Sha1;
+    });
+    let (status, body) = post_form(
+        &app.state,
+        "/v1/saml/credentials",
+        &[("SAMLResponse", &sha1)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let records = lines(&sink);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1]["event"], "credentials.issued");
+    assert_eq!(records[1]["legacy_algorithm"], true);
+    assert_eq!(
+        legacy_metric(&app).await,
+        ["fedbroker_saml_legacy_signatures_total{idp=\"test-idp\"} 1"]
+    );
+}
+
+#[actix_web::test]
+async fn sha1_signed_response_from_a_strict_idp_is_refused_and_never_counted_as_legacy() {
+    use support::saml_idp::{DigestAlg, SigAlg};
+    let (app, sink) = setup(false);
+    let sha1 = app.saml(|b| {
+        b.signature.algorithm = SigAlg::RsaSha1;
+        b.signature.digest = DigestAlg::Sha1;
+    });
+    let (status, body) = post_form(
+        &app.state,
+        "/v1/saml/credentials",
+        &[("SAMLResponse", &sha1)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("saml_algorithm_forbidden"))
+    );
+    assert_eq!(lines(&sink)[0]["reason"], "saml_algorithm_forbidden");
+    assert!(legacy_metric(&app).await.is_empty());
+    assert_eq!(app.sts.calls(), 0, "STS was called");
+}

@@ -142,12 +142,10 @@ fn accepted_base64_file_reports_identity_signature_and_roles() {
     assert_eq!(j["encrypted"], false);
     assert_eq!(j["checked_at"], ISSUED);
     let sig = &j["signature"];
-    assert_eq!(
-        sig["algorithm"],
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-    );
-    assert_eq!(sig["digest"], "http://www.w3.org/2001/04/xmlenc#sha256");
-    assert_eq!(sig["c14n"], "http://www.w3.org/2001/10/xml-exc-c14n#");
+    assert_eq!(sig["algorithm"], "rsa-sha256");
+    assert_eq!(sig["digest"], "sha256");
+    assert_eq!(sig["c14n"], "exc-c14n");
+    assert_eq!(sig["legacy"], false);
     assert_eq!(sig["signed"], "both");
     let fp = sig["key_fingerprint"].as_str().unwrap();
     assert!(

@@ -23,7 +23,7 @@ pub const HINTS: &[(&str, &str)] = &[
     ("saml_dtd_forbidden", "configure the IdP not to emit a DOCTYPE in the Response"),
     ("saml_signature_misplaced", "sign the Response and/or the Assertion with one enveloped signature each, nowhere else"),
     ("saml_signature_shape", "sign with one enveloped signature: Reference to the signed element's ID, transforms enveloped-signature then exclusive C14N"),
-    ("saml_algorithm_forbidden", "set the IdP's signing algorithm to RSA-SHA256 (or stronger) and its digest to SHA-256"),
+    ("saml_algorithm_forbidden", "set the IdP's signing algorithm to RSA-SHA256 (or stronger) and its digest to SHA-256; if the IdP can only sign with SHA-1, set legacy_algorithms = true for this IdP (accepted as AWS does, warned and audited)"),
     ("saml_multiple_assertions", "configure the IdP to send exactly one Assertion per Response"),
     ("saml_encrypted_assertion_unsupported", "turn off assertion encryption for this application at the IdP"),
     ("saml_duplicate_id", "every ID attribute in the Response must be unique: the document was altered or the IdP is misbehaving"),
@@ -36,7 +36,7 @@ pub const HINTS: &[(&str, &str)] = &[
     ("saml_issuer_mismatch", "the Response and Assertion Issuer must both equal the entity ID in this IdP's metadata"),
     ("saml_not_yet_valid", "the IdP clock is ahead of this host: synchronise both with NTP (or check --at)"),
     ("saml_expired", "obtain a fresh Response, or pass --at with the time the Response was issued to check an old one"),
-    ("saml_lifetime_too_long", "shorten the assertion lifetime (Conditions NotOnOrAfter) for this application at the IdP"),
+    ("saml_lifetime_too_long", "shorten the bearer window (SubjectConfirmationData NotOnOrAfter) or the token lifetime for this application at the IdP"),
     ("saml_audience_mismatch", "set the application's audience (SP entity ID) at the IdP to urn:amazon:webservices or the broker's SP entity ID, or list it in this IdP's audiences"),
     ("saml_subject_missing", "release a NameID (name identifier) to this application at the IdP"),
     ("saml_recipient_mismatch", "set the application's ACS/reply URL at the IdP to https://signin.aws.amazon.com/saml or the broker's /saml/acs, or list it in this IdP's recipients"),
@@ -214,9 +214,16 @@ impl Report {
         match &self.signature {
             Some(sig) => {
                 line(&mut s, "signed", sig.signed.as_str());
-                line(&mut s, "algorithm", &sig.algorithm);
+                line(&mut s, "algorithm", &sig.method);
                 line(&mut s, "digest", &sig.digest);
                 line(&mut s, "c14n", &sig.c14n);
+                if sig.legacy {
+                    line(
+                        &mut s,
+                        "legacy",
+                        "yes: accepted only because of legacy_algorithms = true",
+                    );
+                }
                 line(&mut s, "key (SHA-256)", &sig.key_fingerprint);
             }
             None => line(&mut s, "signature", "not verified"),
@@ -260,7 +267,7 @@ fn line(s: &mut String, label: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::saml::trace::{SignedParts, Stage};
+    use crate::saml::trace::{Signed, Stage};
 
     #[test]
     fn every_hint_is_keyed_once() {
@@ -303,11 +310,12 @@ mod tests {
             stage: Stage::Profile,
             unverified_issuer: Some("https://idp".into()),
             signature: Some(SignatureFacts {
-                algorithm: "a".into(),
+                method: "a".into(),
                 digest: "d".into(),
                 c14n: "c".into(),
-                signed: SignedParts::Both,
+                signed: Signed::Both,
                 key_fingerprint: "f".into(),
+                legacy: false,
             }),
         };
         r.refuse(

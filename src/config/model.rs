@@ -234,6 +234,12 @@ pub struct SamlIdpConfig {
     /// How long after its IssueInstant an assertion from this IdP may be used (plus the clock
     /// skew), 60..=3600. Default: 300 (`saml::DEFAULT_MAX_ASSERTION_AGE`).
     pub max_assertion_age_seconds: Option<u64>,
+    /// Also accept, from this IdP only, RSA-SHA1 signatures, SHA-1 digests and RSA signing keys
+    /// of 1024 to 2047 bits (what AWS accepts). Off by default; logged as a warning at load, and
+    /// each acceptance that needs it is marked in the audit record and counted in
+    /// `fedbroker_saml_legacy_signatures_total{idp}`.
+    #[serde(default)]
+    pub legacy_algorithms: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

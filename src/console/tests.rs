@@ -80,6 +80,7 @@ fn issued(role: &str, chained: bool) -> IssuedCredentials {
             reason: DurationReason::StsDefault,
         },
         cache: None,
+        legacy_algorithm: false,
     }
 }
 

@@ -29,7 +29,10 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::trust::{default_audiences, default_recipients, load_idps, load_issuer, load_oidc};
+pub use super::trust::{
+    default_audiences, default_recipients, legacy_algorithms_warning, load_idps, load_issuer,
+    load_oidc,
+};
 
 /// Shared state of a running broker (immutable but for the reloadable snapshot).
 #[derive(Debug, Clone)]

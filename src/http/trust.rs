@@ -108,13 +108,35 @@ pub async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, S
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
     recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
-    let mut trusted = TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients)
-        .map_err(|e| e.to_string())?;
+    if let Some(warning) = legacy_algorithms_warning(idp) {
+        tracing::warn!(idp = %idp.name, "{warning}");
+    }
+    let mut trusted = TrustedIdp::from_metadata_xml_with_policy(
+        &idp.name,
+        &xml,
+        audiences,
+        recipients,
+        saml::keys::AlgorithmPolicy::from_legacy_flag(idp.legacy_algorithms),
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(secs) = idp.max_assertion_age_seconds {
         // Range-checked by config validation (60..=3600), so the conversion cannot overflow.
         trusted.max_assertion_age = chrono::Duration::seconds(secs.min(i64::MAX as u64) as i64);
     }
     Ok(trusted)
+}
+
+/// The load-time warning for an IdP with `legacy_algorithms = true` (none for a strict IdP);
+/// logged when the IdP is loaded and printed by `fedbroker check-config`.
+pub fn legacy_algorithms_warning(idp: &SamlIdpConfig) -> Option<String> {
+    idp.legacy_algorithms.then(|| {
+        format!(
+            "saml.idps {:?}: legacy_algorithms = true accepts RSA-SHA1 signatures, SHA-1 digests \
+             and RSA keys of 1024 bits or more from this IdP; move the IdP to SHA-256 and a \
+             2048-bit key and remove the setting",
+            idp.name
+        )
+    })
 }
 
 async fn fetch_metadata(url: &str) -> Result<String, String> {

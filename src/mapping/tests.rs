@@ -52,6 +52,7 @@ fn identity(
         },
         key_fingerprint: "00".into(),
         in_response_to: None,
+        legacy_algorithm: false,
         original: OriginalCredential::WebIdentityToken("t".to_owned().into()),
     }
 }

@@ -88,13 +88,14 @@ pub fn rules_against_running(running: &Config, new: &Config, issuer_running: boo
 }
 
 /// Names of the IdPs added, removed or whose trust changed (entity ID, signing keys, audiences,
-/// recipients, SSO URL), sorted.
+/// recipients, SSO URL, algorithm policy), sorted.
 pub fn changed_idps(old: &[TrustedIdp], new: &[TrustedIdp]) -> Vec<String> {
     let same = |a: &TrustedIdp, b: &TrustedIdp| {
         a.entity_id == b.entity_id
             && a.audiences == b.audiences
             && a.recipients == b.recipients
             && a.sso_redirect_url == b.sso_redirect_url
+            && a.algorithm_policy == b.algorithm_policy
             && a.signing_certs.len() == b.signing_certs.len()
             && a.signing_certs
                 .iter()
@@ -186,5 +187,22 @@ mode = "pass-through"
             "{problems:?}"
         );
         assert!(rules_against_running(&new, &new, false).is_empty());
+    }
+
+    #[test]
+    fn turning_legacy_algorithms_on_changes_the_idp() {
+        let idp = |policy| {
+            TrustedIdp::from_metadata_xml_with_policy(
+                "corp",
+                include_str!("../../config/test-idp-metadata.xml"),
+                vec!["a".into()],
+                vec!["r".into()],
+                policy,
+            )
+            .unwrap()
+        };
+        use crate::saml::keys::AlgorithmPolicy::{Legacy, Strict};
+        assert!(changed_idps(&[idp(Strict)], &[idp(Strict)]).is_empty());
+        assert_eq!(changed_idps(&[idp(Strict)], &[idp(Legacy)]), ["corp"]);
     }
 }

@@ -1,6 +1,7 @@
-//! Exclusive XML Canonicalization 1.0, without comments (W3C REC xml-exc-c14n-20020718), of one
-//! element subtree of an already parsed `roxmltree` document, optionally leaving out one descendant
-//! subtree (the enveloped `ds:Signature`).
+//! Exclusive XML Canonicalization 1.0 (W3C REC xml-exc-c14n-20020718) and inclusive Canonical XML
+//! 1.0 (W3C REC xml-c14n-20010315), both without comments, of one element subtree of an already
+//! parsed `roxmltree` document, optionally leaving out one descendant subtree (the enveloped
+//! `ds:Signature`).
 //!
 //! Why our own: the native verifier (`dsig`) canonicalizes the very tree that preflight parsed and
 //! that the profile stage reads, so verification and extraction share one parse (checklist S11) and
@@ -14,9 +15,16 @@
 //!   parsed (namespace, local name); any disagreement is an error, never a guess.
 //! - Escaping follows the spec exactly (text: `& < > CR`; attribute values: `& < " TAB LF CR`), so
 //!   distinct trees never canonicalize to the same bytes.
-//! - A namespace declaration is emitted on an element when its prefix is visibly utilized there (or
-//!   listed in the InclusiveNamespaces PrefixList) and the nearest output ancestor did not already
-//!   emit the same prefix with the same URI; `xmlns=""` only to undo an emitted default namespace.
+//! - Exclusive: a namespace declaration is emitted on an element when its prefix is visibly utilized
+//!   there (or listed in the InclusiveNamespaces PrefixList) and the nearest output ancestor did not
+//!   already emit the same prefix with the same URI; `xmlns=""` only to undo an emitted default
+//!   namespace.
+//! - Inclusive: every in-scope namespace (declared on the element or inherited from any ancestor,
+//!   used or not) is a candidate, with the same "not already emitted by an output ancestor" rule; so
+//!   the apex renders all namespaces in scope, its descendants only new or rebound ones. The apex
+//!   also renders the `xml:*` attributes (`xml:lang`, `xml:space`, `xml:base`, ...) it inherits from
+//!   its ancestors, the nearest one winning, unless it carries the same attribute itself (C14N 1.0
+//!   §2.4, as libxml2 does). Ancestors' declarations and `xml:*` attributes thus enter the digest.
 
 use roxmltree::{Node, NodeId};
 
@@ -31,13 +39,39 @@ pub struct C14nError(pub &'static str);
 /// Deepest subtree canonicalized (preflight already caps documents at `xml::MAX_XML_DEPTH`).
 const MAX_DEPTH: usize = 64;
 
-/// Canonicalize `apex` and its descendants, leaving out the subtree rooted at `omit` (if any),
-/// appending the octets to `out`. `inclusive_prefixes` is the InclusiveNamespaces PrefixList with
-/// `#default` written as the empty string.
+/// Exclusive C14N: canonicalize `apex` and its descendants, leaving out the subtree rooted at
+/// `omit` (if any), appending the octets to `out`. `inclusive_prefixes` is the InclusiveNamespaces
+/// PrefixList with `#default` written as the empty string.
 pub fn exclusive<'a, 'i: 'a>(
     apex: Node<'a, 'i>,
     omit: Option<NodeId>,
     inclusive_prefixes: &[&'a str],
+    out: &mut Vec<u8>,
+) -> Result<(), C14nError> {
+    canonicalize(apex, omit, Mode::Exclusive(inclusive_prefixes), out)
+}
+
+/// Inclusive C14N 1.0: canonicalize `apex` (with every namespace in scope and the `xml:*`
+/// attributes it inherits) and its descendants, leaving out the subtree rooted at `omit`.
+pub fn inclusive<'a, 'i: 'a>(
+    apex: Node<'a, 'i>,
+    omit: Option<NodeId>,
+    out: &mut Vec<u8>,
+) -> Result<(), C14nError> {
+    canonicalize(apex, omit, Mode::Inclusive, out)
+}
+
+/// Which algorithm: exclusive (with its PrefixList) or inclusive.
+#[derive(Clone, Copy)]
+enum Mode<'p, 'a> {
+    Exclusive(&'p [&'a str]),
+    Inclusive,
+}
+
+fn canonicalize<'a, 'i: 'a>(
+    apex: Node<'a, 'i>,
+    omit: Option<NodeId>,
+    mode: Mode<'_, 'a>,
     out: &mut Vec<u8>,
 ) -> Result<(), C14nError> {
     if !apex.is_element() {
@@ -47,7 +81,7 @@ pub fn exclusive<'a, 'i: 'a>(
     let mut rendered: Vec<(&'a str, &'a str)> = Vec::new();
     let mut c = Canonicalizer {
         omit,
-        inclusive_prefixes,
+        mode,
         rendered: &mut rendered,
         out,
     };
@@ -56,7 +90,7 @@ pub fn exclusive<'a, 'i: 'a>(
 
 struct Canonicalizer<'a, 'p, 'o> {
     omit: Option<NodeId>,
-    inclusive_prefixes: &'p [&'a str],
+    mode: Mode<'p, 'a>,
     rendered: &'o mut Vec<(&'a str, &'a str)>,
     out: &'o mut Vec<u8>,
 }
@@ -67,7 +101,7 @@ impl<'a> Canonicalizer<'a, '_, '_> {
             return Err(C14nError("the subtree is nested too deeply"));
         }
         let frame = self.rendered.len();
-        let qname = open_element(node, self.inclusive_prefixes, self.rendered, self.out)?;
+        let qname = open_element(node, self.mode, depth == 0, self.rendered, self.out)?;
         for child in node.children() {
             if Some(child.id()) == self.omit {
                 continue;
@@ -107,10 +141,15 @@ fn in_effect<'a>(rendered: &[(&str, &'a str)], prefix: &str) -> &'a str {
 /// Write the start tag (namespace declarations, then attributes, each sorted); its qname.
 fn open_element<'a, 'i: 'a>(
     node: Node<'a, 'i>,
-    inclusive_prefixes: &[&'a str],
+    mode: Mode<'_, 'a>,
+    is_apex: bool,
     rendered: &mut Vec<(&'a str, &'a str)>,
     out: &mut Vec<u8>,
 ) -> Result<&'i str, C14nError> {
+    let inclusive_prefixes = match mode {
+        Mode::Exclusive(prefixes) => prefixes,
+        Mode::Inclusive => &[],
+    };
     let qname = element_qname(node)?;
     let prefix = qname.split_once(':').map_or("", |(p, _)| p);
 
@@ -138,6 +177,22 @@ fn open_element<'a, 'i: 'a>(
     for p in inclusive_prefixes {
         if *p != "xml" && !utilized.contains(p) {
             utilized.push(p);
+        }
+    }
+    if let Mode::Inclusive = mode {
+        // Every namespace in scope, used or not; the default one too (its undeclaration,
+        // `xmlns=""`, is rendered only where an output ancestor emitted a default).
+        for ns in node.namespaces() {
+            let p = ns.name().unwrap_or("");
+            if p != "xml" && !utilized.contains(&p) {
+                utilized.push(p);
+            }
+        }
+        if !utilized.contains(&"") {
+            utilized.push("");
+        }
+        if is_apex {
+            inherit_xml_attributes(node, &mut attrs)?;
         }
     }
 
@@ -184,6 +239,28 @@ fn open_element<'a, 'i: 'a>(
     out.push(b'>');
     rendered.extend(decls);
     Ok(qname)
+}
+
+/// C14N 1.0 §2.4: the apex of a document subset carries the `xml:*` attributes of its ancestors
+/// (the nearest one for each name) unless it has the same attribute itself.
+fn inherit_xml_attributes<'a, 'i: 'a>(
+    apex: Node<'a, 'i>,
+    attrs: &mut Vec<(&'a str, &'a str, &'i str, &'a str)>,
+) -> Result<(), C14nError> {
+    for ancestor in apex.ancestors().skip(1).filter(Node::is_element) {
+        for attr in ancestor.attributes() {
+            if attr.namespace() != Some(NS_XML)
+                || attrs
+                    .iter()
+                    .any(|(ns, local, _, _)| *ns == NS_XML && *local == attr.name())
+            {
+                continue;
+            }
+            let qn = attribute_qname(ancestor, &attr)?;
+            attrs.push((NS_XML, attr.name(), qn, attr.value()));
+        }
+    }
+    Ok(())
 }
 
 /// The element's qualified name as written, checked against its parsed namespace and local name.

@@ -1,5 +1,5 @@
-//! Exclusive C14N on fixed inputs: the W3C spec's examples, sorting, escaping, namespace
-//! rendering, the omitted subtree. (`dsig_tests` checks agreement with libxml2's C14N through
+//! Exclusive and inclusive C14N on fixed inputs: the W3C spec's examples, sorting, escaping,
+//! namespace rendering, inherited `xml:*` attributes, the omitted subtree. (`dsig_tests` checks agreement with libxml2's C14N through
 //! documents xmlsec signed.)
 
 use super::*;
@@ -136,4 +136,52 @@ fn deep_nesting_beyond_the_cap_is_an_error_not_a_stack_overflow() {
     let doc = roxmltree::Document::parse(&x).unwrap();
     let mut out = Vec::new();
     assert!(exclusive(doc.root_element(), None, &[], &mut out).is_err());
+}
+
+/// Inclusive canonical form of the first element named `apex_local` in `x`.
+fn inclusive_of(x: &str, apex_local: &str) -> String {
+    let doc = xml::parse(x).unwrap();
+    let apex = doc
+        .descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == apex_local)
+        .unwrap();
+    let mut out = Vec::new();
+    inclusive(apex, None, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn w3c_exc_c14n_example_under_inclusive_c14n_imports_ancestor_namespaces_and_xml_attributes() {
+    // xml-exc-c14n §2.2 gives what Canonical XML 1.0 makes of the same elem2 subtree in its two
+    // contexts: every in-scope namespace on the apex, and the xml:* attributes it inherits.
+    let first = r#"<n0:local xmlns:n0="foo:bar" xmlns:n3="ftp://example.org"><n1:elem2 xmlns:n1="http://example.net" xml:lang="en"><n3:stuff xmlns:n3="ftp://example.org"/></n1:elem2></n0:local>"#;
+    let second = r#"<n2:pdu xmlns:n1="http://example.com" xmlns:n2="http://foo.example" xml:lang="fr" xml:space="retain"><n1:elem2 xmlns:n1="http://example.net" xml:lang="en"><n3:stuff xmlns:n3="ftp://example.org"/></n1:elem2></n2:pdu>"#;
+    assert_eq!(
+        inclusive_of(first, "elem2"),
+        r#"<n1:elem2 xmlns:n0="foo:bar" xmlns:n1="http://example.net" xmlns:n3="ftp://example.org" xml:lang="en"><n3:stuff></n3:stuff></n1:elem2>"#
+    );
+    assert_eq!(
+        inclusive_of(second, "elem2"),
+        r#"<n1:elem2 xmlns:n1="http://example.net" xmlns:n2="http://foo.example" xml:lang="en" xml:space="retain"><n3:stuff xmlns:n3="ftp://example.org"></n3:stuff></n1:elem2>"#
+    );
+}
+
+#[test]
+fn inclusive_nearest_ancestor_xml_attribute_wins_and_only_the_apex_inherits() {
+    let x = r#"<a xml:lang="outer" xml:base="http://b/"><b xml:lang="inner"><c><d/></c></b></a>"#;
+    assert_eq!(
+        inclusive_of(x, "c"),
+        r#"<c xml:base="http://b/" xml:lang="inner"><d></d></c>"#
+    );
+}
+
+#[test]
+fn inclusive_default_namespace_inherited_and_undeclared() {
+    let x = r#"<a xmlns="urn:x" xmlns:u="urn:u"><b><c xmlns=""><e xmlns:u="urn:u"/></c></b></a>"#;
+    assert_eq!(
+        inclusive_of(x, "b"),
+        r#"<b xmlns="urn:x" xmlns:u="urn:u"><c xmlns=""><e></e></c></b>"#
+    );
+    // An apex whose default namespace is undeclared renders no xmlns="".
+    assert_eq!(inclusive_of(x, "c"), r#"<c xmlns:u="urn:u"><e></e></c>"#);
 }

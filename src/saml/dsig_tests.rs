@@ -13,21 +13,21 @@ const EXC_TRANSFORM: &str =
     r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#;
 
 /// Response with an Assertion-only signature; `edit` rewrites the unsigned template first.
-fn assertion_signed_with(edit: impl Fn(String) -> String) -> String {
+pub(super) fn assertion_signed_with(edit: impl Fn(String) -> String) -> String {
     let unsigned = response("", &assertion(&sig_template(ASSERTION_ID), "alice"));
     sign(&edit(unsigned), 0)
 }
 
-fn native(xml: &str) -> Result<(String, String), &'static str> {
+pub(super) fn native(xml: &str) -> Result<(String, String), &'static str> {
     let pre = preflight::check(xml).map_err(|e| e.code())?;
     let v = verify(&pre.unverified_doc, &idp()).map_err(|e| e.code())?;
     Ok((
         v.assertion.attribute("ID").unwrap_or_default().to_owned(),
-        v.key_fingerprint,
+        v.facts.key_fingerprint,
     ))
 }
 
-fn reference_accepts(xml: &str) -> bool {
+pub(super) fn reference_accepts(xml: &str) -> bool {
     use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
     let cert = CertificateDer::from(key(0).1.clone());
     Crypto::verify_signed_xml(xml, &cert, Some("ID")).is_ok()
@@ -287,19 +287,19 @@ fn signature_wrapping_reference_to_another_element_is_refused() {
 }
 
 /// Deterministic pseudo-random generator (xorshift64*), so failures reproduce by seed.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    pub(super) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[(self.next() % items.len() as u64) as usize]
     }
-    fn chance(&mut self, one_in: u64) -> bool {
+    pub(super) fn chance(&mut self, one_in: u64) -> bool {
         self.next() % one_in == 0
     }
 }
@@ -315,7 +315,7 @@ fn random_text(rng: &mut Rng) -> String {
 /// A random well-formed element tree using prefixes p, q and the default namespace, declared where
 /// first needed or at random, rebound at random, with namespaced and plain attributes, escapes,
 /// CDATA, comments and PIs.
-fn random_element(rng: &mut Rng, depth: u32, in_scope: &[&str], out: &mut String) {
+pub(super) fn random_element(rng: &mut Rng, depth: u32, in_scope: &[&str], out: &mut String) {
     let prefix = rng.pick(&["", "p", "q", "saml"]);
     let mut scope: Vec<&str> = in_scope.to_vec();
     let mut decls = String::new();
@@ -401,5 +401,49 @@ fn random_documents_signed_by_xmlsec_verify_natively() {
             Err("saml_signature_invalid"),
             "seed {seed}"
         );
+    }
+}
+
+#[test]
+fn signature_facts_name_method_digest_c14n_layout_and_key() {
+    let fp = xmlsec_reference::fingerprint(&idp().signing_certs[0]);
+    let inner = sign(
+        &response("", &assertion(&sig_template(ASSERTION_ID), "alice")),
+        0,
+    );
+    let response_only = sign(
+        &response(&sig_template(RESPONSE_ID), &assertion("", "alice")),
+        0,
+    );
+    let both = sign(
+        &inner.replacen(
+            "</saml:Issuer>",
+            &format!(
+                "</saml:Issuer>{}",
+                sig_template(RESPONSE_ID).replacen("rsa-sha256", "rsa-sha512", 1)
+            ),
+            1,
+        ),
+        0,
+    );
+    for (xml, signed, method) in [
+        (&inner, Signed::Assertion, "rsa-sha256"),
+        (&response_only, Signed::Response, "rsa-sha256"),
+        (&both, Signed::Both, "rsa-sha512+rsa-sha256"),
+    ] {
+        let doc = xml::parse(xml).unwrap();
+        let facts = verify(&doc, &idp()).unwrap().facts;
+        assert_eq!(
+            facts,
+            SignatureFacts {
+                method: method.into(),
+                digest: "sha256".into(),
+                c14n: "exc-c14n".into(),
+                signed,
+                key_fingerprint: fp.clone(),
+                legacy: false,
+            }
+        );
+        assert_eq!(facts.signed.as_str(), signed.as_str());
     }
 }

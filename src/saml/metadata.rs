@@ -3,18 +3,20 @@
 //! Invariant: a `TrustedIdp` built here always holds at least one signing certificate that parses
 //! as X.509 with an RSA key of at least [`MIN_RSA_BITS`] bits or an EC key of at least
 //! [`MIN_EC_BITS`] bits (samael fails open when metadata has none — checklist R1, Keycloak
-//! CVE-2026-16443 — so an IdP without one is a config error). Metadata is parsed strictly: UTF-8
+//! CVE-2026-16443 — so an IdP without one is a config error). An IdP built with
+//! [`AlgorithmPolicy::Legacy`] (`legacy_algorithms = true`) may also pin RSA keys of 1024 to 2047
+//! bits (AWS's floor); every other IdP keeps the 2048-bit floor. Metadata is parsed strictly: UTF-8
 //! without BOM (as AWS IAM requires), no DTD. Certificate expiry is deliberately not enforced,
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
 use super::error::SamlConfigError;
-use super::keys::{CertificateDer, PinnedKey};
+use super::keys::{AlgorithmPolicy, CertificateDer, PinnedKey, LEGACY_MIN_RSA_BITS};
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
 use x509_parser::public_key::PublicKey;
 
 /// Smallest RSA modulus accepted for a signing key (NIST SP 800-131A: 1024-bit RSA is disallowed).
-pub const MIN_RSA_BITS: usize = 2048;
+pub const MIN_RSA_BITS: usize = super::keys::STRICT_MIN_RSA_BITS;
 /// Smallest EC key accepted (P-256).
 pub const MIN_EC_BITS: usize = 256;
 /// Most signing certificates one IdP may pin (AWS allows 10 keys per SAML provider); bounds the
@@ -37,6 +39,8 @@ pub struct TrustedIdp {
     /// How long after IssueInstant an assertion may be used (`max_assertion_age_seconds`; default
     /// [`super::DEFAULT_MAX_ASSERTION_AGE`]).
     pub max_assertion_age: chrono::Duration,
+    /// Which signature algorithms and key sizes this IdP may use (`legacy_algorithms`).
+    pub algorithm_policy: AlgorithmPolicy,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -52,6 +56,23 @@ impl TrustedIdp {
         xml_text: &str,
         audiences: Vec<String>,
         recipients: Vec<String>,
+    ) -> Result<TrustedIdp, SamlConfigError> {
+        Self::from_metadata_xml_with_policy(
+            name,
+            xml_text,
+            audiences,
+            recipients,
+            AlgorithmPolicy::Strict,
+        )
+    }
+
+    /// [`Self::from_metadata_xml`] for an IdP with the given algorithm policy.
+    pub fn from_metadata_xml_with_policy(
+        name: &str,
+        xml_text: &str,
+        audiences: Vec<String>,
+        recipients: Vec<String>,
+        policy: AlgorithmPolicy,
     ) -> Result<TrustedIdp, SamlConfigError> {
         let idp = || name.to_owned();
         let shape = |why: &str| SamlConfigError::MetadataShape {
@@ -121,7 +142,9 @@ impl TrustedIdp {
                 })?;
             ders.push(der);
         }
-        let mut idp = Self::from_der_certs(name, &entity_id, ders, audiences, recipients)?;
+        let mut idp = Self::from_der_certs_with_policy(
+            name, &entity_id, ders, audiences, recipients, policy,
+        )?;
         idp.sso_redirect_url = xml::children(sso, NS_MD, "SingleSignOnService")
             .find(|s| s.attribute("Binding") == Some(BINDING_REDIRECT))
             .and_then(|s| s.attribute("Location"))
@@ -163,6 +186,25 @@ impl TrustedIdp {
         audiences: Vec<String>,
         recipients: Vec<String>,
     ) -> Result<TrustedIdp, SamlConfigError> {
+        Self::from_der_certs_with_policy(
+            name,
+            entity_id,
+            ders,
+            audiences,
+            recipients,
+            AlgorithmPolicy::Strict,
+        )
+    }
+
+    /// [`Self::from_der_certs`] for an IdP with the given algorithm policy.
+    pub fn from_der_certs_with_policy(
+        name: &str,
+        entity_id: &str,
+        ders: Vec<Vec<u8>>,
+        audiences: Vec<String>,
+        recipients: Vec<String>,
+        policy: AlgorithmPolicy,
+    ) -> Result<TrustedIdp, SamlConfigError> {
         let mut idp = TrustedIdp {
             name: name.to_owned(),
             entity_id: entity_id.to_owned(),
@@ -172,6 +214,7 @@ impl TrustedIdp {
             sso_redirect_url: None,
             want_authn_requests_signed: false,
             max_assertion_age: super::DEFAULT_MAX_ASSERTION_AGE,
+            algorithm_policy: policy,
             keys: Vec::new(),
         };
         idp.check()?;
@@ -180,7 +223,7 @@ impl TrustedIdp {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                PinnedKey::from_cert_der(c.der_data()).map_err(|why| {
+                PinnedKey::from_cert_der(c.der_data(), policy).map_err(|why| {
                     SamlConfigError::BadCertificate {
                         idp: name.to_owned(),
                         index: i + 1,
@@ -234,18 +277,24 @@ impl TrustedIdp {
             });
         }
         for (i, c) in self.signing_certs.iter().enumerate() {
-            check_cert(c.der_data()).map_err(|why| SamlConfigError::BadCertificate {
-                idp: idp(),
-                index: i + 1,
-                why,
+            check_cert(c.der_data(), self.algorithm_policy).map_err(|why| {
+                SamlConfigError::BadCertificate {
+                    idp: idp(),
+                    index: i + 1,
+                    why,
+                }
             })?;
         }
         Ok(())
     }
 }
 
-/// Parse one DER certificate and check its key type and size.
-fn check_cert(der: &[u8]) -> Result<(), String> {
+/// Parse one DER certificate and check its key type and size (the RSA floor per `policy`).
+fn check_cert(der: &[u8], policy: AlgorithmPolicy) -> Result<(), String> {
+    let min_rsa_bits = match policy {
+        AlgorithmPolicy::Strict => MIN_RSA_BITS,
+        AlgorithmPolicy::Legacy => LEGACY_MIN_RSA_BITS,
+    };
     let (rest, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| format!("not an X.509 certificate ({e})"))?;
     if !rest.is_empty() {
@@ -256,9 +305,18 @@ fn check_cert(der: &[u8]) -> Result<(), String> {
         .parsed()
         .map_err(|e| format!("unreadable public key ({e})"))?;
     match key {
-        PublicKey::RSA(rsa) if rsa.key_size() >= MIN_RSA_BITS => Ok(()),
+        PublicKey::RSA(rsa) if rsa.key_size() >= min_rsa_bits => Ok(()),
+        PublicKey::RSA(rsa)
+            if policy == AlgorithmPolicy::Strict && rsa.key_size() >= LEGACY_MIN_RSA_BITS =>
+        {
+            Err(format!(
+            "RSA key of {} bits; at least {MIN_RSA_BITS} are required (an IdP that cannot move \
+             to a stronger key can be set to legacy_algorithms = true, which accepts 1024 bits)",
+            rsa.key_size()
+        ))
+        }
         PublicKey::RSA(rsa) => Err(format!(
-            "RSA key of {} bits; at least {MIN_RSA_BITS} are required",
+            "RSA key of {} bits; at least {min_rsa_bits} are required",
             rsa.key_size()
         )),
         PublicKey::EC(ec) if ec.key_size() >= MIN_EC_BITS => Ok(()),

@@ -2,8 +2,9 @@
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
-//! 2. `dsig`: native XML-DSig on the same parse tree (exclusive C14N, SHA-2, RSA/ECDSA via
-//!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
+//! 2. `dsig`: native XML-DSig on the same parse tree (exclusive or inclusive C14N, SHA-2, RSA/ECDSA
+//!    via aws-lc-rs; SHA-1 only for an IdP with `legacy_algorithms`) with the IdP's pinned keys and
+//!    algorithm allowlists; yields the signed Assertion and the [`dsig::SignatureFacts`].
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew, per-IdP maximum age), duplicate attributes.
@@ -135,7 +136,15 @@ impl SamlValidator {
     ) -> Result<VerifiedIdentity, SamlError> {
         // 1. preflight (untrusted).
         let unverified_xml = preflight::decode(unverified_saml_response)?;
-        let pre = preflight::check(&unverified_xml)?;
+        // Preflight runs before the IdP is known: with the widest algorithm policy of any
+        // configured IdP; the selected IdP's own policy is applied by `dsig` before any key is used.
+        let widest = self
+            .idps
+            .iter()
+            .map(|i| i.algorithm_policy)
+            .find(|p| *p == keys::AlgorithmPolicy::Legacy)
+            .unwrap_or_default();
+        let pre = preflight::check_with_policy(&unverified_xml, widest)?;
         trace.unverified_issuer = Some(pre.unverified_assertion_issuer.clone());
         trace.stage = Stage::Issuer;
         let idp = self
@@ -153,10 +162,7 @@ impl SamlValidator {
         if verified.assertion.attribute("ID") != Some(pre.unverified_assertion_id.as_str()) {
             return Err(SamlError::AssertionUnsigned);
         }
-        trace.signature = Some(trace::signature_facts(
-            pre.unverified_doc.root_element(),
-            &verified,
-        ));
+        trace.signature = Some(verified.facts.clone());
 
         // 3. profile on the verified Assertion.
         trace.stage = Stage::Profile;
@@ -181,7 +187,8 @@ impl SamlValidator {
             authn_instant: facts.authn_instant,
             attributes: facts.attributes,
             aws,
-            key_fingerprint: verified.key_fingerprint,
+            key_fingerprint: verified.facts.key_fingerprint.clone(),
+            legacy_algorithm: verified.facts.legacy,
             in_response_to: facts.in_response_to,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
         })

@@ -11,16 +11,19 @@
 //! makes verification fail. This stage exists because xmlsec 1.2 dereferences references and runs
 //! transforms before it checks SignatureValue (checklist R4, S09).
 
-use super::keys::{DigestMethod, SignatureMethod};
+use super::keys::{AlgorithmPolicy, DigestMethod, SignatureMethod};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
 use super::{SamlError, MAX_SAML_RESPONSE_BASE64_LEN};
 use base64::Engine as _;
 use roxmltree::{Document, Node};
 use std::collections::HashSet;
 
-/// Exclusive XML canonicalization without comments: the only CanonicalizationMethod and the only
-/// C14N transform accepted (comments are then outside the signature, see `xml::strict_text`).
+/// Exclusive XML canonicalization without comments: the default CanonicalizationMethod and C14N
+/// transform (comments are then outside the signature, see `xml::strict_text`).
 pub const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+/// Inclusive Canonical XML 1.0 without comments, which some .NET-based IdPs sign with; accepted
+/// like [`ALG_EXC_C14N`]. The `#WithComments` variants of both are refused.
+pub const ALG_C14N: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
 /// The enveloped-signature transform.
 pub const ALG_ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
@@ -104,8 +107,20 @@ fn check_encoding_declaration(text: &str) -> Result<(), SamlError> {
     }
 }
 
-/// Parse and check the whole document shape and every signature's shape.
+/// Parse and check the whole document shape and every signature's shape, with the strict
+/// algorithm allowlist.
 pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
+    check_with_policy(xml_text, AlgorithmPolicy::Strict)
+}
+
+/// [`check`] with the algorithm allowlist of `policy`. Preflight does not know yet which IdP
+/// signed, so the pipeline passes the widest policy of the configured IdPs (`Strict` unless one
+/// has `legacy_algorithms`); `dsig` then applies the selected IdP's own policy before any key is
+/// used.
+pub fn check_with_policy(
+    xml_text: &str,
+    policy: AlgorithmPolicy,
+) -> Result<Preflight<'_>, SamlError> {
     // Also here, not only in `decode`: callers that hold text already must not get a document
     // read as UTF-8 that declares another encoding.
     check_encoding_declaration(xml_text)?;
@@ -199,7 +214,7 @@ pub fn check(xml_text: &str) -> Result<Preflight<'_>, SamlError> {
                 parent.tag_name().name()
             )));
         }
-        check_signature_shape(*sig, parent)?;
+        check_signature_shape(*sig, parent, policy)?;
     }
 
     let issuer = xml::at_most_one(assertion, NS_SAML, "Issuer")?
@@ -296,7 +311,11 @@ fn names(nodes: &[Node<'_, '_>]) -> Vec<&'static str> {
 }
 
 /// Check one `ds:Signature` whose parent (Response or Assertion) is `parent`.
-pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), SamlError> {
+pub fn check_signature_shape(
+    sig: Node<'_, '_>,
+    parent: Node<'_, '_>,
+    policy: AlgorithmPolicy,
+) -> Result<(), SamlError> {
     let kids = xml::signature_children(sig)?;
     let kinds = names(&kids);
     if !(kinds == ["SignedInfo", "SignatureValue"]
@@ -319,19 +338,25 @@ pub fn check_signature_shape(sig: Node<'_, '_>, parent: Node<'_, '_>) -> Result<
         ));
     }
     xml::allowed_algorithm(si[0], "CanonicalizationMethod", |a| {
-        (a == ALG_EXC_C14N).then_some(())
+        (a == ALG_EXC_C14N || a == ALG_C14N).then_some(())
     })?;
     if !xml::signature_children(si[0])?.is_empty() {
         return Err(shape("CanonicalizationMethod must be empty"));
     }
-    xml::allowed_algorithm(si[1], "SignatureMethod", SignatureMethod::from_uri)?;
+    xml::allowed_algorithm(si[1], "SignatureMethod", |a| {
+        SignatureMethod::from_uri(a, policy)
+    })?;
     if !xml::signature_children(si[1])?.is_empty() {
         return Err(shape("SignatureMethod must be empty (no HMACOutputLength)"));
     }
-    check_reference(si[2], parent)
+    check_reference(si[2], parent, policy)
 }
 
-fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), SamlError> {
+fn check_reference(
+    reference: Node<'_, '_>,
+    parent: Node<'_, '_>,
+    policy: AlgorithmPolicy,
+) -> Result<(), SamlError> {
     let parent_id = parent.attribute("ID").unwrap_or_default();
     let uri = reference.attribute("URI").unwrap_or_default();
     if parent_id.is_empty() || uri.strip_prefix('#') != Some(parent_id) {
@@ -348,10 +373,10 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
         ));
     }
     let transforms = xml::signature_children(kids[0])?;
+    const CHAIN: &str =
+        "Transforms must be enveloped-signature followed by exclusive or inclusive C14N";
     if transforms.len() != 2 {
-        return Err(shape(
-            "Transforms must be enveloped-signature followed by exclusive C14N",
-        ));
+        return Err(shape(CHAIN));
     }
     let mut algs = Vec::with_capacity(transforms.len());
     for t in &transforms {
@@ -359,27 +384,30 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             return Err(shape("Transforms may only contain ds:Transform"));
         }
         algs.push(xml::allowed_algorithm(*t, "Transform", |a| {
-            [ALG_ENVELOPED, ALG_EXC_C14N].into_iter().find(|k| *k == a)
+            [ALG_ENVELOPED, ALG_EXC_C14N, ALG_C14N]
+                .into_iter()
+                .find(|k| *k == a)
         })?);
     }
-    // The one chain an enveloped SAML signature needs (and every IdP we know of emits): other
-    // orders or a lone transform change which octets are digested (a lone enveloped-signature
-    // implies inclusive C14N), so they are refused rather than interpreted.
-    if algs != [ALG_ENVELOPED, ALG_EXC_C14N] {
-        return Err(shape(
-            "Transforms must be enveloped-signature followed by exclusive C14N",
-        ));
+    // The chains an enveloped SAML signature needs (and IdPs emit): other orders or a lone
+    // transform change which octets are digested (a lone enveloped-signature implies inclusive
+    // C14N), so they are refused rather than interpreted.
+    if algs[0] != ALG_ENVELOPED || algs[1] == ALG_ENVELOPED {
+        return Err(shape(CHAIN));
     }
     if !xml::signature_children(transforms[0])?.is_empty() {
         return Err(shape("the enveloped-signature Transform must be empty"));
     }
-    let exc_children = xml::signature_children(transforms[1])?;
-    if exc_children.len() > 1 {
+    let c14n_children = xml::signature_children(transforms[1])?;
+    if algs[1] == ALG_C14N && !c14n_children.is_empty() {
+        return Err(shape("the inclusive C14N Transform must be empty"));
+    }
+    if c14n_children.len() > 1 {
         return Err(shape(
             "exclusive C14N takes at most one InclusiveNamespaces",
         ));
     }
-    for c in exc_children {
+    for c in c14n_children {
         if !is(c, NS_EXC_C14N, "InclusiveNamespaces") {
             return Err(shape(
                 "a Transform may only contain ec:InclusiveNamespaces (exclusive C14N)",
@@ -389,7 +417,9 @@ fn check_reference(reference: Node<'_, '_>, parent: Node<'_, '_>) -> Result<(), 
             return Err(shape("InclusiveNamespaces must be empty"));
         }
     }
-    xml::allowed_algorithm(kids[1], "DigestMethod", DigestMethod::from_uri)?;
+    xml::allowed_algorithm(kids[1], "DigestMethod", |a| {
+        DigestMethod::from_uri(a, policy)
+    })?;
     if !xml::signature_children(kids[1])?.is_empty() || xml::has_non_text_child(kids[2]) {
         return Err(shape(
             "DigestMethod must be empty and DigestValue plain base64 text",

@@ -287,11 +287,23 @@ fn transform_reordering_and_lone_transforms_are_refused() {
     let both = format!("{env}{exc}");
     // Lone enveloped-signature implies inclusive C14N; lone exc-c14n digests the Signature itself;
     // the reversed order canonicalizes before the Signature is removed.
-    for chain in [env.clone(), exc.clone(), format!("{exc}{env}")] {
+    let inc = format!("<ds:Transform Algorithm=\"{ALG_C14N}\"/>");
+    for chain in [
+        env.clone(),
+        exc.clone(),
+        format!("{exc}{env}"),
+        inc.clone(),
+        format!("{inc}{env}"),
+        format!("{env}{env}"),
+        format!("{env}{inc}{exc}"),
+    ] {
         let x = templated_both().replacen(&both, &chain, 1);
         assert_ne!(x, templated_both());
         assert_eq!(code_of(&x), "saml_signature_shape", "{chain}");
     }
+    // Enveloped-signature then inclusive C14N is the other accepted chain.
+    let x = templated_both().replacen(&both, &format!("{env}{inc}"), 1);
+    assert!(check(&x).is_ok());
 }
 
 #[test]

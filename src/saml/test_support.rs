@@ -59,12 +59,18 @@ pub fn templated_both() -> String {
 /// (private key DER, certificate DER) of a fresh RSA-2048 key; `which` picks one of two keys.
 pub fn key(which: usize) -> &'static (Vec<u8>, Vec<u8>) {
     static KEYS: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
-    &KEYS.get_or_init(|| (0..2).map(|_| gen_key()).collect())[which]
+    &KEYS.get_or_init(|| (0..2).map(|_| gen_key(2048)).collect())[which]
 }
 
-fn gen_key() -> (Vec<u8>, Vec<u8>) {
+/// (private key DER, certificate DER) of a fresh RSA-1024 key (legacy IdPs only).
+pub fn key_1024() -> &'static (Vec<u8>, Vec<u8>) {
+    static KEY: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    KEY.get_or_init(|| gen_key(1024))
+}
+
+fn gen_key(bits: u32) -> (Vec<u8>, Vec<u8>) {
     use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-    let pkey = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let pkey = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
     let mut name = x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "test idp").unwrap();
     let name = name.build();
@@ -89,6 +95,11 @@ fn gen_key() -> (Vec<u8>, Vec<u8>) {
 /// Sign the first Signature template in document order with key `which`.
 pub fn sign(xml: &str, which: usize) -> String {
     Crypto::sign_xml(xml, &key(which).0).unwrap()
+}
+
+/// Sign the first Signature template in document order with the private key DER `key_der`.
+pub fn sign_with(xml: &str, key_der: &[u8]) -> String {
+    Crypto::sign_xml(xml, key_der).unwrap()
 }
 
 pub fn idp() -> TrustedIdp {

@@ -7,9 +7,8 @@
 //! labelled so wherever it is shown; [`SignatureFacts`] is only set after every Signature in the
 //! Response verified with a pinned key and the verified Assertion is the one preflight saw.
 
-use super::dsig::Verified;
-use super::xml::{self, is, NS_DS, NS_SAML};
-use roxmltree::Node;
+pub use super::dsig::{SignatureFacts, Signed};
+use super::xml::{self, NS_SAML};
 use serde::Serialize;
 
 /// The pipeline stage that was running (the last one reached).
@@ -44,40 +43,6 @@ impl Stage {
     }
 }
 
-/// Which elements carry a verified signature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignedParts {
-    Response,
-    Assertion,
-    Both,
-}
-
-impl SignedParts {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Response => "response",
-            Self::Assertion => "assertion",
-            Self::Both => "both",
-        }
-    }
-}
-
-/// The algorithms of the verified signatures. When the Response and the Assertion signatures use
-/// different URIs, both are given, Response first, joined by `+` (as `key_fingerprint` is).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SignatureFacts {
-    /// SignatureMethod Algorithm URI.
-    pub algorithm: String,
-    /// DigestMethod Algorithm URI.
-    pub digest: String,
-    /// SignedInfo CanonicalizationMethod Algorithm URI.
-    pub c14n: String,
-    pub signed: SignedParts,
-    /// SHA-256 (hex) of the pinned certificate that verified (see `dsig::Verified`).
-    pub key_fingerprint: String,
-}
-
 /// What a validation run learnt; see the module invariants.
 #[derive(Debug, Default)]
 pub struct Trace {
@@ -86,48 +51,6 @@ pub struct Trace {
     pub unverified_issuer: Option<String>,
     /// Set once every signature verified.
     pub signature: Option<SignatureFacts>,
-}
-
-/// The facts of the signatures `dsig::verify` accepted, read from the Signature elements it
-/// verified (every Signature that is a direct child of the Response or of its Assertion).
-/// This is the one place to switch to facts returned by `dsig::verify` itself.
-pub fn signature_facts<'a, 'x>(
-    response: Node<'a, 'x>,
-    verified: &Verified<'a, 'x>,
-) -> SignatureFacts {
-    let on_response = child(response, "Signature");
-    let on_assertion = child(verified.assertion, "Signature");
-    let signatures: Vec<Node<'a, 'x>> = [on_response, on_assertion].into_iter().flatten().collect();
-    let signed = match (on_response.is_some(), on_assertion.is_some()) {
-        (true, true) => SignedParts::Both,
-        (false, true) => SignedParts::Assertion,
-        _ => SignedParts::Response,
-    };
-    let uri = |path: &[&str]| -> String {
-        let mut uris: Vec<&str> = Vec::new();
-        for sig in &signatures {
-            let found = path
-                .iter()
-                .try_fold(*sig, |node, local| child(node, local))
-                .and_then(|n| n.attribute("Algorithm"))
-                .unwrap_or_default();
-            if !uris.contains(&found) {
-                uris.push(found);
-            }
-        }
-        uris.join("+")
-    };
-    SignatureFacts {
-        algorithm: uri(&["SignedInfo", "SignatureMethod"]),
-        digest: uri(&["SignedInfo", "Reference", "DigestMethod"]),
-        c14n: uri(&["SignedInfo", "CanonicalizationMethod"]),
-        signed,
-        key_fingerprint: verified.key_fingerprint.clone(),
-    }
-}
-
-fn child<'a, 'x>(node: Node<'a, 'x>, local: &str) -> Option<Node<'a, 'x>> {
-    node.children().find(|c| is(*c, NS_DS, local))
 }
 
 /// Whether the Response carries an `EncryptedAssertion` (a fact about the document's shape, not
@@ -180,13 +103,11 @@ mod tests {
         assert_eq!(r, Ok("alice".to_owned()));
         assert_eq!(trace.stage, Stage::Attributes);
         let sig = trace.signature.unwrap();
-        assert_eq!(sig.signed, SignedParts::Assertion);
-        assert_eq!(
-            sig.algorithm,
-            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-        );
-        assert_eq!(sig.digest, "http://www.w3.org/2001/04/xmlenc#sha256");
-        assert_eq!(sig.c14n, "http://www.w3.org/2001/10/xml-exc-c14n#");
+        assert_eq!(sig.signed, Signed::Assertion);
+        assert_eq!(sig.method, "rsa-sha256");
+        assert_eq!(sig.digest, "sha256");
+        assert_eq!(sig.c14n, "exc-c14n");
+        assert!(!sig.legacy);
         assert_eq!(sig.key_fingerprint.len(), 64);
 
         let response_signed = sign(
@@ -194,7 +115,7 @@ mod tests {
             0,
         );
         let (_, trace) = traced(&validator(now()), &b64(&response_signed));
-        assert_eq!(trace.signature.unwrap().signed, SignedParts::Response);
+        assert_eq!(trace.signature.unwrap().signed, Signed::Response);
     }
 
     #[test]

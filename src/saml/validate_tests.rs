@@ -89,7 +89,7 @@ fn native_verifier_and_xmlsec_agree_on_the_key_for_each_layout() {
         let reference = xmlsec_reference::verify_signatures(&x, &idp).unwrap();
         let pre = preflight::check(&x).unwrap();
         let native = dsig::verify(&pre.unverified_doc, &idp).unwrap();
-        assert_eq!(native.key_fingerprint, reference.key_fingerprint);
+        assert_eq!(native.facts.key_fingerprint, reference.key_fingerprint);
         assert!(reference.xml.contains(ASSERTION_ID));
         assert_eq!(native.assertion.attribute("ID"), Some(ASSERTION_ID));
     }

@@ -10,7 +10,7 @@ use samael::crypto::{
 };
 use sha2::{Digest, Sha256};
 
-/// The same allowlist as `keys::SignatureMethod`, in samael's terms.
+/// The same allowlist as `keys::SignatureMethod` under the strict policy, in samael's terms.
 const ALLOWED_ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,

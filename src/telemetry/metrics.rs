@@ -8,11 +8,15 @@
 //!   left (never less than the refresh window when served from the cache);
 //! - `fedbroker_credential_cache_*_total`: the cache's own counters (hits, misses, refreshes, lock
 //!   waits, ...), read at scrape time;
+//! - `fedbroker_saml_legacy_signatures_total{idp}`: credentials issued on a SAML signature that
+//!   was accepted only through that IdP's `legacy_algorithms` opt-in (RSA-SHA1, a SHA-1 digest or
+//!   an RSA key under 2048 bits), so an operator sees when the opt-in can be removed;
 //! - `fedbroker_config_reloads_total{outcome}`, `fedbroker_config_last_reload_successful` and
 //!   `fedbroker_config_last_reload_success_timestamp_seconds`: configuration reloads (SIGHUP,
 //!   `POST /v1/admin/reload`); the start-up load counts as the first success.
 //!
-//! Invariant: labels carry only fixed vocabularies (API names, modes, error codes): never a subject,
+//! Invariant: labels carry only fixed vocabularies (API names, modes, error codes, configured IdP
+//! names): never a subject,
 //! role or token, so the series count stays bounded and nothing sensitive is exported.
 
 use crate::cache::CachingExchange;
@@ -71,6 +75,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdpLabel {
+    /// A configured IdP name (`[[saml.idps]] name`): bounded by the configuration.
+    idp: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     cache: &'static str,
 }
@@ -81,6 +91,7 @@ pub struct Metrics {
     registry: Registry,
     sts_calls: Family<StsLabels, Counter>,
     issued: Family<IssuedLabels, Counter>,
+    saml_legacy: Family<IdpLabel, Counter>,
     served_ttl: Family<CacheLabel, Histogram>,
     requests: Family<RequestLabels, Histogram>,
     reloads: Family<OutcomeLabel, Counter>,
@@ -109,6 +120,12 @@ impl Metrics {
             "credentials_issued",
             "Credentials handed out, by protocol, STS mode and how the cache answered",
             issued.clone(),
+        );
+        let saml_legacy = Family::<IdpLabel, Counter>::default();
+        registry.register(
+            "saml_legacy_signatures",
+            "Credentials issued on a SAML signature accepted only through the IdP's legacy_algorithms opt-in (RSA-SHA1, SHA-1 digest or RSA key under 2048 bits)",
+            saml_legacy.clone(),
         );
         let served_ttl =
             Family::<CacheLabel, Histogram>::new_with_constructor(|| Histogram::new(TTL_BUCKETS));
@@ -149,6 +166,7 @@ impl Metrics {
             registry,
             sts_calls,
             issued,
+            saml_legacy,
             served_ttl,
             requests,
             reloads,
@@ -216,6 +234,13 @@ impl Metrics {
                 cache,
             })
             .inc();
+        if issued.legacy_algorithm {
+            self.saml_legacy
+                .get_or_create(&IdpLabel {
+                    idp: issued.provider.clone(),
+                })
+                .inc();
+        }
         let left = (issued.credentials.expiration - now).num_seconds().max(0);
         self.served_ttl
             .get_or_create(&CacheLabel { cache })

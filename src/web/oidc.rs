@@ -369,6 +369,7 @@ impl OidcBrowser {
                     .and_then(|k| openidconnect::JsonWebKey::key_id(k).map(|k| k.to_string()))
                     .unwrap_or_default()
             ),
+            legacy_algorithm: false,
             original: OriginalCredential::WebIdentityToken(SecretString::from(raw)),
             in_response_to: None,
         })

@@ -2,7 +2,7 @@
 //! client against moto (with test broker credentials for assume-role, wrapped in the recorder), an
 //! in-process replay store and a fixed clock at the current whole second.
 
-use super::harness::test_idp;
+use super::harness::test_idp_with;
 use super::recording_sts::{moto_endpoint, RecordingSts};
 use super::saml_idp::SamlResponseBuilder;
 use chrono::{SubsecRound, Utc};
@@ -19,7 +19,8 @@ pub struct TestApp {
     pub clock: Arc<FixedClock>,
 }
 
-/// A broker for `config` (TOML; it names the test IdP in `[[saml.idps]]` when SAML is used).
+/// A broker for `config` (TOML; it names the test IdP in `[[saml.idps]]` when SAML is used; that
+/// entry's `legacy_algorithms` is honoured).
 pub fn test_app(config: &str) -> TestApp {
     let cfg = load_str(config, Vec::<(String, String)>::new()).expect("config loads");
     let broker_creds =
@@ -33,9 +34,12 @@ pub fn test_app(config: &str) -> TestApp {
     // session by a fraction of a second.
     let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
     let shared: SharedClock = clock.clone();
+    let policy = fedbroker::saml::keys::AlgorithmPolicy::from_legacy_flag(
+        cfg.saml.idps.first().is_some_and(|i| i.legacy_algorithms),
+    );
     let state = AppState::from_parts(
         &cfg,
-        vec![test_idp()],
+        vec![test_idp_with(policy)],
         sts.clone(),
         Arc::new(MemoryReplayGuard::new(shared.clone())),
         shared,

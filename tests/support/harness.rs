@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use fedbroker::clock::FixedClock;
 use fedbroker::error::ApiError;
 use fedbroker::identity::VerifiedIdentity;
+use fedbroker::saml::keys::AlgorithmPolicy;
 use fedbroker::saml::{SamlError, SamlValidator, TrustedIdp};
 use std::sync::Arc;
 
@@ -24,7 +25,12 @@ pub fn metadata_xml() -> String {
 }
 
 pub fn test_idp() -> TrustedIdp {
-    TrustedIdp::from_metadata_xml(
+    test_idp_with(AlgorithmPolicy::Strict)
+}
+
+/// The test IdP with the given algorithm policy (`legacy_algorithms`).
+pub fn test_idp_with(policy: AlgorithmPolicy) -> TrustedIdp {
+    TrustedIdp::from_metadata_xml_with_policy(
         "test-idp",
         &metadata_xml(),
         vec![
@@ -32,6 +38,7 @@ pub fn test_idp() -> TrustedIdp {
             "https://signin.aws.amazon.com/saml".to_string(),
         ],
         vec!["https://signin.aws.amazon.com/saml".to_string()],
+        policy,
     )
     .expect("test IdP metadata loads")
 }
