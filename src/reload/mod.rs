@@ -15,16 +15,22 @@
 //!   `aws.region`). When the file changes such a section the reload still applies and a warning
 //!   names the sections that need a restart (`diff::restart_needed`);
 //! - reloads run one at a time (a mutex held by the reloader only, never by requests); logs carry
-//!   counts and names, never a value from the file.
+//!   counts and names, never a value from the file;
+//! - between reloads, the [`MetadataRefresher`] re-fetches each `metadata_url` on its schedule
+//!   (`schedule`) and swaps one IdP at a time through the same snapshot; a reload swaps through
+//!   the refresher when there is one, so the two never overwrite each other.
 
 mod diff;
+pub mod refresh;
+pub mod schedule;
 
 pub use diff::{changed_idps, restart_needed, rules_against_running, RELOADABLE};
+pub use refresh::{MetadataRefresher, RefreshOutcome};
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::error::{ApiError, ErrorKind};
 use crate::exchange::Exchange;
-use crate::http::state::load_idps;
+use crate::http::trust::load_idps_at;
 use crate::saml::SamlValidator;
 use crate::telemetry::metrics::Metrics;
 use crate::web::SamlBrowser;
@@ -70,6 +76,8 @@ pub struct Reloader {
     live: SharedLive,
     metrics: Arc<Metrics>,
     serial: tokio::sync::Mutex<()>,
+    /// The metadata refresher swapping the same snapshot (`None`: no scheduled refresh, tests).
+    refresher: Option<Arc<MetadataRefresher>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -96,7 +104,14 @@ impl Reloader {
             live,
             metrics,
             serial: tokio::sync::Mutex::new(()),
+            refresher: None,
         }
+    }
+
+    /// Swap through `refresher` (one lock for both, and it reschedules after each reload).
+    pub fn with_metadata_refresher(mut self, refresher: Arc<MetadataRefresher>) -> Self {
+        self.refresher = Some(refresher);
+        self
     }
 
     /// The file given at start.
@@ -134,7 +149,7 @@ impl Reloader {
         effective.rules = new.rules.clone();
 
         let mut problems = ConfigErrors::default();
-        let idps = load_idps(&effective)
+        let idps = load_idps_at(&effective, old.clock.now())
             .await
             .map_err(|e| problems.0.extend(e.0))
             .ok();
@@ -162,10 +177,14 @@ impl Reloader {
         exchange.rules = Arc::new(effective.rules.clone());
         exchange.saml = Arc::new(SamlValidator::new(idps.clone(), old.clock.clone()));
         let saml_browser = current.saml_browser.reloaded(&effective, &idps);
-        self.live.store(Arc::new(Live {
+        let live = Arc::new(Live {
             exchange: Arc::new(exchange),
             saml_browser: Arc::new(saml_browser),
-        }));
+        });
+        match &self.refresher {
+            Some(refresher) => refresher.install_reloaded(&effective, live),
+            None => self.live.store(live),
+        }
         Ok(summary)
     }
 }

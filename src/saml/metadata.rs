@@ -9,6 +9,7 @@
 
 use super::error::SamlConfigError;
 use super::keys::{CertificateDer, PinnedKey};
+use super::validity::MetadataValidity;
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
 use x509_parser::public_key::PublicKey;
@@ -31,6 +32,8 @@ pub struct TrustedIdp {
     pub recipients: Vec<String>,
     /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
     pub sso_redirect_url: Option<String>,
+    /// `cacheDuration` / `validUntil` of the metadata it came from (none for PEM-built IdPs).
+    pub metadata_validity: MetadataValidity,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -88,6 +91,7 @@ impl TrustedIdp {
         let sso = xml::children(entity, NS_MD, "IDPSSODescriptor")
             .next()
             .ok_or_else(|| shape("metadata has no IDPSSODescriptor (is this SP metadata?)"))?;
+        let validity = MetadataValidity::read(&[root, entity, sso]).map_err(|why| shape(&why))?;
 
         let mut b64_certs = Vec::new();
         for kd in xml::children(sso, NS_MD, "KeyDescriptor") {
@@ -120,6 +124,7 @@ impl TrustedIdp {
             .find(|s| s.attribute("Binding") == Some(BINDING_REDIRECT))
             .and_then(|s| s.attribute("Location"))
             .map(str::to_owned);
+        idp.metadata_validity = validity;
         Ok(idp)
     }
 
@@ -160,6 +165,7 @@ impl TrustedIdp {
             audiences,
             recipients,
             sso_redirect_url: None,
+            metadata_validity: MetadataValidity::default(),
             keys: Vec::new(),
         };
         idp.check()?;

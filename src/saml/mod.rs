@@ -22,6 +22,7 @@ pub mod keys;
 pub mod metadata;
 pub mod preflight;
 pub mod profile;
+pub mod validity;
 pub mod xml;
 
 #[cfg(test)]
