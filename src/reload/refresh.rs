@@ -209,7 +209,8 @@ impl MetadataRefresher {
             },
             Ok(new) => {
                 let changed =
-                    !changed_idps(std::slice::from_ref(&current), &[new.clone()]).is_empty();
+                    !changed_idps(std::slice::from_ref(&current), std::slice::from_ref(&new))
+                        .is_empty();
                 self.swap(&state.cfg, new.clone());
                 self.observe(&new, now);
                 log_accepted(&current, &new, changed);
