@@ -31,7 +31,7 @@ use crate::config::{self, Config, ConfigErrors};
 use crate::error::{ApiError, ErrorKind};
 use crate::exchange::Exchange;
 use crate::http::trust::load_idps_at;
-use crate::saml::SamlValidator;
+use crate::saml::{SamlValidator, TrustedIdp};
 use crate::telemetry::metrics::Metrics;
 use crate::web::SamlBrowser;
 use arc_swap::ArcSwap;
@@ -49,6 +49,27 @@ pub struct Live {
 
 /// The swappable snapshot shared by every worker.
 pub type SharedLive = Arc<ArcSwap<Live>>;
+
+impl Live {
+    /// A snapshot like this one with the SAML IdPs `idps` (loaded from `cfg`): the validator and
+    /// the browser sign-in are rebuilt, `edit` may change the exchange further, every other part
+    /// is shared. The one place a reload and a metadata refresh build the next snapshot.
+    pub fn with_saml_idps(
+        &self,
+        cfg: &Config,
+        idps: Vec<TrustedIdp>,
+        edit: impl FnOnce(&mut Exchange),
+    ) -> Live {
+        let mut exchange = Exchange::clone(&self.exchange);
+        let saml_browser = self.saml_browser.reloaded(cfg, &idps);
+        exchange.saml = Arc::new(SamlValidator::new(idps, exchange.clock.clone()));
+        edit(&mut exchange);
+        Live {
+            exchange: Arc::new(exchange),
+            saml_browser: Arc::new(saml_browser),
+        }
+    }
+}
 
 /// What a successful reload applied (logged, and the admin endpoint's answer).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -173,14 +194,8 @@ impl Reloader {
             idps_changed: changed_idps(old.saml.idps(), &idps),
             restart_needed: restart_needed(&self.running, &new),
         };
-        let mut exchange = Exchange::clone(old);
-        exchange.rules = Arc::new(effective.rules.clone());
-        exchange.saml = Arc::new(SamlValidator::new(idps.clone(), old.clock.clone()));
-        let saml_browser = current.saml_browser.reloaded(&effective, &idps);
-        let live = Arc::new(Live {
-            exchange: Arc::new(exchange),
-            saml_browser: Arc::new(saml_browser),
-        });
+        let rules = Arc::new(effective.rules.clone());
+        let live = Arc::new(current.with_saml_idps(&effective, idps, |e| e.rules = rules));
         match &self.refresher {
             Some(refresher) => refresher.install_reloaded(&effective, live),
             None => self.live.store(live),

@@ -24,10 +24,9 @@ use super::schedule;
 use super::{changed_idps, Live, SharedLive};
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::exchange::Exchange;
 use crate::http::trust::{load_idp, MetadataFetcher};
 use crate::saml::validity::certificate_not_after;
-use crate::saml::{SamlValidator, TrustedIdp};
+use crate::saml::TrustedIdp;
 use crate::telemetry::metrics::Metrics;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
@@ -180,10 +179,10 @@ impl MetadataRefresher {
             (Arc::clone(&s.cfg), s.generation)
         };
         let Some(idp_cfg) = idp_config(&cfg, name) else {
-            return RefreshOutcome::Skipped;
+            return self.forget(name);
         };
         let Some(current) = self.current(name) else {
-            return RefreshOutcome::Skipped;
+            return self.forget(name);
         };
         let interval = schedule::interval(idp_cfg.metadata_refresh_secs);
         if idp_cfg.metadata_url.is_none() {
@@ -286,13 +285,14 @@ impl MetadataRefresher {
                 }
             })
             .collect();
-        let mut exchange = Exchange::clone(&current.exchange);
-        exchange.saml = Arc::new(SamlValidator::new(idps.clone(), exchange.clock.clone()));
-        let saml_browser = current.saml_browser.reloaded(cfg, &idps);
-        self.live.store(Arc::new(Live {
-            exchange: Arc::new(exchange),
-            saml_browser: Arc::new(saml_browser),
-        }));
+        self.live
+            .store(Arc::new(current.with_saml_idps(cfg, idps, |_| {})));
+    }
+
+    /// Forget the schedule of an IdP that is no longer configured or running.
+    fn forget(&self, name: &str) -> RefreshOutcome {
+        self.lock().due.remove(name);
+        RefreshOutcome::Skipped
     }
 
     /// Export `idp`'s certificates and metadata validity; warn about certificates near expiry.
