@@ -721,3 +721,75 @@ fn metadata_refresh_secs_is_bounded_and_needs_a_metadata_url() {
         "{e:?}"
     );
 }
+
+// ---- start-up and metadata files ----------------------------------------------------------------
+
+#[actix_web::test]
+async fn metadata_url_with_expired_valid_until_is_refused_at_start() {
+    let server = MetadataServer::start(with_root_attrs(
+        &key_a(),
+        "validUntil=\"2029-12-31T00:00:00Z\"",
+    ))
+    .await;
+    let cfg = config::load_str(
+        &config_text(&server.url, ""),
+        Vec::<(String, String)>::new(),
+    )
+    .expect("config loads");
+    let problems = load_idps_at(&cfg, t0()).await.expect_err("expired").0;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("saml.idps \"test-idp\":") && problems[0].contains("validUntil"),
+        "{problems:?}"
+    );
+}
+
+#[actix_web::test]
+async fn metadata_file_past_valid_until_loads_and_is_watched_daily() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("idp.xml");
+    std::fs::write(
+        &file,
+        with_root_attrs(&key_a(), "validUntil=\"2029-12-31T00:00:00Z\""),
+    )
+    .unwrap();
+    let toml = config_text("http://127.0.0.1:9/unused", "").replace(
+        "metadata_url = \"http://127.0.0.1:9/unused\"",
+        &format!("metadata_file = \"{}\"", file.display()),
+    );
+    let cfg = config::load_str(&toml, Vec::<(String, String)>::new()).expect("config loads");
+    let a = cert_der(false);
+    let now = DateTime::from_timestamp(not_after(&a), 0).unwrap() - TimeDelta::days(5);
+    let (logs, _guard) = capture_logs();
+    let idps = load_idps_at(&cfg, now)
+        .await
+        .expect("a file is the operator's pin");
+    assert!(text(&logs).contains("saml.metadata_expired"));
+    let clock = Arc::new(FixedClock::new(now));
+    let shared: SharedClock = clock.clone();
+    let state = AppState::from_parts(
+        &cfg,
+        idps,
+        Arc::new(SdkStsClient::new("us-east-1", Some("http://127.0.0.1:9"))),
+        Arc::new(MemoryReplayGuard::new(shared.clone())),
+        shared,
+    );
+    let refresher = MetadataRefresher::new(
+        &cfg,
+        state.live_handle(),
+        state.metrics.clone(),
+        Arc::new(HttpMetadataFetcher::new().expect("client")),
+    );
+    assert_eq!(text(&logs).matches("saml.certificate_expiring").count(), 1);
+    assert_eq!(refresher.next_due(IDP), Some(now + TimeDelta::days(1)));
+    clock.set(now + TimeDelta::days(1));
+    assert_eq!(refresher.refresh_due().await, 1);
+    assert_eq!(refresher.next_due(IDP), Some(now + TimeDelta::days(2)));
+    let logged = text(&logs);
+    assert_eq!(
+        logged.matches("saml.certificate_expiring").count(),
+        2,
+        "{logged}"
+    );
+    assert!(logged.contains("\"days_left\":4"), "{logged}");
+}
