@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
 use fedbroker::http::{self, request_id, AppState};
-use fedbroker::reload::Reloader;
+use fedbroker::reload::{MetadataRefresher, Reloader};
 use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -207,13 +207,27 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let state = AppState::build(&cfg)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        // SIGHUP (and POST /v1/admin/reload) reload the rules and SAML IdPs from this file.
-        let reloader = Arc::new(Reloader::new(
-            path,
-            cfg.clone(),
+        // Each metadata_url is fetched again on its schedule (certificate rollover without a
+        // restart); certificate expiry is exported and warned about.
+        let fetcher = fedbroker::http::trust::HttpMetadataFetcher::new()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let refresher = Arc::new(MetadataRefresher::new(
+            &cfg,
             state.live_handle(),
             state.metrics.clone(),
+            Arc::new(fetcher),
         ));
+        refresher.spawn(fedbroker::reload::refresh::TICK);
+        // SIGHUP (and POST /v1/admin/reload) reload the rules and SAML IdPs from this file.
+        let reloader = Arc::new(
+            Reloader::new(
+                path,
+                cfg.clone(),
+                state.live_handle(),
+                state.metrics.clone(),
+            )
+            .with_metadata_refresher(refresher),
+        );
         let state = state.with_reloader(reloader.clone());
         let hangups = fedbroker::reload::on_sighup(reloader)
             .context("cannot install the SIGHUP (reload) handler")?;

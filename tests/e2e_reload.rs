@@ -3,6 +3,7 @@
 //! role. A broken file and another SIGHUP leave the new rules in force and the process alive, with
 //! one error line listing the problems (and no secret from the file), and `/metrics` counts both.
 //! STS (moto, via `scripts/services.sh`) is configured but never called: explaining makes no call.
+//! The binary also runs the IdP metadata refresher: certificate expiry is on `/metrics` from start.
 
 #[path = "support/broker.rs"]
 mod broker;
@@ -146,4 +147,33 @@ async fn sighup_reloads_the_rules_and_a_broken_file_keeps_them() {
 
     // Still a clean, graceful stop.
     assert!(broker.terminate().success());
+}
+
+/// `fedbroker serve` runs the metadata refresher: the pinned certificates' expiry is on `/metrics`
+/// from the start (one series per certificate of the test IdP, labelled with its SHA-256).
+#[tokio::test]
+async fn serve_exports_the_idp_certificate_expiry() {
+    let broker = Broker::start(BrokerOptions {
+        redis: false,
+        extra_toml: rules(ROLE_A),
+    });
+    let m = metrics(&broker).await;
+    let series: Vec<&str> = m
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "fedbroker_saml_idp_certificate_expiry_timestamp_seconds{idp=\"test-idp\",fingerprint=\"",
+            )
+        })
+        .collect();
+    assert_eq!(series.len(), 2, "RSA and EC certificates: {m}");
+    for line in series {
+        let value: i64 = line
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("a timestamp");
+        assert!(value > Utc::now().timestamp(), "{line}");
+    }
 }

@@ -19,7 +19,7 @@ use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::{self, Config};
 use crate::error::ApiError;
 use crate::exchange::offered_roles;
-use crate::http::trust::load_idp;
+use crate::http::trust::{load_idp, HttpMetadataFetcher};
 use crate::saml::{preflight, trace, AwsAttributes, SamlValidator, Trace, TrustedIdp};
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -132,9 +132,9 @@ pub fn check(args: &SamlCheckArgs, content: &[u8]) -> Result<Report, UsageError>
             e.0.join("\n  - ")
         ))
     })?;
-    let idp = load_named_idp(&cfg, args)?;
-    let entity_id = idp.entity_id.clone();
     let at = args.at.unwrap_or_else(|| SystemClock.now());
+    let idp = load_named_idp(&cfg, args, at)?;
+    let entity_id = idp.entity_id.clone();
     let validator = SamlValidator::try_new(vec![idp], Arc::new(FixedClock::new(at)))
         .map_err(|e| UsageError(format!("saml.idps {:?}: {e}", args.idp)))?;
 
@@ -182,7 +182,11 @@ pub fn check(args: &SamlCheckArgs, content: &[u8]) -> Result<Report, UsageError>
 }
 
 /// The IdP named by `--idp`, loaded by the server's loader (a `metadata_url` is fetched once).
-fn load_named_idp(cfg: &Config, args: &SamlCheckArgs) -> Result<TrustedIdp, UsageError> {
+fn load_named_idp(
+    cfg: &Config,
+    args: &SamlCheckArgs,
+    at: DateTime<Utc>,
+) -> Result<TrustedIdp, UsageError> {
     let Some(idp_cfg) = cfg.saml.idps.iter().find(|i| i.name == args.idp) else {
         let names: Vec<&str> = cfg.saml.idps.iter().map(|i| i.name.as_str()).collect();
         return Err(UsageError(format!(
@@ -200,7 +204,8 @@ fn load_named_idp(cfg: &Config, args: &SamlCheckArgs) -> Result<TrustedIdp, Usag
         .enable_all()
         .build()
         .map_err(|e| UsageError(format!("cannot start runtime: {e}")))?;
-    rt.block_on(load_idp(cfg, idp_cfg))
+    let fetcher = HttpMetadataFetcher::new().map_err(UsageError)?;
+    rt.block_on(load_idp(cfg, idp_cfg, &fetcher, at))
         .map_err(|e| UsageError(format!("saml.idps {:?}: {e}", idp_cfg.name)))
 }
 

@@ -218,6 +218,10 @@ pub struct SamlIdpConfig {
     pub name: String,
     pub metadata_file: Option<String>,
     pub metadata_url: Option<String>,
+    /// With `metadata_url`: the longest wait, in seconds, between two fetches of the metadata
+    /// (300 to 86400; default 3600). The metadata's `cacheDuration` and `validUntil` can only
+    /// shorten it (never below 300 s).
+    pub metadata_refresh_secs: Option<u64>,
     /// Accepted `Audience` values. Default: AWS's (`urn:amazon:webservices`,
     /// `https://signin.aws.amazon.com/saml`, and the regional endpoint of `aws.region`).
     pub audiences: Option<Vec<String>>,

@@ -146,6 +146,19 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
                 ));
             }
         }
+        if let Some(secs) = idp.metadata_refresh_secs {
+            use crate::reload::schedule::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
+            if idp.metadata_url.is_none() {
+                errors.push(format!(
+                    "{at}.metadata_refresh_secs: only applies to metadata_url (a metadata_file \
+                     is re-read on reload)"
+                ));
+            } else if !(MIN_REFRESH_SECS..=MAX_REFRESH_SECS).contains(&secs) {
+                errors.push(format!(
+                    "{at}.metadata_refresh_secs: must be {MIN_REFRESH_SECS} to {MAX_REFRESH_SECS}"
+                ));
+            }
+        }
         for (key, list) in [
             ("audiences", &idp.audiences),
             ("recipients", &idp.recipients),

@@ -2,14 +2,19 @@
 //! cap and a timeout) into pinned `TrustedIdp`s, the OIDC providers, and the optional issuer.
 //!
 //! Invariants: every problem is collected, not just the first (`ConfigErrors`), so start-up,
-//! `fedbroker check-config` and a reload report them all at once; nothing here logs a secret.
+//! `fedbroker check-config` and a reload report them all at once; nothing here logs a secret or
+//! echoes a metadata document; start-up, a reload and the metadata refresher load an IdP through
+//! the one [`load_idp`], so a refreshed document passes exactly the checks a start-up load does.
 
-use crate::clock::SharedClock;
+use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Config, ConfigErrors, SamlIdpConfig};
 use crate::issuer::Issuer;
 use crate::oidc::{OidcProvider, OidcValidator};
 use crate::saml::{self, TrustedIdp};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The default audiences for an IdP: AWS's SP entity ID and sign-in endpoints.
 pub fn default_audiences(region: &str) -> Vec<String> {
@@ -29,12 +34,22 @@ pub fn default_recipients(region: &str) -> Vec<String> {
     ]
 }
 
-/// Load every configured IdP's metadata; all failures are collected.
+/// Load every configured IdP's metadata; all failures are collected. (Start-up, `check-config`;
+/// `metadata_url` over HTTP, `validUntil` judged by the system clock.)
 pub async fn load_idps(cfg: &Config) -> Result<Vec<TrustedIdp>, ConfigErrors> {
+    load_idps_at(cfg, SystemClock.now()).await
+}
+
+/// [`load_idps`] with `validUntil` judged at `now` (a reload passes its injected clock's time).
+pub async fn load_idps_at(
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Result<Vec<TrustedIdp>, ConfigErrors> {
+    let fetcher = HttpMetadataFetcher::new().map_err(|e| ConfigErrors(vec![e]))?;
     let mut errors = ConfigErrors::default();
     let mut idps = Vec::new();
     for idp in &cfg.saml.idps {
-        match load_idp(cfg, idp).await {
+        match load_idp(cfg, idp, &fetcher, now).await {
             Ok(t) => idps.push(t),
             Err(e) => errors.push(format!("saml.idps {:?}: {e}", idp.name)),
         }
@@ -79,22 +94,129 @@ pub fn load_issuer(cfg: &Config, clock: SharedClock) -> Result<Option<Arc<Issuer
 }
 
 /// Longest metadata document fetched or read (a sane IdP's is a few KiB).
-const MAX_METADATA_BYTES: usize = 1024 * 1024;
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+/// Whole-request timeout of a metadata fetch.
+pub const METADATA_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connect timeout of a metadata fetch.
+pub const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Load one IdP's metadata (file, or `metadata_url` fetched once) with the audiences and
-/// recipients the server accepts for it (also `fedbroker saml-check`).
-pub async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, String> {
-    let xml = if let Some(path) = &idp.metadata_file {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read metadata_file {path}: {e}"))?;
-        if bytes.len() > MAX_METADATA_BYTES {
-            return Err(format!("metadata_file {path} is larger than 1 MiB"));
+/// Why an IdP's metadata could not be (re)loaded. The messages name the file or URL and what is
+/// wrong, never the document's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataLoadError {
+    /// The file could not be read, or the URL not fetched (network, status, size, encoding).
+    Fetch(String),
+    /// The document fails the checks (XML, shape, signing keys, attributes).
+    Invalid(String),
+    /// A fetched document whose `validUntil` has passed.
+    Expired(String),
+}
+
+impl MetadataLoadError {
+    /// The metric outcome of this failure (a fixed vocabulary).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Fetch(_) => "fetch_failed",
+            Self::Invalid(_) => "invalid",
+            Self::Expired(_) => "expired",
         }
-        String::from_utf8(bytes).map_err(|_| format!("metadata_file {path} is not UTF-8"))?
+    }
+}
+
+impl std::fmt::Display for MetadataLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fetch(m) | Self::Invalid(m) | Self::Expired(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Fetches a metadata document from its `metadata_url` (a trait: tests inject their own).
+#[async_trait]
+pub trait MetadataFetcher: Send + Sync + std::fmt::Debug {
+    /// The document as UTF-8 text, at most [`MAX_METADATA_BYTES`]; `Err` says why not.
+    async fn fetch(&self, url: &str) -> Result<String, String>;
+}
+
+/// The production fetcher: reqwest (rustls), no redirects, timeouts, size cap while streaming.
+#[derive(Debug, Clone)]
+pub struct HttpMetadataFetcher {
+    client: reqwest::Client,
+}
+
+impl HttpMetadataFetcher {
+    pub fn new() -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(METADATA_CONNECT_TIMEOUT)
+            .timeout(METADATA_FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl MetadataFetcher for HttpMetadataFetcher {
+    async fn fetch(&self, url: &str) -> Result<String, String> {
+        let mut resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot fetch metadata_url {url}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("metadata_url {url} answered {}", resp.status()));
+        }
+        let too_large = || format!("metadata_url {url} returned more than 1 MiB");
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_METADATA_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("cannot read metadata_url {url}: {e}"))?
+        {
+            if bytes.len() + chunk.len() > MAX_METADATA_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        String::from_utf8(bytes).map_err(|_| format!("metadata_url {url} is not UTF-8"))
+    }
+}
+
+/// Load one IdP's metadata (file or URL through `fetcher`) and check it exactly as start-up does;
+/// the metadata refresher calls this too. A fetched document whose `validUntil` has passed at
+/// `now` is refused (a stale copy could bring back a retired key); a `metadata_file` is the
+/// operator's own pin and loads with a warning, as AWS IAM takes an uploaded document.
+pub async fn load_idp(
+    cfg: &Config,
+    idp: &SamlIdpConfig,
+    fetcher: &dyn MetadataFetcher,
+    now: DateTime<Utc>,
+) -> Result<TrustedIdp, MetadataLoadError> {
+    let xml = if let Some(path) = &idp.metadata_file {
+        let bytes = std::fs::read(path).map_err(|e| {
+            MetadataLoadError::Fetch(format!("cannot read metadata_file {path}: {e}"))
+        })?;
+        if bytes.len() > MAX_METADATA_BYTES {
+            return Err(MetadataLoadError::Fetch(format!(
+                "metadata_file {path} is larger than 1 MiB"
+            )));
+        }
+        String::from_utf8(bytes)
+            .map_err(|_| MetadataLoadError::Fetch(format!("metadata_file {path} is not UTF-8")))?
     } else if let Some(url) = &idp.metadata_url {
-        fetch_metadata(url).await?
+        fetcher.fetch(url).await.map_err(MetadataLoadError::Fetch)?
     } else {
-        return Err("no metadata_file or metadata_url".into());
+        return Err(MetadataLoadError::Invalid(
+            "no metadata_file or metadata_url".into(),
+        ));
     };
     // Browser sign-in: assertions may also be addressed to the broker itself (its SP entity ID
     // and ACS), as well as to AWS (pass-through from the browser).
@@ -118,10 +240,33 @@ pub async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, S
         recipients,
         saml::keys::AlgorithmPolicy::from_legacy_flag(idp.legacy_algorithms),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| MetadataLoadError::Invalid(e.to_string()))?;
     if let Some(secs) = idp.max_assertion_age_seconds {
         // Range-checked by config validation (60..=3600), so the conversion cannot overflow.
         trusted.max_assertion_age = chrono::Duration::seconds(secs.min(i64::MAX as u64) as i64);
+    }
+    if let Some(until) = trusted
+        .metadata_validity
+        .valid_until
+        .filter(|_| trusted.metadata_validity.expired_at(now))
+    {
+        let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match &idp.metadata_url {
+            Some(url) => {
+                return Err(MetadataLoadError::Expired(format!(
+                    "metadata_url {url} serves metadata whose validUntil ({until}) has passed; \
+                     the IdP (or a cache in front of it) must publish current metadata"
+                )))
+            }
+            None => tracing::warn!(
+                event = "saml.metadata_expired",
+                idp = %idp.name,
+                valid_until = %until,
+                "IdP {}: metadata_file's validUntil ({until}) has passed; its keys are still \
+                 trusted (a file is an explicit pin): download current metadata",
+                idp.name
+            ),
+        }
     }
     Ok(trusted)
 }
@@ -137,28 +282,4 @@ pub fn legacy_algorithms_warning(idp: &SamlIdpConfig) -> Option<String> {
             idp.name
         )
     })
-}
-
-async fn fetch_metadata(url: &str) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("cannot fetch metadata_url {url}: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("metadata_url {url} answered {}", resp.status()));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("cannot read metadata_url {url}: {e}"))?;
-    if bytes.len() > MAX_METADATA_BYTES {
-        return Err(format!("metadata_url {url} returned more than 1 MiB"));
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| format!("metadata_url {url} is not UTF-8"))
 }

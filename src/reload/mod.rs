@@ -15,17 +15,23 @@
 //!   `aws.region`). When the file changes such a section the reload still applies and a warning
 //!   names the sections that need a restart (`diff::restart_needed`);
 //! - reloads run one at a time (a mutex held by the reloader only, never by requests); logs carry
-//!   counts and names, never a value from the file.
+//!   counts and names, never a value from the file;
+//! - between reloads, the [`MetadataRefresher`] re-fetches each `metadata_url` on its schedule
+//!   (`schedule`) and swaps one IdP at a time through the same snapshot; a reload swaps through
+//!   the refresher when there is one, so the two never overwrite each other.
 
 mod diff;
+pub mod refresh;
+pub mod schedule;
 
 pub use diff::{changed_idps, restart_needed, rules_against_running, RELOADABLE};
+pub use refresh::{MetadataRefresher, RefreshOutcome};
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::error::{ApiError, ErrorKind};
 use crate::exchange::Exchange;
-use crate::http::state::load_idps;
-use crate::saml::SamlValidator;
+use crate::http::trust::load_idps_at;
+use crate::saml::{SamlValidator, TrustedIdp};
 use crate::telemetry::metrics::Metrics;
 use crate::web::SamlBrowser;
 use arc_swap::ArcSwap;
@@ -43,6 +49,27 @@ pub struct Live {
 
 /// The swappable snapshot shared by every worker.
 pub type SharedLive = Arc<ArcSwap<Live>>;
+
+impl Live {
+    /// A snapshot like this one with the SAML IdPs `idps` (loaded from `cfg`): the validator and
+    /// the browser sign-in are rebuilt, `edit` may change the exchange further, every other part
+    /// is shared. The one place a reload and a metadata refresh build the next snapshot.
+    pub fn with_saml_idps(
+        &self,
+        cfg: &Config,
+        idps: Vec<TrustedIdp>,
+        edit: impl FnOnce(&mut Exchange),
+    ) -> Live {
+        let mut exchange = Exchange::clone(&self.exchange);
+        let saml_browser = self.saml_browser.reloaded(cfg, &idps);
+        exchange.saml = Arc::new(SamlValidator::new(idps, exchange.clock.clone()));
+        edit(&mut exchange);
+        Live {
+            exchange: Arc::new(exchange),
+            saml_browser: Arc::new(saml_browser),
+        }
+    }
+}
 
 /// What a successful reload applied (logged, and the admin endpoint's answer).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +97,8 @@ pub struct Reloader {
     live: SharedLive,
     metrics: Arc<Metrics>,
     serial: tokio::sync::Mutex<()>,
+    /// The metadata refresher swapping the same snapshot (`None`: no scheduled refresh, tests).
+    refresher: Option<Arc<MetadataRefresher>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -96,7 +125,14 @@ impl Reloader {
             live,
             metrics,
             serial: tokio::sync::Mutex::new(()),
+            refresher: None,
         }
+    }
+
+    /// Swap through `refresher` (one lock for both, and it reschedules after each reload).
+    pub fn with_metadata_refresher(mut self, refresher: Arc<MetadataRefresher>) -> Self {
+        self.refresher = Some(refresher);
+        self
     }
 
     /// The file given at start.
@@ -134,7 +170,7 @@ impl Reloader {
         effective.rules = new.rules.clone();
 
         let mut problems = ConfigErrors::default();
-        let idps = load_idps(&effective)
+        let idps = load_idps_at(&effective, old.clock.now())
             .await
             .map_err(|e| problems.0.extend(e.0))
             .ok();
@@ -158,14 +194,12 @@ impl Reloader {
             idps_changed: changed_idps(old.saml.idps(), &idps),
             restart_needed: restart_needed(&self.running, &new),
         };
-        let mut exchange = Exchange::clone(old);
-        exchange.rules = Arc::new(effective.rules.clone());
-        exchange.saml = Arc::new(SamlValidator::new(idps.clone(), old.clock.clone()));
-        let saml_browser = current.saml_browser.reloaded(&effective, &idps);
-        self.live.store(Arc::new(Live {
-            exchange: Arc::new(exchange),
-            saml_browser: Arc::new(saml_browser),
-        }));
+        let rules = Arc::new(effective.rules.clone());
+        let live = Arc::new(current.with_saml_idps(&effective, idps, |e| e.rules = rules));
+        match &self.refresher {
+            Some(refresher) => refresher.install_reloaded(&effective, live),
+            None => self.live.store(live),
+        }
         Ok(summary)
     }
 }

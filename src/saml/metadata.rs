@@ -11,6 +11,7 @@
 
 use super::error::SamlConfigError;
 use super::keys::{AlgorithmPolicy, CertificateDer, PinnedKey, LEGACY_MIN_RSA_BITS};
+use super::validity::MetadataValidity;
 use super::xml::{self, NS_DS, NS_MD};
 use base64::Engine as _;
 use x509_parser::public_key::PublicKey;
@@ -41,6 +42,8 @@ pub struct TrustedIdp {
     pub max_assertion_age: chrono::Duration,
     /// Which signature algorithms and key sizes this IdP may use (`legacy_algorithms`).
     pub algorithm_policy: AlgorithmPolicy,
+    /// `cacheDuration` / `validUntil` of the metadata it came from (none for PEM-built IdPs).
+    pub metadata_validity: MetadataValidity,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -115,6 +118,7 @@ impl TrustedIdp {
         let sso = xml::children(entity, NS_MD, "IDPSSODescriptor")
             .next()
             .ok_or_else(|| shape("metadata has no IDPSSODescriptor (is this SP metadata?)"))?;
+        let validity = MetadataValidity::read(&[root, entity, sso]).map_err(|why| shape(&why))?;
 
         let mut b64_certs = Vec::new();
         for kd in xml::children(sso, NS_MD, "KeyDescriptor") {
@@ -153,6 +157,7 @@ impl TrustedIdp {
             sso.attribute("WantAuthnRequestsSigned").map(str::trim),
             Some("true" | "1")
         );
+        idp.metadata_validity = validity;
         Ok(idp)
     }
 
@@ -215,6 +220,7 @@ impl TrustedIdp {
             want_authn_requests_signed: false,
             max_assertion_age: super::DEFAULT_MAX_ASSERTION_AGE,
             algorithm_policy: policy,
+            metadata_validity: MetadataValidity::default(),
             keys: Vec::new(),
         };
         idp.check()?;

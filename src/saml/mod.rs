@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod preflight;
 pub mod profile;
 pub mod trace;
+pub mod validity;
 pub mod xml;
 
 #[cfg(test)]

@@ -13,11 +13,17 @@
 //!   an RSA key under 2048 bits), so an operator sees when the opt-in can be removed;
 //! - `fedbroker_config_reloads_total{outcome}`, `fedbroker_config_last_reload_successful` and
 //!   `fedbroker_config_last_reload_success_timestamp_seconds`: configuration reloads (SIGHUP,
-//!   `POST /v1/admin/reload`); the start-up load counts as the first success.
+//!   `POST /v1/admin/reload`); the start-up load counts as the first success;
+//! - `fedbroker_saml_metadata_refreshes_total{idp, outcome}`,
+//!   `fedbroker_saml_metadata_last_refresh_success_timestamp_seconds{idp}`,
+//!   `fedbroker_saml_metadata_valid_until_timestamp_seconds{idp}` and
+//!   `fedbroker_saml_idp_certificate_expiry_timestamp_seconds{idp, fingerprint}`: IdP metadata
+//!   refresh and the `notAfter` of every pinned signing certificate (what is trusted now).
 //!
-//! Invariant: labels carry only fixed vocabularies (API names, modes, error codes, configured IdP
-//! names): never a subject,
-//! role or token, so the series count stays bounded and nothing sensitive is exported.
+//! Invariant: labels carry only fixed vocabularies (API names, modes, error codes) or configured
+//! names (IdP names, and the SHA-256 fingerprints of their pinned certificates, at most 10 each):
+//! never a subject, role or token, so the series count stays bounded and nothing sensitive is
+//! exported.
 
 use crate::cache::CachingExchange;
 use crate::error::ApiError;
@@ -81,6 +87,31 @@ struct IdpLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdpOutcomeLabels {
+    idp: String,
+    /// `updated`, `unchanged`, `fetch_failed`, `invalid`, `expired`, `entity_id_changed`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdpCertLabels {
+    idp: String,
+    /// SHA-256 (lowercase hex) of the certificate DER, as the audit log's `key_fingerprint`.
+    fingerprint: String,
+}
+
+/// The per-IdP SAML trust series (refresh, metadata and certificate expiry).
+#[derive(Debug, Default)]
+struct SamlTrustMetrics {
+    refreshes: Family<IdpOutcomeLabels, Counter>,
+    last_success: Family<IdpLabel, Gauge>,
+    valid_until: Family<IdpLabel, Gauge>,
+    cert_expiry: Family<IdpCertLabels, Gauge>,
+    /// The certificate series set per IdP, so a retired certificate's series goes away.
+    certs: std::sync::Mutex<std::collections::HashMap<String, Vec<IdpCertLabels>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     cache: &'static str,
 }
@@ -97,6 +128,7 @@ pub struct Metrics {
     reloads: Family<OutcomeLabel, Counter>,
     last_reload_ok: Gauge,
     last_reload_success: Gauge,
+    saml_trust: SamlTrustMetrics,
     cache: Arc<RwLock<Option<CachingExchange>>>,
 }
 
@@ -160,6 +192,27 @@ impl Metrics {
             "Unix time of the last successful configuration load (start-up) or reload",
             last_reload_success.clone(),
         );
+        let saml_trust = SamlTrustMetrics::default();
+        registry.register(
+            "saml_metadata_refreshes",
+            "Scheduled re-fetches of SAML IdP metadata (metadata_url) by IdP and outcome",
+            saml_trust.refreshes.clone(),
+        );
+        registry.register(
+            "saml_metadata_last_refresh_success_timestamp_seconds",
+            "Unix time of the last metadata fetch of an IdP that passed every check",
+            saml_trust.last_success.clone(),
+        );
+        registry.register(
+            "saml_metadata_valid_until_timestamp_seconds",
+            "validUntil of the IdP metadata in use (absent when the metadata has none)",
+            saml_trust.valid_until.clone(),
+        );
+        registry.register(
+            "saml_idp_certificate_expiry_timestamp_seconds",
+            "notAfter of each pinned IdP signing certificate (expiry is not enforced: rotate before)",
+            saml_trust.cert_expiry.clone(),
+        );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
         Self {
@@ -172,7 +225,84 @@ impl Metrics {
             reloads,
             last_reload_ok,
             last_reload_success,
+            saml_trust,
             cache,
+        }
+    }
+
+    /// Count one metadata refresh of `idp`; `updated` and `unchanged` also move its last-success
+    /// timestamp to `now`.
+    pub fn saml_metadata_refresh(
+        &self,
+        idp: &str,
+        outcome: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let t = &self.saml_trust;
+        t.refreshes
+            .get_or_create(&IdpOutcomeLabels {
+                idp: idp.to_owned(),
+                outcome,
+            })
+            .inc();
+        if matches!(outcome, "updated" | "unchanged") {
+            t.last_success
+                .get_or_create(&IdpLabel {
+                    idp: idp.to_owned(),
+                })
+                .set(now.timestamp());
+        }
+    }
+
+    /// What `idp` trusts now: each signing certificate (fingerprint, notAfter as Unix time) and
+    /// the metadata's validUntil. Replaces the IdP's previous series.
+    pub fn saml_idp_trust(&self, idp: &str, certs: &[(String, i64)], valid_until: Option<i64>) {
+        let t = &self.saml_trust;
+        let label = IdpLabel {
+            idp: idp.to_owned(),
+        };
+        match valid_until {
+            Some(v) => {
+                t.valid_until.get_or_create(&label).set(v);
+            }
+            None => {
+                t.valid_until.remove(&label);
+            }
+        }
+        let mut sets = t.certs.lock().unwrap_or_else(|p| p.into_inner());
+        for old in sets.remove(idp).unwrap_or_default() {
+            t.cert_expiry.remove(&old);
+        }
+        let labels: Vec<IdpCertLabels> = certs
+            .iter()
+            .map(|(fingerprint, not_after)| {
+                let l = IdpCertLabels {
+                    idp: idp.to_owned(),
+                    fingerprint: fingerprint.clone(),
+                };
+                t.cert_expiry.get_or_create(&l).set(*not_after);
+                l
+            })
+            .collect();
+        sets.insert(idp.to_owned(), labels);
+    }
+
+    /// Drop the trust gauges of IdPs that are no longer configured (after a reload).
+    pub fn saml_idps_retain(&self, names: &[&str]) {
+        let t = &self.saml_trust;
+        let mut sets = t.certs.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<String> = sets
+            .keys()
+            .filter(|k| !names.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for idp in gone {
+            for old in sets.remove(&idp).unwrap_or_default() {
+                t.cert_expiry.remove(&old);
+            }
+            let label = IdpLabel { idp };
+            t.valid_until.remove(&label);
+            t.last_success.remove(&label);
         }
     }
 
