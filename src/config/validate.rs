@@ -152,6 +152,11 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
                 }
             }
         }
+        if idp.allow_cbc && idp.decryption_key_files.is_empty() {
+            errors.push(format!(
+                "{at}: allow_cbc has no effect without decryption_key_files"
+            ));
+        }
     }
     let mut names = HashSet::new();
     for (i, p) in cfg.oidc.providers.iter().enumerate() {

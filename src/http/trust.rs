@@ -100,7 +100,26 @@ async fn load_idp(cfg: &Config, idp: &SamlIdpConfig) -> Result<TrustedIdp, Strin
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
     recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
-    TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients).map_err(|e| e.to_string())
+    let mut trusted = TrustedIdp::from_metadata_xml(&idp.name, &xml, audiences, recipients)
+        .map_err(|e| e.to_string())?;
+    trusted.decryption = load_decryption(idp)?;
+    Ok(trusted)
+}
+
+/// The IdP's decryption keys (`decryption_key_files`) and CBC policy; key material never leaves
+/// this function in a message or log.
+fn load_decryption(idp: &SamlIdpConfig) -> Result<saml::Decryption, String> {
+    let keys = saml::DecryptionKey::load_files(&idp.decryption_key_files)?;
+    if idp.allow_cbc {
+        tracing::warn!(
+            idp = %idp.name,
+            "allow_cbc = true: AES-CBC encrypted assertions are decrypted even when no Response signature covers them (padding-oracle exposure); prefer AES-GCM or a signed Response"
+        );
+    }
+    Ok(saml::Decryption {
+        keys,
+        allow_cbc: idp.allow_cbc,
+    })
 }
 
 async fn fetch_metadata(url: &str) -> Result<String, String> {

@@ -49,6 +49,7 @@ fn identity(
         },
         key_fingerprint: "00".into(),
         in_response_to: None,
+        encrypted: false,
         original: OriginalCredential::WebIdentityToken("t".to_owned().into()),
     }
 }

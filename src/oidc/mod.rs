@@ -140,6 +140,7 @@ impl OidcValidator {
             aws,
             key_fingerprint: key.fingerprint.clone(),
             in_response_to: None,
+            encrypted: false,
             original: OriginalCredential::WebIdentityToken(unverified_token.to_owned().into()),
         })
     }

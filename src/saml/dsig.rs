@@ -35,11 +35,7 @@ fn shape(msg: &'static str) -> SamlError {
     SamlError::SignatureShape(msg.into())
 }
 
-/// Verify every Signature of the Response in `doc` with `idp`'s pinned keys.
-pub fn verify<'a, 'x>(
-    doc: &'a Document<'x>,
-    idp: &TrustedIdp,
-) -> Result<Verified<'a, 'x>, SamlError> {
+fn check_keys(idp: &TrustedIdp) -> Result<(), SamlError> {
     let keys = idp.pinned_keys();
     if keys.is_empty() || keys.len() != idp.signing_certs.len() {
         // Never reached for a TrustedIdp built by metadata.rs; fail closed anyway (checklist R1).
@@ -47,6 +43,74 @@ pub fn verify<'a, 'x>(
             idp: idp.name.clone(),
         });
     }
+    Ok(())
+}
+
+/// The one `ds:Signature` child of `parent`, if any.
+fn signature_of<'a, 'x>(parent: Node<'a, 'x>) -> Result<Option<Node<'a, 'x>>, SamlError> {
+    let mut sigs = xml::children(parent, NS_DS, "Signature");
+    let sig = sigs.next();
+    if sig.is_some() && sigs.next().is_some() {
+        return Err(SamlError::SignatureMisplaced(format!(
+            "the {} carries more than one Signature",
+            parent.tag_name().name()
+        )));
+    }
+    Ok(sig)
+}
+
+/// Encrypted Assertion, step 1: verify the Response's Signature (which covers the
+/// EncryptedAssertion, ciphertext and wrapped key included) before anything is decrypted; the
+/// fingerprint of the key that verified it, `None` when the Response is unsigned.
+pub fn verify_response<'k>(
+    doc: &Document<'_>,
+    idp: &'k TrustedIdp,
+) -> Result<Option<&'k str>, SamlError> {
+    check_keys(idp)?;
+    let response = doc.root_element();
+    match signature_of(response)? {
+        Some(sig) => verify_one(sig, response, idp, &mut Vec::new()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Encrypted Assertion, step 2: `doc` is the wrapper `decrypt` built around the decrypted
+/// Assertion; verify the Assertion's own Signature, if any. `response_fingerprint` comes from
+/// [`verify_response`]; the Assertion must be covered by at least one of the two.
+pub fn verify_decrypted<'a, 'x>(
+    doc: &'a Document<'x>,
+    idp: &TrustedIdp,
+    response_fingerprint: Option<&str>,
+) -> Result<Verified<'a, 'x>, SamlError> {
+    check_keys(idp)?;
+    let mut assertions = xml::children(doc.root_element(), NS_SAML, "Assertion");
+    let assertion = assertions.next().ok_or(SamlError::AssertionUnsigned)?;
+    if assertions.next().is_some() {
+        return Err(SamlError::MultipleAssertions { count: 2 });
+    }
+    let own = match signature_of(assertion)? {
+        Some(sig) => Some(verify_one(sig, assertion, idp, &mut Vec::new())?),
+        None => None,
+    };
+    let mut fingerprints: Vec<&str> = response_fingerprint.into_iter().collect();
+    if let Some(fp) = own.filter(|fp| !fingerprints.contains(fp)) {
+        fingerprints.push(fp);
+    }
+    if fingerprints.is_empty() {
+        return Err(SamlError::Unsigned);
+    }
+    Ok(Verified {
+        assertion,
+        key_fingerprint: fingerprints.join("+"),
+    })
+}
+
+/// Verify every Signature of the Response in `doc` with `idp`'s pinned keys.
+pub fn verify<'a, 'x>(
+    doc: &'a Document<'x>,
+    idp: &TrustedIdp,
+) -> Result<Verified<'a, 'x>, SamlError> {
+    check_keys(idp)?;
     let response = doc.root_element();
     if !is(response, NS_SAMLP, "Response") {
         return Err(SamlError::AssertionUnsigned);

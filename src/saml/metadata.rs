@@ -7,6 +7,7 @@
 //! without BOM (as AWS IAM requires), no DTD. Certificate expiry is deliberately not enforced,
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
+use super::decryption_key::Decryption;
 use super::error::SamlConfigError;
 use super::keys::{CertificateDer, PinnedKey};
 use super::xml::{self, NS_DS, NS_MD};
@@ -31,6 +32,8 @@ pub struct TrustedIdp {
     pub recipients: Vec<String>,
     /// The IdP's SingleSignOnService for the HTTP-Redirect binding (SP-initiated browser sign-in).
     pub sso_redirect_url: Option<String>,
+    /// Keys that decrypt this IdP's encrypted assertions (none: they are refused).
+    pub decryption: Decryption,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -160,6 +163,7 @@ impl TrustedIdp {
             audiences,
             recipients,
             sso_redirect_url: None,
+            decryption: Decryption::default(),
             keys: Vec::new(),
         };
         idp.check()?;

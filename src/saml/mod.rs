@@ -2,9 +2,13 @@
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
+//!    An `EncryptedAssertion` is then decrypted (`decrypt`, `xmlenc`) with the IdP's decryption
+//!    keys, after the Response signature (which covers the ciphertext) has verified, and the
+//!    plaintext Assertion is preflighted like a plaintext one.
 //! 2. `dsig`: native XML-DSig on the same parse tree (exclusive C14N, SHA-2, RSA/ECDSA via
 //!    aws-lc-rs) with the IdP's pinned keys and algorithm allowlists; yields the signed Assertion.
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
+//!    `EncryptedID` / `EncryptedAttribute` in the verified Assertion are decrypted after this.
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew), duplicate attributes.
 //! 4. `attributes`: AWS attributes into checked newtypes.
@@ -16,6 +20,8 @@
 
 pub mod attributes;
 pub mod c14n;
+pub mod decrypt;
+pub mod decryption_key;
 pub mod dsig;
 pub mod error;
 pub mod keys;
@@ -23,6 +29,7 @@ pub mod metadata;
 pub mod preflight;
 pub mod profile;
 pub mod xml;
+pub mod xmlenc;
 
 #[cfg(test)]
 mod xmlsec_reference;
@@ -32,6 +39,7 @@ mod test_support;
 #[cfg(test)]
 mod validate_tests;
 
+pub use decryption_key::{Decryption, DecryptionKey};
 pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
 
@@ -111,15 +119,38 @@ impl SamlValidator {
             .ok_or(SamlError::IssuerUnknown)?;
         profile::check_response_envelope(pre.unverified_doc.root_element(), idp)?;
 
+        // 1b. an EncryptedAssertion: Response signature, decryption, preflight of the plaintext.
+        let decrypted = pre
+            .encrypted_assertion
+            .then(|| decrypt::decrypt_assertion(&pre.unverified_doc, idp))
+            .transpose()?;
+        let inner = match &decrypted {
+            Some(d) => Some(d.preflight(&pre.unverified_doc, idp)?),
+            None => None,
+        };
+
         // 2. verify with this IdP's pinned keys only, on the same tree; the Assertion it returns is
         // covered by a verified signature.
-        let verified = dsig::verify(&pre.unverified_doc, idp)?;
-        if verified.assertion.attribute("ID") != Some(pre.unverified_assertion_id.as_str()) {
+        let (verified, assertion_pre) = match (&decrypted, &inner) {
+            (Some(d), Some(p)) => (d.verify(&p.unverified_doc, idp)?, p),
+            _ => (dsig::verify(&pre.unverified_doc, idp)?, &pre),
+        };
+        if verified.assertion.attribute("ID")
+            != Some(assertion_pre.unverified_assertion_id.as_str())
+        {
             return Err(SamlError::AssertionUnsigned);
         }
+        // 2b. EncryptedID / EncryptedAttribute inside the verified Assertion.
+        let with_ids =
+            decrypt::decrypt_identifiers(&assertion_pre.unverified_doc, verified.assertion, idp)?;
+        let with_ids = with_ids.as_deref().map(xml::parse).transpose()?;
+        let assertion = match &with_ids {
+            Some(doc) => decrypt::assertion_of(doc)?,
+            None => verified.assertion,
+        };
 
         // 3. profile on the verified Assertion.
-        let facts = profile::check_assertion(verified.assertion, idp, self.clock.now())?;
+        let facts = profile::check_assertion(assertion, idp, self.clock.now())?;
 
         // 4. AWS attributes.
         let aws = attributes::aws_claims(&facts.attributes, facts.session_not_on_or_after)?;
@@ -136,6 +167,7 @@ impl SamlValidator {
             attributes: facts.attributes,
             aws,
             key_fingerprint: verified.key_fingerprint,
+            encrypted: pre.encrypted_assertion,
             in_response_to: facts.in_response_to,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
         })

@@ -371,6 +371,7 @@ impl OidcBrowser {
             ),
             original: OriginalCredential::WebIdentityToken(SecretString::from(raw)),
             in_response_to: None,
+            encrypted: false,
         })
     }
 }
