@@ -120,6 +120,22 @@ fn gcm_response_signed_over_the_encrypted_assertion_is_accepted() {
 }
 
 #[test]
+fn samlify_encrypted_assertion_decrypts_and_verifies() {
+    // samlify's layout: EncryptedAssertion redeclaring saml, whitespace, a default-namespace
+    // ds:KeyInfo, an `e:` prefixed EncryptedKey with the certificate in its KeyInfo.
+    let signed = SamlResponseBuilder::new(t0())
+        .sign(SignWhat::Assertion)
+        .build_xml();
+    let gcm = samlify_encrypt_assertion(&signed, GCM256);
+    assert!(gcm.contains("EncryptedAssertion") && !gcm.contains("<saml:Subject"));
+    accepted(validate(&gcm));
+    // samlify's default data algorithm is AES-256-CBC: refused unless allowed (nothing signs it).
+    let cbc = samlify_encrypt_assertion(&signed, CBC256);
+    assert_rejected(validate(&cbc), "saml_encryption_cbc_not_allowed");
+    accepted(validate_allow_cbc(&cbc));
+}
+
+#[test]
 fn rotation_any_configured_decryption_key_may_be_the_one() {
     let xml = assertion_signed_then_encrypted(&EncSpec::new(GCM128, KeyPlacement::InKeyInfo));
     let idp = idp_with(

@@ -213,3 +213,34 @@ pub fn with_data_cipher_value(xml: &str, bytes: &[u8]) -> String {
         1,
     )
 }
+
+/// The Response with its Assertion encrypted by samlify (`SamlLib.encryptAssertion`, using
+/// @authenio/xml-encryption; RSA-OAEP-MGF1P) to `certs/test-sp-enc.crt`: a second, outside
+/// implementation (`tests/support/samlify-encrypt.mjs`, node and `node_modules` required).
+pub fn samlify_encrypt_assertion(xml: &str, data_alg: &str) -> String {
+    use std::io::Write as _;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support/samlify-encrypt.mjs");
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .arg(certs_dir().join("test-sp-enc.crt"))
+        .arg(data_alg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run node (samlify)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(strip_xml_declaration(xml).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "samlify encryptAssertion: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
