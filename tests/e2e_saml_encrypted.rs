@@ -19,7 +19,12 @@ use serde_json::Value;
 fn config_tail(key_files: &[&str]) -> String {
     let files: Vec<String> = key_files
         .iter()
-        .map(|f| format!("{:?}", repo_path(&format!("certs/{f}")).display().to_string()))
+        .map(|f| {
+            format!(
+                "{:?}",
+                repo_path(&format!("certs/{f}")).display().to_string()
+            )
+        })
         .collect();
     format!(
         r#"decryption_key_files = [{}]
@@ -76,8 +81,14 @@ async fn encrypted_assertion_is_exchanged_for_credentials_through_moto() {
     let logs = broker.logs();
     let pem = std::fs::read_to_string(repo_path("certs/test-sp-enc.key")).unwrap();
     let key_line = pem.lines().nth(2).unwrap();
-    assert!(!logs.contains(key_line), "decryption key material in the logs");
-    assert!(!logs.contains(&saml[..60]), "the Response leaked into the logs");
+    assert!(
+        !logs.contains(key_line),
+        "decryption key material in the logs"
+    );
+    assert!(
+        !logs.contains(&saml[..60]),
+        "the Response leaked into the logs"
+    );
 }
 
 #[test]
@@ -88,7 +99,9 @@ fn check_config_names_each_bad_decryption_key_file_and_why() {
         &cfg,
         format!(
             "[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = {:?}\n{}",
-            repo_path("config/test-idp-metadata.xml").display().to_string(),
+            repo_path("config/test-idp-metadata.xml")
+                .display()
+                .to_string(),
             config_tail(&[
                 "test-sp-enc.key",
                 "weak-rsa1024.key",
@@ -123,7 +136,13 @@ fn check_config_names_each_bad_decryption_key_file_and_why() {
             .unwrap_or_else(|| panic!("{file} not reported:\n{text}"));
         assert!(line.contains(why), "{file}: {line}");
     }
-    assert!(!text.contains("test-sp-enc.key "), "the good key is not reported: {text}");
+    assert!(
+        !text.contains("test-sp-enc.key "),
+        "the good key is not reported: {text}"
+    );
     let pem = std::fs::read_to_string(repo_path("certs/weak-rsa1024.key")).unwrap();
-    assert!(!text.contains(pem.lines().nth(1).unwrap()), "key material in the report");
+    assert!(
+        !text.contains(pem.lines().nth(1).unwrap()),
+        "key material in the report"
+    );
 }

@@ -86,6 +86,9 @@ async fn undecryptable_assertion_answers_the_uniform_code_and_never_reaches_sts(
     let cbc = b64(&encrypted_response(now, CBC128));
     let (status, body) = post_form(&app, "/v1/saml/credentials", &[("SAMLResponse", &cbc)]).await;
     assert_eq!(status, 401, "{body}");
-    assert_eq!(body["error"]["code"], "saml_encryption_cbc_not_allowed", "{body}");
+    assert_eq!(
+        body["error"]["code"], "saml_encryption_cbc_not_allowed",
+        "{body}"
+    );
     assert_eq!(sts.calls(), 0);
 }

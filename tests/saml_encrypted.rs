@@ -40,7 +40,10 @@ fn validate_allow_cbc(xml: &str) -> Result<VerifiedIdentity, SamlError> {
 #[track_caller]
 fn accepted(r: Result<VerifiedIdentity, SamlError>) -> VerifiedIdentity {
     let id = r.unwrap_or_else(|e| panic!("expected acceptance, got {}: {e}", e.code()));
-    assert!(id.encrypted(), "the identity records that the assertion was encrypted");
+    assert!(
+        id.encrypted(),
+        "the identity records that the assertion was encrypted"
+    );
     assert_eq!(id.subject(), "alice@example.com");
     assert_eq!(id.aws().roles.len(), 1);
     id
@@ -151,7 +154,11 @@ fn pass_through_keeps_the_original_encrypted_response_for_aws() {
     let id = accepted(validate(&xml));
     match id.original() {
         OriginalCredential::SamlResponse(s) => {
-            assert_eq!(s.expose_secret(), b64(&xml), "AWS gets the Response as received");
+            assert_eq!(
+                s.expose_secret(),
+                b64(&xml),
+                "AWS gets the Response as received"
+            );
             assert!(xml.contains("EncryptedAssertion") && !xml.contains("<saml:Subject"));
         }
         other => panic!("{other:?}"),
@@ -286,7 +293,10 @@ fn cbc_padding_oracle_probe_every_variant_gets_the_identical_answer() {
         }
     }
     assert_eq!(answers.len(), 1, "{answers:?}");
-    assert_eq!(answers.into_iter().next().unwrap().0, "saml_decryption_failed");
+    assert_eq!(
+        answers.into_iter().next().unwrap().0,
+        "saml_decryption_failed"
+    );
 }
 
 #[test]
@@ -323,7 +333,11 @@ fn encrypted_assertion_beside_a_plaintext_assertion_is_refused() {
     let enc = assertion_signed_then_encrypted(&EncSpec::new(GCM128, KeyPlacement::InKeyInfo));
     let start = enc.find("<saml:EncryptedAssertion>").unwrap();
     let end = enc.find("</saml:EncryptedAssertion>").unwrap() + "</saml:EncryptedAssertion>".len();
-    let both = plain.replacen("</samlp:Response>", &format!("{}</samlp:Response>", &enc[start..end]), 1);
+    let both = plain.replacen(
+        "</samlp:Response>",
+        &format!("{}</samlp:Response>", &enc[start..end]),
+        1,
+    );
     assert_rejected(validate(&both), "saml_multiple_assertions");
 }
 
@@ -364,7 +378,8 @@ fn wrapper_namespace_trick_plaintext_that_closes_or_extends_the_wrapper_is_refus
 }
 
 #[test]
-fn wrapper_namespace_trick_plaintext_gets_only_the_namespaces_in_scope_at_the_encrypted_assertion() {
+fn wrapper_namespace_trick_plaintext_gets_only_the_namespaces_in_scope_at_the_encrypted_assertion()
+{
     // The plaintext relies on `saml` declared on the Response (as xmlsec's output does): fine.
     let a = signed_assertion();
     let relying = a.replacen(&format!(" xmlns:saml=\"{NS_SAML}\""), "", 1);
@@ -384,7 +399,9 @@ fn unsigned_decrypted_assertion_in_an_unsigned_response_is_refused() {
     assert_rejected(validate(&xml), "saml_unsigned");
     // With allow_cbc and CBC the same refusal is the uniform one (nothing authenticated it).
     let cbc = encrypt_assertion(
-        &SamlResponseBuilder::new(t0()).sign(SignWhat::Nothing).build_xml(),
+        &SamlResponseBuilder::new(t0())
+            .sign(SignWhat::Nothing)
+            .build_xml(),
         &EncSpec::new(CBC128, KeyPlacement::InKeyInfo),
     );
     assert_uniform_failure(validate_allow_cbc(&cbc));
@@ -398,22 +415,39 @@ fn xsw_inside_the_plaintext_is_refused() {
         .sign(SignWhat::Nothing)
         .assertion_template()
         .replace("_assert-4b7e2f90c3d54a18b6e0", "_evil")
-        .replacen("<saml:Subject>", &format!("<saml:Advice>{a}</saml:Advice><saml:Subject>"), 1);
-    assert_rejected(validate(&response_with_plaintext(&evil)), "saml_multiple_assertions");
+        .replacen(
+            "<saml:Subject>",
+            &format!("<saml:Advice>{a}</saml:Advice><saml:Subject>"),
+            1,
+        );
+    assert_rejected(
+        validate(&response_with_plaintext(&evil)),
+        "saml_multiple_assertions",
+    );
     // The genuine Signature moved into an evil Assertion with the same ID.
     let sig_start = a.find("<ds:Signature").unwrap();
     let sig_end = a.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
     let evil = a
         .replacen(&a[sig_start..sig_end], "", 1)
         .replace("alice@example.com", "admin@example.com");
-    let evil = evil.replacen("<saml:Subject>", &format!("{}<saml:Subject>", &a[sig_start..sig_end]), 1);
-    assert_rejected(validate(&response_with_plaintext(&evil)), "saml_signature_invalid");
+    let evil = evil.replacen(
+        "<saml:Subject>",
+        &format!("{}<saml:Subject>", &a[sig_start..sig_end]),
+        1,
+    );
+    assert_rejected(
+        validate(&response_with_plaintext(&evil)),
+        "saml_signature_invalid",
+    );
 }
 
 #[test]
 fn decrypted_assertion_reusing_the_response_id_is_refused() {
     let mut b = SamlResponseBuilder::new(t0()).sign(SignWhat::Assertion);
     b.assertion_id = b.response_id.clone();
-    let xml = encrypt_assertion(&b.build_xml(), &EncSpec::new(GCM128, KeyPlacement::InKeyInfo));
+    let xml = encrypt_assertion(
+        &b.build_xml(),
+        &EncSpec::new(GCM128, KeyPlacement::InKeyInfo),
+    );
     assert_rejected(validate(&xml), "saml_duplicate_id");
 }

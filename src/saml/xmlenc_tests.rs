@@ -285,8 +285,7 @@ fn tampered_gcm_ciphertext_is_refused() {
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let value = doc
         .descendants()
-        .filter(|n| is(*n, NS_XENC, "CipherValue"))
-        .last()
+        .rfind(|n| is(*n, NS_XENC, "CipherValue"))
         .unwrap()
         .text()
         .unwrap()

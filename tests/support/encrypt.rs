@@ -186,13 +186,12 @@ pub fn data_cipher_value(xml: &str) -> (Vec<u8>, String) {
     let doc = roxmltree::Document::parse(xml).expect("parses");
     let text = doc
         .descendants()
-        .filter(|n| n.tag_name().name() == "CipherValue")
-        .filter(|n| {
-            n.ancestors()
-                .nth(2)
-                .is_some_and(|d| d.tag_name().name() == "EncryptedData")
+        .rfind(|n| {
+            n.tag_name().name() == "CipherValue"
+                && n.ancestors()
+                    .nth(2)
+                    .is_some_and(|d| d.tag_name().name() == "EncryptedData")
         })
-        .last()
         .and_then(|n| n.text())
         .expect("data CipherValue")
         .to_owned();
@@ -219,8 +218,8 @@ pub fn with_data_cipher_value(xml: &str, bytes: &[u8]) -> String {
 /// implementation (`tests/support/samlify-encrypt.mjs`, node and `node_modules` required).
 pub fn samlify_encrypt_assertion(xml: &str, data_alg: &str) -> String {
     use std::io::Write as _;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support/samlify-encrypt.mjs");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/samlify-encrypt.mjs");
     let mut child = std::process::Command::new("node")
         .arg(script)
         .arg(certs_dir().join("test-sp-enc.crt"))
