@@ -210,6 +210,45 @@ fn encrypted_attribute_inside_a_signed_assertion_is_decrypted_after_verification
 
 // ---- attacks -------------------------------------------------------------------------------
 
+/// A Response whose Assertion (signed) carries an EncryptedID decrypting to `plaintext`.
+fn with_encrypted_id_of(plaintext: &str) -> String {
+    let enc =
+        encrypted_assertion_of(plaintext).replace("saml:EncryptedAssertion", "saml:EncryptedID");
+    SamlResponseBuilder::new(t0())
+        .sign(SignWhat::Assertion)
+        .build_xml_edited(|stage, xml| match stage {
+            Stage::Assertion => {
+                let start = xml.find("<saml:NameID").unwrap();
+                let end = xml.find("</saml:NameID>").unwrap() + "</saml:NameID>".len();
+                format!("{}{enc}{}", &xml[..start], &xml[end..])
+            }
+            Stage::Response => xml,
+        })
+}
+
+#[test]
+fn encrypted_name_id_with_comment_injection_or_another_element_is_refused() {
+    let ok = format!("<saml:NameID xmlns:saml=\"{NS_SAML}\">alice@example.com</saml:NameID>");
+    assert_eq!(
+        validate(&with_encrypted_id_of(&ok)).unwrap().subject(),
+        "alice@example.com"
+    );
+    let comment = format!(
+        "<saml:NameID xmlns:saml=\"{NS_SAML}\">admin@example.com<!---->.evil</saml:NameID>"
+    );
+    assert_rejected(
+        validate(&with_encrypted_id_of(&comment)),
+        "saml_comment_injection",
+    );
+    for other in [
+        format!("<saml:Issuer xmlns:saml=\"{NS_SAML}\">x</saml:Issuer>"),
+        format!("{ok}{ok}"),
+        "not xml".to_string(),
+    ] {
+        assert_uniform_failure(validate(&with_encrypted_id_of(&other)));
+    }
+}
+
 #[test]
 fn encrypted_assertion_for_an_idp_without_decryption_keys_is_refused_as_unsupported() {
     let xml = assertion_signed_then_encrypted(&EncSpec::new(GCM128, KeyPlacement::InKeyInfo));

@@ -424,6 +424,28 @@ name = "Bad Name"
     }
 
     #[test]
+    fn allow_cbc_without_decryption_keys_is_refused() {
+        let errs = load_str(
+            "[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\nallow_cbc = true\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains("allow_cbc has no effect without decryption_key_files"),
+            "{errs}"
+        );
+        let ok = load_str(
+            "[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\nallow_cbc = true\n\
+             decryption_key_files = [\"certs/test-sp-enc.key\"]\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        assert!(ok.saml.idps[0].allow_cbc);
+        assert_eq!(ok.saml.idps[0].decryption_key_files.len(), 1);
+    }
+
+    #[test]
     fn browser_sign_in_settings_are_checked() {
         let errs = load_str(
             "[saml]\nallowed_relay_states = [\"https://evil.example/\", \"//x\"]\n\

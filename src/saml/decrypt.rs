@@ -133,7 +133,7 @@ impl DecryptedAssertion<'_> {
 /// The plaintext inside a [`DECRYPTED_WRAPPER`] element that declares exactly the namespaces in
 /// scope at `context` (a leading UTF-8 XML declaration is dropped).
 fn wrap(context: Node<'_, '_>, plaintext: &str) -> Result<String, &'static str> {
-    let body = match plaintext.strip_prefix("<?xml") {
+    let body = match plaintext.trim_start().strip_prefix("<?xml") {
         Some(rest) => {
             let (decl, rest) = rest
                 .split_once("?>")
