@@ -281,3 +281,36 @@ fn attribute(el: Node<'_, '_>) -> Result<String, SamlError> {
     s.push_str("</saml:Attribute>");
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_declares_exactly_the_namespaces_in_scope_at_the_encrypted_element() {
+        let doc = roxmltree::Document::parse(
+            "<r xmlns=\"urn:default\" xmlns:a=\"urn:a\" xmlns:s=\"urn:outer\">\
+             <s:EncryptedAssertion xmlns:s=\"urn:inner&amp;x\">\
+             <xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/>\
+             </s:EncryptedAssertion></r>",
+        )
+        .unwrap();
+        let ea = doc.root_element().first_element_child().unwrap();
+        let wrapped = wrap(ea, "<s:A a:x=\"1\"><B/></s:A>").unwrap();
+        let parsed = roxmltree::Document::parse(&wrapped).unwrap();
+        let a = parsed.root_element().first_element_child().unwrap();
+        assert_eq!(
+            a.tag_name().namespace(),
+            Some("urn:inner&x"),
+            "innermost wins"
+        );
+        assert_eq!(a.attribute(("urn:a", "x")), Some("1"));
+        let b = a.first_element_child().unwrap();
+        assert_eq!(b.tag_name().namespace(), Some("urn:default"));
+        // The EncryptedData's own declaration is not in scope for the plaintext.
+        assert!(roxmltree::Document::parse(&wrap(ea, "<xenc:A/>").unwrap()).is_err());
+        // A leading UTF-8 declaration is dropped; another encoding is refused.
+        assert!(wrap(ea, "\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><B/>").is_ok());
+        assert!(wrap(ea, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><B/>").is_err());
+    }
+}
