@@ -155,8 +155,15 @@ fn saml(out: &mut Out) {
         mutate::billion_laughs(&response_signed),
     );
     out.put(p, "reject-two-assertions.xml", &two);
+    // Preflight accepts the shape (the signature may be inside the ciphertext); the validator
+    // refuses it (the fuzz IdP has no decryption key).
     out.put(
         p,
+        "valid-encrypted-assertion-shape.xml",
+        mutate::encrypt_assertion_placeholder(&unsigned),
+    );
+    out.put(
+        "saml_validate",
         "reject-encrypted-assertion.xml",
         mutate::encrypt_assertion_placeholder(&unsigned),
     );

@@ -18,7 +18,7 @@ DAYS=3650
 
 mkdir -p "$CERTS" "$ROOT/config"
 if [[ "${1:-}" == "--force" ]]; then
-  rm -f "$CERTS"/test-idp.* "$CERTS"/test-idp-ec.* "$CERTS"/attacker.*
+  rm -f "$CERTS"/test-idp.* "$CERTS"/test-idp-ec.* "$CERTS"/attacker.* "$CERTS"/test-sp-enc.* "$CERTS"/weak-rsa1024.key
 fi
 
 # new_key NAME KIND CN — private key (PEM, PKCS#8) + self-signed certificate, only if missing.
@@ -43,6 +43,13 @@ new_key() {
 new_key test-idp rsa "test-idp.fedbroker.local (RSA signing)"
 new_key test-idp-ec ec "test-idp.fedbroker.local (EC signing)"
 new_key attacker rsa "attacker.invalid (NOT trusted)"
+# SAML decryption key of the broker under test (IdPs encrypt assertions to test-sp-enc.crt), its
+# PKCS#1 ("BEGIN RSA PRIVATE KEY") copy, and a 1024-bit RSA key that must be refused as one.
+new_key test-sp-enc rsa "sp.test.fedbroker.local (SAML decryption)"
+openssl rsa -in "$CERTS/test-sp-enc.key" -traditional -out "$CERTS/test-sp-enc.pkcs1.key" 2>/dev/null
+if [[ ! -f "$CERTS/weak-rsa1024.key" ]]; then
+  openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$CERTS/weak-rsa1024.key"
+fi
 
 # Base64 body of a certificate, as it goes into ds:X509Certificate.
 cert_b64() { sed -e '/-----/d' "$CERTS/$1.crt" | tr -d '\n'; }
@@ -88,6 +95,8 @@ because the SAML tests sign their responses at run time).
 | `test-idp.key` / `.crt` (+ `.key.der` PKCS#8, `.crt.der`) | RSA-2048 signing key of the test IdP `https://idp.test.fedbroker.local/metadata` |
 | `test-idp-ec.key` / `.crt` (+ DER) | P-256 signing key of the same test IdP |
 | `attacker.key` / `.crt` (+ DER) | RSA-2048 key that is **not** in any metadata: used by negative tests (re-signed / foreign-signed responses) |
+| `test-sp-enc.key` / `.crt` (+ DER, + `.pkcs1.key`) | RSA-2048 SAML decryption key of the broker under test (`decryption_key_files`); test IdPs encrypt assertions to `test-sp-enc.crt` |
+| `weak-rsa1024.key` | RSA-1024 key: refused as a decryption key (too small) |
 
 Both test-idp certificates are listed as `use="signing"` in `config/test-idp-metadata.xml`.
 Certificates are self-signed, valid 10 years.

@@ -76,6 +76,8 @@ pub struct VerifiedIdentity {
     pub(crate) original: OriginalCredential,
     /// SAML: the signed `SubjectConfirmationData InResponseTo` (SP-initiated browser sign-in).
     pub(crate) in_response_to: Option<String>,
+    /// SAML: the Assertion arrived encrypted (`EncryptedAssertion`) and was decrypted.
+    pub(crate) encrypted: bool,
 }
 
 impl VerifiedIdentity {
@@ -121,6 +123,10 @@ impl VerifiedIdentity {
     pub fn in_response_to(&self) -> Option<&str> {
         self.in_response_to.as_deref()
     }
+    /// SAML: the Assertion arrived encrypted and was decrypted by the broker.
+    pub fn encrypted(&self) -> bool {
+        self.encrypted
+    }
 
     /// The subject as logs may show it: a SHA-256 prefix of `issuer | subject` (rule 7).
     pub fn subject_hash(&self) -> String {
@@ -158,6 +164,8 @@ pub struct StoredIdentity {
     original_kind: String,
     original: String,
     in_response_to: Option<String>,
+    #[serde(default)]
+    encrypted: bool,
 }
 
 impl From<&VerifiedIdentity> for StoredIdentity {
@@ -183,6 +191,7 @@ impl From<&VerifiedIdentity> for StoredIdentity {
             original_kind: original_kind.to_owned(),
             original,
             in_response_to: i.in_response_to.clone(),
+            encrypted: i.encrypted,
         }
     }
 }
@@ -209,6 +218,7 @@ impl From<StoredIdentity> for VerifiedIdentity {
                 OriginalCredential::WebIdentityToken(original)
             },
             in_response_to: s.in_response_to,
+            encrypted: s.encrypted,
         }
     }
 }

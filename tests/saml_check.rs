@@ -6,6 +6,8 @@
 //! Responses come from the test IdP signer (`support/saml_idp.rs`, the IdP of
 //! `config/test-idp-metadata.xml`), issued at a fixed instant that `--at` names.
 
+#[path = "support/encrypt.rs"]
+mod encrypt;
 #[path = "support/saml_idp.rs"]
 mod saml_idp;
 
@@ -540,4 +542,48 @@ fn sha1_signed_response_is_refused_with_the_algorithm_and_a_hint() {
     );
     assert!(j["hint"].as_str().unwrap().contains("RSA-SHA256"));
     assert_eq!(j["signature"], Value::Null);
+}
+
+/// An Assertion signed by the IdP, then AES-CBC encrypted, in an unsigned Response (what most real
+/// IdPs send): without `allow_cbc` the report names the CBC opt-in as the one thing missing; with
+/// it (and the decryption key) the Response is accepted and reported as encrypted.
+#[test]
+fn cbc_encrypted_assertion_names_the_cbc_opt_in_then_is_accepted_with_it() {
+    let key = format!("{}/certs/test-sp-enc.key", env!("CARGO_MANIFEST_DIR"));
+    let xml = SamlResponseBuilder::new(issued())
+        .sign(SignWhat::Assertion)
+        .build_xml();
+    let spec = encrypt::EncSpec::new(encrypt::CBC128, encrypt::KeyPlacement::InKeyInfo);
+    let encrypted = encrypt::encrypt_assertion(&xml, &spec);
+    let run = |extra: &str, json: bool| {
+        let s = Setup::new("");
+        let cfg = std::fs::read_to_string(s.config()).unwrap().replacen(
+            "name = \"corp\"\n",
+            &format!("name = \"corp\"\ndecryption_key_files = [\"{key}\"]\n{extra}"),
+            1,
+        );
+        std::fs::write(s.config(), cfg).unwrap();
+        let file = s.file("enc.xml", &encrypted);
+        let mut args = vec!["--idp", "corp", "--at", ISSUED];
+        if json {
+            args.push("--json");
+        }
+        args.push(file.to_str().unwrap());
+        saml_check(&s.config(), &args, None)
+    };
+
+    let refused = run("", true);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    let j = refused.json();
+    assert_eq!(j["code"], "saml_encryption_cbc_not_allowed");
+    assert_eq!(j["encrypted"], true);
+    assert_eq!(j["check"], "decryption");
+    assert!(j["hint"].as_str().unwrap().contains("allow_cbc"), "{j}");
+    let text = run("", false);
+    assert!(text.stdout.contains("allow_cbc"), "{}", text.stdout);
+
+    let accepted = run("allow_cbc = true\n", true);
+    let j = assert_accepted_json(&accepted);
+    assert_eq!(j["encrypted"], true);
+    assert_eq!(j["signature"]["signed"], "assertion");
 }

@@ -244,6 +244,15 @@ pub struct SamlIdpConfig {
     /// `fedbroker_saml_legacy_signatures_total{idp}`.
     #[serde(default)]
     pub legacy_algorithms: bool,
+    /// RSA private keys (PKCS#8 or PKCS#1 PEM, at least 2048 bits) that decrypt this IdP's
+    /// encrypted assertions, tried in turn (several for rotation). Empty: encrypted assertions are
+    /// refused.
+    #[serde(default)]
+    pub decryption_key_files: Vec<String>,
+    /// Accept AES-CBC encrypted assertions that no verified Response signature covers (padding-
+    /// oracle exposure). Off by default; AES-GCM, and CBC inside a signed Response, need no opt-in.
+    #[serde(default)]
+    pub allow_cbc: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

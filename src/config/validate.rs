@@ -174,6 +174,11 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
                 }
             }
         }
+        if idp.allow_cbc && idp.decryption_key_files.is_empty() {
+            errors.push(format!(
+                "{at}: allow_cbc has no effect without decryption_key_files"
+            ));
+        }
     }
     let mut names = HashSet::new();
     for (i, p) in cfg.oidc.providers.iter().enumerate() {
@@ -455,6 +460,28 @@ name = "Bad Name"
             let cfg = load_str(&toml(good), Vec::<(String, String)>::new()).unwrap();
             assert_eq!(cfg.saml.idps[0].max_assertion_age_seconds, Some(good));
         }
+    }
+
+    #[test]
+    fn allow_cbc_without_decryption_keys_is_refused() {
+        let errs = load_str(
+            "[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\nallow_cbc = true\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains("allow_cbc has no effect without decryption_key_files"),
+            "{errs}"
+        );
+        let ok = load_str(
+            "[[saml.idps]]\nname = \"corp\"\nmetadata_file = \"a.xml\"\nallow_cbc = true\n\
+             decryption_key_files = [\"certs/test-sp-enc.key\"]\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        assert!(ok.saml.idps[0].allow_cbc);
+        assert_eq!(ok.saml.idps[0].decryption_key_files.len(), 1);
     }
 
     #[test]

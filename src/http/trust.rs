@@ -268,7 +268,31 @@ pub async fn load_idp(
             ),
         }
     }
+    trusted.decryption = load_decryption(cfg, idp).map_err(MetadataLoadError::Invalid)?;
     Ok(trusted)
+}
+
+/// The IdP's decryption keys (`decryption_key_files`, then the broker's own SP key when
+/// `[saml] sp_key_file` is set, since `/saml/metadata` publishes its certificate for encryption)
+/// and CBC policy; key material never leaves this function in a message or log.
+fn load_decryption(cfg: &Config, idp: &SamlIdpConfig) -> Result<saml::Decryption, String> {
+    let mut keys = saml::DecryptionKey::load_files(&idp.decryption_key_files)?;
+    if let (Some(path), Some(_)) = (&cfg.saml.sp_key_file, &cfg.saml.sp_cert_file) {
+        // A broken SP key is reported (once, as a config error) by `sp_signing_problems`.
+        if let Ok(key) = saml::DecryptionKey::from_file(path) {
+            keys.push(key);
+        }
+    }
+    if idp.allow_cbc {
+        tracing::warn!(
+            idp = %idp.name,
+            "allow_cbc = true: AES-CBC encrypted assertions are decrypted even when no Response signature covers them (padding-oracle exposure); prefer AES-GCM or a signed Response"
+        );
+    }
+    Ok(saml::Decryption {
+        keys,
+        allow_cbc: idp.allow_cbc,
+    })
 }
 
 /// The load-time warning for an IdP with `legacy_algorithms = true` (none for a strict IdP);

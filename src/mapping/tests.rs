@@ -53,6 +53,7 @@ fn identity(
         key_fingerprint: "00".into(),
         in_response_to: None,
         legacy_algorithm: false,
+        encrypted: false,
         original: OriginalCredential::WebIdentityToken("t".to_owned().into()),
     }
 }

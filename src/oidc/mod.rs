@@ -141,6 +141,7 @@ impl OidcValidator {
             key_fingerprint: key.fingerprint.clone(),
             in_response_to: None,
             legacy_algorithm: false,
+            encrypted: false,
             original: OriginalCredential::WebIdentityToken(unverified_token.to_owned().into()),
         })
     }

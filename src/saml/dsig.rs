@@ -83,8 +83,10 @@ fn c14n_name(uri: &str) -> &'static str {
     }
 }
 
-/// What one verified Signature used.
-struct OneSignature<'k> {
+/// What one verified Signature used (opaque outside this module; the encrypted-assertion path
+/// carries the Response's across decryption).
+#[derive(Debug, Clone, Copy)]
+pub struct OneSignature<'k> {
     fingerprint: &'k str,
     method: &'static str,
     digest: &'static str,
@@ -107,11 +109,7 @@ fn shape(msg: &'static str) -> SamlError {
     SamlError::SignatureShape(msg.into())
 }
 
-/// Verify every Signature of the Response in `doc` with `idp`'s pinned keys.
-pub fn verify<'a, 'x>(
-    doc: &'a Document<'x>,
-    idp: &TrustedIdp,
-) -> Result<Verified<'a, 'x>, SamlError> {
+fn check_keys(idp: &TrustedIdp) -> Result<(), SamlError> {
     let keys = idp.pinned_keys();
     if keys.is_empty() || keys.len() != idp.signing_certs.len() {
         // Never reached for a TrustedIdp built by metadata.rs; fail closed anyway (checklist R1).
@@ -119,6 +117,65 @@ pub fn verify<'a, 'x>(
             idp: idp.name.clone(),
         });
     }
+    Ok(())
+}
+
+/// The one `ds:Signature` child of `parent`, if any.
+fn signature_of<'a, 'x>(parent: Node<'a, 'x>) -> Result<Option<Node<'a, 'x>>, SamlError> {
+    let mut sigs = xml::children(parent, NS_DS, "Signature");
+    let sig = sigs.next();
+    if sig.is_some() && sigs.next().is_some() {
+        return Err(SamlError::SignatureMisplaced(format!(
+            "the {} carries more than one Signature",
+            parent.tag_name().name()
+        )));
+    }
+    Ok(sig)
+}
+
+/// Encrypted Assertion, step 1: verify the Response's Signature (which covers the
+/// EncryptedAssertion, ciphertext and wrapped key included) before anything is decrypted; what
+/// verified it, `None` when the Response is unsigned.
+pub fn verify_response<'k>(
+    doc: &Document<'_>,
+    idp: &'k TrustedIdp,
+) -> Result<Option<OneSignature<'k>>, SamlError> {
+    check_keys(idp)?;
+    let response = doc.root_element();
+    match signature_of(response)? {
+        Some(sig) => verify_one(sig, response, idp, &mut Vec::new()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Encrypted Assertion, step 2: `doc` is the wrapper `decrypt` built around the decrypted
+/// Assertion; verify the Assertion's own Signature, if any. `response` comes from
+/// [`verify_response`]; the Assertion must be covered by at least one of the two.
+pub fn verify_decrypted<'a, 'x>(
+    doc: &'a Document<'x>,
+    idp: &TrustedIdp,
+    response: Option<OneSignature<'_>>,
+) -> Result<Verified<'a, 'x>, SamlError> {
+    check_keys(idp)?;
+    let mut assertions = xml::children(doc.root_element(), NS_SAML, "Assertion");
+    let assertion = assertions.next().ok_or(SamlError::AssertionUnsigned)?;
+    if assertions.next().is_some() {
+        return Err(SamlError::MultipleAssertions { count: 2 });
+    }
+    let own = match signature_of(assertion)? {
+        Some(sig) => Some(verify_one(sig, assertion, idp, &mut Vec::new())?),
+        None => None,
+    };
+    let facts = facts_of(&[response, own])?;
+    Ok(Verified { assertion, facts })
+}
+
+/// Verify every Signature of the Response in `doc` with `idp`'s pinned keys.
+pub fn verify<'a, 'x>(
+    doc: &'a Document<'x>,
+    idp: &TrustedIdp,
+) -> Result<Verified<'a, 'x>, SamlError> {
+    check_keys(idp)?;
     let response = doc.root_element();
     if !is(response, NS_SAMLP, "Response") {
         return Err(SamlError::AssertionUnsigned);
@@ -143,7 +200,14 @@ pub fn verify<'a, 'x>(
         }
         *slot = Some(verify_one(sig, parent, idp, &mut buf)?);
     }
-    let signed = match &by_parent {
+    let facts = facts_of(&by_parent)?;
+    Ok(Verified { assertion, facts })
+}
+
+/// The facts of the verified Signatures of the Response and of the Assertion (in that order);
+/// neither verified: [`SamlError::Unsigned`].
+fn facts_of(by_parent: &[Option<OneSignature<'_>>; 2]) -> Result<SignatureFacts, SamlError> {
+    let signed = match by_parent {
         [None, None] => return Err(SamlError::Unsigned),
         [Some(_), None] => Signed::Response,
         [None, Some(_)] => Signed::Assertion,
@@ -161,7 +225,7 @@ pub fn verify<'a, 'x>(
         key_fingerprint: field(|s| s.fingerprint),
         legacy: verified.iter().any(|s| s.legacy),
     };
-    Ok(Verified { assertion, facts })
+    Ok(facts)
 }
 
 /// Canonicalize `apex` (minus `omit`) with `algorithm`: exclusive (with `prefixes`) or inclusive.

@@ -43,9 +43,21 @@ pub enum SamlError {
     #[error("the Response must contain exactly one Assertion (found {count})")]
     MultipleAssertions { count: usize },
 
-    /// EncryptedAssertion / EncryptedAttribute / EncryptedID: not supported (known gap).
-    #[error("encrypted SAML elements are not supported; configure the IdP to send a signed, unencrypted assertion over TLS")]
+    /// An EncryptedAssertion or EncryptedID for an IdP without decryption keys, or an encrypted
+    /// element where SAML allows none.
+    #[error("the Response carries an encrypted assertion or identifier that fedbroker cannot decrypt for this IdP: configure decryption_key_files for it in [[saml.idps]] (the private key of the certificate the IdP encrypts to), or have the IdP send the assertion unencrypted")]
     EncryptedUnsupported,
+
+    /// Every failure to decrypt (wrong key, tampered ciphertext, bad padding, RSA 1.5, unknown
+    /// algorithm, malformed EncryptedData or plaintext): one code and one message, so that no
+    /// failure can be told from another (padding and decryption oracles).
+    #[error("the encrypted assertion could not be decrypted; the IdP must encrypt to the certificate of a key in decryption_key_files, with RSA-OAEP key transport (never RSA 1.5) and AES-GCM (or AES-CBC, see allow_cbc)")]
+    DecryptionFailed,
+
+    /// AES-CBC data not covered by a verified Response signature, and the IdP lacks `allow_cbc`.
+    /// Decided from the algorithm URI before any decryption, so it reveals nothing secret.
+    #[error("the assertion is encrypted with AES-CBC, which is accepted only inside a signed Response or with allow_cbc = true for this IdP; have the IdP sign the Response or encrypt with AES-GCM, or set allow_cbc = true (see docs/SECURITY.md)")]
+    EncryptionCbcNotAllowed,
 
     /// Two elements carry the same `ID` value (signature wrapping, CVE-2025-23369 class).
     #[error("two elements carry the same ID attribute value; IDs must be unique")]
@@ -148,6 +160,8 @@ impl ApiError for SamlError {
             | AlgorithmForbidden { .. }
             | MultipleAssertions { .. }
             | DuplicateId
+            | DecryptionFailed
+            | EncryptionCbcNotAllowed
             | Unsigned
             | IssuerUnknown
             | SignatureInvalid { .. }
@@ -178,6 +192,8 @@ impl ApiError for SamlError {
             AlgorithmForbidden { .. } => "saml_algorithm_forbidden",
             MultipleAssertions { .. } => "saml_multiple_assertions",
             EncryptedUnsupported => "saml_encrypted_assertion_unsupported",
+            DecryptionFailed => "saml_decryption_failed",
+            EncryptionCbcNotAllowed => "saml_encryption_cbc_not_allowed",
             DuplicateId => "saml_duplicate_id",
             Unsigned => "saml_unsigned",
             IssuerUnknown => "saml_issuer_unknown",

@@ -9,6 +9,7 @@
 //! without BOM (as AWS IAM requires), no DTD. Certificate expiry is deliberately not enforced,
 //! like AWS IAM (reference §2.3); rotate by updating metadata.
 
+use super::decryption_key::Decryption;
 use super::error::SamlConfigError;
 use super::keys::{AlgorithmPolicy, CertificateDer, PinnedKey, LEGACY_MIN_RSA_BITS};
 use super::validity::MetadataValidity;
@@ -44,6 +45,8 @@ pub struct TrustedIdp {
     pub algorithm_policy: AlgorithmPolicy,
     /// `cacheDuration` / `validUntil` of the metadata it came from (none for PEM-built IdPs).
     pub metadata_validity: MetadataValidity,
+    /// Keys that decrypt this IdP's encrypted assertions (none: they are refused).
+    pub decryption: Decryption,
     /// `signing_certs`' public keys, parsed once (same order), for the native verifier.
     keys: Vec<PinnedKey>,
 }
@@ -221,6 +224,7 @@ impl TrustedIdp {
             max_assertion_age: super::DEFAULT_MAX_ASSERTION_AGE,
             algorithm_policy: policy,
             metadata_validity: MetadataValidity::default(),
+            decryption: Decryption::default(),
             keys: Vec::new(),
         };
         idp.check()?;

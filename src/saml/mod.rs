@@ -2,10 +2,14 @@
 //!
 //! Pipeline (each stage only sees what the previous one accepted):
 //! 1. `preflight`: size cap, strict base64, UTF-8, strict XML (roxmltree: no DTD), signature shape.
+//!    An `EncryptedAssertion` is then decrypted (`decrypt`, `xmlenc`) with the IdP's decryption
+//!    keys, after the Response signature (which covers the ciphertext) has verified, and the
+//!    plaintext Assertion is preflighted like a plaintext one.
 //! 2. `dsig`: native XML-DSig on the same parse tree (exclusive or inclusive C14N, SHA-2, RSA/ECDSA
 //!    via aws-lc-rs; SHA-1 only for an IdP with `legacy_algorithms`) with the IdP's pinned keys and
 //!    algorithm allowlists; yields the signed Assertion and the [`dsig::SignatureFacts`].
 //!    (samael + xmlsec, a dev-dependency only, is the independent oracle its tests compare against.)
+//!    `EncryptedID` / `EncryptedAttribute` in the verified Assertion are decrypted after this.
 //! 3. `profile`: Status, Issuer, one Assertion, Audience, bearer SubjectConfirmation, Recipient,
 //!    time windows (injected clock, bounded skew, per-IdP maximum age), duplicate attributes.
 //! 4. `attributes`: AWS attributes into checked newtypes (`Role`/`RoleSessionName` required
@@ -18,6 +22,8 @@
 
 pub mod attributes;
 pub mod c14n;
+pub mod decrypt;
+pub mod decryption_key;
 pub mod dsig;
 pub mod error;
 pub mod keys;
@@ -27,6 +33,7 @@ pub mod profile;
 pub mod trace;
 pub mod validity;
 pub mod xml;
+pub mod xmlenc;
 
 #[cfg(test)]
 mod xmlsec_reference;
@@ -37,6 +44,7 @@ mod test_support;
 mod validate_tests;
 
 pub use attributes::AwsAttributes;
+pub use decryption_key::{Decryption, DecryptionKey};
 pub use error::{SamlConfigError, SamlError};
 pub use metadata::TrustedIdp;
 pub use trace::{Stage, Trace};
@@ -156,18 +164,45 @@ impl SamlValidator {
         trace.stage = Stage::Envelope;
         profile::check_response_envelope(pre.unverified_doc.root_element(), idp)?;
 
+        // 1b. an EncryptedAssertion: Response signature, decryption, preflight of the plaintext.
+        if pre.encrypted_assertion {
+            trace.stage = Stage::Decryption;
+        }
+        let decrypted = pre
+            .encrypted_assertion
+            .then(|| decrypt::decrypt_assertion(&pre.unverified_doc, idp))
+            .transpose()?;
+        let inner = match &decrypted {
+            Some(d) => Some(d.preflight(&pre.unverified_doc, idp)?),
+            None => None,
+        };
+
         // 2. verify with this IdP's pinned keys only, on the same tree; the Assertion it returns is
         // covered by a verified signature.
         trace.stage = Stage::Signature;
-        let verified = dsig::verify(&pre.unverified_doc, idp)?;
-        if verified.assertion.attribute("ID") != Some(pre.unverified_assertion_id.as_str()) {
+        let (verified, assertion_pre) = match (&decrypted, &inner) {
+            (Some(d), Some(p)) => (d.verify(&p.unverified_doc, idp)?, p),
+            _ => (dsig::verify(&pre.unverified_doc, idp)?, &pre),
+        };
+        if verified.assertion.attribute("ID")
+            != Some(assertion_pre.unverified_assertion_id.as_str())
+        {
             return Err(SamlError::AssertionUnsigned);
         }
         trace.signature = Some(verified.facts.clone());
+        // 2b. EncryptedID / EncryptedAttribute inside the verified Assertion.
+        trace.stage = Stage::Decryption;
+        let with_ids =
+            decrypt::decrypt_identifiers(&assertion_pre.unverified_doc, verified.assertion, idp)?;
+        let with_ids = with_ids.as_deref().map(xml::parse).transpose()?;
+        let assertion = match &with_ids {
+            Some(doc) => decrypt::assertion_of(doc)?,
+            None => verified.assertion,
+        };
 
         // 3. profile on the verified Assertion.
         trace.stage = Stage::Profile;
-        let facts = profile::check_assertion(verified.assertion, idp, self.clock.now())?;
+        let facts = profile::check_assertion(assertion, idp, self.clock.now())?;
 
         // 4. AWS attributes.
         trace.stage = Stage::Attributes;
@@ -190,6 +225,7 @@ impl SamlValidator {
             aws,
             key_fingerprint: verified.facts.key_fingerprint.clone(),
             legacy_algorithm: verified.facts.legacy,
+            encrypted: pre.encrypted_assertion,
             in_response_to: facts.in_response_to,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
         })

@@ -2,9 +2,12 @@
 //!
 //! Order: length cap (before decoding) → strict base64 → UTF-8 (+ encoding declaration) → DOCTYPE
 //! ban → strict XML (roxmltree, no DTD, node and depth caps) → document shape (root Response, one
-//! Assertion, unique IDs, no encrypted elements, plain-text identity values) → signature shape
+//! Assertion or EncryptedAssertion, unique IDs, EncryptedID only in a Subject and
+//! EncryptedAttribute only in an AttributeStatement, plain-text identity values) → signature shape
 //! (placement, one SignedInfo, one Reference to the parent's ID, allowed transforms and algorithms,
-//! no Object/Manifest/RetrievalMethod/HMACOutputLength).
+//! no Object/Manifest/HMACOutputLength, RetrievalMethod only as XML Encryption's pointer from
+//! EncryptedData/KeyInfo to an EncryptedKey). [`check_decrypted`] applies the same rules to the
+//! document `decrypt` builds around a decrypted Assertion.
 //!
 //! Invariant: nothing read here is trusted for identity. The only value used downstream is the
 //! Assertion Issuer, to *select* which IdP's pinned keys verify the signature; a lie there just
@@ -13,6 +16,7 @@
 
 use super::keys::{AlgorithmPolicy, DigestMethod, SignatureMethod};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
+use super::xmlenc::NS_XENC;
 use super::{SamlError, MAX_SAML_RESPONSE_BASE64_LEN};
 use base64::Engine as _;
 use roxmltree::{Document, Node};
@@ -32,10 +36,25 @@ pub const ALG_ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-sig
 pub struct Preflight<'x> {
     /// The parsed, untrusted document (Status/Destination hints are read from it).
     pub unverified_doc: Document<'x>,
-    /// Text of the Assertion's Issuer: used only to choose the IdP's keys.
+    /// Text of the Assertion's Issuer (of the Response's Issuer when the Assertion is encrypted):
+    /// used only to choose the IdP's keys.
     pub unverified_assertion_issuer: String,
-    /// `ID` of the one Assertion.
+    /// `ID` of the one Assertion (empty when it is encrypted).
     pub unverified_assertion_id: String,
+    /// The Response holds an `EncryptedAssertion` instead of an `Assertion`.
+    pub encrypted_assertion: bool,
+}
+
+/// Local name of the element `decrypt` wraps a decrypted Assertion in (see [`check_decrypted`]).
+pub const DECRYPTED_WRAPPER: &str = "fedbroker-decrypted-assertion";
+
+/// Which document is checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The Response as received.
+    Response,
+    /// A decrypted Assertion inside the wrapper `decrypt` built.
+    Decrypted,
 }
 
 /// Length cap, strict base64 and UTF-8. Only ASCII whitespace that IdPs and form encoders insert
@@ -124,10 +143,49 @@ pub fn check_with_policy(
     // Also here, not only in `decode`: callers that hold text already must not get a document
     // read as UTF-8 that declares another encoding.
     check_encoding_declaration(xml_text)?;
+    check_document(xml_text, Part::Response, policy)
+}
+
+/// The same checks on a decrypted Assertion, which `decrypt` wraps in one element
+/// ([`DECRYPTED_WRAPPER`]) declaring exactly the namespaces in scope at the EncryptedAssertion.
+/// The wrapper must span the whole text and hold the one Assertion and nothing else (so nothing
+/// can be smuggled beside it), and no signature is required here: the Response's, verified on the
+/// original document before decryption, may be the one that covers the Assertion.
+///
+/// `policy` is the algorithm allowlist of the IdP that is decrypting (known by now).
+pub fn check_decrypted(
+    xml_text: &str,
+    policy: AlgorithmPolicy,
+) -> Result<Preflight<'_>, SamlError> {
+    let p = check_document(xml_text, Part::Decrypted, policy)?;
+    let root = p.unverified_doc.root_element();
+    let wrapper_only = p.unverified_doc.root().children().count() == 1
+        && root.range() == (0..xml_text.len())
+        && root.children().all(|c| {
+            (c.is_element() && is(c, NS_SAML, "Assertion"))
+                || (c.is_text() && c.text().unwrap_or_default().trim().is_empty())
+        });
+    if !wrapper_only || p.encrypted_assertion {
+        return Err(SamlError::Malformed(
+            "the decrypted content must be exactly one saml:Assertion".into(),
+        ));
+    }
+    Ok(p)
+}
+
+fn check_document(
+    xml_text: &str,
+    part: Part,
+    policy: AlgorithmPolicy,
+) -> Result<Preflight<'_>, SamlError> {
     let doc = xml::parse(xml_text)?;
     xml::check_depth(&doc)?;
     let root = doc.root_element();
-    if !is(root, NS_SAMLP, "Response") {
+    let root_ok = match part {
+        Part::Response => is(root, NS_SAMLP, "Response"),
+        Part::Decrypted => root.tag_name().name() == DECRYPTED_WRAPPER,
+    };
+    if !root_ok {
         return Err(SamlError::Malformed(
             "the root element must be a SAML 2.0 protocol Response".into(),
         ));
@@ -155,11 +213,23 @@ pub fn check_with_policy(
         let ns = node.tag_name().namespace();
         let local = node.tag_name().name();
         if local.starts_with("Encrypted") && (ns == Some(NS_SAML) || ns == Some(NS_SAMLP)) {
-            return Err(SamlError::EncryptedUnsupported);
+            let parent = node.parent_element();
+            let allowed = ns == Some(NS_SAML)
+                && match local {
+                    "EncryptedAssertion" => true,
+                    "EncryptedID" => parent.is_some_and(|p| is(p, NS_SAML, "Subject")),
+                    "EncryptedAttribute" => {
+                        parent.is_some_and(|p| is(p, NS_SAML, "AttributeStatement"))
+                    }
+                    _ => false,
+                };
+            if !allowed {
+                return Err(SamlError::EncryptedUnsupported);
+            }
         }
         if ns == Some(NS_SAML) {
             match local {
-                "Assertion" => assertions.push(node),
+                "Assertion" | "EncryptedAssertion" => assertions.push(node),
                 "NameID" | "AttributeValue" | "Issuer" | "Audience"
                     if xml::has_non_text_child(node) =>
                 {
@@ -173,6 +243,8 @@ pub fn check_with_policy(
         if ns == Some(NS_DS) {
             match local {
                 "Signature" => signatures.push(node),
+                // XML Encryption's pointer to an EncryptedKey (only ever resolved locally).
+                "RetrievalMethod" if is_encrypted_data_key_info(node.parent_element()) => {}
                 "Object" | "Manifest" | "RetrievalMethod" | "HMACOutputLength" => {
                     return Err(SamlError::SignatureShape(format!(
                         "ds:{local} is not allowed in a SAML signature"
@@ -194,14 +266,17 @@ pub fn check_with_policy(
             "the Assertion must be a direct child of the Response".into(),
         ));
     }
-    if signatures.is_empty() {
+    let encrypted_assertion = assertion.tag_name().name() == "EncryptedAssertion";
+    // An encrypted Assertion may carry its own signature inside the ciphertext.
+    if signatures.is_empty() && part == Part::Response && !encrypted_assertion {
         return Err(SamlError::Unsigned);
     }
     let mut signed_parents = HashSet::new();
     for sig in &signatures {
         let parent = sig.parent_element();
         let parent = match parent {
-            Some(p) if p == root || p == assertion => p,
+            Some(p) if p == root && part == Part::Response => p,
+            Some(p) if p == assertion && !encrypted_assertion => p,
             _ => {
                 return Err(SamlError::SignatureMisplaced(
                     "a Signature must be a direct child of the Response or of the Assertion".into(),
@@ -217,6 +292,21 @@ pub fn check_with_policy(
         check_signature_shape(*sig, parent, policy)?;
     }
 
+    if encrypted_assertion {
+        // SAML profiles 4.1.4.2: the Response Issuer is required when the Assertion is encrypted.
+        let issuer = xml::at_most_one(root, NS_SAML, "Issuer")?.ok_or_else(|| {
+            SamlError::IssuerMismatch(
+                "a Response with an EncryptedAssertion must have an Issuer".into(),
+            )
+        })?;
+        let unverified_assertion_issuer = xml::strict_text(issuer, "Issuer")?.trim().to_owned();
+        return Ok(Preflight {
+            unverified_doc: doc,
+            unverified_assertion_issuer,
+            unverified_assertion_id: String::new(),
+            encrypted_assertion,
+        });
+    }
     let issuer = xml::at_most_one(assertion, NS_SAML, "Issuer")?
         .ok_or_else(|| SamlError::IssuerMismatch("the Assertion has no Issuer".into()))?;
     let unverified_assertion_issuer = xml::strict_text(issuer, "Issuer")?.trim().to_owned();
@@ -229,6 +319,16 @@ pub fn check_with_policy(
         unverified_doc: doc,
         unverified_assertion_issuer,
         unverified_assertion_id,
+        encrypted_assertion,
+    })
+}
+
+/// True for the `ds:KeyInfo` of an `xenc:EncryptedData`.
+fn is_encrypted_data_key_info(node: Option<Node<'_, '_>>) -> bool {
+    node.is_some_and(|k| {
+        is(k, NS_DS, "KeyInfo")
+            && k.parent_element()
+                .is_some_and(|d| is(d, NS_XENC, "EncryptedData"))
     })
 }
 

@@ -155,13 +155,113 @@ fn rejects_duplicate_id_confusion() {
     assert_eq!(code_of(&x), "saml_duplicate_id");
 }
 
+const ENCRYPTED: &str = "<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"><xenc:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes128-gcm\"/><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:RetrievalMethod Type=\"http://www.w3.org/2001/04/xmlenc#EncryptedKey\" URI=\"#_ek\"/></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData><xenc:EncryptedKey xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" Id=\"_ek\"/></saml:EncryptedAssertion>";
+
 #[test]
-fn rejects_encrypted_assertion_as_unsupported() {
+fn accepts_unsigned_encrypted_assertion_and_selects_the_idp_by_the_response_issuer() {
+    // The signature may be inside the ciphertext: decided after decryption, not here.
+    let x = response("", ENCRYPTED);
+    let p = check(&x).unwrap();
+    assert!(p.encrypted_assertion);
+    assert_eq!(p.unverified_assertion_issuer, IDP_ENTITY);
+    assert_eq!(p.unverified_assertion_id, "");
+}
+
+#[test]
+fn encrypted_assertion_without_response_issuer_is_refused() {
+    let x =
+        response("", ENCRYPTED).replace(&format!("<saml:Issuer>{IDP_ENTITY}</saml:Issuer>"), "");
+    assert_eq!(code_of(&x), "saml_issuer_mismatch");
+}
+
+#[test]
+fn encrypted_assertion_beside_a_plaintext_assertion_is_refused() {
     let x = response(
         "",
-        "<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedAssertion>",
+        &format!(
+            "{ENCRYPTED}{}",
+            assertion(&sig_template(ASSERTION_ID), "alice")
+        ),
     );
-    assert_eq!(code_of(&x), "saml_encrypted_assertion_unsupported");
+    assert_eq!(code_of(&x), "saml_multiple_assertions");
+}
+
+#[test]
+fn two_encrypted_assertions_are_refused() {
+    let x = response(
+        "",
+        &format!("{ENCRYPTED}{}", ENCRYPTED.replace("_ek", "_ek2")),
+    );
+    assert_eq!(code_of(&x), "saml_multiple_assertions");
+}
+
+#[test]
+fn signature_inside_encrypted_assertion_is_misplaced() {
+    let x = response(
+        "",
+        &ENCRYPTED.replace(
+            "<saml:EncryptedAssertion>",
+            &format!(
+                "<saml:EncryptedAssertion ID=\"_ea\">{}",
+                sig_template("_ea")
+            ),
+        ),
+    );
+    assert_eq!(code_of(&x), "saml_signature_misplaced");
+}
+
+#[test]
+fn encrypted_elements_where_saml_allows_none_are_refused() {
+    let enc_id = "<saml:EncryptedID><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedID>";
+    // EncryptedID outside a Subject (here in the Response's Extensions) and a protocol-level one.
+    for x in [
+        templated_both().replace(
+            "<samlp:Status>",
+            &format!("<samlp:Extensions>{enc_id}</samlp:Extensions><samlp:Status>"),
+        ),
+        templated_both().replace(
+            "<samlp:Status>",
+            "<samlp:Extensions><samlp:EncryptedID/></samlp:Extensions><samlp:Status>",
+        ),
+    ] {
+        assert_eq!(code_of(&x), "saml_encrypted_assertion_unsupported", "{x}");
+    }
+    // In a Subject it is allowed (decrypted after the Assertion's signature verified).
+    let in_subject = templated_both().replace(
+        "<saml:NameID Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\">alice</saml:NameID>",
+        enc_id,
+    );
+    assert_eq!(code_of(&in_subject), "ok");
+}
+
+#[test]
+fn retrieval_method_is_allowed_only_as_the_encrypted_data_key_pointer() {
+    let outside = ENCRYPTED.replace(
+        "<xenc:EncryptedKey xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" Id=\"_ek\"/>",
+        "<xenc:EncryptedKey xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" Id=\"_ek\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:RetrievalMethod URI=\"http://127.0.0.1:9/\"/></ds:KeyInfo></xenc:EncryptedKey>",
+    );
+    assert_eq!(code_of(&response("", &outside)), "saml_signature_shape");
+}
+
+#[test]
+fn decrypted_wrapper_must_hold_exactly_one_assertion() {
+    let a = assertion("", "alice");
+    let wrap = |inner: &str| {
+        format!("<{DECRYPTED_WRAPPER} xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">{inner}</{DECRYPTED_WRAPPER}>")
+    };
+    assert!(check_decrypted(&wrap(&a), AlgorithmPolicy::Strict).is_ok());
+    for bad in [
+        wrap(&format!("{a}<!-- x -->")),
+        wrap(&format!("{a}text")),
+        wrap(&format!("{a}<x/>")),
+        wrap("<saml:Issuer>x</saml:Issuer>"),
+        format!("{}<!-- after -->", wrap(&a)),
+    ] {
+        let code = check_decrypted(&bad, AlgorithmPolicy::Strict)
+            .err()
+            .map(|e| e.code());
+        assert!(code.is_some(), "accepted: {bad}");
+    }
 }
 
 #[test]

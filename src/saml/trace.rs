@@ -22,6 +22,10 @@ pub enum Stage {
     Issuer,
     /// Response Version, Status, Issuer and Destination (read only to reject).
     Envelope,
+    /// An EncryptedAssertion (after the Response signature that covers it verified), or
+    /// EncryptedID / EncryptedAttribute inside the verified Assertion: XML Encryption with the
+    /// IdP's decryption keys.
+    Decryption,
     /// XML-DSig with the IdP's pinned keys.
     Signature,
     /// Profile checks on the verified Assertion (audience, recipient, time windows, subject).
@@ -36,6 +40,7 @@ impl Stage {
             Self::Preflight => "preflight",
             Self::Issuer => "issuer",
             Self::Envelope => "envelope",
+            Self::Decryption => "decryption",
             Self::Signature => "signature",
             Self::Profile => "profile",
             Self::Attributes => "attributes",

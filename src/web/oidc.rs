@@ -372,6 +372,7 @@ impl OidcBrowser {
             legacy_algorithm: false,
             original: OriginalCredential::WebIdentityToken(SecretString::from(raw)),
             in_response_to: None,
+            encrypted: false,
         })
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod encrypt;
 pub mod federation;
 pub mod harness;
 pub mod http;
