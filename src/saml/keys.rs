@@ -103,7 +103,8 @@ impl SignatureMethod {
 }
 
 /// The XML-DSig DigestMethods fedbroker knows: SHA-256 and stronger, and SHA-1 only under
-/// [`AlgorithmPolicy::Legacy`] (checklist S08).
+/// [`AlgorithmPolicy::Legacy`]: SHA-1 collisions are practical, so a strict IdP's digests must not
+/// use it (docs/SECURITY.md, row S08).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigestMethod {
     Sha1,
