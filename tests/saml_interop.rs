@@ -38,6 +38,12 @@ fn interop_manifest_entries_are_complete() {
             "{}: source_commit is not a commit",
             pkg.id
         );
+        assert_eq!(
+            pkg.source_repo.split('/').count(),
+            2,
+            "{}: source_repo is not owner/name",
+            pkg.id
+        );
         assert!(!f.product.trim().is_empty(), "{}: no product", f.name);
         assert!(!f.algorithm.trim().is_empty(), "{}: no algorithm", f.name);
         assert!(!f.expect.why.trim().is_empty(), "{}: no why", f.name);
