@@ -15,7 +15,9 @@
 
 mod interop;
 
-use interop::{corpus, load_corpus, run_check, tamper, CheckRun, Fixture, ROLE_ARN, TAMPER_KINDS};
+use interop::{
+    corpus, load_corpus, run_check, tamper, CheckRun, Corpus, Fixture, ROLE_ARN, TAMPER_KINDS,
+};
 
 /// Every manifest entry is complete enough to be audited: product, licence, source commit,
 /// sha256 of each file, an instant, a reason, and a code for each refusal.
@@ -134,7 +136,7 @@ fn interop_fixtures_get_their_expected_verdict() {
     for f in &corpus.fixture {
         let response = f.response_bytes(&corpus);
         let run = run_check(&corpus, f, &response);
-        if let Err(why) = check_verdict(f, &run) {
+        if let Err(why) = check_verdict(&corpus, f, &run) {
             failures.push(format!("{}: {why}\n    output: {}", f.name, run.summary()));
         }
     }
@@ -180,7 +182,7 @@ fn interop_tampered_copies_are_refused() {
     );
 }
 
-fn check_verdict(f: &Fixture, run: &CheckRun) -> Result<(), String> {
+fn check_verdict(corpus: &Corpus, f: &Fixture, run: &CheckRun) -> Result<(), String> {
     if let Some(text) = &f.expect.config_refused {
         if run.exit != Some(2) || !run.stderr.contains(text.as_str()) {
             return Err(format!("expected exit 2 (configuration refused: {text:?})"));
@@ -222,8 +224,26 @@ fn check_verdict(f: &Fixture, run: &CheckRun) -> Result<(), String> {
         if !roles.contains(ROLE_ARN) {
             return Err(format!("roles {roles} do not offer {ROLE_ARN}"));
         }
-        if json["signature"]["signed"].as_str().is_none() {
-            return Err("an accepted Response reports no signature.signed".into());
+        let sig = &json["signature"];
+        if sig["signed"].as_str() != f.expect.signed.as_deref() {
+            return Err(format!(
+                "signature.signed {}, expected {:?}",
+                sig["signed"], f.expect.signed
+            ));
+        }
+        let method = sig["algorithm"].as_str().unwrap_or("");
+        let want = format!("#{}", f.expect.signature_method.as_deref().unwrap_or("?"));
+        if method.is_empty() || !method.split('+').all(|m| m.ends_with(&want)) {
+            return Err(format!(
+                "signature.algorithm {method:?}, expected ...{want}"
+            ));
+        }
+        let fingerprint = f.idp_cert_fingerprint(corpus);
+        if sig["key_fingerprint"].as_str() != Some(fingerprint.as_str()) {
+            return Err(format!(
+                "signature.key_fingerprint {}, expected the package certificate's {fingerprint}",
+                sig["key_fingerprint"]
+            ));
         }
     } else {
         let code = json["code"].as_str();

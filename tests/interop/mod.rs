@@ -77,6 +77,10 @@ pub struct Expect {
     pub code: Option<String>,
     pub issuer: Option<String>,
     pub subject: Option<String>,
+    /// Accepted: which elements carry a verified signature (`response`, `assertion`, `both`).
+    pub signed: Option<String>,
+    /// Accepted: the SignatureMethod URI's fragment, e.g. `rsa-sha256`.
+    pub signature_method: Option<String>,
     pub why: String,
     #[serde(default)]
     pub tamper: Vec<String>,
@@ -233,6 +237,14 @@ impl Fixture {
                 .expect("Response is base64")
         };
         String::from_utf8(xml).expect("Response is UTF-8")
+    }
+
+    /// SHA-256 (hex) of the trusted certificate's DER: the fingerprint saml-check must report.
+    pub fn idp_cert_fingerprint(&self, corpus: &Corpus) -> String {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(self.idp_cert_base64(corpus))
+            .expect("certificate is base64");
+        hex::encode(Sha256::digest(der))
     }
 
     /// The trusted certificate (base64 DER) from the package.
