@@ -262,14 +262,8 @@ fn expect<'a, 'x>(
 
 /// Strict base64 of an element's text, ignoring XML whitespace.
 fn base64_text(node: Node<'_, '_>, what: &'static str) -> Result<Vec<u8>, SamlError> {
-    let text = xml::strict_text(node, what)?;
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| SamlError::SignatureShape(format!("{what} is not valid base64")))
+    xml::decode_base64_text(&xml::strict_text(node, what)?)
+        .ok_or_else(|| SamlError::SignatureShape(format!("{what} is not valid base64")))
 }
 
 fn algorithm<'a>(node: Node<'a, '_>) -> &'a str {

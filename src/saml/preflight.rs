@@ -230,6 +230,7 @@ fn check_document(
         if ns == Some(NS_SAML) {
             match local {
                 "Assertion" | "EncryptedAssertion" => assertions.push(node),
+                "AttributeValue" if xml::attribute_value_name_id(node).is_some() => {}
                 "NameID" | "AttributeValue" | "Issuer" | "Audience"
                     if xml::has_non_text_child(node) =>
                 {

@@ -372,7 +372,10 @@ fn collect_attributes(a: Node<'_, '_>) -> Result<BTreeMap<String, Vec<String>>, 
                 .ok_or_else(|| violation("an Attribute has no Name"))?;
             let mut values = Vec::new();
             for v in xml::children(at, NS_SAML, "AttributeValue") {
-                values.push(xml::strict_text(v, "AttributeValue")?);
+                values.push(match xml::attribute_value_name_id(v) {
+                    Some(name_id) => xml::strict_text(name_id, "NameID")?,
+                    None => xml::strict_text(v, "AttributeValue")?,
+                });
             }
             if out.insert(name.to_owned(), values).is_some() {
                 return Err(SamlError::DuplicateAttribute {

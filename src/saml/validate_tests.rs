@@ -238,3 +238,49 @@ fn try_new_refuses_idp_without_signing_key() {
         "saml_idp_misconfigured"
     );
 }
+
+/// eduPersonTargetedID as the eduPerson SAML profile sends it (Shibboleth): a `saml:NameID`
+/// element as the AttributeValue. Signed, it is accepted and read as the NameID's text.
+fn with_targeted_id(value_xml: &str) -> String {
+    let a = assertion(&sig_template(ASSERTION_ID), "alice").replace(
+        "</saml:AttributeStatement>",
+        &format!(
+            r#"<saml:Attribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.10"><saml:AttributeValue>{value_xml}</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>"#
+        ),
+    );
+    sign(&response("", &a), 0)
+}
+
+#[test]
+fn name_id_attribute_value_is_read_as_its_text() {
+    let (v, _) = validator();
+    let x = with_targeted_id(
+        r#"<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">abc123</saml:NameID>"#,
+    );
+    let id = v.validate(&b64(&x)).unwrap();
+    assert_eq!(
+        id.attributes()["urn:oid:1.3.6.1.4.1.5923.1.1.1.10"],
+        vec!["abc123".to_owned()]
+    );
+}
+
+#[test]
+fn name_id_attribute_value_cannot_carry_comment_injection_or_mixed_content() {
+    let (v, _) = validator();
+    for value in [
+        // A comment inside the nested NameID (truncation by a text-only reader).
+        "<saml:NameID>admin<!---->.evil</saml:NameID>",
+        // Text beside the element (which one would a reader take?).
+        "admin<saml:NameID>x</saml:NameID>",
+        // Two NameIDs.
+        "<saml:NameID>a</saml:NameID><saml:NameID>b</saml:NameID>",
+        // Any other element.
+        "<saml:Issuer>x</saml:Issuer>",
+    ] {
+        assert_eq!(
+            code(&v, &with_targeted_id(value)),
+            "saml_comment_injection",
+            "{value}"
+        );
+    }
+}

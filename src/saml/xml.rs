@@ -96,9 +96,31 @@ pub fn strict_text(node: Node<'_, '_>, element: &'static str) -> Result<String, 
     Ok(out)
 }
 
+/// Strict base64 (standard alphabet, padded) of a text value, XML whitespace (space, tab, CR,
+/// LF) ignored as XML-DSig and XML Encryption allow; `None` when it is not valid base64.
+pub fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
 /// True if the element has a comment, PI or element child (see [`strict_text`]).
 pub fn has_non_text_child(node: Node<'_, '_>) -> bool {
     node.children().any(|c| !c.is_text())
+}
+
+/// The one `saml:NameID` an AttributeValue may hold instead of text (eduPersonTargetedID, as the
+/// eduPerson SAML attribute profile prescribes): exactly that element and nothing else, not even
+/// whitespace. `None` for any other content.
+pub fn attribute_value_name_id<'a, 'i>(value: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
+    let mut children = value.children();
+    let only = children.next()?;
+    (children.next().is_none() && is(only, NS_SAML, "NameID")).then_some(only)
 }
 
 /// Element children of a signature element (`ds:*`); whitespace between them is allowed, any

@@ -324,13 +324,7 @@ fn cipher_value(cipher_data: Node<'_, '_>) -> Result<Vec<u8>, DecryptError> {
 
 fn base64_text(node: Node<'_, '_>) -> Result<Vec<u8>, DecryptError> {
     let text = xml::strict_text(node, "CipherValue").map_err(|_| Failure("not plain text"))?;
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| Failure("not valid base64"))
+    xml::decode_base64_text(&text).ok_or(Failure("not valid base64"))
 }
 
 /// Element children; whitespace text is allowed, other text, comments and PIs are not.
