@@ -21,7 +21,6 @@ use super::keys::{AlgorithmPolicy, DigestMethod, SignatureMethod};
 use super::preflight::{ALG_C14N, ALG_ENVELOPED, ALG_EXC_C14N};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};
 use super::{SamlError, TrustedIdp};
-use base64::Engine as _;
 use roxmltree::{Document, Node};
 
 /// The Assertion whose content is covered by a verified signature, and what verified it.

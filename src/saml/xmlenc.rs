@@ -25,7 +25,6 @@ use aws_lc_rs::rsa::{
     OaepAlgorithm, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384,
     OAEP_SHA512_MGF1SHA512,
 };
-use base64::Engine as _;
 use roxmltree::Node;
 use zeroize::Zeroizing;
 

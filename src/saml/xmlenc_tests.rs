@@ -6,6 +6,7 @@ use super::*;
 use aes::cipher::BlockEncrypt;
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey, PublicEncryptingKey};
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 
 const ASSERTION: &str =
     "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_a\"/>";
