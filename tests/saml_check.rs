@@ -587,3 +587,48 @@ fn cbc_encrypted_assertion_names_the_cbc_opt_in_then_is_accepted_with_it() {
     assert_eq!(j["encrypted"], true);
     assert_eq!(j["signature"]["signed"], "assertion");
 }
+
+/// The broker's own SP key (`[saml] sp_key_file`), whose certificate `/saml/metadata` publishes for
+/// encryption, decrypts every IdP's assertions without a `decryption_key_files` entry; without it
+/// the same Response is refused as unsupported encryption.
+#[test]
+fn the_sp_key_published_for_encryption_also_decrypts() {
+    let certs = format!("{}/certs", env!("CARGO_MANIFEST_DIR"));
+    let xml = SamlResponseBuilder::new(issued())
+        .sign(SignWhat::Assertion)
+        .build_xml();
+    let mut spec = encrypt::EncSpec::new(encrypt::GCM128, encrypt::KeyPlacement::InKeyInfo);
+    spec.cert = "saml-sp.crt";
+    let encrypted = encrypt::encrypt_assertion(&xml, &spec);
+    let run = |sp_key: bool| {
+        let extra = if sp_key {
+            format!(
+                "[saml]\nsp_key_file = \"{certs}/saml-sp.key\"\nsp_cert_file = \"{certs}/saml-sp.crt\"\n"
+            )
+        } else {
+            String::new()
+        };
+        let s = Setup::new(&extra);
+        let file = s.file("enc.xml", &encrypted);
+        saml_check(
+            &s.config(),
+            &[
+                "--idp",
+                "corp",
+                "--at",
+                ISSUED,
+                "--json",
+                file.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let j = assert_accepted_json(&run(true));
+    assert_eq!(j["encrypted"], true);
+    let refused = run(false);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert_eq!(
+        refused.json()["code"],
+        "saml_encrypted_assertion_unsupported"
+    );
+}
