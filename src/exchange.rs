@@ -8,14 +8,17 @@
 //! `exchange/web_identity.rs`.
 
 mod browser;
+mod browser_only;
 mod caching;
 mod dispatch;
 mod explain;
 mod revoke;
 mod web_identity;
+pub use browser_only::BrowserSp;
 pub use caching::{cache_key, revocation_labels, PER_MESSAGE_CLAIMS};
 pub use explain::{
-    offered_roles, ExplainRequest, Explanation, PresentedCredential, Problem, RoleSummary,
+    offered_roles, ExplainRequest, Explanation, OfferedRoles, PresentedCredential, Problem,
+    RoleSummary,
 };
 pub use revoke::{Revocation, RevokeRequest, DENY_POLICY_NAME};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
@@ -41,6 +44,9 @@ pub struct SamlCredentialsRequest {
     pub saml_response: SecretString,
     pub role_arn: Option<String>,
     pub duration_seconds: Option<String>,
+    /// `/v1/console-url`: the console `SessionDuration` the credentials must cover, checked
+    /// against the negotiated limits before the assertion is consumed.
+    pub console_session_seconds: Option<u32>,
 }
 
 /// Credentials issued for a verified identity, with what the answer reports about them.
@@ -99,6 +105,9 @@ pub enum ExchangeError {
     Revoked,
     #[error("the revocation was applied on this replica but not in Redis ({0}); retry when Redis answers")]
     RevocationIncomplete(String),
+    /// A SAML assertion of the broker's own browser sign-in, presented to the API.
+    #[error("this SAML assertion belongs to browser sign-in at the broker ({0}); the API accepts only assertions your identity provider issued for AWS or for an audience configured for API use: sign in with the browser instead")]
+    BrowserAssertion(&'static str),
     #[error(transparent)]
     RateLimited(#[from] crate::limits::RateLimited),
     #[error("internal error: {0}")]
@@ -112,7 +121,9 @@ impl ApiError for ExchangeError {
             Self::Saml(e) => e.kind(),
             Self::Oidc(e) => e.kind(),
             Self::Mapping(e) => e.kind(),
-            Self::Replayed(_) | Self::SessionEnding => ErrorKind::Unauthenticated,
+            Self::Replayed(_) | Self::SessionEnding | Self::BrowserAssertion(_) => {
+                ErrorKind::Unauthenticated
+            }
             Self::Revoked => ErrorKind::Forbidden,
             Self::RevocationIncomplete(_) => ErrorKind::Unavailable,
             Self::Replay(e) => e.kind(),
@@ -136,6 +147,7 @@ impl ApiError for ExchangeError {
             Self::IssuerDisabled => "issuer_disabled",
             Self::Sts(e) => e.code(),
             Self::SessionEnding => "saml_session_ending",
+            Self::BrowserAssertion(_) => "saml_browser_assertion",
             Self::Revoked => "access_revoked",
             Self::RevocationIncomplete(_) => "revocation_incomplete",
             Self::RateLimited(e) => e.code(),
@@ -178,6 +190,8 @@ pub struct Exchange {
     /// Where sessions come from (Region and STS endpoint): part of every cache key, so replicas
     /// sharing a Redis but not a Region never share an entry.
     pub sts_scope: Arc<str>,
+    /// The broker's own SAML SP addresses: assertions addressed to them are refused on the API.
+    pub browser_sp: Arc<BrowserSp>,
     pub clock: SharedClock,
 }
 
@@ -190,9 +204,10 @@ impl Exchange {
         let requested_role = parse_role_arn(req.role_arn.as_deref())?;
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
 
-        let identity = self.validate_saml(req.saml_response).await?;
+        let identity = self.validate_saml_api(req.saml_response).await?;
         let grant = self.select_grant(&identity, requested_role.as_ref())?;
         let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
+        self.check_console(&identity, &grant, &duration, req.console_session_seconds)?;
         let session_name = saml_session_name(&identity, &grant);
         let labels = revocation_labels(&identity, &grant);
         self.check_not_revoked(&labels).await?;
@@ -260,6 +275,29 @@ impl Exchange {
         )?)
     }
 
+    /// A console `SessionDuration` within the negotiated limits (`None`: no console session asked).
+    fn check_console(
+        &self,
+        identity: &VerifiedIdentity,
+        grant: &Grant,
+        duration: &Negotiated,
+        console_secs: Option<u32>,
+    ) -> Result<(), ExchangeError> {
+        let Some(secs) = console_secs else {
+            return Ok(());
+        };
+        let remaining = identity
+            .aws()
+            .session_not_on_or_after
+            .map(|end| (end - self.clock.now()).num_seconds());
+        Ok(crate::mapping::check_console_duration(
+            secs,
+            duration,
+            grant.duration,
+            remaining,
+        )?)
+    }
+
     /// Record the message's ID as used; a second use before it expires is a replay (logged).
     async fn consume_once(
         &self,
@@ -279,6 +317,16 @@ impl Exchange {
             "replay refused"
         );
         Err(ExchangeError::Replayed(identity.protocol()))
+    }
+
+    /// [`Self::validate_saml`] for the API: assertions of the browser sign-in are refused.
+    async fn validate_saml_api(
+        &self,
+        response: SecretString,
+    ) -> Result<VerifiedIdentity, ExchangeError> {
+        let identity = self.validate_saml(response).await?;
+        self.browser_sp.refuse_on_api(&identity)?;
+        Ok(identity)
     }
 
     async fn validate_saml(

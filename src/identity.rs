@@ -76,6 +76,10 @@ pub struct VerifiedIdentity {
     pub(crate) original: OriginalCredential,
     /// SAML: the signed `SubjectConfirmationData InResponseTo` (SP-initiated browser sign-in).
     pub(crate) in_response_to: Option<String>,
+    /// SAML: the signed `SubjectConfirmationData Recipient` and every `Audience` value, so the API
+    /// can refuse assertions addressed to the broker's own browser sign-in (SP entity ID, ACS).
+    pub(crate) recipient: Option<String>,
+    pub(crate) audiences: Vec<String>,
     /// SAML: the Assertion arrived encrypted (`EncryptedAssertion`) and was decrypted.
     pub(crate) encrypted: bool,
 }
@@ -123,6 +127,14 @@ impl VerifiedIdentity {
     pub fn in_response_to(&self) -> Option<&str> {
         self.in_response_to.as_deref()
     }
+    /// SAML: the verified `SubjectConfirmationData Recipient`.
+    pub fn recipient(&self) -> Option<&str> {
+        self.recipient.as_deref()
+    }
+    /// SAML: every verified `Audience` value (empty for OIDC).
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
     /// SAML: the Assertion arrived encrypted and was decrypted by the broker.
     pub fn encrypted(&self) -> bool {
         self.encrypted
@@ -166,6 +178,10 @@ pub struct StoredIdentity {
     in_response_to: Option<String>,
     #[serde(default)]
     encrypted: bool,
+    #[serde(default)]
+    recipient: Option<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
 }
 
 impl From<&VerifiedIdentity> for StoredIdentity {
@@ -192,6 +208,8 @@ impl From<&VerifiedIdentity> for StoredIdentity {
             original,
             in_response_to: i.in_response_to.clone(),
             encrypted: i.encrypted,
+            recipient: i.recipient.clone(),
+            audiences: i.audiences.clone(),
         }
     }
 }
@@ -219,6 +237,8 @@ impl From<StoredIdentity> for VerifiedIdentity {
             },
             in_response_to: s.in_response_to,
             encrypted: s.encrypted,
+            recipient: s.recipient,
+            audiences: s.audiences,
         }
     }
 }

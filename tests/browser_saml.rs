@@ -494,3 +494,55 @@ fn plain_http_public_url_off_loopback_is_refused_so_no_cookie_falls_back_to_lax(
         );
     }
 }
+
+#[actix_web::test]
+async fn console_session_longer_than_the_idp_session_is_refused_through_the_picker() {
+    let (state, clock) = setup(false);
+    let (id, mut jar) = start(&state).await;
+    let now = fedbroker::clock::Clock::now(&*clock);
+    let mut b = SamlResponseBuilder::new(now);
+    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
+    b.audiences = vec![format!("{PUBLIC}/saml/metadata")];
+    b.recipient = Some(format!("{PUBLIC}/saml/acs"));
+    b.destination = Some(format!("{PUBLIC}/saml/acs"));
+    b.in_response_to = Some(id);
+    b.set_attribute(
+        "https://aws.amazon.com/SAML/Attributes/SessionDuration",
+        &["900"],
+    );
+    b.session_not_on_or_after = Some(now + chrono::Duration::minutes(16));
+    let saml = b.build_base64();
+    let (status, headers, _) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", saml.as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    jar.keep(&headers);
+    let (_, _, page) = send(
+        &state,
+        jar.apply(
+            TestRequest::get()
+                .uri("/roles")
+                .insert_header(("accept", "application/json")),
+        ),
+    )
+    .await;
+    let link = page["roles"][0]["console_url"].as_str().unwrap().to_owned();
+    for d in [43200, 3600, 901] {
+        let (status, _, body) = send(
+            &state,
+            jar.apply(TestRequest::get().uri(&format!("{link}&session_duration={d}"))),
+        )
+        .await;
+        assert_eq!(status, 400, "{d}: {body}");
+        assert!(
+            body.as_str().unwrap().contains("duration_not_allowed"),
+            "{d}: {body}"
+        );
+    }
+}

@@ -193,6 +193,41 @@ async fn out_of_range_session_duration_is_refused_not_clamped() {
 }
 
 #[actix_web::test]
+async fn console_session_longer_than_the_negotiated_credentials_is_refused() {
+    let fed = FederationDouble::start();
+    let s = setup(&fed.url);
+    // The IdP allows 900 s and its session ends in 16 minutes.
+    let saml = s.0.saml(|b| {
+        b.set_attribute(
+            "https://aws.amazon.com/SAML/Attributes/SessionDuration",
+            &["900"],
+        );
+        b.session_not_on_or_after = Some(b.issue_instant + TimeDelta::minutes(16));
+    });
+    for d in [43200, 3600, 901] {
+        let (status, _, body) = s
+            .console_url(json!({ "saml_response": saml, "session_duration": d }))
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("duration_not_allowed")),
+            "{d}: {body}"
+        );
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("session_duration"));
+    }
+    assert_eq!((s.sts.calls(), fed.hits()), (0, 0), "refused before STS");
+    // Checked before the assertion was consumed: within the limits it still works.
+    let (status, _, body) = s
+        .console_url(json!({ "saml_response": saml, "session_duration": 900 }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fed.token_requests()[0].session_duration, Some(900));
+}
+
+#[actix_web::test]
 async fn session_name_smuggled_with_a_saml_assertion_is_refused() {
     let fed = FederationDouble::start();
     let s = setup(&fed.url);

@@ -149,7 +149,7 @@ fn codes(body: &Value) -> Vec<&str> {
 async fn roles_of_a_saml_identity_are_listed_with_aliases_form_or_json() {
     let s = setup();
     let saml = fresh_saml();
-    let expected = json!({ "roles": [
+    let expected = json!({ "protocol": "saml", "provider": "test-idp", "roles": [
         { "role_arn": TAGGED, "alias": "tagged-dev", "mode": "assume-role", "rule": "engineers" },
         { "role_arn": DEPLOYER, "alias": "deployer-prod", "mode": "assume-role", "rule": "engineers" },
         { "role_arn": READ_ONLY, "alias": "read-only", "mode": "pass-through", "rule": "engineers" },
@@ -203,12 +203,18 @@ async fn explain_shows_the_rendered_grant_for_a_granted_role() {
     assert_eq!(
         body,
         json!({
+            "protocol": "saml",
+            "provider": "test-idp",
             "role_arn": TAGGED,
             "rule": "engineers",
             "mode": "assume-role",
             "alias": "tagged-dev",
             "session_name": "alice@example.com",
-            "tags": { "Team": "platform", "Who": "alice@example.com" },
+            "tags": {
+                "Team": "platform",
+                "Who": "alice@example.com",
+                "fedbroker:subject": "alice@example.com",
+            },
             "transitive_tag_keys": ["Team"],
             "source_identity": "alice@example.com",
             "duration_seconds": 1200,

@@ -181,7 +181,17 @@ async fn assume_role_mode_passes_the_mapped_tags_source_identity_and_external_id
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
         .collect();
-    assert_eq!(tags, vec![("Team".to_owned(), "platform".to_owned())]);
+    assert_eq!(
+        tags,
+        vec![
+            ("Team".to_owned(), "platform".to_owned()),
+            // Outside pass-through the broker always adds the verified subject.
+            (
+                "fedbroker:subject".to_owned(),
+                "alice@example.com".to_owned()
+            ),
+        ]
+    );
     assert_eq!(
         req.source_identity.as_ref().unwrap().as_str(),
         "alice@example.com"

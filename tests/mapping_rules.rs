@@ -62,7 +62,8 @@ policy = '{{"Version":"2012-10-17","Statement":[]}}'
 policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
 external_id = "Example987"
 "#,
-            tags(50)
+            // 49: the broker adds the 50th, fedbroker:subject (record_subject = "tag").
+            tags(49)
         )),
         r#"
 [[rules]]
@@ -101,7 +102,62 @@ fn no_rules_configured_is_fine() {
 
 #[test]
 fn fifty_one_tags() {
-    refused(&tags(51), "tags", "51 tags (AWS allows at most 50)");
+    refused(&tags(51), "tags", "51 tags (AWS allows at most 50");
+}
+
+#[test]
+fn caller_session_name_and_subject_recording_are_checked_at_load() {
+    refused(
+        &tags(50),
+        "tags",
+        "50 tags (AWS allows at most 50, one of them the broker's fedbroker:subject)",
+    );
+    refused(
+        "tags = { \"FedBroker:Subject\" = \"x\" }",
+        "tags.\"FedBroker:Subject\"",
+        "reserved",
+    );
+    refused(
+        "session_name = \"x{subject}\"\nallow_caller_session_name = true",
+        "allow_caller_session_name",
+        "has no effect with session_name",
+    );
+    refused(
+        "record_subject = \"source_identity\"\nsource_identity = \"x{subject}\"",
+        "record_subject",
+        "remove one",
+    );
+    // With SourceIdentity recording all 50 tags are the rule's.
+    assert!(load(&grant(&format!(
+        "record_subject = \"source_identity\"\n{}",
+        tags(50)
+    )))
+    .is_ok());
+    let errs = load(&format!(
+        r#"
+[[rules]]
+name = "pt"
+match.provider = "ci"
+[[rules.grants]]
+role_arn = "{ROLE}"
+mode = "pass-through"
+allow_caller_session_name = true
+record_subject = "tag"
+"#
+    ))
+    .unwrap_err()
+    .0;
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("rules[0] (\"pt\").grants[0].allow_caller_session_name: applies only"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].starts_with("rules[0] (\"pt\").grants[0].record_subject: applies only"),
+        "{}",
+        errs[1]
+    );
 }
 
 #[test]

@@ -206,6 +206,13 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         if !names.insert(p.name.clone()) {
             errors.push(format!("{at}: duplicate provider name"));
         }
+        // One namespace for both lists: `match.provider` names either, so a shared name would
+        // make a rule written for one protocol grant roles to the other.
+        if let Some(j) = cfg.saml.idps.iter().position(|s| s.name == p.name) {
+            errors.push(format!(
+                "{at}: name is also used by saml.idps[{j}]; SAML IdP and OIDC provider names must be unique across both lists (a rule's match.provider names either); rename one"
+            ));
+        }
         check_oidc_issuer(errors, &at, p);
         if p.audiences.is_empty() || p.audiences.len() > 100 {
             errors.push(format!(
@@ -623,5 +630,27 @@ jwks_ttl_secs = 1
         ] {
             assert!(err.contains(needle), "missing {needle} in:\n{err}");
         }
+    }
+
+    #[test]
+    fn saml_idp_and_oidc_provider_sharing_a_name_is_a_config_error() {
+        let err = load_str(
+            r#"
+[[saml.idps]]
+name = "corp"
+metadata_file = "a.xml"
+[[oidc.providers]]
+name = "corp"
+issuer = "https://idp.example.com"
+audiences = ["a"]
+"#,
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("oidc.providers[0] (\"corp\"): name is also used by saml.idps[0]"),
+            "{err}"
+        );
     }
 }

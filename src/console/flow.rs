@@ -4,7 +4,9 @@
 //!
 //! Invariant: everything the caller can get wrong in the console options is refused before the
 //! exchange, so a bad destination or session duration never consumes an assertion nor reaches STS
-//! or the federation endpoint. (Only the role-chaining limit needs the issued credentials.)
+//! or the federation endpoint. The console `SessionDuration` is also checked against the
+//! negotiated credential duration inside the exchange, before the assertion is consumed. (Only
+//! the role-chaining limit needs the issued credentials.)
 
 use super::{ConsoleError, ConsoleRequest, ConsoleService, ConsoleUrl, Partition};
 use crate::aws::RoleArn;
@@ -44,7 +46,8 @@ impl ConsoleService {
             .and_then(|r| RoleArn::parse(r).ok())
             .map(|r| Partition::of_role(&r))
             .transpose()?;
-        self.check(&req.console, partition)?;
+        let checked = self.check(&req.console, partition)?;
+        let console_session_seconds = checked.session_duration_secs();
         let issued = match req.credential {
             PresentedCredential::SamlResponse(saml_response) => {
                 if req.session_name.is_some() {
@@ -55,6 +58,7 @@ impl ConsoleService {
                         saml_response,
                         role_arn: req.role_arn,
                         duration_seconds: req.duration_seconds,
+                        console_session_seconds,
                     })
                     .await?
             }
@@ -65,6 +69,7 @@ impl ConsoleService {
                         role_arn: req.role_arn,
                         duration_seconds: req.duration_seconds,
                         session_name: req.session_name,
+                        console_session_seconds,
                     })
                     .await?
             }

@@ -58,6 +58,13 @@ pub struct CheckedConsoleRequest {
     session_duration: Option<ConsoleSessionDuration>,
 }
 
+impl CheckedConsoleRequest {
+    /// The requested console `SessionDuration` in seconds (`None`: omitted).
+    pub fn session_duration_secs(&self) -> Option<u32> {
+        self.session_duration.map(ConsoleSessionDuration::secs)
+    }
+}
+
 /// A login URL (a bearer secret) and how long it works.
 #[derive(Debug)]
 pub struct ConsoleUrl {
@@ -180,6 +187,18 @@ impl ConsoleService {
             .map(|d| d.for_credentials(&issued.credentials))
             .transpose()?
             .map(ConsoleSessionDuration::secs);
+        // The exchange refused this before issuing; kept here so no path can open a console
+        // session longer than the credentials were negotiated for.
+        if let Some(secs) = session_duration.filter(|s| *s > issued.duration.seconds()) {
+            return Err(crate::exchange::ExchangeError::from(
+                crate::mapping::MappingError::DurationNotAllowed(format!(
+                    "session_duration {secs} exceeds the credentials' negotiated duration ({} seconds); a console session may not outlast its credentials: ask for {} or less, or omit session_duration",
+                    issued.duration.seconds(),
+                    issued.duration.seconds()
+                )),
+            )
+            .into());
+        }
         let destination = match checked.destination {
             Some(d) => d,
             None => default_destination(partition, checked.region.as_deref()),

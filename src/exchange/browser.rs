@@ -46,17 +46,20 @@ impl Exchange {
             .collect())
     }
 
-    /// Credentials for a role picked in a browser session.
+    /// Credentials for a role picked in a browser session; `console_session_seconds`: the console
+    /// `SessionDuration` they must cover (`GET /console`), checked before STS is called.
     pub async fn session_credentials(
         &self,
         identity: &VerifiedIdentity,
         role_arn: &str,
         duration_seconds: Option<&str>,
+        console_session_seconds: Option<u32>,
     ) -> Result<IssuedCredentials, ExchangeError> {
         let requested_role = parse_role_arn(Some(role_arn))?;
         let requested_duration = parse_duration(duration_seconds)?;
         let grant = self.select_grant(identity, requested_role.as_ref())?;
         let duration = self.negotiate(identity, grant.duration, requested_duration)?;
+        self.check_console(identity, &grant, &duration, console_session_seconds)?;
         let session_name = match identity.protocol() {
             Protocol::Saml => saml_session_name(identity, &grant),
             Protocol::Oidc => Some(web_identity_session_name(identity, &grant, None)),

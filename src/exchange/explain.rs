@@ -9,7 +9,9 @@
 //! else is reported as a list of problems, using the same codes the credentials endpoints answer.
 //! Nothing here carries the assertion, token or any credential.
 
-use super::web_identity::{parse_session_name, web_identity_session_name};
+use super::web_identity::{
+    check_caller_session_name, parse_session_name, web_identity_session_name,
+};
 use super::{parse_duration, parse_role_arn, saml_session_name, Exchange, ExchangeError};
 use crate::aws::{RoleArn, RoleSessionName, SessionTags};
 use crate::error::ApiError;
@@ -75,9 +77,21 @@ impl Problem {
     }
 }
 
+/// The roles a verified identity may assume, with the protocol and provider that verified it (a
+/// SAML IdP and an OIDC provider never share a name; answers still say which one spoke).
+#[derive(Clone, Debug)]
+pub struct OfferedRoles {
+    pub protocol: Protocol,
+    pub provider: String,
+    pub roles: Vec<RoleSummary>,
+}
+
 /// What a credentials request would do, decided without consuming anything or calling STS.
 #[derive(Clone, Debug)]
 pub struct Explanation {
+    /// The protocol and configured provider that verified the identity.
+    pub protocol: Protocol,
+    pub provider: String,
     /// The grant that would be used; `None` when no single grant could be chosen (see problems).
     pub grant: Option<Grant>,
     pub session_name: Option<RoleSessionName>,
@@ -96,9 +110,13 @@ impl Exchange {
     pub async fn roles(
         &self,
         credential: PresentedCredential,
-    ) -> Result<Vec<RoleSummary>, ExchangeError> {
+    ) -> Result<OfferedRoles, ExchangeError> {
         let identity = self.validate_presented(credential).await?;
-        Ok(offered_roles(&self.rules, &identity)?)
+        Ok(OfferedRoles {
+            roles: offered_roles(&self.rules, &identity)?,
+            protocol: identity.protocol(),
+            provider: identity.provider().to_owned(),
+        })
     }
 
     /// Explain a credentials request without making it; see the module doc.
@@ -156,6 +174,8 @@ impl Exchange {
 
         let Some(grant) = grant else {
             return Ok(Explanation {
+                protocol: identity.protocol(),
+                provider: identity.provider().to_owned(),
                 grant: None,
                 session_name: None,
                 source_identity: None,
@@ -164,6 +184,11 @@ impl Exchange {
                 problems,
             });
         };
+        if let Err(e) = check_caller_session_name(&grant, requested_name.as_ref()) {
+            note(e);
+        }
+        let requested_name = requested_name
+            .filter(|_| grant.mode == StsMode::PassThrough || grant.allow_caller_session_name);
         let session_name = match identity.protocol() {
             Protocol::Saml => saml_session_name(&identity, &grant),
             Protocol::Oidc => Some(web_identity_session_name(&identity, &grant, requested_name)),
@@ -180,6 +205,8 @@ impl Exchange {
             .map(|s| s.as_str().to_owned());
         log_explained(&identity, &grant, problems.len());
         Ok(Explanation {
+            protocol: identity.protocol(),
+            provider: identity.provider().to_owned(),
             grant: Some(grant),
             session_name,
             source_identity,
@@ -195,7 +222,7 @@ impl Exchange {
         credential: PresentedCredential,
     ) -> Result<VerifiedIdentity, ExchangeError> {
         match credential {
-            PresentedCredential::SamlResponse(saml) => self.validate_saml(saml).await,
+            PresentedCredential::SamlResponse(saml) => self.validate_saml_api(saml).await,
             PresentedCredential::WebIdentityToken(token) => {
                 Ok(self.oidc.validate(token.expose_secret()).await?)
             }

@@ -11,10 +11,9 @@ use super::{
 };
 use crate::aws::RoleSessionName;
 use crate::identity::VerifiedIdentity;
-use crate::mapping::Grant;
+use crate::mapping::{Grant, StsMode};
 use crate::oidc::claims::LEEWAY;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 /// A caller's request for credentials from a web-identity token (fields unverified).
 #[derive(Debug)]
@@ -23,6 +22,8 @@ pub struct WebIdentityRequest {
     pub role_arn: Option<String>,
     pub duration_seconds: Option<String>,
     pub session_name: Option<String>,
+    /// `/v1/console-url`: the console `SessionDuration` the credentials must cover.
+    pub console_session_seconds: Option<u32>,
 }
 
 /// Whether a token may be presented again before it expires.
@@ -34,41 +35,7 @@ enum TokenUse {
     Reusable,
 }
 
-/// Characters of a sanitised subject kept before the hash suffix (47 + '.' + 16 hex = 64).
-const DERIVED_PREFIX_LEN: usize = 47;
-/// Hex characters of SHA-256(issuer, subject) appended when `sub` had to be changed.
-const DERIVED_HASH_LEN: usize = 16;
-
-/// The session name for a subject: `sub` itself when it already matches AWS's
-/// `[a-zA-Z_0-9+=,.@-]{2,64}`; otherwise its allowed characters (others become `-`), cut to 47,
-/// then `.` and 16 hex of SHA-256(issuer NUL subject), so distinct subjects never collide.
-pub fn derive_session_name(issuer: &str, subject: &str) -> RoleSessionName {
-    if let Ok(name) = RoleSessionName::parse(subject) {
-        return name;
-    }
-    let sanitised: String = subject
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(DERIVED_PREFIX_LEN)
-        .collect();
-    let mut h = Sha256::new();
-    h.update(issuer.as_bytes());
-    h.update([0u8]);
-    h.update(subject.as_bytes());
-    let digest = hex::encode(h.finalize());
-    let name = format!("{sanitised}.{}", &digest[..DERIVED_HASH_LEN]);
-    RoleSessionName::parse(&name).unwrap_or_else(|_| {
-        // Unreachable by construction (charset and length are guaranteed); keep a valid fallback.
-        RoleSessionName::parse(&format!("s.{}", &digest[..DERIVED_HASH_LEN]))
-            .expect("hex session name is valid")
-    })
-}
+pub use crate::mapping::derive_session_name;
 
 pub(super) fn parse_session_name(
     raw: Option<&str>,
@@ -76,6 +43,26 @@ pub(super) fn parse_session_name(
     raw.map(RoleSessionName::parse)
         .transpose()
         .map_err(|e| bad("invalid_session_name", e.to_string()))
+}
+
+/// Outside pass-through AWS sees only the broker as the caller, so the session name is the
+/// identity CloudTrail records (and `aws:userid` matches): a caller may choose it only where the
+/// grant says `allow_caller_session_name = true`.
+pub(super) fn check_caller_session_name(
+    grant: &Grant,
+    requested: Option<&RoleSessionName>,
+) -> Result<(), ExchangeError> {
+    if requested.is_none() || grant.mode == StsMode::PassThrough || grant.allow_caller_session_name
+    {
+        return Ok(());
+    }
+    Err(bad(
+        "session_name_not_accepted",
+        format!(
+            "the granted role uses mode \"{}\", where AWS records the session name as the caller's identity: the broker names the session from the mapping rule or your verified subject; omit session_name (an operator may allow it per grant with allow_caller_session_name = true)",
+            grant.mode.as_str()
+        ),
+    ))
 }
 
 /// The rule's session name wins (it is the operator's audit trail), then the caller's, then one
@@ -126,6 +113,8 @@ impl Exchange {
         let identity = self.oidc.validate(req.token.expose_secret()).await?;
         let grant = self.select_grant(&identity, requested_role.as_ref())?;
         let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
+        self.check_console(&identity, &grant, &duration, req.console_session_seconds)?;
+        check_caller_session_name(&grant, requested_name.as_ref())?;
         let session_name = web_identity_session_name(&identity, &grant, requested_name);
         let labels = revocation_labels(&identity, &grant);
         // A one-time token is consumed between the block check and the cache read (see

@@ -45,12 +45,13 @@ pub async fn console(
     let partition = crate::aws::RoleArn::parse(&q.role)
         .ok()
         .and_then(|r| crate::console::Partition::of_role(&r).ok());
-    if let Err(e) = state.console.check(&options, partition) {
-        return error_page(&e);
-    }
+    let console_session_seconds = match state.console.check(&options, partition) {
+        Ok(checked) => checked.session_duration_secs(),
+        Err(e) => return error_page(&e),
+    };
     let issued = match state
         .exchange()
-        .session_credentials(&session.identity, &q.role, None)
+        .session_credentials(&session.identity, &q.role, None, console_session_seconds)
         .await
     {
         Ok(i) => i,

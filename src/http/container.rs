@@ -42,6 +42,7 @@ pub async fn credentials(
         role_arn: query.role_arn,
         duration_seconds: query.duration_seconds,
         session_name: None,
+        console_session_seconds: None,
     };
     match state.exchange().container_credentials(input).await {
         Ok(issued) => {

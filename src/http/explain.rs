@@ -3,7 +3,7 @@
 //! - `GET /v1/roles` with `Authorization: Bearer <token>`: the roles a web-identity token may
 //!   assume. A SAML Response is too large for a header, so `POST /v1/roles` takes form
 //!   `SAMLResponse` or JSON `{"saml_response"}` (or `{"token"}`, or the Bearer header).
-//!   Answer: `{"roles":[{"role_arn","alias","mode","rule"}]}`.
+//!   Answer: `{"protocol":"saml"|"oidc","provider","roles":[{"role_arn","alias","mode","rule"}]}`.
 //! - `POST /v1/explain`: JSON `{saml_response? | token?, role_arn?, duration_seconds?,
 //!   session_name?}` (the token may also come in `Authorization: Bearer`) → what a credentials
 //!   request would do and every problem it would meet (see [`explain_body`]).
@@ -68,7 +68,12 @@ pub async fn explain(
 
 async fn roles_answer(state: &AppState, credential: PresentedCredential) -> HttpResponse {
     match state.exchange().roles(credential).await {
-        Ok(roles) => no_store(roles_body(&roles)),
+        Ok(offered) => {
+            let mut body = roles_body(&offered.roles);
+            body["protocol"] = json!(offered.protocol);
+            body["provider"] = json!(offered.provider);
+            no_store(body)
+        }
         Err(e) => error_response(&e),
     }
 }
@@ -95,7 +100,7 @@ pub fn roles_body(roles: &[RoleSummary]) -> Value {
     json!({ "roles": roles })
 }
 
-/// `{"role_arn","rule","mode","alias","session_name","tags":{..},"transitive_tag_keys":[..],
+/// `{"protocol","provider","role_arn","rule","mode","alias","session_name","tags":{..},"transitive_tag_keys":[..],
 /// "source_identity","duration_seconds","duration_reason","problems":[{"code","message",..}]}`;
 /// fields that depend on a chosen grant are `null` when none could be chosen.
 pub fn explain_body(x: &Explanation) -> Value {
@@ -119,6 +124,8 @@ pub fn explain_body(x: &Explanation) -> Value {
         })
         .collect();
     json!({
+        "protocol": x.protocol,
+        "provider": x.provider,
         "role_arn": g.map(|g| &g.role_arn),
         "rule": g.map(|g| &g.rule),
         "mode": g.map(|g| g.mode),

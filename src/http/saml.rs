@@ -74,6 +74,7 @@ fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
         saml_response: SecretString::from(saml),
         role_arn: role.filter(|r| !r.is_empty()),
         duration_seconds: duration.filter(|d| !d.is_empty()),
+        console_session_seconds: None,
     })
 }
 
@@ -97,6 +98,7 @@ fn parse_json(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
         saml_response: SecretString::from(parsed.saml_response),
         role_arn: parsed.role_arn,
         duration_seconds: parsed.duration_seconds.map(NumberOrString::into_string),
+        console_session_seconds: None,
     })
 }
 

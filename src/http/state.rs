@@ -244,6 +244,7 @@ impl AppState {
             replay,
             cache,
             sts_scope: sts_scope(cfg).into(),
+            browser_sp: Arc::new(crate::exchange::BrowserSp::from_config(cfg)),
             limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
             clock: clock.clone(),
         };

@@ -90,6 +90,7 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<WebIdentityRequest, RequestEr
         role_arn: parsed.role_arn,
         duration_seconds: parsed.duration_seconds.map(NumberOrString::into_string),
         session_name: parsed.session_name,
+        console_session_seconds: None,
     })
 }
 

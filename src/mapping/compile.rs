@@ -8,6 +8,7 @@
 
 use super::matcher::Matcher;
 use super::schema::{GrantConfig, RuleConfig, StsMode};
+use super::subject::{RecordSubject, SUBJECT_TAG_KEY};
 use super::template::Template;
 use crate::aws::policy::{check_session_policies, MAX_POLICY_ARNS};
 use crate::aws::tags::MAX_SESSION_TAGS;
@@ -73,6 +74,9 @@ pub(crate) struct GrantSpec {
     pub(crate) mode: StsMode,
     pub(crate) alias: Option<String>,
     pub(crate) session_name: Option<Template>,
+    pub(crate) allow_caller_session_name: bool,
+    /// `None`: pass-through (AWS reads the subject from the IdP's own message).
+    pub(crate) record_subject: Option<RecordSubject>,
     pub(crate) duration: Option<SessionDuration>,
     pub(crate) source_identity: Option<Template>,
     pub(crate) tags: Vec<(TagKey, Template)>,
@@ -306,6 +310,9 @@ fn compile_grant(at: &str, g: &GrantConfig, errors: &mut Vec<String>) -> Option<
         mode: g.mode,
         alias: g.alias.clone(),
         session_name,
+        allow_caller_session_name: g.allow_caller_session_name,
+        record_subject: (g.mode != StsMode::PassThrough)
+            .then(|| g.record_subject.unwrap_or_default()),
         duration,
         source_identity,
         tags,
@@ -342,22 +349,39 @@ fn compile_tags(
             )
         })
         .collect();
-    if g.tags.len() > MAX_SESSION_TAGS {
+    let subject_tag = g.mode != StsMode::PassThrough
+        && g.record_subject.unwrap_or_default() == RecordSubject::Tag;
+    if subject_tag {
+        if let Some(k) = g
+            .tags
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(SUBJECT_TAG_KEY))
+        {
+            errors.push(format!(
+                "{key_at}.{k:?}: reserved: the broker sets {SUBJECT_TAG_KEY} to the verified subject (record_subject = \"tag\")"
+            ));
+            return (tags, Vec::new());
+        }
+    }
+    let max_tags = MAX_SESSION_TAGS - usize::from(subject_tag);
+    if g.tags.len() > max_tags {
         errors.push(format!(
-            "{key_at}: {} tags (AWS allows at most {MAX_SESSION_TAGS})",
-            g.tags.len()
+            "{key_at}: {} tags (AWS allows at most {MAX_SESSION_TAGS}{})",
+            g.tags.len(),
+            if subject_tag {
+                ", one of them the broker's fedbroker:subject"
+            } else {
+                ""
+            }
         ));
     } else if tags.len() == g.tags.len() && transitive.len() == g.transitive_tag_keys.len() {
         // Count, case-insensitive duplicates and transitive ⊆ tags, with placeholder values.
-        let probe = tags
-            .iter()
-            .map(|(k, _)| {
-                (
-                    k.clone(),
-                    TagValue::parse("").expect("empty tag value is valid"),
-                )
-            })
-            .collect();
+        let empty = || TagValue::parse("").expect("empty tag value is valid");
+        let mut probe: Vec<(TagKey, TagValue)> =
+            tags.iter().map(|(k, _)| (k.clone(), empty())).collect();
+        if subject_tag {
+            probe.push((super::subject::subject_tag_key(), empty()));
+        }
         if let Err(e) = SessionTags::new(probe, transitive.clone()) {
             let key = if e.why.contains("transitive") {
                 "transitive_tag_keys"
@@ -394,6 +418,28 @@ fn check_mode(at: &str, g: &GrantConfig, errors: &mut Vec<String>) {
             "{at}.external_id: mode \"issuer\" calls AssumeRoleWithWebIdentity, which takes no ExternalId"
         )),
         StsMode::Issuer | StsMode::AssumeRole => {}
+    }
+    if g.mode == StsMode::PassThrough {
+        for (key, set) in [
+            ("allow_caller_session_name", g.allow_caller_session_name),
+            ("record_subject", g.record_subject.is_some()),
+        ] {
+            if set {
+                errors.push(format!(
+                    "{at}.{key}: applies only to modes \"assume-role\" and \"issuer\" (in pass-through AWS reads the caller from the IdP's own assertion or token)"
+                ));
+            }
+        }
+    }
+    if g.allow_caller_session_name && g.session_name.is_some() {
+        errors.push(format!(
+            "{at}.allow_caller_session_name: has no effect with session_name (the rule's template names every session); remove one"
+        ));
+    }
+    if g.record_subject == Some(RecordSubject::SourceIdentity) && g.source_identity.is_some() {
+        errors.push(format!(
+            "{at}.record_subject: \"source_identity\" sets SourceIdentity to the verified subject, and source_identity sets it too; remove one, or use record_subject = \"tag\""
+        ));
     }
     // Session policies are sent only on AssumeRole for now; refusing them elsewhere at load is
     // better than dropping them silently at run time.

@@ -129,6 +129,42 @@ pub fn negotiate(
     Ok(Negotiated { duration, reason })
 }
 
+/// A console `SessionDuration` may not outlast what the credentials were negotiated for: refused
+/// (never clamped) above the grant's `duration_seconds`, the time left before the IdP's
+/// `SessionNotOnOrAfter`, or the negotiated `DurationSeconds` (which is within the IdP's
+/// `SessionDuration` too). Same code as a `duration_seconds` above a limit: `duration_not_allowed`.
+pub fn check_console_duration(
+    console_secs: u32,
+    negotiated: &Negotiated,
+    rule: Option<SessionDuration>,
+    session_remaining_secs: Option<i64>,
+) -> Result<(), MappingError> {
+    let refuse = |limit: i64, what: &str| {
+        MappingError::DurationNotAllowed(format!(
+            "session_duration {console_secs} exceeds {what} ({limit} seconds); a console session may not outlast its credentials: ask for {limit} or less, or omit session_duration"
+        ))
+    };
+    if let Some(max) = rule.filter(|m| console_secs > m.secs()) {
+        return Err(refuse(
+            i64::from(max.secs()),
+            "what the mapping rule allows for this role (duration_seconds)",
+        ));
+    }
+    if let Some(left) = session_remaining_secs.filter(|l| i64::from(console_secs) > *l) {
+        return Err(refuse(
+            left.max(0),
+            "the time left in your identity provider's session (SessionNotOnOrAfter)",
+        ));
+    }
+    if console_secs > negotiated.seconds() {
+        return Err(refuse(
+            i64::from(negotiated.seconds()),
+            "the credentials' negotiated duration (duration_seconds, the rule and the identity provider's SessionDuration)",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,4 +242,18 @@ mod tests {
     }
 
     use crate::error::ApiError;
+
+    #[test]
+    fn console_duration_may_not_outlast_the_negotiated_limits() {
+        let n = negotiate(None, d(1800), None, None, false).unwrap();
+        assert!(check_console_duration(1800, &n, d(1800), None).is_ok());
+        let e = check_console_duration(1801, &n, d(1800), None).unwrap_err();
+        assert_eq!(crate::error::ApiError::code(&e), "duration_not_allowed");
+        assert!(e.to_string().contains("mapping rule"), "{e}");
+        let e = check_console_duration(1200, &n, None, Some(960)).unwrap_err();
+        assert!(e.to_string().contains("SessionNotOnOrAfter"), "{e}");
+        let short = negotiate(d(900), None, None, None, false).unwrap();
+        let e = check_console_duration(43200, &short, None, None).unwrap_err();
+        assert!(e.to_string().contains("negotiated"), "{e}");
+    }
 }

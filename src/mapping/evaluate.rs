@@ -13,6 +13,7 @@
 
 use super::compile::{GrantSpec, Rule, RuleMatch, Rules};
 use super::schema::StsMode;
+use super::subject::{self, RecordSubject};
 use super::MappingError;
 use crate::aws::{
     ExternalId, PolicyArn, RoleArn, RolePair, RoleSessionName, SamlProviderArn, SessionDuration,
@@ -39,6 +40,9 @@ pub struct Grant {
     /// Account alias for display (role picker, answers).
     pub alias: Option<String>,
     pub session_name: Option<RoleSessionName>,
+    /// The rule lets the caller name the session (`allow_caller_session_name`); otherwise a
+    /// caller's `session_name` is refused outside pass-through.
+    pub allow_caller_session_name: bool,
     /// The rule's duration: default and maximum for this grant (see `negotiate`).
     pub duration: Option<SessionDuration>,
     pub tags: SessionTags,
@@ -60,6 +64,7 @@ impl Grant {
             principal_arn: None,
             alias: None,
             session_name: None,
+            allow_caller_session_name: false,
             duration: None,
             tags: SessionTags::default(),
             source_identity: None,
@@ -154,6 +159,7 @@ fn implicit_grant(pair: &RolePair) -> Grant {
         principal_arn: Some(pair.provider.clone()),
         alias: None,
         session_name: None,
+        allow_caller_session_name: false,
         duration: None,
         tags: SessionTags::default(),
         source_identity: None,
@@ -287,14 +293,25 @@ fn render(c: &Candidate<'_>, id: &VerifiedIdentity) -> Result<Grant, MappingErro
         ),
         None => None,
     };
-    let source_identity = match &spec.source_identity {
+    let mut source_identity = match &spec.source_identity {
         Some(t) => Some(
             SourceIdentity::parse(&field("source_identity", t)?)
                 .map_err(|e| fail("source_identity".into(), e.why))?,
         ),
         None => None,
     };
-    let mut tags = Vec::with_capacity(spec.tags.len());
+    let mut tags = Vec::with_capacity(spec.tags.len() + 1);
+    // Outside pass-through AWS sees only the broker: the verified subject always goes along.
+    match spec.record_subject {
+        Some(RecordSubject::Tag) => tags.push((
+            subject::subject_tag_key(),
+            subject::subject_tag_value(&id.issuer, &id.subject),
+        )),
+        Some(RecordSubject::SourceIdentity) => {
+            source_identity = Some(subject::subject_source_identity(&id.issuer, &id.subject));
+        }
+        None => {}
+    }
     for (key, t) in &spec.tags {
         let name = format!("tags.{}", key.as_str());
         let value = TagValue::parse(&field(&name, t)?).map_err(|e| fail(name, e.why))?;
@@ -308,6 +325,7 @@ fn render(c: &Candidate<'_>, id: &VerifiedIdentity) -> Result<Grant, MappingErro
         principal_arn: c.pair.map(|p| p.provider.clone()),
         alias: spec.alias.clone(),
         session_name,
+        allow_caller_session_name: spec.allow_caller_session_name,
         duration: spec.duration,
         tags,
         source_identity,

@@ -15,15 +15,19 @@ mod error;
 mod evaluate;
 pub mod matcher;
 pub mod schema;
+pub mod subject;
 pub mod template;
 #[cfg(test)]
 mod tests;
 
 pub use compile::{compile, Rules};
-pub use duration::{negotiate, DurationReason, Negotiated};
+pub use duration::{check_console_duration, negotiate, DurationReason, Negotiated};
 pub use error::MappingError;
 pub use evaluate::{evaluate, select, Grant, IMPLICIT_RULE};
 pub use schema::{GrantConfig, MappingConfig, MatchConfig, RuleConfig, StsMode};
+pub use subject::{
+    derive_session_name, subject_source_identity, subject_tag_value, RecordSubject, SUBJECT_TAG_KEY,
+};
 
 use crate::aws::{RoleArn, RolePair};
 

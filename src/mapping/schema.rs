@@ -72,6 +72,14 @@ pub struct GrantConfig {
     pub mode: StsMode,
     pub alias: Option<String>,
     pub session_name: Option<String>,
+    /// `assume-role` / `issuer`: accept the caller's `session_name` (web identity) instead of
+    /// refusing it (`session_name_not_accepted`). Off by default: in these modes the session name
+    /// is the identity CloudTrail records and `aws:userid` matches.
+    #[serde(default)]
+    pub allow_caller_session_name: bool,
+    /// `assume-role` / `issuer`: where the verified subject reaches AWS: `"tag"` (default, session
+    /// tag `fedbroker:subject`) or `"source_identity"`.
+    pub record_subject: Option<super::subject::RecordSubject>,
     pub duration_seconds: Option<i64>,
     pub source_identity: Option<String>,
     /// Literal tag key → value template.

@@ -52,6 +52,8 @@ fn identity(
         },
         key_fingerprint: "00".into(),
         in_response_to: None,
+        recipient: None,
+        audiences: Vec::new(),
         legacy_algorithm: false,
         encrypted: false,
         original: OriginalCredential::WebIdentityToken("t".to_owned().into()),
@@ -132,7 +134,15 @@ fn same_identity_same_grants_in_rule_then_grant_order_first_wins() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    assert_eq!(tags, [("Repo", "my-org/app"), ("Team", "platform")]);
+    // Outside pass-through the broker adds the verified subject (record_subject = "tag").
+    assert_eq!(
+        tags,
+        [
+            ("Repo", "my-org/app"),
+            ("Team", "platform"),
+            ("fedbroker:subject", "repo:my-org/app:ref:refs/heads/main"),
+        ]
+    );
     assert_eq!(d.tags.transitive_keys()[0].as_str(), "Team");
     assert_eq!(d.external_id.as_ref().unwrap().as_str(), "fedbroker-ci");
     assert_eq!(d.duration.unwrap().secs(), 3600);

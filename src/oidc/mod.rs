@@ -140,6 +140,8 @@ impl OidcValidator {
             aws,
             key_fingerprint: key.fingerprint.clone(),
             in_response_to: None,
+            recipient: None,
+            audiences: Vec::new(),
             legacy_algorithm: false,
             encrypted: false,
             original: OriginalCredential::WebIdentityToken(unverified_token.to_owned().into()),

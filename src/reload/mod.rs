@@ -63,6 +63,7 @@ impl Live {
         let mut exchange = Exchange::clone(&self.exchange);
         let saml_browser = self.saml_browser.reloaded(cfg, &idps);
         exchange.saml = Arc::new(SamlValidator::new(idps, exchange.clock.clone()));
+        exchange.browser_sp = Arc::new(crate::exchange::BrowserSp::from_config(cfg));
         edit(&mut exchange);
         Live {
             exchange: Arc::new(exchange),

@@ -227,6 +227,8 @@ impl SamlValidator {
             legacy_algorithm: verified.facts.legacy,
             encrypted: pre.encrypted_assertion,
             in_response_to: facts.in_response_to,
+            recipient: Some(facts.recipient),
+            audiences: facts.audiences,
             original: OriginalCredential::SamlResponse(unverified_saml_response.to_owned().into()),
         })
     }

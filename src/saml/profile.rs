@@ -59,6 +59,10 @@ pub struct AssertionFacts {
     pub attributes: BTreeMap<String, Vec<String>>,
     /// SubjectConfirmationData InResponseTo (SP-initiated flows; checked by the browser ACS).
     pub in_response_to: Option<String>,
+    /// SubjectConfirmationData Recipient (one of the IdP's accepted endpoints).
+    pub recipient: String,
+    /// Every Audience value of every AudienceRestriction (trimmed).
+    pub audiences: Vec<String>,
 }
 
 fn violation(msg: impl Into<String>) -> SamlError {
@@ -207,6 +211,7 @@ pub fn check_assertion(
     }
     check_not_on_or_after(scd_noa, now, "SubjectConfirmationData NotOnOrAfter")?;
     let in_response_to = attr(scd, "InResponseTo").map(str::to_owned);
+    let recipient = recipient.to_owned();
 
     // Conditions and audience.
     let conditions = xml::at_most_one(a, NS_SAML, "Conditions")?
@@ -219,7 +224,7 @@ pub fn check_assertion(
     if let Some(noa) = cond_noa {
         check_not_on_or_after(noa, now, "Conditions NotOnOrAfter")?;
     }
-    check_audiences(conditions, idp)?;
+    let audiences = check_audiences(conditions, idp)?;
 
     // AuthnStatement(s).
     let mut authn_instant = None;
@@ -261,6 +266,8 @@ pub fn check_assertion(
         session_not_on_or_after,
         attributes: collect_attributes(a)?,
         in_response_to,
+        recipient,
+        audiences,
     })
 }
 
@@ -323,8 +330,10 @@ pub fn check_lifetimes(
 }
 
 /// At least one AudienceRestriction, and *every* one must name an allowed audience (S15).
-fn check_audiences(conditions: Node<'_, '_>, idp: &TrustedIdp) -> Result<(), SamlError> {
+/// Returns every Audience value named.
+fn check_audiences(conditions: Node<'_, '_>, idp: &TrustedIdp) -> Result<Vec<String>, SamlError> {
     let mut restrictions = 0usize;
+    let mut named = Vec::new();
     for c in conditions.children().filter(Node::is_element) {
         let ns = c.tag_name().namespace();
         match (ns, c.tag_name().name()) {
@@ -336,6 +345,7 @@ fn check_audiences(conditions: Node<'_, '_>, idp: &TrustedIdp) -> Result<(), Sam
                     if idp.audiences.iter().any(|x| *x == v.trim()) {
                         ok = true;
                     }
+                    named.push(v.trim().to_owned());
                 }
                 if !ok {
                     return Err(SamlError::AudienceMismatch(format!(
@@ -359,7 +369,7 @@ fn check_audiences(conditions: Node<'_, '_>, idp: &TrustedIdp) -> Result<(), Sam
             idp.audiences.join(", ")
         )));
     }
-    Ok(())
+    Ok(named)
 }
 
 /// Attributes from every AttributeStatement; a Name seen twice is refused (S18).

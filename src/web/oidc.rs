@@ -372,6 +372,8 @@ impl OidcBrowser {
             legacy_algorithm: false,
             original: OriginalCredential::WebIdentityToken(SecretString::from(raw)),
             in_response_to: None,
+            recipient: None,
+            audiences: Vec::new(),
             encrypted: false,
         })
     }
