@@ -22,7 +22,7 @@ mod tests;
 pub use compile::{compile, Rules};
 pub use duration::{negotiate, DurationReason, Negotiated};
 pub use error::MappingError;
-pub use evaluate::{evaluate, select, Grant, IMPLICIT_RULE};
+pub use evaluate::{evaluate, evaluate_each, select, FailedGrant, Grant, IMPLICIT_RULE};
 pub use schema::{GrantConfig, MappingConfig, MatchConfig, RuleConfig, StsMode};
 
 use crate::aws::{RoleArn, RolePair};
