@@ -478,11 +478,28 @@ async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_noth
     let user = env("FEDBROKER_TEST_OIDC_USER");
     for k in keys {
         assert!(!k.contains(&session_cookie), "cookie value in a key name");
-        let v: Vec<u8> = redis::cmd("GET")
+        // Entries are strings; the pending-login indexes are sorted sets of key names.
+        let kind: String = redis::cmd("TYPE")
             .arg(&k)
             .query_async(&mut conn)
             .await
             .unwrap();
+        let v: Vec<u8> = if kind == "zset" {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            members.join("\n").into_bytes()
+        } else {
+            redis::cmd("GET")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        };
         let text = String::from_utf8_lossy(&v);
         for needle in [
             user.as_str(),
@@ -493,4 +510,61 @@ async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_noth
             assert!(!text.contains(needle), "{needle:?} readable in {k}");
         }
     }
+}
+
+#[actix_web::test]
+async fn id_token_signed_with_an_algorithm_outside_allowed_algorithms_is_refused_at_the_callback() {
+    // The test IdP signs ID tokens with RS256; this provider allows ES256 only.
+    let config = config().replace(
+        "scopes = [\"email\", \"profile\"]",
+        "scopes = [\"email\", \"profile\"]\nallowed_algorithms = [\"ES256\"]",
+    );
+    assert!(config.contains("allowed_algorithms"));
+    let state = state_with(&config);
+    let mut browser = Browser::new();
+    let callback = login(&state, &mut browser).await;
+    let (status, _, body) = browser.get(&state, &path_and_query(&callback)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.as_str().unwrap().contains("login_id_token_invalid"),
+        "{body}"
+    );
+    assert_eq!(
+        browser.get_json(&state, "/roles").await.0,
+        401,
+        "no session"
+    );
+    // The same IdP with its algorithm allowed signs in.
+    let config = config.replace("[\"ES256\"]", "[\"RS256\", \"ES256\"]");
+    let state = state_with(&config);
+    let mut browser = Browser::new();
+    let callback = login(&state, &mut browser).await;
+    assert_eq!(browser.get(&state, &path_and_query(&callback)).await.0, 303);
+}
+
+#[actix_web::test]
+async fn oidc_login_cookie_is_host_prefixed_on_an_https_broker() {
+    // A sibling subdomain can set `fedbroker_login` for the parent domain, not a __Host- cookie.
+    let redirect = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
+    let public = redirect.trim_end_matches("/oidc/callback").to_owned();
+    let config = config().replace(
+        &format!("public_url = \"{public}\""),
+        "public_url = \"https://broker.example.com\"",
+    );
+    let state = state_with(&config);
+    let mut browser = Browser::new();
+    let (status, headers, _) = browser.get(&state, "/oidc/login?provider=testidp").await;
+    assert_eq!(status, 302);
+    let set: Vec<String> = headers
+        .get_all("set-cookie")
+        .map(|h| h.to_str().unwrap().to_owned())
+        .collect();
+    let login = set
+        .iter()
+        .find(|c| c.starts_with("__Host-fedbroker_login="))
+        .unwrap_or_else(|| panic!("no __Host- login cookie: {set:?}"));
+    assert!(
+        login.contains("Secure") && login.contains("Path=/") && !login.contains("Domain"),
+        "{login}"
+    );
 }

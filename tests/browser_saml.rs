@@ -32,17 +32,56 @@ fn setup_with(
     saml_extra: &str,
     tweak: impl FnOnce(&mut fedbroker::saml::TrustedIdp),
 ) -> (AppState, Arc<FixedClock>) {
+    setup_full(PUBLIC, idp_initiated, saml_extra, "", tweak)
+}
+
+/// [`setup`] with the in-process browser store handed back (to look at its size).
+fn setup_with_store() -> (AppState, Arc<FixedClock>, Arc<fedbroker::web::MemoryKv>) {
+    let (state, clock) = setup(false);
+    let kv = Arc::new(fedbroker::web::MemoryKv::new(clock.clone()));
+    let cfg = load_str(
+        &format!(
+            "[server]\npublic_url = \"{PUBLIC}\"\n[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n"
+        ),
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap();
+    let mut idp = test_idp();
+    idp.audiences.push(format!("{PUBLIC}/saml/metadata"));
+    idp.recipients.push(format!("{PUBLIC}/saml/acs"));
+    idp.sso_redirect_url = Some("https://idp.test.fedbroker.local/sso".into());
+    let shared: SharedClock = clock.clone();
+    let state = AppState::from_parts_with_store(
+        &cfg,
+        vec![idp],
+        state.exchange().sts.clone(),
+        Arc::new(MemoryReplayGuard::new(shared.clone())),
+        shared,
+        kv.clone(),
+    );
+    (state, clock, kv)
+}
+
+/// [`setup_with`] at another `public_url` and with more config (e.g. `[[rules]]`).
+fn setup_full(
+    public: &str,
+    idp_initiated: bool,
+    saml_extra: &str,
+    more: &str,
+    tweak: impl FnOnce(&mut fedbroker::saml::TrustedIdp),
+) -> (AppState, Arc<FixedClock>) {
     let cfg = load_str(
         &format!(
             r#"
 [server]
-public_url = "{PUBLIC}"
+public_url = "{public}"
 [saml]
 {saml_extra}
 [[saml.idps]]
 name = "test-idp"
 metadata_file = "config/test-idp-metadata.xml"
 allow_idp_initiated = {idp_initiated}
+{more}
 "#
         ),
         Vec::<(String, String)>::new(),
@@ -58,6 +97,8 @@ allow_idp_initiated = {idp_initiated}
     // As the broker's own loader does for browser sign-in: also accept assertions addressed to it.
     idp.audiences.push(format!("{PUBLIC}/saml/metadata"));
     idp.recipients.push(format!("{PUBLIC}/saml/acs"));
+    idp.audiences.push(format!("{public}/saml/metadata"));
+    idp.recipients.push(format!("{public}/saml/acs"));
     idp.sso_redirect_url = Some("https://idp.test.fedbroker.local/sso".into());
     tweak(&mut idp);
     let state = AppState::from_parts(
@@ -493,6 +534,380 @@ fn plain_http_public_url_off_loopback_is_refused_so_no_cookie_falls_back_to_lax(
             "{ok}"
         );
     }
+}
+
+#[actix_web::test]
+async fn relay_state_dot_segments_cannot_escape_the_allow_list() {
+    let (state, clock) = setup(true);
+    for evil in [
+        "/roles/../oidc/login?provider=web",
+        "/roles/./../console",
+        "/roles/..",
+        "/roles/%2e%2e/oidc/login?provider=web",
+        "/roles/%2E%2E/oidc/login",
+        "/roles/.%2e/oidc/login",
+        "/roles%2f..%2foidc/login",
+        "/roles/%2F/evil.example",
+        "/roles/..\\oidc/login",
+        "/roles\\..\\oidc",
+        "//evil.example/roles",
+        "/roles/%5c..%5coidc",
+        "/roles/\u{1}",
+        "/roles?next=%0d%0aSet-Cookie",
+    ] {
+        let (status, location, _) = acs(
+            &state,
+            &CookieJar::default(),
+            &response(&clock, None),
+            Some(evil),
+        )
+        .await;
+        assert_eq!((status, location.as_str()), (303, "/roles"), "{evil:?}");
+    }
+    // Harmless forms still lead where they say.
+    for ok in ["/roles", "/roles/", "/roles?view=all", "/roles/team/a"] {
+        let (status, location, _) = acs(
+            &state,
+            &CookieJar::default(),
+            &response(&clock, None),
+            Some(ok),
+        )
+        .await;
+        assert_eq!((status, location.as_str()), (303, ok), "{ok}");
+    }
+}
+
+/// The SAML sign-in at an https `public_url` (same IdP; responses addressed to that URL).
+const HTTPS_PUBLIC: &str = "https://broker.example.com";
+
+fn https_response(clock: &FixedClock, in_response_to: Option<&str>) -> String {
+    let mut b = SamlResponseBuilder::new(fedbroker::clock::Clock::now(clock));
+    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
+    b.audiences = vec![format!("{HTTPS_PUBLIC}/saml/metadata")];
+    b.recipient = Some(format!("{HTTPS_PUBLIC}/saml/acs"));
+    b.destination = Some(format!("{HTTPS_PUBLIC}/saml/acs"));
+    b.in_response_to = in_response_to.map(str::to_owned);
+    b.build_base64()
+}
+
+#[actix_web::test]
+async fn sibling_subdomain_cannot_plant_cookies_on_an_https_broker() {
+    // With an https public_url every browser cookie is __Host- (Secure, Path=/, no Domain): a
+    // sibling subdomain cannot set a cookie with that name, so it cannot plant a session.
+    let (state, clock) = setup_full(HTTPS_PUBLIC, true, "", "", |_| {});
+    let (status, headers, _) = send(
+        &state,
+        CookieJar::default().apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", https_response(&clock, None).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let session = set_cookie(&headers, "__Host-fedbroker_session");
+    for attr in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(session.contains(attr), "{attr} missing: {session}");
+    }
+    assert!(!session.contains("Domain"), "{session}");
+    assert!(
+        !headers
+            .get_all("set-cookie")
+            .any(|h| h.to_str().unwrap().starts_with("fedbroker_")),
+        "no cookie without the prefix: {headers:?}"
+    );
+    // The session works under its __Host- name, and a planted unprefixed cookie is not read.
+    let mut jar = CookieJar::default();
+    jar.keep(&headers);
+    let value = jar.get("__Host-fedbroker_session").unwrap().to_owned();
+    let (status, _, _) = send(
+        &state,
+        jar.apply(TestRequest::get().uri("/roles"))
+            .insert_header(("accept", "application/json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = send(
+        &state,
+        TestRequest::get()
+            .uri("/roles")
+            .insert_header(("accept", "application/json"))
+            .insert_header(("cookie", format!("fedbroker_session={value}"))),
+    )
+    .await;
+    assert_eq!(status, 401, "an unprefixed (plantable) cookie is ignored");
+}
+
+#[actix_web::test]
+async fn new_sign_in_in_a_browser_ends_its_previous_session() {
+    let (state, clock) = setup(true);
+    let mut jar = CookieJar::default();
+    let (status, headers, _) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, None).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    jar.keep(&headers);
+    let old = jar.get("fedbroker_session").unwrap().to_owned();
+    let (status, headers, _) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, None).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    jar.keep(&headers);
+    let new = jar.get("fedbroker_session").unwrap().to_owned();
+    assert_ne!(old, new);
+    let roles = |cookie: String| {
+        TestRequest::get()
+            .uri("/roles")
+            .insert_header(("accept", "application/json"))
+            .insert_header(("cookie", format!("fedbroker_session={cookie}")))
+    };
+    assert_eq!(
+        send(&state, roles(new)).await.0,
+        200,
+        "the new session works"
+    );
+    assert_eq!(
+        send(&state, roles(old)).await.0,
+        401,
+        "the previous session token no longer works"
+    );
+}
+
+#[actix_web::test]
+async fn one_failing_template_does_not_empty_the_role_picker() {
+    // The second grant's tag template makes a value longer than AWS's 256-character tag limit
+    // for this subject; the other grants must still be listed, that one marked (without value).
+    let long = "x".repeat(250);
+    let rules = format!(
+        r#"
+[[rules]]
+name = "people"
+[rules.match]
+provider = "test-idp"
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/ReadOnly"
+mode = "assume-role"
+[[rules.grants]]
+role_arn = "arn:aws:iam::111122223333:role/Tagged"
+mode = "assume-role"
+tags = {{ Who = "{long}{{subject}}" }}
+[[rules.grants]]
+role_arn = "arn:aws:iam::444455556666:role/Deploy"
+mode = "assume-role"
+"#
+    );
+    let (state, clock) = setup_full(PUBLIC, true, "", &rules, |_| {});
+    let mut jar = CookieJar::default();
+    let (status, headers, _) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, None).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303);
+    jar.keep(&headers);
+    let (status, _, page) = send(
+        &state,
+        jar.apply(TestRequest::get().uri("/roles"))
+            .insert_header(("accept", "application/json")),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let arns: Vec<&str> = page["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role_arn"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:iam::111122223333:role/ReadOnly",
+            "arn:aws:iam::444455556666:role/Deploy"
+        ],
+        "{page}"
+    );
+    let unavailable = page["unavailable"].as_array().expect("unavailable grants");
+    assert_eq!(unavailable.len(), 1, "{page}");
+    assert_eq!(
+        unavailable[0]["role_arn"],
+        "arn:aws:iam::111122223333:role/Tagged"
+    );
+    assert_eq!(unavailable[0]["code"], "template_value_invalid");
+    let text = page.to_string();
+    assert!(
+        !text.contains(&long) && !text.contains("xxxxxalice"),
+        "the rendered value is never shown: {text}"
+    );
+    let (status, _, html) = send(&state, jar.apply(TestRequest::get().uri("/roles"))).await;
+    assert_eq!(status, 200);
+    let html = html.as_str().unwrap();
+    assert!(
+        html.contains("ReadOnly") && html.contains("Deploy"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Tagged") && html.contains("template_value_invalid"),
+        "{html}"
+    );
+    assert!(!html.contains(&long));
+}
+
+#[actix_web::test]
+async fn flooding_pending_logins_never_stops_a_real_sign_in() {
+    // The attack: 100,000 `GET /saml/login` from 35 addresses (each under its rate limit). Pending
+    // logins are bounded on their own (per client and overall, oldest evicted), so a real
+    // sign-in started afterwards still completes and still gets a session.
+    use actix_web::{test, web, App};
+    let (state, clock, kv) = setup_with_store();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(fedbroker::http::routes),
+    )
+    .await;
+    for i in 0..100_000u32 {
+        let peer: std::net::SocketAddr = format!("10.0.0.{}:4000", i % 35).parse().unwrap();
+        let resp = test::call_service(
+            &app,
+            TestRequest::get()
+                .uri("/saml/login?idp=test-idp")
+                .peer_addr(peer)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 302, "flood request {i} refused");
+    }
+    assert!(
+        kv.pending_len() <= fedbroker::web::pending::MAX_PENDING,
+        "memory stays bounded: {} pending logins",
+        kv.pending_len()
+    );
+    // The victim, from another address: starts, completes, has a session.
+    let (id, mut jar) = start(&state).await;
+    let (status, headers, body) = send(
+        &state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, Some(&id)).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    jar.keep(&headers);
+    let (status, _, _) = send(
+        &state,
+        jar.apply(TestRequest::get().uri("/roles"))
+            .insert_header(("accept", "application/json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn flooding_pending_logins_in_redis_keeps_keys_bounded_and_sessions_intact() {
+    // With Redis, pending logins were uncapped. Now: per client and overall bounds (here 8 and
+    // 100), the oldest evicted atomically; sessions are never evicted by pending logins.
+    use fedbroker::web::BrowserKv;
+    let redis_url = std::env::var("FEDBROKER_TEST_REDIS_URL").expect(
+        "FEDBROKER_TEST_REDIS_URL is not set: run scripts/services.sh start && . .fedbroker-run/services.env",
+    );
+    let prefix = format!("fedbroker-pending-{}:", uuid::Uuid::new_v4().simple());
+    let keyring =
+        fedbroker::cache::Keyring::from_specs(["t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="])
+            .unwrap();
+    let kv = fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring)
+        .await
+        .unwrap()
+        .with_pending_limits(100, 8);
+    let ttl = chrono::TimeDelta::minutes(10);
+    kv.put("sess:victim", b"session", chrono::TimeDelta::hours(1))
+        .await
+        .unwrap();
+    kv.put_pending("192.0.2.1", "saml:victim", b"v", ttl)
+        .await
+        .unwrap();
+    // One address floods: only its own oldest go.
+    for i in 0..200 {
+        kv.put_pending("198.51.100.7", &format!("saml:f{i}"), b"f", ttl)
+            .await
+            .unwrap();
+    }
+    assert!(kv.get("saml:victim").await.unwrap().is_some());
+    assert!(kv.get("saml:f199").await.unwrap().is_some());
+    assert!(kv.get("saml:f100").await.unwrap().is_none());
+    // 35 addresses flood: the overall bound holds; a new login is never refused.
+    for i in 0..1_000 {
+        kv.put_pending(
+            &format!("203.0.113.{}", i % 35),
+            &format!("oidc:g{i}"),
+            b"g",
+            ttl,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(kv.get("oidc:g999").await.unwrap().is_some());
+    assert_eq!(
+        kv.get("sess:victim")
+            .await
+            .unwrap()
+            .as_deref()
+            .map(Vec::as_slice),
+        Some(&b"session"[..]),
+        "a session is never crowded out"
+    );
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut members = 0usize;
+    for k in keys.iter().filter(|k| k.contains("pending-")) {
+        let t: String = redis::cmd("TYPE")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if t == "zset" {
+            let n: usize = redis::cmd("ZCARD")
+                .arg(k)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            members += n;
+        }
+    }
+    let entries = keys
+        .iter()
+        .filter(|k| k.contains("web:oidc:") || k.contains("web:saml:"))
+        .count();
+    assert!(entries <= 100, "{entries} pending entries");
+    assert!(members <= 200, "{members} index members");
+    assert!(keys.len() <= 100 + 37 + 3, "{} keys", keys.len());
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }
 
 #[actix_web::test]

@@ -10,8 +10,10 @@ use super::{
     web_identity::web_identity_session_name, Exchange, ExchangeError, IssuedCredentials,
     RoleSummary,
 };
+use crate::aws::RoleArn;
+use crate::error::ApiError;
 use crate::identity::{Protocol, VerifiedIdentity};
-use crate::mapping::evaluate;
+use crate::mapping::{evaluate, evaluate_each, FailedGrant, MappingError};
 use crate::saml::CLOCK_SKEW;
 use secrecy::SecretString;
 
@@ -44,6 +46,27 @@ impl Exchange {
             .iter()
             .map(RoleSummary::from)
             .collect())
+    }
+
+    /// The role picker's lists: the grants that render for this identity, and the others (a
+    /// template that gives no valid AWS value for it) with the error code and a reason that
+    /// names the field, never the value. One failing grant hides no other.
+    pub fn picker_for(
+        &self,
+        identity: &VerifiedIdentity,
+    ) -> Result<(Vec<RoleSummary>, Vec<UnavailableRole>), ExchangeError> {
+        if identity.protocol() == Protocol::Oidc && self.rules.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut usable = Vec::new();
+        let mut unavailable = Vec::new();
+        for grant in evaluate_each(&self.rules, identity)? {
+            match grant {
+                Ok(g) => usable.push(RoleSummary::from(&g)),
+                Err(f) => unavailable.push(UnavailableRole::from(*f)),
+            }
+        }
+        Ok((usable, unavailable))
     }
 
     /// Credentials for a role picked in a browser session; `console_session_seconds`: the console
@@ -87,5 +110,33 @@ impl Exchange {
             duration,
             cache,
         ))
+    }
+}
+
+/// A grant the role picker lists as unusable for this identity.
+#[derive(Clone, Debug)]
+pub struct UnavailableRole {
+    pub role_arn: RoleArn,
+    pub alias: Option<String>,
+    /// The error code the credentials endpoint would answer (`template_value_invalid`).
+    pub code: &'static str,
+    /// What fails, without the rendered value (it comes from the identity).
+    pub reason: String,
+}
+
+impl From<FailedGrant> for UnavailableRole {
+    fn from(f: FailedGrant) -> Self {
+        let reason = match &f.error {
+            MappingError::TemplateValueInvalid { field, .. } => format!(
+                "its {field} template does not give a valid AWS value for your identity; an administrator must change the rule or your attributes"
+            ),
+            _ => "it cannot be used with your identity".to_owned(),
+        };
+        Self {
+            role_arn: f.role_arn,
+            alias: f.alias,
+            code: f.error.code(),
+            reason,
+        }
     }
 }

@@ -5,13 +5,15 @@
 //! Invariants: every page is `Cache-Control: no-store` with a strict CSP (`default-src 'none'`,
 //! `frame-ancestors 'none'`, forms to self only) and `Referrer-Policy: no-referrer`; links and forms
 //! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
-//! is ever written into a page, a log line or an error.
+//! is ever written into a page, a log line or an error; with an https `public_url` the session
+//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session.
 
 use super::errors::status_for;
 use super::AppState;
 use crate::error::ApiError;
 use crate::web::{
-    BrowserSession, LOGIN_COOKIE, LOGIN_TTL, SAML_LOGIN_COOKIE, SESSION_COOKIE, SESSION_TTL,
+    login_cookie_name, session_cookie_name, BrowserSession, LOGIN_TTL, SAML_LOGIN_COOKIE,
+    SESSION_TTL,
 };
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header;
@@ -109,7 +111,7 @@ fn saml_binding_cookie(value: String, max_age: CookieDuration) -> Cookie<'static
 /// The session the request's cookie refers to (a store failure reads as no session: the person
 /// is asked to sign in again rather than shown an error).
 pub async fn current_session(req: &HttpRequest, state: &AppState) -> Option<BrowserSession> {
-    let cookie = req.cookie(SESSION_COOKIE)?;
+    let cookie = req.cookie(session_cookie_name(state.secure_cookies))?;
     match state.sessions.get(cookie.value()).await {
         Ok(s) => s,
         Err(e) => {
@@ -127,6 +129,13 @@ fn to_idp(url: String, binding: Cookie<'_>) -> HttpResponse {
         .finish()
 }
 
+/// The client a pending login is counted against: the TCP peer's address (as for rate limits).
+fn client_of(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
 fn login_max_age() -> CookieDuration {
     CookieDuration::seconds(LOGIN_TTL.num_seconds())
 }
@@ -137,9 +146,25 @@ pub struct LoginQuery {
 }
 
 /// `GET /oidc/login?provider=NAME`: to the IdP, with a login cookie binding it to this browser.
-pub async fn oidc_login(query: web::Query<LoginQuery>, state: web::Data<AppState>) -> HttpResponse {
-    match state.oidc_browser.start(&query.provider).await {
-        Ok((url, binding)) => to_idp(url, cookie(&state, LOGIN_COOKIE, binding, login_max_age())),
+pub async fn oidc_login(
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state
+        .oidc_browser
+        .start(&query.provider, &client_of(&req))
+        .await
+    {
+        Ok((url, binding)) => to_idp(
+            url,
+            cookie(
+                &state,
+                login_cookie_name(state.secure_cookies),
+                binding,
+                login_max_age(),
+            ),
+        ),
         Err(e) => error_page(&e),
     }
 }
@@ -171,7 +196,9 @@ pub async fn oidc_callback(
         (Some(c), Some(s), None) => (c, s),
         _ => return error_page(&E::UnknownState),
     };
-    let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    let binding = req
+        .cookie(login_cookie_name(state.secure_cookies))
+        .map(|c| c.value().to_owned());
     let identity = match state
         .oidc_browser
         .finish(&login_state, &code, binding.as_deref())
@@ -180,23 +207,36 @@ pub async fn oidc_callback(
         Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    signed_in(&state, identity).await
+    signed_in(&req, &state, identity).await
 }
 
 /// Start the broker session for a verified identity and send the browser to the role picker.
 pub async fn signed_in(
+    req: &HttpRequest,
     state: &AppState,
     identity: crate::identity::VerifiedIdentity,
 ) -> HttpResponse {
-    signed_in_to(state, identity, "/roles").await
+    signed_in_to(req, state, identity, "/roles").await
 }
 
-/// Start the broker session and send the browser to `next` (a checked local path).
+/// End the session the browser held before this sign-in, if any: its token no longer works.
+async fn end_previous_session(req: &HttpRequest, state: &AppState) {
+    if let Some(old) = req.cookie(session_cookie_name(state.secure_cookies)) {
+        if let Err(e) = state.sessions.end(old.value()).await {
+            tracing::warn!(error = %e, "could not end the previous browser session");
+        }
+    }
+}
+
+/// Start the broker session and send the browser to `next` (a checked local path); a session
+/// the browser held before ends.
 pub async fn signed_in_to(
+    req: &HttpRequest,
     state: &AppState,
     identity: crate::identity::VerifiedIdentity,
     next: &str,
 ) -> HttpResponse {
+    end_previous_session(req, state).await;
     tracing::info!(
         event = "browser.signed_in",
         protocol = identity.protocol().as_str(),
@@ -209,11 +249,11 @@ pub async fn signed_in_to(
             .insert_header((header::LOCATION, next.to_owned()))
             .cookie(cookie(
                 state,
-                SESSION_COOKIE,
+                session_cookie_name(state.secure_cookies),
                 value,
                 CookieDuration::seconds(SESSION_TTL.num_seconds()),
             ))
-            .cookie(expired(state, LOGIN_COOKIE))
+            .cookie(expired(state, login_cookie_name(state.secure_cookies)))
             .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
             .finish(),
         Err(_) => error_page(&crate::web::OidcBrowserError::Busy),
@@ -233,10 +273,24 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     let Some(session) = current_session(&req, &state).await else {
         return sign_in_page(&req, &state);
     };
-    let roles = match state.exchange().roles_for(&session.identity) {
+    let (roles, unavailable) = match state.exchange().picker_for(&session.identity) {
         Ok(r) => r,
         Err(e) => return error_page(&e),
     };
+    let unavailable: Vec<serde_json::Value> = unavailable
+        .iter()
+        .map(|u| {
+            let arn = u.role_arn.as_str();
+            json!({
+                "role_arn": arn,
+                "account": arn.split(':').nth(4).unwrap_or_default(),
+                "role_name": arn.rsplit('/').next().unwrap_or_default(),
+                "alias": u.alias,
+                "code": u.code,
+                "reason": u.reason,
+            })
+        })
+        .collect();
     let rows: Vec<serde_json::Value> = roles
         .iter()
         .map(|r| {
@@ -256,6 +310,7 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             "subject": session.identity.subject(),
             "provider": session.identity.provider(),
             "roles": rows,
+            "unavailable": unavailable,
         }));
     }
     let mut table = String::from(
@@ -273,8 +328,22 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             href = esc(&s("console_url")),
         ));
     }
+    for u in &unavailable {
+        let s = |k: &str| u[k].as_str().unwrap_or_default().to_owned();
+        table.push_str(&format!(
+            "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td>Unavailable: {reason} \
+             (<code>{code}</code>)</td></tr>",
+            alias = esc(&u["alias"]
+                .as_str()
+                .map_or_else(|| s("account"), str::to_owned)),
+            name = esc(&s("role_name")),
+            acct = esc(&s("account")),
+            reason = esc(&s("reason")),
+            code = esc(&s("code")),
+        ));
+    }
     table.push_str("</tbody></table>");
-    if rows.is_empty() {
+    if rows.is_empty() && unavailable.is_empty() {
         table =
             "<p>No role is granted to you. Ask an administrator to check the mapping rules.</p>"
                 .into();
@@ -334,7 +403,7 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if let (Some(c), Some(session)) = (
-        req.cookie(SESSION_COOKIE),
+        req.cookie(session_cookie_name(state.secure_cookies)),
         current_session(&req, &state).await,
     ) {
         if !session.csrf_ok(&form.csrf) {
@@ -346,7 +415,7 @@ pub async fn logout(
     }
     secure(HttpResponse::SeeOther())
         .insert_header((header::LOCATION, "/roles"))
-        .cookie(expired(&state, SESSION_COOKIE))
+        .cookie(expired(&state, session_cookie_name(state.secure_cookies)))
         .finish()
 }
 
@@ -383,10 +452,15 @@ pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /saml/login?idp=NAME`: an AuthnRequest to the IdP (HTTP-Redirect), bound to this browser.
 pub async fn saml_login(
+    req: HttpRequest,
     query: web::Query<SamlLoginQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match state.saml_browser().start(&query.idp).await {
+    match state
+        .saml_browser()
+        .start(&query.idp, &client_of(&req))
+        .await
+    {
         Ok((url, binding)) => to_idp(url, saml_binding_cookie(binding, login_max_age())),
         Err(e) => error_page(&e),
     }
@@ -444,5 +518,5 @@ pub async fn saml_acs(
         return error_page(&e);
     }
     let next = live.saml_browser.next_location(relay.as_deref());
-    signed_in_to(&state, identity, &next).await
+    signed_in_to(&req, &state, identity, &next).await
 }

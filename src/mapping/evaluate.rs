@@ -97,6 +97,40 @@ pub fn evaluate(rules: &Rules, identity: &VerifiedIdentity) -> Result<Vec<Grant>
         .collect()
 }
 
+/// A grant that matched but does not render for this identity (the role picker lists it as
+/// unavailable instead of hiding every grant).
+#[derive(Debug)]
+pub struct FailedGrant {
+    pub role_arn: RoleArn,
+    pub alias: Option<String>,
+    pub error: MappingError,
+}
+
+/// Every grant for this identity, each rendered on its own: one whose template fails for this
+/// identity is its own `Err` and hides no other (the role picker). No grant at all is still an
+/// error (`no_role`, `no_matching_rule`), as in [`evaluate`].
+pub fn evaluate_each(
+    rules: &Rules,
+    identity: &VerifiedIdentity,
+) -> Result<Vec<Result<Grant, Box<FailedGrant>>>, MappingError> {
+    if rules.is_empty() {
+        return Ok(implicit(identity)?.into_iter().map(Ok).collect());
+    }
+    Ok(candidates(rules, identity)?
+        .grants
+        .iter()
+        .map(|c| {
+            render(c, identity).map_err(|error| {
+                Box::new(FailedGrant {
+                    role_arn: c.spec.role_arn.clone(),
+                    alias: c.spec.alias.clone(),
+                    error,
+                })
+            })
+        })
+        .collect())
+}
+
 /// The one grant to use: the requested role (which must be granted), or the only grant; several
 /// without a request → `role_choice_required`. Only the chosen grant is rendered, so a template
 /// failing for another role does not block this one.

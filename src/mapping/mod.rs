@@ -23,7 +23,7 @@ mod tests;
 pub use compile::{compile, Rules};
 pub use duration::{check_console_duration, negotiate, DurationReason, Negotiated};
 pub use error::MappingError;
-pub use evaluate::{evaluate, select, Grant, IMPLICIT_RULE};
+pub use evaluate::{evaluate, evaluate_each, select, FailedGrant, Grant, IMPLICIT_RULE};
 pub use schema::{GrantConfig, MappingConfig, MatchConfig, RuleConfig, StsMode};
 pub use subject::{
     derive_session_name, subject_source_identity, subject_tag_value, RecordSubject, SUBJECT_TAG_KEY,

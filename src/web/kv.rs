@@ -5,8 +5,12 @@
 //! every value is an AES-256-GCM envelope (the credential cache's keyring, AAD = domain + key), so
 //! an ID token, assertion or PKCE verifier is never readable there, and an envelope moved to another
 //! key does not open; `take` is atomic (`GETDEL`), so single-use state is single-use across
-//! replicas; every Redis command is bounded by the cache's `OP_TIMEOUT`.
+//! replicas; every Redis command is bounded by the cache's `OP_TIMEOUT`; pending logins are
+//! bounded on their own (per client and overall, the oldest evicted, never refused) and never
+//! share a bound with sessions, in process and in Redis (an index per client and one overall,
+//! trimmed atomically by a Lua script on every insert).
 
+use super::pending::{PendingStore, MAX_PENDING, MAX_PENDING_PER_CLIENT};
 use super::store::ExpiringStore;
 use crate::cache::redis::{connect_manager, unavailable, OP_TIMEOUT};
 use crate::cache::{CacheError, Keyring};
@@ -22,27 +26,61 @@ const AAD_DOMAIN: &[u8] = b"fedbroker.browser-state.v1\0";
 /// A small key-value store with expiry and single-use reads.
 #[async_trait::async_trait]
 pub trait BrowserKv: Send + Sync + std::fmt::Debug {
+    /// Store a session (or other long-lived state) under `key`.
     async fn put(&self, key: &str, value: &[u8], ttl: TimeDelta) -> Result<(), CacheError>;
+    /// Store a pending login started by `client` (its address): at most
+    /// `MAX_PENDING_PER_CLIENT` per client and `MAX_PENDING` in all; beyond either bound the
+    /// oldest pending login is evicted (a new one is never refused), and sessions are never
+    /// counted against or evicted by pending logins.
+    async fn put_pending(
+        &self,
+        client: &str,
+        key: &str,
+        value: &[u8],
+        ttl: TimeDelta,
+    ) -> Result<(), CacheError>;
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError>;
     /// Remove and return (single use).
     async fn take(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError>;
     async fn remove(&self, key: &str) -> Result<(), CacheError>;
 }
 
-/// In-process [`BrowserKv`] (one replica: use session affinity with several).
+type Bytes = Arc<Zeroizing<Vec<u8>>>;
+
+/// In-process [`BrowserKv`] (one replica: use session affinity with several): sessions and
+/// pending logins in two stores with their own bounds.
 #[derive(Debug)]
-pub struct MemoryKv(ExpiringStore<Arc<Zeroizing<Vec<u8>>>>);
+pub struct MemoryKv {
+    sessions: ExpiringStore<Bytes>,
+    pending: PendingStore<Bytes>,
+}
 
 impl MemoryKv {
     pub fn new(clock: SharedClock) -> Self {
-        Self(ExpiringStore::new(clock))
+        Self {
+            sessions: ExpiringStore::new(clock.clone()),
+            pending: PendingStore::new(clock),
+        }
+    }
+
+    /// With other pending-login bounds (tests).
+    pub fn with_pending_limits(clock: SharedClock, max: usize, per_client: usize) -> Self {
+        Self {
+            sessions: ExpiringStore::new(clock.clone()),
+            pending: PendingStore::with_limits(clock, max, per_client),
+        }
+    }
+
+    /// Pending logins held now (bounded).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 }
 
 #[async_trait::async_trait]
 impl BrowserKv for MemoryKv {
     async fn put(&self, key: &str, value: &[u8], ttl: TimeDelta) -> Result<(), CacheError> {
-        if self.0.insert(
+        if self.sessions.insert(
             key.to_owned(),
             Arc::new(Zeroizing::new(value.to_vec())),
             ttl,
@@ -50,18 +88,42 @@ impl BrowserKv for MemoryKv {
             Ok(())
         } else {
             Err(CacheError::Unavailable(
-                "the in-process browser store is full".into(),
+                "the in-process session store is full".into(),
             ))
         }
     }
+    async fn put_pending(
+        &self,
+        client: &str,
+        key: &str,
+        value: &[u8],
+        ttl: TimeDelta,
+    ) -> Result<(), CacheError> {
+        self.pending.insert(
+            client,
+            key.to_owned(),
+            Arc::new(Zeroizing::new(value.to_vec())),
+            ttl,
+        );
+        Ok(())
+    }
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
-        Ok(self.0.get(key).map(|v| Zeroizing::new(v.to_vec())))
+        Ok(self
+            .pending
+            .get(key)
+            .or_else(|| self.sessions.get(key))
+            .map(|v| Zeroizing::new(v.to_vec())))
     }
     async fn take(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
-        Ok(self.0.take(key).map(|v| Zeroizing::new(v.to_vec())))
+        Ok(self
+            .pending
+            .take(key)
+            .or_else(|| self.sessions.take(key))
+            .map(|v| Zeroizing::new(v.to_vec())))
     }
     async fn remove(&self, key: &str) -> Result<(), CacheError> {
-        self.0.remove(key);
+        self.pending.remove(key);
+        self.sessions.remove(key);
         Ok(())
     }
 }
@@ -71,7 +133,43 @@ pub struct RedisKv {
     conn: ConnectionManager,
     prefix: String,
     keyring: Arc<Keyring>,
+    max_pending: usize,
+    max_pending_per_client: usize,
 }
+
+/// Insert a pending login and trim its client's index and the overall index, oldest first,
+/// deleting the evicted entries. KEYS: entry, overall index, client index, sequence counter.
+/// ARGV: sealed value, TTL ms, per-client bound, overall bound, client index key prefix, client
+/// id. Overall-index members are `<client id> <entry key>` so an eviction there also leaves the
+/// client's index; every index is bounded, so Redis holds at most about three times the overall
+/// bound in pending-login members, whatever the request rate.
+const PUT_PENDING: &str = r"
+local seq = redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local member = ARGV[6] .. ' ' .. KEYS[1]
+redis.call('ZADD', KEYS[2], seq, member)
+redis.call('ZADD', KEYS[3], seq, KEYS[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[3])
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[3], over)
+  for i = 1, #old, 2 do
+    redis.call('DEL', old[i])
+    redis.call('ZREM', KEYS[2], ARGV[6] .. ' ' .. old[i])
+  end
+end
+over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #old, 2 do
+    local sp = string.find(old[i], ' ', 1, true)
+    local entry = string.sub(old[i], sp + 1)
+    redis.call('DEL', entry)
+    redis.call('ZREM', ARGV[5] .. string.sub(old[i], 1, sp - 1), entry)
+  end
+end
+return 1
+";
 
 impl std::fmt::Debug for RedisKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,7 +190,16 @@ impl RedisKv {
             conn,
             prefix: format!("{key_prefix}web:"),
             keyring: Arc::new(keyring),
+            max_pending: MAX_PENDING,
+            max_pending_per_client: MAX_PENDING_PER_CLIENT,
         })
+    }
+
+    /// With other pending-login bounds (tests).
+    pub fn with_pending_limits(mut self, max: usize, per_client: usize) -> Self {
+        self.max_pending = max.max(1);
+        self.max_pending_per_client = per_client.max(1);
+        self
     }
 
     fn full(&self, key: &str) -> String {
@@ -134,6 +241,38 @@ impl BrowserKv for RedisKv {
                 .arg(ms),
         )
         .await
+    }
+    async fn put_pending(
+        &self,
+        client: &str,
+        key: &str,
+        value: &[u8],
+        ttl: TimeDelta,
+    ) -> Result<(), CacheError> {
+        let sealed = self.keyring.seal_bytes(&self.aad(key), value)?;
+        let ms = ttl.num_milliseconds().max(1);
+        // The client's address is personal data: only its hash names its index.
+        let client = &super::token_hash(client)[..32];
+        let client_prefix = self.full("pending-client:");
+        let script = redis::Script::new(PUT_PENDING);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.full(key))
+            .key(self.full("pending-index"))
+            .key(format!("{client_prefix}{client}"))
+            .key(self.full("pending-seq"))
+            .arg(sealed)
+            .arg(ms)
+            .arg(self.max_pending_per_client)
+            .arg(self.max_pending)
+            .arg(client_prefix)
+            .arg(client);
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(OP_TIMEOUT, invocation.invoke_async::<i64>(&mut conn))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+            .map(|_| ())
     }
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
         let v: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(self.full(key))).await?;

@@ -7,6 +7,12 @@
 //!   callback URL is refused in any other browser, and twice in the same one); a SAML login is
 //!   bound the same way by [`SAML_LOGIN_COOKIE`], which is `SameSite=None; Secure` because the
 //!   IdP's answer is a cross-site POST;
+//! - with an https `public_url` every cookie is `__Host-` (`Secure`, `Path=/`, no `Domain`), so a
+//!   sibling subdomain cannot plant a session or login cookie ([`session_cookie_name`],
+//!   [`login_cookie_name`]);
+//! - a new sign-in in a browser ends the session that browser held before;
+//! - pending logins are bounded per client and overall on their own ([`pending`], the oldest
+//!   evicted) and never crowd out sessions;
 //! - a broker session is server-side (in-process, or sealed in Redis: [`kv`]); the browser holds
 //!   only a random reference (`HttpOnly`,
 //!   `Secure` except on loopback, `SameSite=Lax`, [`SESSION_TTL`]); the store keeps a hash of the
@@ -15,6 +21,7 @@
 
 pub mod kv;
 pub mod oidc;
+pub mod pending;
 pub mod saml;
 pub mod saml_sign;
 pub mod session;
@@ -28,11 +35,35 @@ pub use store::ExpiringStore;
 
 use chrono::TimeDelta;
 
-/// Name of the broker-session cookie.
+/// Name of the broker-session cookie on a plain-http loopback `public_url` (development, tests),
+/// where it cannot be `Secure` and so cannot be `__Host-`.
 pub const SESSION_COOKIE: &str = "fedbroker_session";
+/// Name of the broker-session cookie with an https `public_url`: `__Host-` (`Secure`, `Path=/`,
+/// no `Domain`), so no sibling subdomain can set it.
+pub const SESSION_COOKIE_HOST: &str = "__Host-fedbroker_session";
 /// Name of the cookie binding an OIDC login in progress to its browser (`SameSite=Lax`: the
-/// IdP's answer is a top-level GET).
+/// IdP's answer is a top-level GET) on a plain-http loopback `public_url`.
 pub const LOGIN_COOKIE: &str = "fedbroker_login";
+/// [`LOGIN_COOKIE`] with an https `public_url`.
+pub const LOGIN_COOKIE_HOST: &str = "__Host-fedbroker_login";
+
+/// The session cookie's name: `__Host-` whenever cookies are `Secure` (https `public_url`).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SESSION_COOKIE_HOST
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The OIDC login cookie's name: `__Host-` whenever cookies are `Secure` (https `public_url`).
+pub fn login_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        LOGIN_COOKIE_HOST
+    } else {
+        LOGIN_COOKIE
+    }
+}
 /// Name of the cookie binding a SAML login in progress to its browser: `SameSite=None; Secure`
 /// (the IdP's answer is a cross-site POST, which never carries a Lax cookie), `__Host-` (only this
 /// host, `Path=/`, `Secure`: a sibling domain cannot plant it).

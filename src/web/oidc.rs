@@ -1,7 +1,8 @@
 //! OIDC browser sign-in with the `openidconnect` crate: authorization code + PKCE (S256), `state`
 //! and `nonce` single-use and bound to the browser, ID token verified by the crate (signature
-//! against the provider's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`, algorithm allowlist) plus
-//! `at_hash` when present, then the provider's `claim_conditions` and AWS claims.
+//! against the provider's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`, and the provider's
+//! `allowed_algorithms`, the same list its API tokens are held to) plus `at_hash` when present,
+//! then the provider's `claim_conditions` and AWS claims.
 //!
 //! Invariants: discovery must name the configured issuer; the HTTP client follows no redirects
 //! (OAuth 2.0 security BCP for the token endpoint) and is https-only unless the provider is a
@@ -14,6 +15,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, OidcProviderConfig};
 use crate::error::{ApiError, ErrorKind};
 use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
+use crate::oidc::alg::SigningAlg;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
@@ -33,15 +35,21 @@ use std::time::Instant;
 pub const DISCOVERY_TTL_SECS: u64 = 600;
 /// Time allowed for discovery, JWKS and the token request.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Signing algorithms accepted on ID tokens (never `none` or HMAC).
-const ID_TOKEN_ALGS: [CoreJwsSigningAlgorithm; 6] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-];
+/// The `openidconnect` name of an algorithm the broker can accept (`SigningAlg` cannot name
+/// `none` or HMAC, so neither can this).
+fn core_alg(a: SigningAlg) -> CoreJwsSigningAlgorithm {
+    use CoreJwsSigningAlgorithm as C;
+    match a {
+        SigningAlg::RS256 => C::RsaSsaPkcs1V15Sha256,
+        SigningAlg::RS384 => C::RsaSsaPkcs1V15Sha384,
+        SigningAlg::RS512 => C::RsaSsaPkcs1V15Sha512,
+        SigningAlg::PS256 => C::RsaSsaPssSha256,
+        SigningAlg::PS384 => C::RsaSsaPssSha384,
+        SigningAlg::PS512 => C::RsaSsaPssSha512,
+        SigningAlg::ES256 => C::EcdsaP256Sha256,
+        SigningAlg::ES384 => C::EcdsaP384Sha384,
+    }
+}
 
 type Client = CoreClient<
     EndpointSet,
@@ -120,6 +128,8 @@ impl std::fmt::Debug for PendingLogin {
 
 struct Provider {
     cfg: OidcProviderConfig,
+    /// ID-token algorithms: the provider's `allowed_algorithms` (default as for its API tokens).
+    algs: Vec<CoreJwsSigningAlgorithm>,
     secret: Option<SecretString>,
     http: reqwest::Client,
     /// The discovered client (its JWKS included) and when it was discovered.
@@ -176,10 +186,16 @@ impl OidcBrowser {
                 }
             };
             let http = http_client(p).map_err(|e| format!("{at}: {e}"))?;
+            let algs = crate::oidc::provider::parse_algorithms(p.allowed_algorithms.as_deref())
+                .map_err(|e| format!("{at}: {e}"))?
+                .into_iter()
+                .map(core_alg)
+                .collect();
             providers.insert(
                 p.name.clone(),
                 Provider {
                     cfg: p.clone(),
+                    algs,
                     secret,
                     http,
                     client: tokio::sync::Mutex::new(None),
@@ -246,9 +262,14 @@ impl OidcBrowser {
         Ok(client)
     }
 
-    /// Start a login at `provider`: the IdP URL to send the browser to, and the login cookie value
-    /// that binds the login to this browser.
-    pub async fn start(&self, provider: &str) -> Result<(String, String), OidcBrowserError> {
+    /// Start a login at `provider` for `peer` (the client's address: pending logins are bounded per
+    /// client and overall, the oldest evicted): the IdP URL to send the browser to, and the login
+    /// cookie value that binds the login to this browser.
+    pub async fn start(
+        &self,
+        provider: &str,
+        peer: &str,
+    ) -> Result<(String, String), OidcBrowserError> {
         let p = self.provider(provider)?;
         let client = self.client(p).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -275,7 +296,7 @@ impl OidcBrowser {
             serde_json::to_vec(&pending).map_err(|_| OidcBrowserError::Busy)?,
         );
         self.pending
-            .put(&pending_key(state.secret()), &bytes, LOGIN_TTL)
+            .put_pending(peer, &pending_key(state.secret()), &bytes, LOGIN_TTL)
             .await
             .map_err(|_| OidcBrowserError::Busy)?;
         Ok((url.to_string(), browser_cookie))
@@ -314,7 +335,7 @@ impl OidcBrowser {
         let now = self.clock.now();
         let verifier = client
             .id_token_verifier()
-            .set_allowed_algs(ID_TOKEN_ALGS)
+            .set_allowed_algs(p.algs.iter().cloned())
             .set_time_fn(move || now);
         let claims = id_token
             .claims(&verifier, &Nonce::new(pending.nonce.clone()))

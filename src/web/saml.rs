@@ -8,7 +8,11 @@
 //! - a response without InResponseTo (IdP-initiated) is accepted only from an IdP configured with
 //!   `allow_idp_initiated = true`; a response *with* an unknown InResponseTo is always refused;
 //! - `RelayState` only ever leads to a local path under an allow-listed prefix (no scheme, no
-//!   host, no `//`, no backslash): never an open redirect;
+//!   host, no `//`, no backslash, no control character, no `.` or `..` segment, no
+//!   percent-encoded dot, slash, backslash or control character: what the browser resolves is
+//!   what was matched): never an open redirect, never a way around the allow-list;
+//! - a pending request is stored with [`BrowserKv::put_pending`]: bounded per client and
+//!   overall, the oldest evicted, never crowding out sessions;
 //! - with an SP key (`[saml] sp_key_file`) every AuthnRequest is signed (RSA-SHA256 over the
 //!   HTTP-Redirect query, [`super::saml_sign`]) and `/saml/metadata` publishes the certificate;
 //!   an IdP that wants signed requests is never sent an unsigned one; responses are verified as
@@ -217,9 +221,14 @@ impl SamlBrowser {
         )
     }
 
-    /// Start a sign-in at `idp`: the redirect URL (AuthnRequest, HTTP-Redirect binding) and the
-    /// login cookie value binding the request to this browser.
-    pub async fn start(&self, idp: &str) -> Result<(String, String), SamlBrowserError> {
+    /// Start a sign-in at `idp` for `client` (its address: pending requests are bounded per
+    /// client): the redirect URL (AuthnRequest, HTTP-Redirect binding) and the login cookie value
+    /// binding the request to this browser.
+    pub async fn start(
+        &self,
+        idp: &str,
+        client: &str,
+    ) -> Result<(String, String), SamlBrowserError> {
         let endpoints = self
             .idps
             .get(idp)
@@ -252,7 +261,7 @@ impl SamlBrowser {
         };
         let bytes = serde_json::to_vec(&pending).map_err(|_| SamlBrowserError::Busy)?;
         self.pending
-            .put(&pending_key(&id), &bytes, LOGIN_TTL)
+            .put_pending(client, &pending_key(&id), &bytes, LOGIN_TTL)
             .await
             .map_err(|_| SamlBrowserError::Busy)?;
         let query = redirect_query(&encoded, None, self.sp_key.as_deref())
@@ -301,6 +310,7 @@ impl SamlBrowser {
     pub fn next_location(&self, relay_state: Option<&str>) -> String {
         relay_state
             .filter(|r| is_safe_local_path(r))
+            .filter(|r| !has_dot_segment_or_encoded_separator(r))
             .filter(|r| {
                 self.relay_prefixes.iter().any(|p| {
                     r.strip_prefix(p.as_str())
@@ -332,6 +342,30 @@ fn is_safe_local_path(s: &str) -> bool {
         && !s.contains("://")
         && s.len() <= 2048
         && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// Whether `s` (a local path, maybe with a query) could resolve to another path than it reads:
+/// a `.` or `..` path segment (browsers and servers remove them, so `/roles/../x` is `/x`), or a
+/// percent-encoded dot, slash, backslash or control character anywhere (some servers and
+/// proxies decode them before resolving), or a `%` not followed by two hex digits. Such a
+/// RelayState is refused rather than normalised: no real sign-in needs one.
+fn has_dot_segment_or_encoded_separator(s: &str) -> bool {
+    let path = s.split(['?', '#']).next().unwrap_or_default();
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return true;
+    }
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                    let decoded = hex(*h) << 4 | hex(*l);
+                    matches!(decoded, b'.' | b'/' | b'\\') || decoded < 0x20 || decoded == 0x7f
+                }
+                _ => true,
+            }
+    })
 }
 
 fn xml_attr(s: &str) -> String {
@@ -374,5 +408,32 @@ mod tests {
         assert_eq!(b.next_location(Some("/roles")), "/roles");
         assert_eq!(b.next_location(Some("/roles?view=all")), "/roles?view=all");
         assert_eq!(b.next_location(None), "/roles");
+    }
+
+    #[test]
+    fn relay_state_dot_segments_and_encoded_separators_are_refused() {
+        let b = browser();
+        for evil in [
+            "/roles/../oidc/login?provider=web",
+            "/roles/.",
+            "/roles/%2e%2e/x",
+            "/roles/%2E./x",
+            "/roles%2fx",
+            "/roles/%5cx",
+            "/roles?x=%0a",
+            "/roles?x=%7f",
+            "/roles/%zz",
+            "/roles/%2",
+        ] {
+            assert_eq!(b.next_location(Some(evil)), "/roles", "{evil:?}");
+        }
+        for ok in [
+            "/roles/a.b",
+            "/roles/...x",
+            "/roles?q=%20a%C3%A9",
+            "/roles/",
+        ] {
+            assert_eq!(b.next_location(Some(ok)), ok, "{ok:?}");
+        }
     }
 }
