@@ -7,6 +7,7 @@
 //! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
 //! is ever written into a page, a log line or an error.
 
+use super::browser_audit as audit;
 use super::errors::status_for;
 use super::AppState;
 use crate::error::ApiError;
@@ -158,6 +159,7 @@ pub async fn oidc_callback(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use crate::web::OidcBrowserError as E;
+    const ROUTE: &str = "oidc_callback";
     let q = query.into_inner();
     let (code, login_state) = match (q.code, q.state, q.error) {
         (_, _, Some(err)) => {
@@ -166,10 +168,10 @@ pub async fn oidc_callback(
                 .filter(char::is_ascii_graphic)
                 .take(64)
                 .collect();
-            return error_page(&E::IdpRefused(shown));
+            return audit::refused(&state, &req, ROUTE, &E::IdpRefused(shown), None);
         }
         (Some(c), Some(s), None) => (c, s),
-        _ => return error_page(&E::UnknownState),
+        _ => return audit::refused(&state, &req, ROUTE, &E::UnknownState, None),
     };
     let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
     let identity = match state
@@ -178,22 +180,24 @@ pub async fn oidc_callback(
         .await
     {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
-    signed_in(&state, identity).await
+    signed_in(&state, &req, identity).await
 }
 
 /// Start the broker session for a verified identity and send the browser to the role picker.
 pub async fn signed_in(
     state: &AppState,
+    req: &HttpRequest,
     identity: crate::identity::VerifiedIdentity,
 ) -> HttpResponse {
-    signed_in_to(state, identity, "/roles").await
+    signed_in_to(state, req, identity, "/roles").await
 }
 
 /// Start the broker session and send the browser to `next` (a checked local path).
 pub async fn signed_in_to(
     state: &AppState,
+    req: &HttpRequest,
     identity: crate::identity::VerifiedIdentity,
     next: &str,
 ) -> HttpResponse {
@@ -204,19 +208,29 @@ pub async fn signed_in_to(
         subject = %identity.subject_hash(),
         "browser session started"
     );
+    let audited = identity.clone();
     match state.sessions.create(identity).await {
-        Ok((value, _)) => secure(HttpResponse::SeeOther())
-            .insert_header((header::LOCATION, next.to_owned()))
-            .cookie(cookie(
-                state,
-                SESSION_COOKIE,
-                value,
-                CookieDuration::seconds(SESSION_TTL.num_seconds()),
-            ))
-            .cookie(expired(state, LOGIN_COOKIE))
-            .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
-            .finish(),
-        Err(_) => error_page(&crate::web::OidcBrowserError::Busy),
+        Ok((value, _)) => {
+            if let Some(refusal) = audit::signed_in(state, req, &audited, &value).await {
+                return refusal;
+            }
+            secure(HttpResponse::SeeOther())
+                .insert_header((header::LOCATION, next.to_owned()))
+                .cookie(cookie(
+                    state,
+                    SESSION_COOKIE,
+                    value,
+                    CookieDuration::seconds(SESSION_TTL.num_seconds()),
+                ))
+                .cookie(expired(state, LOGIN_COOKIE))
+                .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
+                .finish()
+        }
+        Err(_) => {
+            let route = crate::audit::sign_in_route(&audited);
+            let busy = crate::web::OidcBrowserError::Busy;
+            audit::refused(state, req, route, &busy, Some(&audited))
+        }
     }
 }
 
@@ -343,6 +357,7 @@ pub async fn logout(
         if let Err(e) = state.sessions.end(c.value()).await {
             tracing::warn!(error = %e, "could not end the browser session");
         }
+        audit::signed_out(&state, &req, &session.identity);
     }
     secure(HttpResponse::SeeOther())
         .insert_header((header::LOCATION, "/roles"))
@@ -400,6 +415,7 @@ pub async fn saml_acs(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use super::body::{parse_strict_form, read_parsed};
+    const ROUTE: &str = "saml_acs";
     let form = |_: &HttpRequest, body: &[u8]| {
         let mut response = None;
         let mut relay = None;
@@ -414,13 +430,14 @@ pub async fn saml_acs(
     };
     let (response, relay) = match read_parsed(&req, payload, state.max_body_bytes, form).await {
         Ok(fields) => fields,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
     let Some(response) = response else {
-        return error_page(&super::errors::RequestError::bad(
+        let e = super::errors::RequestError::bad(
             "missing_saml_response",
             "the identity provider posted no SAMLResponse",
-        ));
+        );
+        return audit::refused(&state, &req, ROUTE, &e, None);
     };
     // One snapshot for the whole sign-in: the IdP that verified it is the one whose rules apply.
     let live = state.live();
@@ -430,7 +447,7 @@ pub async fn saml_acs(
         .await
     {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
     let binding = req.cookie(SAML_LOGIN_COOKIE).map(|c| c.value().to_owned());
     if let Err(e) = live
@@ -438,11 +455,11 @@ pub async fn saml_acs(
         .accept(&identity, binding.as_deref())
         .await
     {
-        return error_page(&e);
+        return audit::refused(&state, &req, ROUTE, &e, Some(&identity));
     }
     if let Err(e) = live.exchange.consume_sign_in(&identity).await {
-        return error_page(&e);
+        return audit::refused(&state, &req, ROUTE, &e, Some(&identity));
     }
     let next = live.saml_browser.next_location(relay.as_deref());
-    signed_in_to(&state, identity, &next).await
+    signed_in_to(&state, &req, identity, &next).await
 }
