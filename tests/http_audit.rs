@@ -230,8 +230,13 @@ const CLIENT: &str = "203.0.113.7:40000";
 /// A broker accepting IdP-initiated browser sign-ins addressed to it, with an admin token, whose
 /// audit log writes to a memory sink.
 fn browser_setup(fail_closed: bool) -> (TestApp, Arc<MemorySink>) {
+    browser_setup_with(fail_closed, "")
+}
+
+/// As [`browser_setup`], with more TOML sections first (`aws`).
+fn browser_setup_with(fail_closed: bool, extra: &str) -> (TestApp, Arc<MemorySink>) {
     let cfg = format!(
-        "[server]\npublic_url = \"{PUBLIC}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\
+        "{extra}[server]\npublic_url = \"{PUBLIC}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\
          [[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n\
          allow_idp_initiated = true\n"
     );
@@ -600,4 +605,48 @@ async fn console_url_issued_is_audited_without_the_url() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "audit_unavailable");
     assert!(body.get("url").is_none());
+}
+
+#[actix_web::test]
+async fn console_url_from_the_role_picker_is_audited_without_the_url() {
+    let fed = support::federation::FederationDouble::start();
+    let (app, sink) = browser_setup_with(
+        false,
+        &format!("[aws]\nfederation_endpoint = \"{}\"\n", fed.url),
+    );
+    let (status, jar, _) = acs(&app, &browser_saml(&app)).await;
+    assert_eq!(status, 303);
+    let (_, _, picker) = send(
+        &app.state,
+        jar.apply(TestRequest::get().uri("/roles"))
+            .insert_header(("accept", "application/json")),
+    )
+    .await;
+    let click = picker["roles"][0]["console_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, headers, _) = send(&app.state, jar.apply(TestRequest::get().uri(&click))).await;
+    assert_eq!(status, 302);
+    let url = headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let r = &events(&sink, "console.url_issued")[0];
+    assert_eq!(r["route"], "console");
+    assert_eq!(r["destination_host"], "console.aws.amazon.com");
+    assert_eq!(r["session_duration"], Value::Null);
+    assert_eq!(r["role_arn"], picker["roles"][0]["role_arn"]);
+    assert_eq!(
+        r["access_key_id"],
+        events(&sink, "credentials.issued")[0]["access_key_id"]
+    );
+    let token = fed.token_requests()[0].token.clone();
+    let raw = raw(&sink);
+    assert!(
+        !raw.contains(&url) && !raw.contains(&token),
+        "URL or token in the audit log"
+    );
 }
