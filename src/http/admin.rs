@@ -28,7 +28,7 @@ pub async fn revoke(
 ) -> HttpResponse {
     let admin = match authorize(&req, &state, "admin_revoke") {
         Ok(fingerprint) => fingerprint,
-        Err(refusal) => return refusal,
+        Err(refusal) => return unauthorized(&refusal),
     };
     let client = client_ip(&req);
     let audit_refusal = |e: &dyn ApiError, target: &RevokeTarget| {
@@ -101,7 +101,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
 pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let admin = match authorize(&req, &state, "admin_reload") {
         Ok(fingerprint) => fingerprint,
-        Err(refusal) => return refusal,
+        Err(refusal) => return unauthorized(&refusal),
     };
     let client = client_ip(&req);
     let audit = |result: Result<(), &dyn ApiError>| {
@@ -134,32 +134,39 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     }
 }
 
-/// The admin token's fingerprint when the request carries the token; otherwise the refusal,
-/// audited as `admin.unauthorized` on `route`.
-fn authorize(req: &HttpRequest, state: &AppState, route: &str) -> Result<String, HttpResponse> {
-    refuse_unauthorized(req, state).map_err(|(code, resp)| {
+/// The admin token's fingerprint when the request carries the token; otherwise the refusal
+/// (audited as `admin.unauthorized` on `route`), answered by [`unauthorized`].
+fn authorize(req: &HttpRequest, state: &AppState, route: &str) -> Result<String, RequestError> {
+    check_token(req, state).inspect_err(|e| {
         let client = client_ip(req);
         state
             .audit
-            .admin_unauthorized(route, code, client.as_deref(), state.now());
-        resp
+            .admin_unauthorized(route, e.code, client.as_deref(), state.now());
     })
 }
 
-/// The token's fingerprint, or the refusal's code and response for a request without the token.
-fn refuse_unauthorized(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<String, (&'static str, HttpResponse)> {
+/// The answer to a request without the admin token (401 with `WWW-Authenticate`, or 403).
+fn unauthorized(e: &RequestError) -> HttpResponse {
+    let mut resp = error_response(e);
+    if e.kind == ErrorKind::Unauthenticated {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"fedbroker-admin\""),
+        );
+    }
+    resp
+}
+
+/// The token's fingerprint, or why the request is not authorized.
+fn check_token(req: &HttpRequest, state: &AppState) -> Result<String, RequestError> {
     let Some(expected) = &state.admin_token else {
-        let e = RequestError {
+        return Err(RequestError {
             kind: ErrorKind::Forbidden,
             code: "admin_disabled",
             message: "admin endpoints are disabled: set server.admin_token_file (or \
                       server.admin_token) to enable them"
                 .into(),
-        };
-        return Err((e.code, error_response(&e)));
+        });
     };
     let presented = req
         .headers()
@@ -168,16 +175,11 @@ fn refuse_unauthorized(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if presented.is_empty() || !crate::web::secrets_equal(presented, expected.expose_secret()) {
-        let mut resp = error_response(&RequestError {
+        return Err(RequestError {
             kind: ErrorKind::Unauthenticated,
             code: "admin_unauthorized",
             message: "send Authorization: Bearer <admin token> (server.admin_token_file)".into(),
         });
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"fedbroker-admin\""),
-        );
-        return Err(("admin_unauthorized", resp));
     }
     Ok(token_fingerprint(expected.expose_secret()))
 }
