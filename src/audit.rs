@@ -1,13 +1,26 @@
-//! The audit log: one JSON line per issuance and per refusal, to stdout or a file, separate from
-//! the diagnostic log (stderr). Fields are the ones an auditor joins with CloudTrail: time,
-//! provider, hashed subject, role ARN, session name (CloudTrail's `roleSessionName`), source
-//! identity, tag keys, STS request ID, access key ID (CloudTrail's `accessKeyId`), expiration,
-//! decision and reason.
+//! The audit log: one JSON line per security event, to stdout or a file, separate from the
+//! diagnostic log (stderr): credentials issued and refused, console URLs issued, browser sign-ins
+//! (succeeded, refused) and sign-outs, admin revocations and reloads, and refused admin calls.
+//! Every event and its exact fields are listed in `schema.rs` (the source of the table in
+//! `docs/OPERATIONS.md`); the events beyond credentials are written in `events.rs`. Credential
+//! fields are the ones an auditor joins with CloudTrail: time, provider, hashed subject, role ARN,
+//! session name (CloudTrail's `roleSessionName`), source identity, tag keys, STS request ID,
+//! access key ID (CloudTrail's `accessKeyId`), expiration, decision and reason.
 //!
-//! Invariants: no secret (secret key, session token, assertion, token, URL) and no clear subject
-//! is ever written; with `audit.fail_closed = true` a record that cannot be written withholds the
-//! credentials (503 `audit_unavailable`) — they are still cached, so a retry after the sink
-//! recovers costs no STS call.
+//! Invariants: no secret (secret key, session token, assertion, token, cookie, console URL, admin
+//! token) is ever written, and the subject itself is written only hashed (`subject_hash`). Three
+//! fields of `credentials.issued` are written in clear because CloudTrail records them in clear and
+//! they are the join: `session_name`, `source_identity` and `assumed_role_arn` (which ends with
+//! the session name); a rule may build them from the subject (`{subject}`, an e-mail address), so
+//! they can carry personal data, as can `client_ip`. With `audit.fail_closed = true` a record that
+//! cannot be written refuses the action where `schema.rs` says so: credentials and console URLs
+//! are withheld (503 `audit_unavailable`; credentials stay cached, so a retry after the sink
+//! recovers costs no STS call) and a browser sign-in's new session is ended.
+
+mod events;
+pub mod schema;
+
+pub use events::{sign_in_route, token_fingerprint, RevokeTarget};
 
 use crate::config::{AuditConfig, AuditSinkKind};
 use crate::error::{ApiError, ErrorKind};

@@ -72,6 +72,8 @@ pub struct ConsoleUrl {
     pub expires_at: DateTime<Utc>,
     /// The `SessionDuration` sent; `None`: omitted, the session lasts as long as the credentials.
     pub session_duration: Option<u32>,
+    /// Host of the console page the URL opens (for the audit log, which never holds the URL).
+    pub destination_host: String,
 }
 
 /// Builds console sign-in URLs; held in `AppState`.
@@ -231,6 +233,7 @@ impl ConsoleService {
             url,
             expires_at,
             session_duration,
+            destination_host: destination.host_str().unwrap_or_default().to_owned(),
         })
     }
 

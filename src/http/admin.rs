@@ -4,12 +4,16 @@
 //! purges cached credentials, blocks re-issue, and returns the `aws:TokenIssueTime` deny policy
 //! (see `exchange::revoke`). `POST /v1/admin/reload`: reload rules and SAML IdPs (see `reload`). Invariants: the token is compared in constant time (as SHA-256
 //! digests, so the length leaks nothing either); a missing or wrong token is 401 and is logged
-//! without the token; with no token configured every admin call is 403 `admin_disabled`.
+//! without the token; with no token configured every admin call is 403 `admin_disabled`. Every
+//! call is audited: `admin.unauthorized` (the code and the client address, nothing presented),
+//! or `admin.revoke` / `admin.reload` naming the admin by the token's fingerprint, the target and
+//! the outcome (see `audit::schema`).
 
 use super::body::read_parsed;
 use super::errors::{error_response, RequestError};
 use super::AppState;
-use crate::error::ErrorKind;
+use crate::audit::{token_fingerprint, RevokeTarget};
+use crate::error::{ApiError, ErrorKind};
 use crate::exchange::RevokeRequest;
 use crate::reload::ReloadError;
 use actix_web::http::header;
@@ -22,9 +26,16 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Some(refusal) = refuse_unauthorized(&req, &state) {
-        return refusal;
-    }
+    let admin = match authorize(&req, &state, "admin_revoke") {
+        Ok(fingerprint) => fingerprint,
+        Err(refusal) => return unauthorized(&refusal),
+    };
+    let client = client_ip(&req);
+    let audit_refusal = |e: &dyn ApiError, target: &RevokeTarget| {
+        state
+            .audit
+            .admin_revoke(&admin, client.as_deref(), target, Err(e), state.now());
+    };
     let parse = |_: &HttpRequest, body: &[u8]| {
         serde_json::from_slice::<RevokeRequest>(body).map_err(|e| {
             RequestError::bad(
@@ -38,25 +49,70 @@ pub async fn revoke(
     };
     let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
         Ok(r) => r,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            audit_refusal(&e, &RevokeTarget::default());
+            return error_response(&e);
+        }
     };
+    let target = revoke_target(&input);
     match state.exchange().revoke(input, state.revocation_block).await {
-        Ok(r) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(r),
-        Err(e) => error_response(&e),
+        Ok(r) => {
+            let outcome = Ok((r.purged, r.blocked_until.as_deref()));
+            state
+                .audit
+                .admin_revoke(&admin, client.as_deref(), &target, outcome, state.now());
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(r)
+        }
+        Err(e) => {
+            audit_refusal(&e, &target);
+            error_response(&e)
+        }
     }
+}
+
+/// What a revocation request names, as the audit log writes it: a role ARN in clear (when it is
+/// one), a subject only as its revocation label (a hash); nothing when it names neither or both.
+fn revoke_target(r: &RevokeRequest) -> RevokeTarget {
+    match (r.subject.as_deref(), r.role_arn.as_deref()) {
+        (Some(s), None) if !s.is_empty() => RevokeTarget {
+            kind: Some("subject"),
+            target: Some(crate::cache::Label::subject(s).to_string()),
+        },
+        (None, Some(role)) => RevokeTarget {
+            kind: Some("role"),
+            target: crate::aws::RoleArn::parse(role)
+                .ok()
+                .map(|r| r.as_str().to_owned()),
+        },
+        _ => RevokeTarget::default(),
+    }
+}
+
+/// The TCP peer address (what the rate limiter keys on; `X-Forwarded-For` is not trusted).
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
 }
 
 /// `POST /v1/admin/reload`: the same reload as SIGHUP (mapping rules and SAML IdPs from the file
 /// given at start); 200 with what was applied, or 500 `config_reload_failed` listing every problem
 /// (the running configuration is kept).
 pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(refusal) = refuse_unauthorized(&req, &state) {
-        return refusal;
-    }
+    let admin = match authorize(&req, &state, "admin_reload") {
+        Ok(fingerprint) => fingerprint,
+        Err(refusal) => return unauthorized(&refusal),
+    };
+    let client = client_ip(&req);
+    let audit = |result: Result<(), &dyn ApiError>| {
+        state
+            .audit
+            .admin_reload(&admin, client.as_deref(), result, state.now());
+    };
     let Some(reloader) = state.reloader.clone() else {
-        return error_response(&ReloadError::NotReloadable);
+        let e = ReloadError::NotReloadable;
+        audit(Err(&e));
+        return error_response(&e);
     };
     tracing::info!(
         event = "config.reload_requested",
@@ -64,23 +120,53 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         "reloading the configuration"
     );
     match reloader.reload().await {
-        Ok(summary) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "status": "reloaded", "applied": summary })),
-        Err(problems) => error_response(&ReloadError::Refused(problems)),
+        Ok(summary) => {
+            audit(Ok(()));
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(serde_json::json!({ "status": "reloaded", "applied": summary }))
+        }
+        Err(problems) => {
+            let e = ReloadError::Refused(problems);
+            audit(Err(&e));
+            error_response(&e)
+        }
     }
 }
 
-/// The refusal for a request without the admin token (`None`: authorized).
-fn refuse_unauthorized(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+/// The admin token's fingerprint when the request carries the token; otherwise the refusal
+/// (audited as `admin.unauthorized` on `route`), answered by [`unauthorized`].
+fn authorize(req: &HttpRequest, state: &AppState, route: &str) -> Result<String, RequestError> {
+    check_token(req, state).inspect_err(|e| {
+        let client = client_ip(req);
+        state
+            .audit
+            .admin_unauthorized(route, e.code, client.as_deref(), state.now());
+    })
+}
+
+/// The answer to a request without the admin token (401 with `WWW-Authenticate`, or 403).
+fn unauthorized(e: &RequestError) -> HttpResponse {
+    let mut resp = error_response(e);
+    if e.kind == ErrorKind::Unauthenticated {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"fedbroker-admin\""),
+        );
+    }
+    resp
+}
+
+/// The token's fingerprint, or why the request is not authorized.
+fn check_token(req: &HttpRequest, state: &AppState) -> Result<String, RequestError> {
     let Some(expected) = &state.admin_token else {
-        return Some(error_response(&RequestError {
+        return Err(RequestError {
             kind: ErrorKind::Forbidden,
             code: "admin_disabled",
             message: "admin endpoints are disabled: set server.admin_token_file (or \
                       server.admin_token) to enable them"
                 .into(),
-        }));
+        });
     };
     let presented = req
         .headers()
@@ -89,16 +175,11 @@ fn refuse_unauthorized(req: &HttpRequest, state: &AppState) -> Option<HttpRespon
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if presented.is_empty() || !crate::web::secrets_equal(presented, expected.expose_secret()) {
-        let mut resp = error_response(&RequestError {
+        return Err(RequestError {
             kind: ErrorKind::Unauthenticated,
             code: "admin_unauthorized",
             message: "send Authorization: Bearer <admin token> (server.admin_token_file)".into(),
         });
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"fedbroker-admin\""),
-        );
-        return Some(resp);
     }
-    None
+    Ok(token_fingerprint(expected.expose_secret()))
 }

@@ -8,6 +8,7 @@
 //! is ever written into a page, a log line or an error; with an https `public_url` the session
 //! and login cookies are `__Host-`; a new sign-in ends the browser's previous session.
 
+use super::browser_audit as audit;
 use super::errors::status_for;
 use super::AppState;
 use crate::error::ApiError;
@@ -183,6 +184,7 @@ pub async fn oidc_callback(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use crate::web::OidcBrowserError as E;
+    const ROUTE: &str = "oidc_callback";
     let q = query.into_inner();
     let (code, login_state) = match (q.code, q.state, q.error) {
         (_, _, Some(err)) => {
@@ -191,10 +193,10 @@ pub async fn oidc_callback(
                 .filter(char::is_ascii_graphic)
                 .take(64)
                 .collect();
-            return error_page(&E::IdpRefused(shown));
+            return audit::refused(&state, &req, ROUTE, &E::IdpRefused(shown), None);
         }
         (Some(c), Some(s), None) => (c, s),
-        _ => return error_page(&E::UnknownState),
+        _ => return audit::refused(&state, &req, ROUTE, &E::UnknownState, None),
     };
     let binding = req
         .cookie(login_cookie_name(state.secure_cookies))
@@ -205,7 +207,7 @@ pub async fn oidc_callback(
         .await
     {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
     signed_in(&req, &state, identity).await
 }
@@ -244,19 +246,29 @@ pub async fn signed_in_to(
         subject = %identity.subject_hash(),
         "browser session started"
     );
+    let audited = identity.clone();
     match state.sessions.create(identity).await {
-        Ok((value, _)) => secure(HttpResponse::SeeOther())
-            .insert_header((header::LOCATION, next.to_owned()))
-            .cookie(cookie(
-                state,
-                session_cookie_name(state.secure_cookies),
-                value,
-                CookieDuration::seconds(SESSION_TTL.num_seconds()),
-            ))
-            .cookie(expired(state, login_cookie_name(state.secure_cookies)))
-            .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
-            .finish(),
-        Err(_) => error_page(&crate::web::OidcBrowserError::Busy),
+        Ok((value, _)) => {
+            if let Some(refusal) = audit::signed_in(state, req, &audited, &value).await {
+                return refusal;
+            }
+            secure(HttpResponse::SeeOther())
+                .insert_header((header::LOCATION, next.to_owned()))
+                .cookie(cookie(
+                    state,
+                    session_cookie_name(state.secure_cookies),
+                    value,
+                    CookieDuration::seconds(SESSION_TTL.num_seconds()),
+                ))
+                .cookie(expired(state, login_cookie_name(state.secure_cookies)))
+                .cookie(saml_binding_cookie(String::new(), CookieDuration::ZERO))
+                .finish()
+        }
+        Err(_) => {
+            let route = crate::audit::sign_in_route(&audited);
+            let busy = crate::web::OidcBrowserError::Busy;
+            audit::refused(state, req, route, &busy, Some(&audited))
+        }
     }
 }
 
@@ -412,6 +424,7 @@ pub async fn logout(
         if let Err(e) = state.sessions.end(c.value()).await {
             tracing::warn!(error = %e, "could not end the browser session");
         }
+        audit::signed_out(&state, &req, &session.identity);
     }
     secure(HttpResponse::SeeOther())
         .insert_header((header::LOCATION, "/roles"))
@@ -474,6 +487,7 @@ pub async fn saml_acs(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use super::body::{parse_strict_form, read_parsed};
+    const ROUTE: &str = "saml_acs";
     let form = |_: &HttpRequest, body: &[u8]| {
         let mut response = None;
         let mut relay = None;
@@ -488,13 +502,14 @@ pub async fn saml_acs(
     };
     let (response, relay) = match read_parsed(&req, payload, state.max_body_bytes, form).await {
         Ok(fields) => fields,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
     let Some(response) = response else {
-        return error_page(&super::errors::RequestError::bad(
+        let e = super::errors::RequestError::bad(
             "missing_saml_response",
             "the identity provider posted no SAMLResponse",
-        ));
+        );
+        return audit::refused(&state, &req, ROUTE, &e, None);
     };
     // One snapshot for the whole sign-in: the IdP that verified it is the one whose rules apply.
     let live = state.live();
@@ -504,7 +519,7 @@ pub async fn saml_acs(
         .await
     {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(e) => return audit::refused(&state, &req, ROUTE, &e, None),
     };
     let binding = req.cookie(SAML_LOGIN_COOKIE).map(|c| c.value().to_owned());
     if let Err(e) = live
@@ -512,10 +527,10 @@ pub async fn saml_acs(
         .accept(&identity, binding.as_deref())
         .await
     {
-        return error_page(&e);
+        return audit::refused(&state, &req, ROUTE, &e, Some(&identity));
     }
     if let Err(e) = live.exchange.consume_sign_in(&identity).await {
-        return error_page(&e);
+        return audit::refused(&state, &req, ROUTE, &e, Some(&identity));
     }
     let next = live.saml_browser.next_location(relay.as_deref());
     signed_in_to(&req, &state, identity, &next).await

@@ -45,6 +45,15 @@ pub async fn console_url(
             if let Err(e) = state.record_issued("console_url", &signin.issued) {
                 return error_response(&e);
             }
+            let audited = state.audit.console_url_issued(
+                "console_url",
+                &signin.issued,
+                &signin.url,
+                state.now(),
+            );
+            if let Err(e) = audited {
+                return error_response(&e);
+            }
             answer(&signin.url)
         }
         Err(e) => {

@@ -67,6 +67,12 @@ pub async fn console(
         Ok(u) => u,
         Err(e) => return error_page(&e),
     };
+    let audited = state
+        .audit
+        .console_url_issued("console", &issued, &signin, state.now());
+    if let Err(e) = audited {
+        return error_page(&e);
+    }
     tracing::info!(
         event = "console.signin",
         provider = session.identity.provider(),

@@ -127,6 +127,11 @@ impl AppState {
         Ok(())
     }
 
+    /// The broker's clock (the exchange snapshot's), for audit records.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.live.load().exchange.clock.now()
+    }
+
     /// Audit a refused credential request on `route`.
     pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
         self.audit
