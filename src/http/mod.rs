@@ -5,6 +5,7 @@ pub mod admin;
 pub mod answer;
 pub mod body;
 pub mod browser;
+pub mod connections;
 pub mod console;
 pub mod console_browser;
 pub mod container;
