@@ -190,7 +190,7 @@ fn a_slowloris_body_is_cut_off_with_request_timeout_after_the_deadline() {
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut rest = Vec::new();
     assert!(
-        matches!(s.read_to_end(&mut rest), Ok(_)),
+        s.read_to_end(&mut rest).is_ok(),
         "the broker kept the connection open after the 408"
     );
 }

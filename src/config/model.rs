@@ -87,7 +87,7 @@ pub struct ServerConfig {
     /// `request_timeout` and the connection closes.
     pub body_timeout_secs: u64,
     /// Most client connections held at once (all workers); 0 = derived from the open-file limit
-    /// (`ulimit -n` minus 256, at most 50,000). More wait in the listen backlog.
+    /// (`ulimit -n` minus 256, at most 4,096). More wait in the listen backlog.
     pub max_connections: usize,
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 = one per core.

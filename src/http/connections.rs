@@ -9,8 +9,9 @@
 //! - The server never accepts more connections than it has file descriptors for: the cap is
 //!   `server.max_connections` or, when 0, derived from the soft open-file limit
 //!   (`RLIMIT_NOFILE`) minus [`FD_RESERVE`] for everything else the process opens (Redis, STS,
-//!   IdP metadata and JWKS fetches, log and audit files). Connections beyond the cap wait in the
-//!   listen backlog until a slot frees; they cost no descriptor and no memory in the process.
+//!   IdP metadata and JWKS fetches, log and audit files), at most [`MAX_DERIVED_CONNECTIONS`]
+//!   (memory). Connections beyond the cap wait in the listen backlog until a slot frees; they
+//!   cost no descriptor and no memory in the process.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -28,9 +29,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// File descriptors kept free for what the process opens besides client connections.
 pub const FD_RESERVE: u64 = 256;
-/// The derived cap never exceeds this many connections in total (memory stays bounded even with a
-/// very high open-file limit).
-pub const MAX_DERIVED_CONNECTIONS: u64 = 50_000;
+/// The derived cap never exceeds this many connections in total, so memory stays bounded even
+/// with a very high open-file limit: each held connection costs ~20 KiB of buffers (see
+/// docs/BENCHMARKS.md), ~90 MiB at this cap. Set `server.max_connections` for more.
+pub const MAX_DERIVED_CONNECTIONS: u64 = 4_096;
 /// Open-file limit assumed when it cannot be read (the usual Linux default).
 const ASSUMED_FD_LIMIT: u64 = 1024;
 
@@ -197,7 +199,8 @@ mod tests {
     #[test]
     fn derived_cap_stays_below_the_descriptor_limit() {
         assert_eq!(safe_connection_cap(Some(1024)), 768);
-        assert_eq!(safe_connection_cap(Some(20000)), 19744);
+        assert_eq!(safe_connection_cap(Some(4000)), 3744);
+        assert_eq!(safe_connection_cap(Some(65536)), MAX_DERIVED_CONNECTIONS);
         assert_eq!(safe_connection_cap(Some(300)), 150);
         assert_eq!(safe_connection_cap(Some(u64::MAX)), MAX_DERIVED_CONNECTIONS);
         assert_eq!(safe_connection_cap(None), 768);
