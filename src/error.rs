@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Conflict,
     /// The request body or message is too large (413).
     TooLarge,
+    /// The request body did not arrive in time (408).
+    Timeout,
     /// Slow down (429).
     Throttled,
     /// An upstream (STS, IdP) failed: retry later (502).

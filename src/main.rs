@@ -5,7 +5,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
-use fedbroker::http::{self, request_id, AppState};
+use fedbroker::http::{self, connections, request_id, AppState};
 use fedbroker::reload::{MetadataRefresher, Reloader};
 use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
 use std::path::PathBuf;
@@ -238,15 +238,37 @@ fn serve(path: &str) -> anyhow::Result<()> {
         } else {
             cfg.server.workers
         };
+        // Connection limits (see `http::connections`): a deadline on every request body, a cap
+        // on connections below the open-file limit, and actix's header/keep-alive/disconnect
+        // timeouts set explicitly.
+        let body_timeout = std::time::Duration::from_secs(cfg.server.body_timeout_secs);
+        let fd_limit = connections::open_file_limit();
+        let cap = connections::connection_cap(cfg.server.max_connections, fd_limit, workers);
+        if cap.total as u64 > cap.safe {
+            tracing::warn!(
+                max_connections = cap.total,
+                open_file_limit = fd_limit,
+                "server.max_connections leaves fewer than {} descriptors free under the \
+                 open-file limit: raise the limit (ulimit -n, LimitNOFILE) or lower the cap",
+                connections::FD_RESERVE
+            );
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(middleware::from_fn(move |req, next| {
+                    connections::body_deadline(body_timeout, req, next)
+                }))
                 .wrap(middleware::from_fn(http::limits::middleware))
                 .wrap(middleware::from_fn(http::request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
                 .configure(http::routes)
         })
         .workers(workers)
+        .max_connections(cap.per_worker)
+        .client_request_timeout(connections::HEADER_TIMEOUT)
+        .keep_alive(connections::KEEP_ALIVE)
+        .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
         .shutdown_timeout(cfg.server.shutdown_timeout_secs)
         .bind(&cfg.server.listen)
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -254,6 +276,9 @@ fn serve(path: &str) -> anyhow::Result<()> {
             listen = %cfg.server.listen,
             idps = cfg.saml.idps.len(),
             rules = cfg.rules.len(),
+            max_connections = cap.total,
+            open_file_limit = fd_limit,
+            body_timeout_secs = cfg.server.body_timeout_secs,
             "fedbroker listening (SIGHUP reloads rules and SAML IdPs)"
         );
         server.run().await.context("server failed")?;

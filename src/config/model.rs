@@ -8,6 +8,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Largest request body accepted (checklist S23: cap before base64 decoding). A 100,000-character
 /// SAMLResponse form-encodes to well under this.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// How long a request body may take to arrive after its headers.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
 /// How long in-flight requests may finish after SIGTERM.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
@@ -81,6 +83,12 @@ pub struct ServerConfig {
     pub listen: String,
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive after its headers (1 to 300); slower → 408
+    /// `request_timeout` and the connection closes.
+    pub body_timeout_secs: u64,
+    /// Most client connections held at once (all workers); 0 = derived from the open-file limit
+    /// (`ulimit -n` minus 256, at most 4,096). More wait in the listen backlog.
+    pub max_connections: usize,
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
@@ -100,6 +108,8 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.into(),
             public_url: format!("http://{DEFAULT_LISTEN}"),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            max_connections: 0,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             workers: 0,
             thumbprint_any_issuer: false,

@@ -35,6 +35,9 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if cfg.server.max_body_bytes < 1024 {
         errors.push("server.max_body_bytes must be at least 1024");
     }
+    if !(1..=300).contains(&cfg.server.body_timeout_secs) {
+        errors.push("server.body_timeout_secs must be between 1 and 300");
+    }
     if !is_region(&cfg.aws.region) {
         errors.push(format!(
             "aws.region = {:?} is not an AWS region name like us-east-1",
@@ -467,6 +470,24 @@ name = "Bad Name"
             let cfg = load_str(&toml(good), Vec::<(String, String)>::new()).unwrap();
             assert_eq!(cfg.saml.idps[0].max_assertion_age_seconds, Some(good));
         }
+    }
+
+    #[test]
+    fn body_timeout_outside_its_range_is_refused() {
+        let toml = |secs: u64| format!("[server]\nbody_timeout_secs = {secs}\n");
+        for bad in [0, 301] {
+            let errs = load_str(&toml(bad), Vec::<(String, String)>::new())
+                .unwrap_err()
+                .to_string();
+            assert!(errs.contains("server.body_timeout_secs"), "{errs}");
+        }
+        let cfg = load_str(&toml(1), Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(cfg.server.body_timeout_secs, 1);
+        assert_eq!(
+            crate::config::Config::default().server.body_timeout_secs,
+            10
+        );
+        assert_eq!(crate::config::Config::default().server.max_connections, 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Request bodies: bounded reading, the strict form parser and small JSON helpers shared by the
 //! credential and explain handlers.
 
+use super::connections::BodyDeadline;
 use super::errors::RequestError;
 use crate::error::ErrorKind;
 use actix_web::{web, HttpRequest};
@@ -17,15 +18,24 @@ pub async fn read_parsed<T>(
     parse(req, &body)
 }
 
-/// Read the body, refusing more than `limit` bytes without buffering them.
+/// Read the body, refusing more than `limit` bytes without buffering them. A body that does not
+/// arrive within the server's body deadline (the `connections::body_deadline` middleware) is 408
+/// `request_timeout`.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, RequestError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            RequestError::bad(
+        let chunk = chunk.map_err(|e| match BodyDeadline::of(&e) {
+            // Cut off by the body deadline (`connections::body_deadline`): a slow or stalled
+            // client.
+            Some(d) => RequestError {
+                kind: ErrorKind::Timeout,
+                code: "request_timeout",
+                message: format!("{d}; send the whole body at once (server.body_timeout_secs)"),
+            },
+            None => RequestError::bad(
                 "bad_request_body",
                 format!("could not read the request body: {e}"),
-            )
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(RequestError {

@@ -15,6 +15,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +87,7 @@ mod tests {
         assert_eq!(status_for(ErrorKind::Forbidden), 403);
         assert_eq!(status_for(ErrorKind::Conflict), 409);
         assert_eq!(status_for(ErrorKind::TooLarge), 413);
+        assert_eq!(status_for(ErrorKind::Timeout), 408);
         assert_eq!(status_for(ErrorKind::Throttled), 429);
         assert_eq!(status_for(ErrorKind::BadGateway), 502);
         assert_eq!(status_for(ErrorKind::Unavailable), 503);

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod body;
 pub mod browser;
 pub mod browser_audit;
+pub mod connections;
 pub mod console;
 pub mod console_browser;
 pub mod container;

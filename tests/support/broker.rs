@@ -149,6 +149,11 @@ metadata_file = "{metadata}"
         format!("{}{path}", self.base_url)
     }
 
+    /// The broker's process id (e.g. to count its open descriptors in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send a signal by name (e.g. `HUP`: reload the configuration).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
