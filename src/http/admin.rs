@@ -6,6 +6,7 @@
 //! digests, so the length leaks nothing either); a missing or wrong token is 401 and is logged
 //! without the token; with no token configured every admin call is 403 `admin_disabled`.
 
+use super::bad_input::{fields_of, json_message};
 use super::body::read_parsed;
 use super::errors::{error_response, RequestError};
 use super::AppState;
@@ -31,7 +32,8 @@ pub async fn revoke(
                 "invalid_json",
                 format!(
                     "send a JSON object {{\"subject\": ...}} or {{\"role_arn\": ...}}, \
-                     optionally with \"block_seconds\": {e}"
+                     optionally with \"block_seconds\": {}",
+                    json_message(&e, fields_of::<RevokeRequest>())
                 ),
             )
         })
