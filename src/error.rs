@@ -14,6 +14,10 @@ pub enum ErrorKind {
     Unauthenticated,
     /// Verified, but not allowed: no such role, or AWS refused (403).
     Forbidden,
+    /// No such route (404).
+    NotFound,
+    /// The route exists, but not with this HTTP method (405).
+    MethodNotAllowed,
     /// Several roles match: choose one (409).
     Conflict,
     /// The request body or message is too large (413).

@@ -253,6 +253,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
                 connections::FD_RESERVE
             );
         }
+        let public_url = cfg.server.public_url.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -262,6 +263,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
                 .wrap(middleware::from_fn(http::limits::middleware))
                 .wrap(middleware::from_fn(http::request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
+                .wrap(http::fallback::every_answer_headers(&public_url))
                 .configure(http::routes)
         })
         .workers(workers)

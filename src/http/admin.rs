@@ -9,6 +9,7 @@
 //! or `admin.revoke` / `admin.reload` naming the admin by the token's fingerprint, the target and
 //! the outcome (see `audit::schema`).
 
+use super::bad_input::{fields_of, json_message};
 use super::body::read_parsed;
 use super::errors::{error_response, RequestError};
 use super::AppState;
@@ -42,7 +43,8 @@ pub async fn revoke(
                 "invalid_json",
                 format!(
                     "send a JSON object {{\"subject\": ...}} or {{\"role_arn\": ...}}, \
-                     optionally with \"block_seconds\": {e}"
+                     optionally with \"block_seconds\": {}",
+                    json_message(&e, fields_of::<RevokeRequest>())
                 ),
             )
         })

@@ -67,8 +67,8 @@ impl NumberOrString {
 }
 
 /// A JSON body as `T`, or `T::default()` when the body is empty (all whitespace). A body that does
-/// not parse is 400 `bad_json`, naming `expected`; serde_json's messages name fields and
-/// positions, never values, so nothing the caller sent is echoed.
+/// not parse is 400 `bad_json`: what kind of problem, where, `T`'s fields and `expected` — never
+/// serde_json's own message, which quotes the caller's field names and values.
 pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
     body: &[u8],
     expected: &str,
@@ -76,12 +76,22 @@ pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        RequestError::bad(
-            "bad_json",
-            format!("the JSON body is invalid ({e}); expected {expected}"),
-        )
-    })
+    serde_json::from_slice(body).map_err(|e| bad_json::<T>(&e, expected))
+}
+
+/// 400 `bad_json` for a body that did not parse as `T` (see `bad_input`): nothing of the body
+/// is quoted.
+pub fn bad_json<'de, T: serde::Deserialize<'de>>(
+    e: &serde_json::Error,
+    expected: &str,
+) -> RequestError {
+    RequestError::bad(
+        "bad_json",
+        format!(
+            "{}; expected {expected}",
+            super::bad_input::json_message(e, super::bad_input::fields_of::<T>())
+        ),
+    )
 }
 
 /// The request's media type, lowercased, without parameters (`""` when absent).
@@ -94,8 +104,9 @@ pub fn content_type(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-/// Parse an `application/x-www-form-urlencoded` body strictly (checklist S24): every name must be
-/// one of `allowed`, exactly (unencoded), and appear at most once. Returns (name, decoded value).
+/// Parse an `application/x-www-form-urlencoded` body strictly: every name must be one of
+/// `allowed`, exactly (unencoded), and appear at most once. Returns (name, decoded value). The
+/// refusal names the accepted fields, never the one that was sent.
 pub fn parse_strict_form<'a>(
     body: &[u8],
     allowed: &[&'a str],
@@ -109,8 +120,7 @@ pub fn parse_strict_form<'a>(
             return Err(RequestError::bad(
                 "bad_form",
                 format!(
-                    "unexpected form field {:?}: send only {} (names unencoded)",
-                    raw_name.chars().take(40).collect::<String>(),
+                    "the form has a field that is not accepted: send only {} (names unencoded)",
                     allowed.join(", ")
                 ),
             ));

@@ -177,6 +177,22 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
+/// The `error` codes of an OAuth 2.0 / OpenID Connect authorization response.
+const OAUTH_ERRORS: [&str; 12] = [
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "request_not_supported",
+];
+
 /// `GET /oidc/callback`: finish the login, start a broker session, go to the role picker.
 pub async fn oidc_callback(
     req: HttpRequest,
@@ -188,12 +204,12 @@ pub async fn oidc_callback(
     let q = query.into_inner();
     let (code, login_state) = match (q.code, q.state, q.error) {
         (_, _, Some(err)) => {
-            let shown: String = err
-                .chars()
-                .filter(char::is_ascii_graphic)
-                .take(64)
-                .collect();
-            return audit::refused(&state, &req, ROUTE, &E::IdpRefused(shown), None);
+            // Anyone can send a browser here with any `error`: only a standard code is shown.
+            let shown = OAUTH_ERRORS
+                .iter()
+                .find(|c| **c == err)
+                .map_or("an unrecognised error", |c| c);
+            return audit::refused(&state, &req, ROUTE, &E::IdpRefused(shown.to_owned()), None);
         }
         (Some(c), Some(s), None) => (c, s),
         _ => return audit::refused(&state, &req, ROUTE, &E::UnknownState, None),

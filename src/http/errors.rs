@@ -13,6 +13,8 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -41,7 +43,8 @@ pub fn error_response(err: &dyn ApiError) -> HttpResponse {
         }
     }
     let mut resp = HttpResponse::build(status);
-    resp.insert_header((header::CACHE_CONTROL, "no-store"));
+    resp.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
     if let Some(secs) = err.retry_after() {
         resp.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
@@ -85,6 +88,8 @@ mod tests {
         assert_eq!(status_for(ErrorKind::BadRequest), 400);
         assert_eq!(status_for(ErrorKind::Unauthenticated), 401);
         assert_eq!(status_for(ErrorKind::Forbidden), 403);
+        assert_eq!(status_for(ErrorKind::NotFound), 404);
+        assert_eq!(status_for(ErrorKind::MethodNotAllowed), 405);
         assert_eq!(status_for(ErrorKind::Conflict), 409);
         assert_eq!(status_for(ErrorKind::TooLarge), 413);
         assert_eq!(status_for(ErrorKind::Timeout), 408);

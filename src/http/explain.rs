@@ -10,7 +10,9 @@
 //!
 //! Invariant: answers never contain the assertion, the token or any credential.
 
-use super::body::{content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString};
+use super::body::{
+    bad_json, content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString,
+};
 use super::errors::{error_response, RequestError};
 use super::web_identity::bearer;
 use super::AppState;
@@ -172,9 +174,9 @@ fn parse_roles(req: &HttpRequest, body: &[u8]) -> Result<PresentedCredential, Re
             }
             "application/json" => {
                 let j: RolesJson = serde_json::from_slice(body).map_err(|e| {
-                    RequestError::bad(
-                        "bad_json",
-                        format!("the JSON body is invalid ({e}); expected {{\"saml_response\": \"<base64>\"}} or {{\"token\": \"<JWT>\"}}"),
+                    bad_json::<RolesJson>(
+                        &e,
+                        "{\"saml_response\": \"<base64>\"} or {\"token\": \"<JWT>\"}",
                     )
                 })?;
                 (j.saml_response, j.token)

@@ -3,8 +3,8 @@
 //!
 //! Both are public and cacheable (`Cache-Control: public, max-age=300`,
 //! [`crate::issuer::PUBLIC_DOCS_MAX_AGE_SECS`]). With issuer mode disabled both answer 404 with
-//! the usual JSON error body, code `issuer_disabled` (built here: the shared `ErrorKind` table has
-//! no 404 kind).
+//! the usual JSON error body, code `issuer_disabled` (built here so that it is logged at debug
+//! level only: probing a disabled issuer is not a refusal worth a warning).
 
 use super::AppState;
 use crate::issuer::{Issuer, PUBLIC_DOCS_MAX_AGE_SECS};

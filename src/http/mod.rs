@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod bad_input;
 pub mod body;
 pub mod browser;
 pub mod browser_audit;
@@ -12,6 +13,7 @@ pub mod console_browser;
 pub mod container;
 pub mod errors;
 pub mod explain;
+pub mod fallback;
 pub mod health;
 pub mod issuer;
 pub mod limits;
@@ -27,8 +29,10 @@ pub use state::AppState;
 
 use actix_web::web;
 
-/// Register every route on an actix `App`.
+/// Register every route on an actix `App`, with the broker's own answers for unmatched requests
+/// and unparsable query strings and forms (`fallback`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    fallback::configure(cfg);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

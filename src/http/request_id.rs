@@ -1,5 +1,8 @@
-//! Request ids: reuse a well-formed incoming `x-request-id`, else mint a UUID; echo it in the
-//! response and put it on the tracing span of the request, with one access-log line per request.
+//! Request ids: reuse a well-formed incoming `x-request-id` (1 to 64 characters of
+//! `[A-Za-z0-9._-]`), else mint a UUID; echo it in the response and put it on the tracing span of
+//! the request, with one access-log line per request. An id outside that form (too long, spaces,
+//! control characters, quotes, non-ASCII) is replaced, never truncated or escaped, so what reaches
+//! logs, audit lines and the response header is always the bounded safe form.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,7 +12,7 @@ use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest incoming request id we keep (longer ones are replaced, not truncated).
-pub const MAX_REQUEST_ID_LEN: usize = 128;
+pub const MAX_REQUEST_ID_LEN: usize = 64;
 
 fn well_formed(id: &str) -> bool {
     !id.is_empty()
@@ -69,6 +72,8 @@ mod tests {
         assert!(super::well_formed("abc-123_x.y"));
         assert!(!super::well_formed("abc def"));
         assert!(!super::well_formed("a\nb"));
-        assert!(!super::well_formed(&"a".repeat(129)));
+        assert!(super::well_formed(&"a".repeat(64)));
+        assert!(!super::well_formed(&"a".repeat(65)));
+        assert!(!super::well_formed(""));
     }
 }

@@ -5,7 +5,7 @@
 //! unencoded, each at most once.
 
 use super::answer::credentials_response;
-use super::body::{content_type, parse_strict_form, read_parsed, NumberOrString};
+use super::body::{bad_json, content_type, parse_strict_form, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::error::ErrorKind;
@@ -88,10 +88,9 @@ struct JsonBody {
 
 fn parse_json(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
     let parsed: JsonBody = serde_json::from_slice(body).map_err(|e| {
-        // serde_json messages name fields and positions, never values.
-        RequestError::bad(
-            "bad_json",
-            format!("the JSON body is invalid ({e}); expected {{\"saml_response\": \"<base64>\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600}}"),
+        bad_json::<JsonBody>(
+            &e,
+            "{\"saml_response\": \"<base64>\", \"role_arn\"?: \"...\", \"duration_seconds\"?: 3600}",
         )
     })?;
     Ok(SamlCredentialsRequest {

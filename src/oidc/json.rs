@@ -64,9 +64,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!(
-                    "member name {key:?} appears twice"
-                )));
+                // The name is the sender's: the message says where, not what.
+                return Err(de::Error::custom("a member name appears twice"));
             }
             let Strict(v) = map.next_value()?;
             out.insert(key, v);
@@ -78,10 +77,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
 /// Parse `bytes` as one JSON object with no duplicate member names at any depth.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let Strict(v) = serde_json::from_slice::<Strict>(bytes).map_err(|e| {
-        // serde_json errors name a line/column and the duplicate key, never whole values.
-        let msg = e.to_string();
-        if msg.contains("appears twice") {
-            msg
+        // serde_json's own messages quote the sender's names and values: only the kind of
+        // problem and its position are reported.
+        if e.to_string().starts_with("a member name appears twice") {
+            format!(
+                "a member name appears twice (at line {}, column {})",
+                e.line(),
+                e.column()
+            )
         } else {
             format!("not valid JSON ({})", e.classify_name())
         }

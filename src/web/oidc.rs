@@ -62,8 +62,9 @@ type Client = CoreClient<
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcBrowserError {
-    #[error("no OIDC provider {0:?} is configured for browser sign-in (it needs a client_id)")]
-    UnknownProvider(String),
+    /// The name is the caller's: not repeated.
+    #[error("no OIDC provider of that name is configured for browser sign-in (it needs a client_id); start from the sign-in page")]
+    UnknownProvider,
     #[error(
         "this sign-in link is unknown, expired or already used; start again from the sign-in page"
     )]
@@ -83,7 +84,7 @@ pub enum OidcBrowserError {
 impl ApiError for OidcBrowserError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::UnknownProvider(_) => ErrorKind::BadRequest,
+            Self::UnknownProvider => ErrorKind::BadRequest,
             Self::UnknownState | Self::BrowserMismatch | Self::IdTokenInvalid(_) => {
                 ErrorKind::Unauthenticated
             }
@@ -94,7 +95,7 @@ impl ApiError for OidcBrowserError {
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::UnknownProvider(_) => "login_unknown_provider",
+            Self::UnknownProvider => "login_unknown_provider",
             Self::UnknownState => "login_state_invalid",
             Self::BrowserMismatch => "login_browser_mismatch",
             Self::IdpRefused(_) => "login_refused",
@@ -231,7 +232,7 @@ impl OidcBrowser {
     fn provider(&self, name: &str) -> Result<&Provider, OidcBrowserError> {
         self.providers
             .get(name)
-            .ok_or_else(|| OidcBrowserError::UnknownProvider(name.chars().take(64).collect()))
+            .ok_or(OidcBrowserError::UnknownProvider)
     }
 
     /// The provider's client, discovered again (with its JWKS) after `jwks_ttl_secs`, so key

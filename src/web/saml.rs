@@ -37,8 +37,9 @@ pub const DEFAULT_RELAY_PREFIXES: [&str; 1] = ["/roles"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SamlBrowserError {
-    #[error("no SAML IdP {0:?} is configured for browser sign-in (it needs an SSO URL: metadata SingleSignOnService with the HTTP-Redirect binding, or sso_url)")]
-    UnknownIdp(String),
+    /// The name may be the caller's: not repeated.
+    #[error("no SAML IdP of that name is configured for browser sign-in (it needs an SSO URL: metadata SingleSignOnService with the HTTP-Redirect binding, or sso_url)")]
+    UnknownIdp,
     #[error("this SAML response answers a sign-in request that is unknown, expired or already answered; start again from the sign-in page")]
     UnknownRequest,
     #[error("this SAML response answers a sign-in started in another browser; start again from the sign-in page")]
@@ -56,7 +57,7 @@ pub enum SamlBrowserError {
 impl ApiError for SamlBrowserError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::UnknownIdp(_) => ErrorKind::BadRequest,
+            Self::UnknownIdp => ErrorKind::BadRequest,
             Self::Busy => ErrorKind::Unavailable,
             Self::SigningKeyMissing => ErrorKind::Internal,
             _ => ErrorKind::Unauthenticated,
@@ -64,7 +65,7 @@ impl ApiError for SamlBrowserError {
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::UnknownIdp(_) => "login_unknown_provider",
+            Self::UnknownIdp => "login_unknown_provider",
             Self::UnknownRequest => "saml_in_response_to_unknown",
             Self::BrowserMismatch => "login_browser_mismatch",
             Self::IdpMismatch => "saml_in_response_to_mismatch",
@@ -233,7 +234,7 @@ impl SamlBrowser {
             .idps
             .get(idp)
             .filter(|e| e.sso_url.is_some())
-            .ok_or_else(|| SamlBrowserError::UnknownIdp(idp.chars().take(64).collect()))?;
+            .ok_or(SamlBrowserError::UnknownIdp)?;
         let sso = endpoints.sso_url.as_deref().unwrap_or_default();
         if endpoints.want_signed_requests && self.sp_key.is_none() {
             return Err(SamlBrowserError::SigningKeyMissing);
@@ -280,7 +281,7 @@ impl SamlBrowser {
         let endpoints = self
             .idps
             .get(identity.provider())
-            .ok_or_else(|| SamlBrowserError::UnknownIdp(identity.provider().to_owned()))?;
+            .ok_or(SamlBrowserError::UnknownIdp)?;
         let Some(request_id) = identity.in_response_to() else {
             return if endpoints.allow_idp_initiated {
                 Ok(())
