@@ -91,6 +91,14 @@ fn worst_refused(now: chrono::DateTime<Utc>) -> String {
     b64(&fill_extensions(&xml, 0))
 }
 
+/// One element with as many attributes as fit (about 8,000): refused before it is parsed.
+fn many_attributes(now: chrono::DateTime<Utc>) -> String {
+    let xml = SamlResponseBuilder::new(now).build_xml();
+    let room = XML_BUDGET - xml.len();
+    let attrs: String = (0..room / 9).map(|i| format!(" a{i:04}=\"\"")).collect();
+    b64(&xml.replacen("<samlp:Status>", &format!("<samlp:Status{attrs}>"), 1))
+}
+
 /// A valid Response of the same size: an IdP-signed one with 1,500 group values.
 fn large_valid(now: chrono::DateTime<Utc>) -> String {
     let groups: Vec<String> = (0..1_500).map(|i| format!("group-{i:05}")).collect();
@@ -130,6 +138,11 @@ fn bench(c: &mut Criterion) {
         ("large_valid_99kb", large_valid(now), true),
         ("hostile_ns_worst_accepted_99kb", worst_accepted(now), false),
         ("hostile_ns_worst_refused_99kb", worst_refused(now), false),
+        (
+            "hostile_attributes_refused_99kb",
+            many_attributes(now),
+            false,
+        ),
     ] {
         assert!(
             (90_000..=100_000).contains(&b64.len()),

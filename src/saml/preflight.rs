@@ -1,8 +1,9 @@
 //! Preflight: everything checked on the untrusted input *before* libxml2/xmlsec sees it.
 //!
 //! Order: length cap (before decoding) → strict base64 → UTF-8 (+ encoding declaration) → DOCTYPE
-//! ban → namespace-declaration caps (on the text, before parsing) → strict XML (roxmltree, no
-//! DTD, node and depth caps; each namespace declaration checked once, where it is declared) →
+//! ban → namespace-declaration and attribute caps (on the text, before parsing) → strict XML
+//! (roxmltree, no DTD, node and depth caps; each namespace declaration checked once, where it is
+//! declared) →
 //! document shape (root Response, one Assertion or EncryptedAssertion, unique IDs, EncryptedID
 //! only in a Subject and EncryptedAttribute only in an AttributeStatement, plain-text identity
 //! values) → signature shape (placement, one SignedInfo, one Reference to the parent's ID, allowed
@@ -192,6 +193,7 @@ fn check_document(
         budget * xml::MAX_NAMESPACE_DECLARATIONS,
         budget * xml::MAX_NAMESPACE_PREFIXES,
     )?;
+    xml::check_attribute_budget(xml_text, xml::MAX_ATTRIBUTES_PER_ELEMENT)?;
     let doc = xml::parse(xml_text)?;
     xml::check_depth(&doc)?;
     let root = doc.root_element();

@@ -199,3 +199,32 @@ fn overlong_inclusive_namespaces_prefix_list_is_refused() {
     assert_eq!(code, "saml_signature_shape");
     assert!(msg.contains("at most 64 prefixes"), "{msg}");
 }
+
+#[test]
+fn thousands_of_attributes_on_one_element_are_refused_before_parsing() {
+    // The parser checks each attribute against every earlier one on the same element: 8,000
+    // attributes on one element are 32 million comparisons. Refused on the text instead.
+    let attrs = |n: usize| (0..n).map(|i| format!(" a{i}=\"\"")).collect::<String>();
+    let with = |n: usize| {
+        templated_both().replacen("<samlp:Status>", &format!("<samlp:Status{}>", attrs(n)), 1)
+    };
+    assert!(check(&with(xml::MAX_ATTRIBUTES_PER_ELEMENT)).is_ok());
+    let (result, checks) = checks_during(|| check(&with(8_000)).map(|_| ()));
+    let e = result.unwrap_err();
+    assert_eq!(e.code(), "saml_malformed");
+    assert!(e.to_string().contains("more than 128 attributes"), "{e}");
+    assert_eq!(checks, 0, "refused before parsing");
+    // Namespace declarations count as attributes too.
+    let decls: String = (0..60).map(|i| format!(" xmlns:d{i}=\"urn:d\"")).collect();
+    let x = |n: usize| {
+        templated_both().replacen(
+            "<samlp:Status>",
+            &format!("<samlp:Status{}{decls}>", attrs(n)),
+            1,
+        )
+    };
+    assert!(check(&x(xml::MAX_ATTRIBUTES_PER_ELEMENT - 60)).is_ok());
+    let (code, msg) = refusal(&x(xml::MAX_ATTRIBUTES_PER_ELEMENT - 59));
+    assert_eq!(code, "saml_malformed");
+    assert!(msg.contains("more than 128 attributes"), "{msg}");
+}

@@ -81,6 +81,61 @@ pub fn check_namespace_budget(
     Ok(())
 }
 
+/// Most attributes (namespace declarations included) on one start tag of a SAML document, counted
+/// on the text before it is parsed. The parser compares each attribute with every earlier one on
+/// the same element (duplicate check), so one element with thousands of attributes costs the
+/// square of that; real SAML elements carry fewer than ten, plus the root's declarations (at most
+/// [`MAX_NAMESPACE_PREFIXES`]).
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 128;
+
+/// Refuse, before parsing, a text where one start tag has more than `max` attributes. A start
+/// tag's attributes are its `=` signs outside quoted values; comments, CDATA sections, processing
+/// instructions and end tags are skipped (a DTD was refused before this). Linear in the text; on
+/// text that is not well-formed the count may be off, and the parser then refuses it anyway.
+pub fn check_attribute_budget(text: &str, max: usize) -> Result<(), SamlError> {
+    let b = text.as_bytes();
+    let skip_past = |from: usize, end: &str| {
+        text.get(from..)
+            .and_then(|t| t.find(end))
+            .map_or(b.len(), |n| from + n + end.len())
+    };
+    let mut i = 0;
+    while let Some(n) = b.get(i..).and_then(|t| t.iter().position(|c| *c == b'<')) {
+        i += n;
+        let rest = &text[i..];
+        if rest.starts_with("<!--") {
+            i = skip_past(i + 4, "-->");
+        } else if rest.starts_with("<![CDATA[") {
+            i = skip_past(i + 9, "]]>");
+        } else if rest.starts_with("<?") {
+            i = skip_past(i + 2, "?>");
+        } else if rest.starts_with("</") || rest.starts_with("<!") {
+            i = skip_past(i + 2, ">");
+        } else {
+            let mut attributes = 0usize;
+            let mut quote = None;
+            i += 1;
+            while let Some(&c) = b.get(i) {
+                i += 1;
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, b'"' | b'\'') => quote = Some(c),
+                    (None, b'=') => attributes += 1,
+                    (None, b'>') => break,
+                    (None, _) => {}
+                }
+            }
+            if attributes > max {
+                return Err(SamlError::Malformed(format!(
+                    "an element carries more than {max} attributes"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The namespaces declared on `node`'s own start tag (not the inherited ones), as the parser
 /// resolved them (entity references expanded), without the implicit `xml` prefix. roxmltree lists
 /// an element's in-scope namespaces with its own declarations first, in source order, then the
@@ -329,6 +384,20 @@ mod tests {
         assert!(check_namespace_budget(x, 3, 2).is_ok());
         assert!(check_namespace_budget(x, 2, 2).is_err());
         assert!(check_namespace_budget(x, 3, 1).is_err());
+    }
+
+    #[test]
+    fn attribute_budget_counts_each_start_tag_outside_quotes_comments_and_cdata() {
+        let x = "<?xml version='1.0'?><!-- a=1 b=2 c=3 --><a x='1=2' y=\"a>b=c\">\
+                 <![CDATA[ <b p=1 q=2 r=3> ]]><b p='1' q='2' xmlns:r='u:r'/>t=u</a>";
+        assert!(check_attribute_budget(x, 3).is_ok());
+        assert!(check_attribute_budget(x, 2).is_err());
+        let wide = format!(
+            "<a{}/>",
+            (0..10).map(|i| format!(" a{i}='>'")).collect::<String>()
+        );
+        assert!(check_attribute_budget(&wide, 10).is_ok());
+        assert!(check_attribute_budget(&wide, 9).is_err());
     }
 
     #[test]
