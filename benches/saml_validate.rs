@@ -32,7 +32,7 @@ fn validator(now: chrono::DateTime<Utc>) -> SamlValidator {
 }
 
 /// Largest base64 `SAMLResponse` accepted (`MAX_SAML_RESPONSE_BASE64_LEN`): 75,000 bytes of XML.
-const XML_BUDGET: usize = 74_900;
+const XML_BUDGET: usize = 74_300;
 
 /// Pad `xml` (a Response) with empty elements in a `samlp:Extensions` to just under the size cap;
 /// each of the first `declaring` elements declares `xmlns:c="urn:c"`.
@@ -52,8 +52,8 @@ fn root_declarations(n: usize) -> String {
     (0..n).map(|i| format!(" xmlns:p{i}=\"u:{i}\"")).collect()
 }
 
-/// The worst namespace load preflight accepts: 61 extra prefixes on the root (64 with samlp,
-/// saml, ds), the declaration cap reached by 900 children re-declaring one namespace, filler
+/// The worst namespace load preflight accepts: 60 extra prefixes on the root (64 with samlp,
+/// saml, ds and the children's c), the declaration cap reached by 900 children re-declaring one namespace, filler
 /// children to the size cap, SignedInfo in inclusive C14N (every in-scope namespace rendered),
 /// validly signed by a key the IdP does not have: refused only after SignedInfo is
 /// canonicalized and checked against both pinned keys.
@@ -65,7 +65,7 @@ fn worst_accepted(now: chrono::DateTime<Utc>) -> String {
             Stage::Response => fill_extensions(
                 &xml.replacen(
                     "<samlp:Response ",
-                    &format!("<samlp:Response{} ", root_declarations(61)),
+                    &format!("<samlp:Response{} ", root_declarations(60)),
                     1,
                 )
                 .replacen(
@@ -99,9 +99,9 @@ fn many_attributes(now: chrono::DateTime<Utc>) -> String {
     b64(&xml.replacen("<samlp:Status>", &format!("<samlp:Status{attrs}>"), 1))
 }
 
-/// A valid Response of the same size: an IdP-signed one with 1,500 group values.
+/// A valid Response of the same size: an IdP-signed one with 1,250 group values.
 fn large_valid(now: chrono::DateTime<Utc>) -> String {
-    let groups: Vec<String> = (0..1_500).map(|i| format!("group-{i:05}")).collect();
+    let groups: Vec<String> = (0..1_250).map(|i| format!("group-{i:05}")).collect();
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
     SamlResponseBuilder::new(now)
         .attribute("groups", &groups)
