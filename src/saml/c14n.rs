@@ -21,11 +21,13 @@
 //!   namespace.
 //! - Inclusive: every in-scope namespace (declared on the element or inherited from any ancestor,
 //!   used or not) is a candidate, with the same "not already emitted by an output ancestor" rule; so
-//!   the apex renders all namespaces in scope, its descendants only new or rebound ones. The apex
+//!   the apex renders all namespaces in scope, its descendants only new or rebound ones (so below
+//!   the apex only an element's own declarations are looked at: linear, not scope × elements). The apex
 //!   also renders the `xml:*` attributes (`xml:lang`, `xml:space`, `xml:base`, ...) it inherits from
 //!   its ancestors, the nearest one winning, unless it carries the same attribute itself (C14N 1.0
 //!   §2.4, as libxml2 does). Ancestors' declarations and `xml:*` attributes thus enter the digest.
 
+use super::xml;
 use roxmltree::{Node, NodeId};
 
 /// The `xml` prefix's namespace: never declared in canonical output.
@@ -181,8 +183,18 @@ fn open_element<'a, 'i: 'a>(
     }
     if let Mode::Inclusive = mode {
         // Every namespace in scope, used or not; the default one too (its undeclaration,
-        // `xmlns=""`, is rendered only where an output ancestor emitted a default).
-        for ns in node.namespaces() {
+        // `xmlns=""`, is rendered only where an output ancestor emitted a default). Below the
+        // apex only the element's own declarations can differ from what its parent (always an
+        // output element) rendered, which was its whole scope; so only they are candidates, and
+        // an element costs its own declarations, not everything in scope.
+        let own = xml::own_namespaces(node)
+            .map_err(|_| C14nError("namespace declarations could not be read"))?;
+        let candidates: Vec<&roxmltree::Namespace<'_>> = if is_apex {
+            node.namespaces().collect()
+        } else {
+            own.collect()
+        };
+        for ns in candidates {
             let p = ns.name().unwrap_or("");
             if p != "xml" && !utilized.contains(&p) {
                 utilized.push(p);

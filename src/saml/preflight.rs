@@ -1,12 +1,15 @@
 //! Preflight: everything checked on the untrusted input *before* libxml2/xmlsec sees it.
 //!
 //! Order: length cap (before decoding) → strict base64 → UTF-8 (+ encoding declaration) → DOCTYPE
-//! ban → strict XML (roxmltree, no DTD, node and depth caps) → document shape (root Response, one
-//! Assertion or EncryptedAssertion, unique IDs, EncryptedID only in a Subject and
-//! EncryptedAttribute only in an AttributeStatement, plain-text identity values) → signature shape
-//! (placement, one SignedInfo, one Reference to the parent's ID, allowed transforms and algorithms,
-//! no Object/Manifest/HMACOutputLength, RetrievalMethod only as XML Encryption's pointer from
-//! EncryptedData/KeyInfo to an EncryptedKey). [`check_decrypted`] applies the same rules to the
+//! ban → namespace-declaration and attribute caps (on the text, before parsing) → strict XML
+//! (roxmltree, no DTD, node and depth caps; each namespace declaration checked once, where it is
+//! declared) →
+//! document shape (root Response, one Assertion or EncryptedAssertion, unique IDs, EncryptedID
+//! only in a Subject and EncryptedAttribute only in an AttributeStatement, plain-text identity
+//! values) → signature shape (placement, one SignedInfo, one Reference to the parent's ID, allowed
+//! transforms and algorithms, a bounded PrefixList, no Object/Manifest/HMACOutputLength,
+//! RetrievalMethod only as XML Encryption's pointer from EncryptedData/KeyInfo to an
+//! EncryptedKey). [`check_decrypted`] applies the same rules to the
 //! document `decrypt` builds around a decrypted Assertion.
 //!
 //! Invariant: nothing read here is trusted for identity. The only value used downstream is the
@@ -178,6 +181,19 @@ fn check_document(
     part: Part,
     policy: AlgorithmPolicy,
 ) -> Result<Preflight<'_>, SamlError> {
+    // The wrapper `decrypt` builds re-declares the namespaces in scope at the EncryptedAssertion
+    // (already within the caps, checked on the Response), so a decrypted Assertion gets twice
+    // the budget: its own declarations plus the wrapper's.
+    let budget = match part {
+        Part::Response => 1,
+        Part::Decrypted => 2,
+    };
+    xml::check_namespace_budget(
+        xml_text,
+        budget * xml::MAX_NAMESPACE_DECLARATIONS,
+        budget * xml::MAX_NAMESPACE_PREFIXES,
+    )?;
+    xml::check_attribute_budget(xml_text, xml::MAX_ATTRIBUTES_PER_ELEMENT)?;
     let doc = xml::parse(xml_text)?;
     xml::check_depth(&doc)?;
     let root = doc.root_element();
@@ -195,11 +211,10 @@ fn check_document(
     let mut assertions = Vec::new();
     let mut signatures = Vec::new();
     for node in doc.descendants().filter(Node::is_element) {
-        // In-scope namespaces include inherited ones; checking them all costs little.
-        if node
-            .namespaces()
-            .any(|ns| !namespace_uri_ok(ns.name(), ns.uri()))
-        {
+        // Each declaration is checked once, on the element that declares it: every in-scope
+        // namespace is some ancestor's own declaration, and re-checking the inherited ones on
+        // every element made this loop quadratic.
+        if xml::own_namespaces(node)?.any(|ns| !namespace_uri_ok(ns.name(), ns.uri())) {
             return Err(SamlError::Malformed(
                 "every namespace must be an absolute URI (such as urn:oasis:names:tc:SAML:2.0:assertion)"
                     .into(),
@@ -337,6 +352,8 @@ fn is_encrypted_data_key_info(node: Option<Node<'_, '_>>) -> bool {
 /// empty default-namespace undeclaration. C14N implementations fail on relative or unparsable
 /// namespace URIs (libxml2 does), so a signature over them would verify here and nowhere else.
 fn namespace_uri_ok(prefix: Option<&str>, uri: &str) -> bool {
+    #[cfg(test)]
+    cost_tests::count_namespace_check();
     if uri.is_empty() {
         return prefix.is_none();
     }
@@ -517,6 +534,15 @@ fn check_reference(
         if !xml::signature_children(c)?.is_empty() {
             return Err(shape("InclusiveNamespaces must be empty"));
         }
+        // Exclusive C14N looks up every listed prefix on every element it renders; a list longer
+        // than the prefixes a document may declare names nothing more, only costs more.
+        let listed = c.attribute("PrefixList").unwrap_or_default();
+        if listed.split_ascii_whitespace().count() > xml::MAX_NAMESPACE_PREFIXES {
+            return Err(shape(format!(
+                "an InclusiveNamespaces PrefixList may name at most {} prefixes",
+                xml::MAX_NAMESPACE_PREFIXES
+            )));
+        }
     }
     xml::allowed_algorithm(kids[1], "DigestMethod", |a| {
         DigestMethod::from_uri(a, policy)
@@ -529,6 +555,9 @@ fn check_reference(
     Ok(())
 }
 
+#[cfg(test)]
+#[path = "preflight_cost_tests.rs"]
+mod cost_tests;
 #[cfg(test)]
 #[path = "preflight_tests.rs"]
 mod tests;
