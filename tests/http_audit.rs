@@ -650,3 +650,29 @@ async fn console_url_from_the_role_picker_is_audited_without_the_url() {
         "URL or token in the audit log"
     );
 }
+
+/// A new sign-in in a browser ends the session that browser held; that ending is a sign-out in
+/// the audit stream too (else the SIEM sees a session that never ends).
+#[actix_web::test]
+async fn session_ended_by_a_new_sign_in_is_audited_as_a_sign_out() {
+    let (app, sink) = browser_setup(false);
+    let (status, jar, _) = acs(&app, &browser_saml(&app)).await;
+    assert_eq!(status, 303);
+    let (status, headers, _) = send(
+        &app.state,
+        jar.apply(
+            TestRequest::post()
+                .uri("/saml/acs")
+                .peer_addr(CLIENT.parse().unwrap())
+                .set_form([("SAMLResponse", browser_saml(&app).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "{headers:?}");
+    let signins = events(&sink, "signin.succeeded");
+    assert_eq!(signins.len(), 2);
+    let out = events(&sink, "signout");
+    assert_eq!(out.len(), 1, "{:?}", lines(&sink));
+    assert_eq!(out[0]["client_ip"], "203.0.113.7");
+    assert_eq!(out[0]["subject_hash"], signins[0]["subject_hash"]);
+}

@@ -237,11 +237,19 @@ pub async fn signed_in(
     signed_in_to(req, state, identity, "/roles").await
 }
 
-/// End the session the browser held before this sign-in, if any: its token no longer works.
+/// End the session the browser held before this sign-in, if any: its token no longer works, and
+/// the audit stream records it as a sign-out.
 async fn end_previous_session(req: &HttpRequest, state: &AppState) {
-    if let Some(old) = req.cookie(session_cookie_name(state.secure_cookies)) {
-        if let Err(e) = state.sessions.end(old.value()).await {
-            tracing::warn!(error = %e, "could not end the previous browser session");
+    let Some(old) = req.cookie(session_cookie_name(state.secure_cookies)) else {
+        return;
+    };
+    let previous = current_session(req, state).await;
+    match state.sessions.end(old.value()).await {
+        Err(e) => tracing::warn!(error = %e, "could not end the previous browser session"),
+        Ok(()) => {
+            if let Some(session) = previous {
+                audit::signed_out(state, req, &session.identity);
+            }
         }
     }
 }
