@@ -53,6 +53,21 @@ impl Setup {
         self.dir.path().join("fedbroker.toml")
     }
 
+    /// `saml-check --idp corp --at ISSUED --json FILE` with this config.
+    fn check_json(&self, file: &Path) -> Out {
+        saml_check(
+            &self.config(),
+            &[
+                "--idp",
+                "corp",
+                "--at",
+                ISSUED,
+                "--json",
+                file.to_str().unwrap(),
+            ],
+            None,
+        )
+    }
     fn file(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
         let p = self.dir.path().join(name);
         std::fs::write(&p, content).unwrap();
@@ -124,18 +139,7 @@ fn assert_accepted_json(out: &Out) -> Value {
 fn accepted_base64_file_reports_identity_signature_and_roles() {
     let s = Setup::new("");
     let file = s.file("r.b64", response().build_base64());
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     let j = assert_accepted_json(&out);
     assert_eq!(
         j["attributes"]["https://aws.amazon.com/SAML/Attributes/RoleSessionName"][0],
@@ -205,18 +209,7 @@ fn which_element_is_signed_is_reported() {
         (SignWhat::Assertion, "assertion"),
     ] {
         let file = s.file("r.b64", response().sign(what).build_base64());
-        let out = saml_check(
-            &s.config(),
-            &[
-                "--idp",
-                "corp",
-                "--at",
-                ISSUED,
-                "--json",
-                file.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = s.check_json(&file);
         let j = assert_accepted_json(&out);
         assert_eq!(j["signature"]["signed"], name);
     }
@@ -275,18 +268,7 @@ fn tampered_response_is_refused_and_its_unverified_subject_is_not_reported() {
         "t.xml",
         xml.replace("alice@example.com", "mallory@example.com"),
     );
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     assert_eq!(out.code, 1, "{}", out.stdout);
     let j = out.json();
     assert_eq!(j["code"], "saml_signature_invalid");
@@ -388,18 +370,7 @@ fn roles_come_from_the_mapping_rules() {
             .attribute("groups", &["staff", "admins"])
             .build_base64(),
     );
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     let j = assert_accepted_json(&out);
     assert_eq!(
         j["roles"],
@@ -417,18 +388,7 @@ fn no_matching_rule_is_refused_with_the_verified_identity_reported() {
         "r.b64",
         response().attribute("groups", &["staff"]).build_base64(),
     );
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     assert_eq!(out.code, 1, "{}", out.stdout);
     let j = out.json();
     assert_eq!(j["code"], "no_matching_rule");
@@ -445,18 +405,7 @@ fn an_encrypted_assertion_is_reported_as_encrypted() {
         r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" IssueInstant="{ISSUED}"><saml:Issuer>{TEST_IDP_ENTITY_ID}</saml:Issuer><saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion></samlp:Response>"#
     );
     let file = s.file("enc.xml", xml);
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     assert_eq!(out.code, 1, "{}", out.stdout);
     let j = out.json();
     assert_eq!(j["encrypted"], true);
@@ -521,18 +470,7 @@ fn sha1_signed_response_is_refused_with_the_algorithm_and_a_hint() {
             .algorithms(saml_idp::SigAlg::RsaSha1, saml_idp::DigestAlg::Sha1)
             .build_base64(),
     );
-    let out = saml_check(
-        &s.config(),
-        &[
-            "--idp",
-            "corp",
-            "--at",
-            ISSUED,
-            "--json",
-            file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = s.check_json(&file);
     assert_eq!(out.code, 1, "{}", out.stdout);
     let j = out.json();
     assert_eq!(j["code"], "saml_algorithm_forbidden");
@@ -610,18 +548,7 @@ fn the_sp_key_published_for_encryption_also_decrypts() {
         };
         let s = Setup::new(&extra);
         let file = s.file("enc.xml", &encrypted);
-        saml_check(
-            &s.config(),
-            &[
-                "--idp",
-                "corp",
-                "--at",
-                ISSUED,
-                "--json",
-                file.to_str().unwrap(),
-            ],
-            None,
-        )
+        s.check_json(&file)
     };
     let j = assert_accepted_json(&run(true));
     assert_eq!(j["encrypted"], true);
