@@ -84,12 +84,28 @@ pub fn aws_regional_saml_endpoint(region: &str) -> String {
 pub struct SamlValidator {
     idps: Vec<TrustedIdp>,
     clock: SharedClock,
+    /// The algorithm policy preflight applies before the IdP is known: the widest of the
+    /// configured IdPs' (`Strict` unless one has `legacy_algorithms`); fixed with `idps`.
+    preflight_policy: keys::AlgorithmPolicy,
+}
+
+/// The widest algorithm policy of `idps` (see [`SamlValidator`]).
+fn widest_policy(idps: &[TrustedIdp]) -> keys::AlgorithmPolicy {
+    idps.iter()
+        .map(|i| i.algorithm_policy)
+        .find(|p| *p == keys::AlgorithmPolicy::Legacy)
+        .unwrap_or_default()
 }
 
 impl SamlValidator {
     /// Build without checks (kept for callers that validated `idps` already). Prefer [`Self::try_new`].
     pub fn new(idps: Vec<TrustedIdp>, clock: SharedClock) -> Self {
-        Self { idps, clock }
+        let preflight_policy = widest_policy(&idps);
+        Self {
+            idps,
+            clock,
+            preflight_policy,
+        }
     }
 
     /// Build after checking every IdP (at least one usable signing key, audiences, recipients) and
@@ -105,7 +121,12 @@ impl SamlValidator {
                 });
             }
         }
-        Ok(Self { idps, clock })
+        let preflight_policy = widest_policy(&idps);
+        Ok(Self {
+            idps,
+            clock,
+            preflight_policy,
+        })
     }
 
     pub fn idps(&self) -> &[TrustedIdp] {
@@ -147,13 +168,7 @@ impl SamlValidator {
         let unverified_xml = preflight::decode(unverified_saml_response)?;
         // Preflight runs before the IdP is known: with the widest algorithm policy of any
         // configured IdP; the selected IdP's own policy is applied by `dsig` before any key is used.
-        let widest = self
-            .idps
-            .iter()
-            .map(|i| i.algorithm_policy)
-            .find(|p| *p == keys::AlgorithmPolicy::Legacy)
-            .unwrap_or_default();
-        let pre = preflight::check_with_policy(&unverified_xml, widest)?;
+        let pre = preflight::check_with_policy(&unverified_xml, self.preflight_policy)?;
         trace.unverified_issuer = Some(pre.unverified_assertion_issuer.clone());
         trace.stage = Stage::Issuer;
         let idp = self
