@@ -1,8 +1,14 @@
-//! One conformance suite for every `CredentialCache`: in-process (fixed clock), Redis standalone
-//! (`FEDBROKER_TEST_REDIS_URL`) and a real 3-node Redis Cluster (`FEDBROKER_TEST_REDIS_CLUSTER_URLS`,
-//! `scripts/redis-cluster.sh start`). All must give the same answers.
+//! One conformance suite for every `CredentialCache`: in-process (fixed clock) and every Redis
+//! topology a broker can be configured for (`tests/support/topology.rs`): standalone
+//! (`FEDBROKER_TEST_REDIS_URL`), TLS with a client certificate (`FEDBROKER_TEST_REDIS_TLS_*`), a
+//! real 3-node Redis Cluster (`FEDBROKER_TEST_REDIS_CLUSTER_URLS`, `scripts/redis-cluster.sh
+//! start`) and Sentinel (`FEDBROKER_TEST_SENTINEL_*`, `scripts/redis-topologies.sh start`). All
+//! must give the same answers to the same checks; each Redis store is built from the `[cache]`
+//! section a broker would be given.
 
 mod cache;
+#[path = "support/topology.rs"]
+mod topology;
 
 use cache::*;
 use chrono::TimeDelta;
@@ -326,16 +332,29 @@ async fn memory_store_conforms() {
     conformance(&fixed_subject()).await;
 }
 
+async fn topology_conforms(t: topology::Topology) {
+    let store = topology::cache_store(t, &prefix("conf")).await;
+    conformance(&real_subject(t.name(), store)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_conforms() {
-    let store = redis_store(&prefix("conf")).await;
-    conformance(&real_subject("redis", Arc::new(store))).await;
+    topology_conforms(topology::Topology::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_tls_store_conforms() {
+    topology_conforms(topology::Topology::Tls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_store_conforms() {
-    let store = cluster_store(&prefix("conf")).await;
-    conformance(&real_subject("redis-cluster", Arc::new(store))).await;
+    topology_conforms(topology::Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sentinel_store_conforms() {
+    topology_conforms(topology::Topology::Sentinel).await;
 }
 
 /// Entries sealed under one key name do not open under another (AAD = cache key), and rotation:

@@ -1,5 +1,11 @@
-//! One conformance suite for every `ReplayGuard`: the in-process store (fixed clock) and Redis
-//! (`FEDBROKER_TEST_REDIS_URL`, real time). Both must give the same answers.
+//! One conformance suite for every `ReplayGuard`: the in-process store (fixed clock) and every
+//! Redis topology a broker can be configured for (`tests/support/topology.rs`: standalone, TLS
+//! with a client certificate, Cluster URLs alone, Sentinel), in real time. All must give the same
+//! answers to the same checks; each Redis store is built from the `[cache]` section a broker
+//! would be given.
+
+#[path = "support/topology.rs"]
+mod topology;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use fedbroker::clock::{Clock, FixedClock, SystemClock};
@@ -131,32 +137,52 @@ async fn memory_store_conforms() {
     conformance(&subject).await;
 }
 
+fn real_subject(name: &'static str, guard: Arc<dyn ReplayGuard>) -> Subject {
+    Subject {
+        name,
+        guard,
+        clock: Arc::new(SystemClock),
+        pass: Box::new(|d| Box::pin(tokio::time::sleep(d.to_std().unwrap()))),
+    }
+}
+
+async fn topology_conforms(t: topology::Topology) {
+    let guard = topology::replay_store(t, &topology::prefix("replay")).await;
+    conformance(&real_subject(t.name(), guard)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_conforms() {
-    let url = std::env::var("FEDBROKER_TEST_REDIS_URL").unwrap_or_else(|_| {
-        panic!(
-            "FEDBROKER_TEST_REDIS_URL is not set: run the tests through scripts/test.sh, or \
-             `scripts/services.sh start && . .fedbroker-run/services.env` first"
-        )
-    });
-    let prefix = format!("fedbroker-test:replay:{}:", uuid::Uuid::new_v4());
+    topology_conforms(topology::Topology::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_tls_store_conforms() {
+    topology_conforms(topology::Topology::Tls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_store_conforms() {
+    topology_conforms(topology::Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sentinel_store_conforms() {
+    topology_conforms(topology::Topology::Sentinel).await;
+}
+
+/// Keys are the prefix plus a SHA-256 hex digest, never the raw key.
+#[tokio::test]
+async fn redis_keys_never_hold_the_raw_assertion_id() {
+    let url = topology::env("FEDBROKER_TEST_REDIS_URL", "services.sh");
+    let prefix = topology::prefix("replay");
     let guard = RedisReplayGuard::connect(&url, &prefix)
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at FEDBROKER_TEST_REDIS_URL: {e}"));
-
-    // Keys are the prefix plus a SHA-256 hex digest, never the raw key.
     let k = guard.redis_key("assertion-id-123");
     assert!(k.starts_with(&prefix));
     assert_eq!(k.len(), prefix.len() + 64);
     assert!(!k.contains("assertion-id-123"));
-
-    let subject = Subject {
-        name: "redis",
-        guard: Arc::new(guard),
-        clock: Arc::new(SystemClock),
-        pass: Box::new(|d| Box::pin(tokio::time::sleep(d.to_std().unwrap()))),
-    };
-    conformance(&subject).await;
 }
 
 #[tokio::test]
