@@ -226,13 +226,16 @@ where
     panic!("{what} still fails after the failover: {last}");
 }
 
-/// The master data node's process id and how to start it again (argv and working directory).
+/// The master data node's process id and how to start it again.
 struct MasterProcess {
     pid: u32,
     argv: Vec<String>,
-    cwd: std::path::PathBuf,
 }
 
+/// Read from the running master what it takes to start it again (Redis rewrites its process
+/// title, so its command line is not in `/proc`): its port, address, directory and log file, no
+/// persistence (as `scripts/redis-topologies.sh` starts it). Refuses any node outside that
+/// script's directory, so no other Redis is ever killed.
 async fn master_process(addr: &str) -> MasterProcess {
     let info = sentinel::info(addr, "server")
         .await
@@ -242,15 +245,53 @@ async fn master_process(addr: &str) -> MasterProcess {
         .find(|(k, _)| k == "process_id")
         .and_then(|(_, v)| v.parse().ok())
         .expect("INFO server has process_id");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap_or_else(|e| panic!("cannot read the master's command line (pid {pid}): {e}"));
-    let argv: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("master's working directory");
-    MasterProcess { pid, argv, cwd }
+    let mut argv = vec!["redis-server".to_owned()];
+    let mut dir = String::new();
+    for name in ["port", "bind", "dir", "logfile"] {
+        let (_, value): (String, String) =
+            sentinel::node(addr, redis::cmd("CONFIG").arg("GET").arg(name))
+                .await
+                .unwrap_or_else(|e| panic!("CONFIG GET {name} on the master: {e}"));
+        if name == "dir" {
+            dir = value.clone();
+        }
+        argv.extend([format!("--{name}"), value]);
+    }
+    argv.extend(["--save", "", "--appendonly", "no", "--daemonize", "no"].map(str::to_owned));
+    assert!(
+        dir.contains("redis-topologies"),
+        "the Sentinel master (pid {pid}, dir {dir}) was not started by \
+         scripts/redis-topologies.sh: not killing it"
+    );
+    MasterProcess { pid, argv }
+}
+
+/// Start a killed data node again with its own command line, and add it to the pid file
+/// `scripts/redis-topologies.sh stop` reads, so it is stopped with the rest of the group.
+fn restart(p: &MasterProcess) {
+    // Through `sh -c '... &'`, so the server is not this test's child (nothing to reap).
+    let pid = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#""$@" </dev/null >/dev/null 2>&1 & echo $!"#)
+        .arg("sh")
+        .args(&p.argv)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|e| panic!("cannot start the killed master again ({:?}): {e}", p.argv));
+    let pids = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".fedbroker-run")
+        .join("redis-topologies.pids");
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&pids)
+        .and_then(|mut f| writeln!(f, "{pid}"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot record the restarted master in {}: {e}",
+                pids.display()
+            )
+        });
 }
 
 async fn run(trigger: Trigger) {
@@ -304,23 +345,7 @@ async fn run(trigger: Trigger) {
     // sentinels make it a replica of the new master. Until it is back the new master has no
     // replica, so writes that wait for one are refused (fail closed): part of the recovery time.
     if let Some(p) = &killed {
-        let (prog, args) = p.argv.split_first().expect("argv");
-        let status = std::process::Command::new(prog)
-            .args(args)
-            .current_dir(&p.cwd)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map(|mut c| {
-                // A daemonizing server forks and its first process exits; otherwise leave it.
-                std::thread::sleep(Duration::from_millis(300));
-                c.try_wait().ok().flatten()
-            });
-        assert!(
-            matches!(status, Ok(None) | Ok(Some(_))),
-            "cannot start the master again: {status:?}"
-        );
+        restart(p);
     }
 
     // Keep the load on until every store has run CLEAN_TAIL without an error, or the bound.
