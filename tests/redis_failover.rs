@@ -10,8 +10,9 @@
 //! fail closed); what is checked:
 //! - no replay key is ever accepted twice, during the load or in a pass over every key afterwards
 //!   (an acknowledged acceptance that the new master forgot would show up there as a second one);
-//! - every acknowledged write is readable afterwards: sessions, pending logins nobody took, and
-//!   credential-cache entries;
+//! - every acknowledged write is readable afterwards: sessions and pending logins nobody took;
+//!   credential-cache entries too, except those written while the master was being replaced
+//!   (the cache does not wait for a replica: a lost entry costs one STS call, never a refusal);
 //! - a single-use take never succeeds twice for one key; an acknowledged pending login is taken
 //!   exactly once in all, unless a take of it failed (then it may already be gone: fail closed);
 //! - every store serves requests again within [`RECOVERY_BOUND`] of the trigger, with the same
@@ -50,6 +51,11 @@ const SHARED_KEYS: u64 = 8;
 /// How long a shared key stays the current one (new keys keep appearing across the switch).
 const SHARED_EPOCH_MS: u128 = 250;
 
+/// Margin around the master switch within which an unreplicated credential-cache put may be
+/// lost (replication lag before the trigger, the old master's demotion after the sentinels name
+/// the new one).
+const CACHE_LOSS_MARGIN: Duration = Duration::from_secs(2);
+
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,8 +77,8 @@ struct Ledger {
     accepted: HashMap<String, usize>,
     /// Unique replay keys refused although never submitted before (not a security failure).
     false_replays: usize,
-    /// Credential-cache puts acknowledged: key and the access key id written.
-    cache_acked: Vec<(CacheKey, String)>,
+    /// Credential-cache puts acknowledged: key, the access key id written, when.
+    cache_acked: Vec<(CacheKey, String, Duration)>,
     /// Cache reads that returned another entry than the one written (must stay 0).
     cache_wrong: usize,
     /// Sessions acknowledged: key and value.
@@ -142,7 +148,8 @@ async fn worker(
                 let r = stores.cache.put(&key, &e, Duration::from_secs(600)).await;
                 if r.is_ok() {
                     let akid = e.credentials.access_key_id.clone();
-                    ledger.lock().unwrap().cache_acked.push((key, akid));
+                    let at = start.elapsed();
+                    ledger.lock().unwrap().cache_acked.push((key, akid, at));
                 }
                 (Store::Cache, r.is_ok())
             }
@@ -443,19 +450,27 @@ async fn run(trigger: Trigger) {
         "{trigger:?}: a cache read returned another entry"
     );
 
-    // Every acknowledged write is readable.
-    let mut lost_cache = 0;
-    for (key, akid) in &l.cache_acked {
+    // Every acknowledged write is readable. The credential cache is an optimisation and does not
+    // wait for a replica (a lost entry costs one STS call): its puts acknowledged while the old
+    // master was being replaced may be gone, but none from before the switch (replicated) nor
+    // after it.
+    let mut lost_cache = Vec::new();
+    for (key, akid, at) in &l.cache_acked {
         match settled("cache get", || stores.cache.get(key)).await {
             Some(got) => assert_eq!(&got.credentials.access_key_id, akid, "{trigger:?}"),
-            None => lost_cache += 1,
+            None => lost_cache.push(*at),
         }
     }
-    assert_eq!(
-        lost_cache,
-        0,
-        "{trigger:?}: {lost_cache} of {} acknowledged credential-cache puts were lost",
+    let window = triggered.saturating_sub(CACHE_LOSS_MARGIN)..switched + CACHE_LOSS_MARGIN;
+    eprintln!(
+        "{trigger:?}: {} of {} acknowledged credential-cache puts lost, at {lost_cache:?}",
+        lost_cache.len(),
         l.cache_acked.len()
+    );
+    assert!(
+        lost_cache.iter().all(|at| window.contains(at)),
+        "{trigger:?}: acknowledged credential-cache puts lost outside the switch ({window:?}): \
+         {lost_cache:?}"
     );
     for (key, value) in &l.sessions_acked {
         let got = settled("session get", || stores.browser.get(key)).await;
