@@ -145,11 +145,7 @@ fn check_config(path: &str) -> ExitCode {
             "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
-            if cfg.cache.redis_url.is_some() {
-                "redis"
-            } else {
-                "in-process"
-            },
+            fedbroker::redis_link::describe(&cfg.cache),
             credential_cache_kind(&cfg)
         );
         ExitCode::SUCCESS
@@ -291,14 +287,12 @@ fn serve(path: &str) -> anyhow::Result<()> {
 
 /// Which credential cache the config selects (see `http::state::build_cache`).
 fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {
-    let keyed = !cfg.cache.encryption_keys.is_empty() || cfg.cache.encryption_key_file.is_some();
-    match (cfg.cache.enabled, keyed) {
+    match (
+        cfg.cache.enabled,
+        fedbroker::redis_link::describe(&cfg.cache),
+    ) {
         (false, _) => "disabled",
-        (true, true) if !cfg.cache.redis_cluster_urls.is_empty() => "redis cluster (encrypted)",
-        (true, true) if cfg.cache.redis_url.is_some() => "redis (encrypted)",
-        (true, false) if cfg.cache.redis_url.is_some() => {
-            "in-process (no cache.encryption_keys: credentials are not shared across replicas)"
-        }
-        _ => "in-process",
+        (true, "in-process") => "in-process",
+        (true, shared) => shared,
     }
 }
