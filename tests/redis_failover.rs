@@ -306,10 +306,11 @@ async fn run(trigger: Trigger) {
     let t = Topology::Sentinel;
     let old_master = sentinel::wait_healthy(Duration::from_secs(60)).await;
     let prefix = topology::prefix("failover");
+    let (replay, cache, browser) = topology::broker_stores(t, &prefix, 100_000, 100_000).await;
     let stores = Arc::new(Stores {
-        replay: topology::replay_store(t, &prefix).await,
-        cache: topology::cache_store(t, &prefix).await,
-        browser: topology::browser_store(t, &prefix, 100_000, 100_000).await,
+        replay,
+        cache,
+        browser,
     });
     let run: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     let ledger = Arc::new(Mutex::new(Ledger::default()));

@@ -175,43 +175,75 @@ pub async fn browser_store(
         .unwrap_or_else(|e| panic!("{}: browser store: {e}", t.name()))
 }
 
-/// Store construction from a `[cache]` section (the one place that knows the constructors).
+/// The three stores of one broker configured for `t`: one link shared by all, as the broker
+/// builds them (pending-login bounds `max`, `per_client`).
+pub async fn broker_stores(
+    t: Topology,
+    prefix: &str,
+    max: usize,
+    per_client: usize,
+) -> (
+    Arc<dyn ReplayGuard>,
+    Arc<dyn CredentialCache>,
+    Arc<dyn BrowserKv>,
+) {
+    t.wait_ready().await;
+    let cfg = t.cache_config(prefix);
+    let link = stores::link(&cfg)
+        .await
+        .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", t.name()));
+    (
+        Arc::new(fedbroker::replay::RedisReplayGuard::new(
+            link.clone(),
+            &cfg.key_prefix,
+        )),
+        Arc::new(fedbroker::cache::RedisCredentialCache::new(
+            link.clone(),
+            &cfg.key_prefix,
+            keyring(),
+        )),
+        stores::browser_on(link, &cfg, max, per_client),
+    )
+}
+
+/// Store construction from a `[cache]` section, as the broker does it: one shared link
+/// (`fedbroker::redis_link`) for the topology, each store on it.
 mod stores {
     use super::*;
-    use secrecy::ExposeSecret;
+    use fedbroker::redis_link::{LinkSettings, RedisLink};
 
     type Error = Box<dyn std::error::Error>;
 
-    fn single_url(cfg: &CacheConfig) -> Result<String, Error> {
-        cfg.redis_url
-            .as_ref()
-            .map(|u| u.expose_secret().to_owned())
-            .ok_or_else(|| "this topology needs the shared connection layer".into())
+    pub async fn link(cfg: &CacheConfig) -> Result<RedisLink, Error> {
+        let settings = LinkSettings::from_config(cfg).ok_or("no Redis topology in [cache]")?;
+        Ok(RedisLink::connect(&settings).await?)
     }
 
     pub async fn replay(cfg: &CacheConfig) -> Result<Arc<dyn ReplayGuard>, Error> {
-        let url = single_url(cfg)?;
-        Ok(Arc::new(
-            fedbroker::replay::RedisReplayGuard::connect(&url, &cfg.key_prefix).await?,
-        ))
+        Ok(Arc::new(fedbroker::replay::RedisReplayGuard::new(
+            link(cfg).await?,
+            &cfg.key_prefix,
+        )))
     }
 
     pub async fn cache(cfg: &CacheConfig) -> Result<Arc<dyn CredentialCache>, Error> {
-        use fedbroker::cache::RedisCredentialCache;
-        if !cfg.redis_cluster_urls.is_empty() {
-            let urls: Vec<&str> = cfg
-                .redis_cluster_urls
-                .iter()
-                .map(|u| u.expose_secret())
-                .collect();
-            return Ok(Arc::new(
-                RedisCredentialCache::connect_cluster(&urls, &cfg.key_prefix, keyring()).await?,
-            ));
-        }
-        let url = single_url(cfg)?;
-        Ok(Arc::new(
-            RedisCredentialCache::connect(&url, &cfg.key_prefix, keyring()).await?,
-        ))
+        Ok(Arc::new(fedbroker::cache::RedisCredentialCache::new(
+            link(cfg).await?,
+            &cfg.key_prefix,
+            keyring(),
+        )))
+    }
+
+    pub fn browser_on(
+        link: RedisLink,
+        cfg: &CacheConfig,
+        max: usize,
+        per_client: usize,
+    ) -> Arc<dyn BrowserKv> {
+        Arc::new(
+            fedbroker::web::RedisKv::new(link, &cfg.key_prefix, keyring())
+                .with_pending_limits(max, per_client),
+        )
     }
 
     pub async fn browser(
@@ -219,12 +251,7 @@ mod stores {
         max: usize,
         per_client: usize,
     ) -> Result<Arc<dyn BrowserKv>, Error> {
-        let url = single_url(cfg)?;
-        Ok(Arc::new(
-            fedbroker::web::RedisKv::connect(&url, &cfg.key_prefix, keyring())
-                .await?
-                .with_pending_limits(max, per_client),
-        ))
+        Ok(browser_on(link(cfg).await?, cfg, max, per_client))
     }
 }
 
