@@ -353,3 +353,36 @@ async fn sentinel_failover_is_followed_without_losing_an_acknowledged_write() {
     );
     round_trip(&link).await;
 }
+
+#[tokio::test]
+async fn metrics_show_redis_health_and_errors_by_store() {
+    let link = RedisLink::connect_url(&env("FEDBROKER_TEST_REDIS_URL"))
+        .await
+        .unwrap();
+    let metrics = fedbroker::telemetry::metrics::Metrics::new();
+    assert!(
+        !metrics.render().contains("fedbroker_redis_up"),
+        "no Redis, no series"
+    );
+    metrics.attach_redis(Some(link.clone()));
+    link.ping().await.unwrap();
+    // A command Redis refuses counts as an error of the store that sent it.
+    let refused: redis::RedisResult<()> = link
+        .query(
+            Store::Browser,
+            Duration::from_secs(1),
+            &redis::cmd("NO-SUCH-COMMAND"),
+        )
+        .await;
+    assert!(refused.is_err());
+    let text = metrics.render();
+    assert!(text.contains("fedbroker_redis_up 1"), "{text}");
+    assert!(
+        text.contains("fedbroker_redis_errors_total{store=\"browser\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fedbroker_redis_errors_total{store=\"replay\"} 0"),
+        "{text}"
+    );
+}
