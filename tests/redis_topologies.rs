@@ -386,3 +386,34 @@ async fn metrics_show_redis_health_and_errors_by_store() {
         "{text}"
     );
 }
+
+#[test]
+fn a_marked_worker_thread_gets_its_own_connection_and_others_share_one() {
+    let url = env("FEDBROKER_TEST_REDIS_URL");
+    let shared = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let link = shared.block_on(RedisLink::connect_url(&url)).unwrap();
+    // An unmarked thread uses the shared connection.
+    shared.block_on(round_trip(&link));
+    assert_eq!(redis_link::worker_connections_on_this_thread(), 0);
+    // A worker thread (its own runtime, as an HTTP worker has) opens one connection of its own
+    // on first use and keeps it.
+    let worker_link = link.clone();
+    let held = std::thread::spawn(move || {
+        redis_link::mark_worker_thread();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            round_trip(&worker_link).await;
+            browser_store(&worker_link).await;
+        });
+        redis_link::worker_connections_on_this_thread()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(held, 1);
+}
