@@ -417,3 +417,45 @@ fn a_marked_worker_thread_gets_its_own_connection_and_others_share_one() {
     .unwrap();
     assert_eq!(held, 1);
 }
+
+fn sentinel_tls_urls() -> Vec<String> {
+    env("FEDBROKER_TEST_SENTINEL_TLS_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn sentinel_over_tls_reaches_the_master_over_tls_with_a_client_certificate() {
+    let urls = sentinel_tls_urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let settings =
+        LinkSettings::sentinel(&urls, &env("FEDBROKER_TEST_SENTINEL_MASTER")).with_tls(mtls());
+    let link = RedisLink::connect(&settings).await.expect("TLS sentinels");
+    assert_eq!(link.topology(), Topology::Sentinel);
+    round_trip(&link).await;
+    browser_store(&link).await;
+    let m = mtls();
+    let cache = CacheConfig {
+        sentinel_urls: urls.iter().map(|u| secret(u)).collect(),
+        sentinel_master: Some(env("FEDBROKER_TEST_SENTINEL_MASTER")),
+        tls_ca_file: m.ca_file,
+        tls_cert_file: m.cert_file,
+        tls_key_file: m.key_file,
+        ..Default::default()
+    };
+    assert_eq!(redis_link::probe(&cache).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sentinel_over_tls_without_a_client_certificate_is_refused() {
+    let urls = sentinel_tls_urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let settings =
+        LinkSettings::sentinel(&urls, &env("FEDBROKER_TEST_SENTINEL_MASTER")).with_tls(TlsFiles {
+            ca_file: Some(env("FEDBROKER_TEST_REDIS_TLS_CA")),
+            cert_file: None,
+            key_file: None,
+        });
+    assert!(RedisLink::connect(&settings).await.is_err());
+}
