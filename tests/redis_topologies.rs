@@ -225,6 +225,13 @@ async fn probe_reports_a_wrong_password_without_echoing_it() {
     assert!(problems[0].contains("cache.redis_url"), "{problems:?}");
     assert!(problems[0].contains("AUTH"), "{problems:?}");
     assert!(!problems[0].contains(wrong_password), "password echoed");
+    let without = CacheConfig {
+        redis_url: Some(secret(&format!("redis://{}", &url[at + 1..]))),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&without).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("requires a password"), "{problems:?}");
 }
 
 #[tokio::test]
@@ -288,6 +295,17 @@ async fn sentinel_with_an_unknown_master_name_is_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cache.sentinel_urls"), "{err}");
+    let cache = CacheConfig {
+        sentinel_urls: urls.iter().map(|u| secret(u)).collect(),
+        sentinel_master: Some("no-such-master".into()),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&cache).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("cache.sentinel_master:"),
+        "{problems:?}"
+    );
 }
 
 async fn sentinel_master_port(sentinel_url: &str, master: &str) -> u16 {
