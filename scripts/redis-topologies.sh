@@ -6,7 +6,9 @@
 #     CA for the "wrong CA" tests);
 #   - a plain Redis with a password (AUTH tests: a wrong password must be reported clearly);
 #   - a Sentinel group: one master, one replica, three redis-sentinel processes watching it, with
-#     short down-after/failover timeouts so failover tests take seconds.
+#     short down-after/failover timeouts so failover tests take seconds;
+#   - the same Sentinel group over TLS (sentinels, master and replica all TLS-only, client
+#     certificates required everywhere, replication over TLS).
 #
 #   scripts/redis-topologies.sh start    # writes .fedbroker-run/redis-topologies.env
 #   . .fedbroker-run/redis-topologies.env && cargo test --test redis_topologies
@@ -73,7 +75,8 @@ subjectKeyIdentifier = hash
 [server]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
+# clientAuth too: replicas and sentinels present it when they connect to the master.
+extendedKeyUsage = serverAuth, clientAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 [client]
 basicConstraints = critical, CA:FALSE
@@ -117,6 +120,72 @@ wait_for() { # description command...
   done
 }
 
+# sentinel_ready MODE PORT: the sentinel sees a quorum and a replica of the master.
+sentinel_ready() {
+  local c=(cli -p "$2")
+  [ "$1" = tls ] && c=(tls_cli "$2")
+  "${c[@]}" sentinel ckquorum "$MASTER_NAME" | grep -q '^OK' \
+    && [ -n "$("${c[@]}" sentinel replicas "$MASTER_NAME")" ]
+}
+
+# start_sentinel_group MODE (plain | tls): a master, a replica and three sentinels; sets GROUP_URLS.
+start_sentinel_group() {
+  local mode=$1 gdir="$DIR/sentinel-$1" master_port replica_port tls_args=() scheme=redis
+  master_port="$(spare_port)"; replica_port="$(spare_port)"
+  if [ "$mode" = tls ]; then
+    scheme=rediss
+    tls_args=(--tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key"
+      --tls-ca-cert-file "$CERTS/ca.crt" --tls-auth-clients yes --tls-replication yes)
+  fi
+  port_args() { # PORT
+    if [ "$mode" = tls ]; then echo "--port 0 --tls-port $1"; else echo "--port $1"; fi
+  }
+  mkdir -p "$gdir/master" "$gdir/replica"
+  # shellcheck disable=SC2046
+  redis-server $(port_args "$master_port") --bind 127.0.0.1 "${tls_args[@]}" --save '' \
+    --appendonly no --daemonize no --dir "$gdir/master" --logfile "$gdir/master.log" &
+  pids+=("$!"); track "$!"
+  # shellcheck disable=SC2046
+  redis-server $(port_args "$replica_port") --bind 127.0.0.1 "${tls_args[@]}" --save '' \
+    --appendonly no --daemonize no --replicaof 127.0.0.1 "$master_port" \
+    --dir "$gdir/replica" --logfile "$gdir/replica.log" &
+  pids+=("$!"); track "$!"
+  local c=(cli -p "$replica_port")
+  [ "$mode" = tls ] && c=(tls_cli "$replica_port")
+  replica_up() { "${c[@]}" info replication | grep -q '^master_link_status:up'; }
+  wait_for "the $mode replica did not sync" replica_up
+  GROUP_URLS=()
+  local i s
+  for i in 1 2 3; do
+    s="$(spare_port)"
+    mkdir -p "$gdir/sentinel-$i"
+    {
+      if [ "$mode" = tls ]; then
+        echo "port 0"
+        echo "tls-port $s"
+        echo "tls-cert-file $CERTS/server.crt"
+        echo "tls-key-file $CERTS/server.key"
+        echo "tls-ca-cert-file $CERTS/ca.crt"
+        echo "tls-auth-clients yes"
+        echo "tls-replication yes"
+      else
+        echo "port $s"
+      fi
+      echo "bind 127.0.0.1"
+      echo "daemonize no"
+      echo "dir $gdir/sentinel-$i"
+      echo "logfile $gdir/sentinel-$i/sentinel.log"
+      echo "sentinel monitor $MASTER_NAME 127.0.0.1 $master_port 2"
+      echo "sentinel down-after-milliseconds $MASTER_NAME 1000"
+      echo "sentinel failover-timeout $MASTER_NAME 4000"
+      echo "sentinel parallel-syncs $MASTER_NAME 1"
+    } >"$gdir/sentinel-$i/sentinel.conf"
+    redis-sentinel "$gdir/sentinel-$i/sentinel.conf" &
+    pids+=("$!"); track "$!"
+    GROUP_URLS+=("$scheme://127.0.0.1:$s")
+  done
+}
+
 start() {
   local b
   for b in redis-server redis-sentinel redis-cli openssl; do
@@ -142,47 +211,21 @@ start() {
     --save '' --appendonly no --daemonize no --dir "$DIR" --logfile "$DIR/auth.log" &
   pids+=("$!"); track "$!"
 
-  # Sentinel group: master, replica, three sentinels.
-  local master_port replica_port
-  master_port="$(spare_port)"; replica_port="$(spare_port)"
-  mkdir -p "$DIR/master" "$DIR/replica"
-  redis-server --port "$master_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --dir "$DIR/master" --logfile "$DIR/master.log" &
-  pids+=("$!"); track "$!"
-  redis-server --port "$replica_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --replicaof 127.0.0.1 "$master_port" --dir "$DIR/replica" --logfile "$DIR/replica.log" &
-  pids+=("$!"); track "$!"
-  wait_for "the master did not start" is_pong cli -p "$master_port" ping
-  wait_for "the replica did not sync" sh -c \
-    "redis-cli -h 127.0.0.1 -p $replica_port info replication | tr -d '\r' | grep -q '^master_link_status:up'"
-
-  local sentinel_urls=() s i
-  for i in 1 2 3; do
-    s="$(spare_port)"
-    mkdir -p "$DIR/sentinel-$i"
-    cat >"$DIR/sentinel-$i/sentinel.conf" <<CONF
-port $s
-bind 127.0.0.1
-daemonize no
-dir $DIR/sentinel-$i
-logfile $DIR/sentinel-$i/sentinel.log
-sentinel monitor $MASTER_NAME 127.0.0.1 $master_port 2
-sentinel down-after-milliseconds $MASTER_NAME 1000
-sentinel failover-timeout $MASTER_NAME 4000
-sentinel parallel-syncs $MASTER_NAME 1
-CONF
-    redis-sentinel "$DIR/sentinel-$i/sentinel.conf" &
-    pids+=("$!"); track "$!"; track "$!"
-    sentinel_urls+=("redis://127.0.0.1:$s")
-  done
+  # Sentinel groups: master, replica, three sentinels; plain, then TLS everywhere.
+  start_sentinel_group plain
+  local sentinel_urls=("${GROUP_URLS[@]}")
+  start_sentinel_group tls
+  local sentinel_tls_urls=("${GROUP_URLS[@]}")
 
   wait_for "the TLS Redis did not answer" is_pong tls_cli "$tls_port" ping
   wait_for "the password Redis did not answer" is_pong \
     cli -p "$auth_port" --no-auth-warning -a "$AUTH_PASSWORD" ping
+  local s
   for s in "${sentinel_urls[@]}"; do
-    wait_for "sentinel ${s##*:} did not see the replica and the other sentinels" sh -c \
-      "redis-cli -h 127.0.0.1 -p ${s##*:} sentinel ckquorum $MASTER_NAME 2>/dev/null | grep -q '^OK' && \
-       redis-cli -h 127.0.0.1 -p ${s##*:} sentinel replicas $MASTER_NAME 2>/dev/null | grep -q $replica_port"
+    wait_for "sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready plain "${s##*:}"
+  done
+  for s in "${sentinel_tls_urls[@]}"; do
+    wait_for "TLS sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready tls "${s##*:}"
   done
 
   {
@@ -197,18 +240,24 @@ CONF
     echo "export FEDBROKER_TEST_REDIS_AUTH_URL=redis://:$AUTH_PASSWORD@127.0.0.1:$auth_port"
     echo "export FEDBROKER_TEST_SENTINEL_URLS=$(IFS=,; echo "${sentinel_urls[*]}")"
     echo "export FEDBROKER_TEST_SENTINEL_MASTER=$MASTER_NAME"
+    echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(IFS=,; echo "${sentinel_tls_urls[*]}")"
     echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"${pids[*]}\""
   } >"$ENV_FILE"
-  log "up: TLS :$tls_port, AUTH :$auth_port, sentinel master :$master_port replica :$replica_port ($ENV_FILE)"
+  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]} ($ENV_FILE)"
 }
 
 stop_quiet() {
-  local pid
+  local pid killed=()
   if [ -f "$PID_FILE" ]; then
     while read -r pid; do
-      if pid_is "$pid" redis; then kill "$pid" 2>/dev/null || true; fi
+      if pid_is "$pid" redis; then kill "$pid" 2>/dev/null && killed+=("$pid"); fi
     done <"$PID_FILE"
   fi
+  # Let them exit before their directories go (they write a last log line).
+  local deadline=$((SECONDS + 5))
+  for pid in "${killed[@]}"; do
+    while [ -e "/proc/$pid" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  done
   rm -f "$ENV_FILE" "$PID_FILE"
   rm -rf "$DIR"
 }

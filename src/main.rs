@@ -251,6 +251,9 @@ fn serve(path: &str) -> anyhow::Result<()> {
         }
         let public_url = cfg.server.public_url.clone();
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread: standalone Redis links open a connection per
+            // worker on its own runtime (no cross-thread hop per command).
+            fedbroker::redis_link::mark_worker_thread();
             App::new()
                 .app_data(data.clone())
                 .wrap(middleware::from_fn(move |req, next| {

@@ -225,6 +225,13 @@ async fn probe_reports_a_wrong_password_without_echoing_it() {
     assert!(problems[0].contains("cache.redis_url"), "{problems:?}");
     assert!(problems[0].contains("AUTH"), "{problems:?}");
     assert!(!problems[0].contains(wrong_password), "password echoed");
+    let without = CacheConfig {
+        redis_url: Some(secret(&format!("redis://{}", &url[at + 1..]))),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&without).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("requires a password"), "{problems:?}");
 }
 
 #[tokio::test]
@@ -288,6 +295,17 @@ async fn sentinel_with_an_unknown_master_name_is_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cache.sentinel_urls"), "{err}");
+    let cache = CacheConfig {
+        sentinel_urls: urls.iter().map(|u| secret(u)).collect(),
+        sentinel_master: Some("no-such-master".into()),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&cache).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("cache.sentinel_master:"),
+        "{problems:?}"
+    );
 }
 
 async fn sentinel_master_port(sentinel_url: &str, master: &str) -> u16 {
@@ -352,4 +370,110 @@ async fn sentinel_failover_is_followed_without_losing_an_acknowledged_write() {
         "an assertion recorded before the failover was forgotten"
     );
     round_trip(&link).await;
+}
+
+#[tokio::test]
+async fn metrics_show_redis_health_and_errors_by_store() {
+    let link = RedisLink::connect_url(&env("FEDBROKER_TEST_REDIS_URL"))
+        .await
+        .unwrap();
+    let metrics = fedbroker::telemetry::metrics::Metrics::new();
+    assert!(
+        !metrics.render().contains("fedbroker_redis_up"),
+        "no Redis, no series"
+    );
+    metrics.attach_redis(Some(link.clone()));
+    link.ping().await.unwrap();
+    // A command Redis refuses counts as an error of the store that sent it.
+    let refused: redis::RedisResult<()> = link
+        .query(
+            Store::Browser,
+            Duration::from_secs(1),
+            &redis::cmd("NO-SUCH-COMMAND"),
+        )
+        .await;
+    assert!(refused.is_err());
+    let text = metrics.render();
+    assert!(text.contains("fedbroker_redis_up 1"), "{text}");
+    assert!(
+        text.contains("fedbroker_redis_errors_total{store=\"browser\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fedbroker_redis_errors_total{store=\"replay\"} 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_marked_worker_thread_gets_its_own_connection_and_others_share_one() {
+    let url = env("FEDBROKER_TEST_REDIS_URL");
+    let shared = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let link = shared.block_on(RedisLink::connect_url(&url)).unwrap();
+    // An unmarked thread uses the shared connection.
+    shared.block_on(round_trip(&link));
+    assert_eq!(redis_link::worker_connections_on_this_thread(), 0);
+    // A worker thread (its own runtime, as an HTTP worker has) opens one connection of its own
+    // on first use and keeps it.
+    let worker_link = link.clone();
+    let held = std::thread::spawn(move || {
+        redis_link::mark_worker_thread();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            round_trip(&worker_link).await;
+            browser_store(&worker_link).await;
+        });
+        redis_link::worker_connections_on_this_thread()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(held, 1);
+}
+
+fn sentinel_tls_urls() -> Vec<String> {
+    env("FEDBROKER_TEST_SENTINEL_TLS_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn sentinel_over_tls_reaches_the_master_over_tls_with_a_client_certificate() {
+    let urls = sentinel_tls_urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let settings =
+        LinkSettings::sentinel(&urls, &env("FEDBROKER_TEST_SENTINEL_MASTER")).with_tls(mtls());
+    let link = RedisLink::connect(&settings).await.expect("TLS sentinels");
+    assert_eq!(link.topology(), Topology::Sentinel);
+    round_trip(&link).await;
+    browser_store(&link).await;
+    let m = mtls();
+    let cache = CacheConfig {
+        sentinel_urls: urls.iter().map(|u| secret(u)).collect(),
+        sentinel_master: Some(env("FEDBROKER_TEST_SENTINEL_MASTER")),
+        tls_ca_file: m.ca_file,
+        tls_cert_file: m.cert_file,
+        tls_key_file: m.key_file,
+        ..Default::default()
+    };
+    assert_eq!(redis_link::probe(&cache).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sentinel_over_tls_without_a_client_certificate_is_refused() {
+    let urls = sentinel_tls_urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let settings =
+        LinkSettings::sentinel(&urls, &env("FEDBROKER_TEST_SENTINEL_MASTER")).with_tls(TlsFiles {
+            ca_file: Some(env("FEDBROKER_TEST_REDIS_TLS_CA")),
+            cert_file: None,
+            key_file: None,
+        });
+    assert!(RedisLink::connect(&settings).await.is_err());
 }

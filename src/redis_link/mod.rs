@@ -30,6 +30,12 @@
 //! store treats that as unavailable (the replay store fails closed). Standalone and Cluster have
 //! no failover of their own here, so `write` is a plain command there.
 //!
+//! Worker-local connections (standalone): the HTTP server calls [`mark_worker_thread`] on each
+//! worker thread; there a link lazily opens its own connection on the worker's runtime (one per
+//! worker and link), so a command does not cross to another thread's driver task and back. Other
+//! threads (start-up, background tasks, tests) use the shared connection. Cluster and Sentinel
+//! always use the shared connection.
+//!
 //! Health: [`RedisLink::spawn_health`] PINGs every [`HEALTH_EVERY`] and keeps [`RedisLink::up`]
 //! (`fedbroker_redis_up`); every failed command counts in [`RedisLink::errors`]
 //! (`fedbroker_redis_errors_total{store}`).
@@ -295,6 +301,10 @@ enum Conn {
 }
 
 struct Inner {
+    /// Distinguishes links in the worker-local connection table.
+    id: usize,
+    /// Standalone: the client worker-local connections are opened with.
+    client: Option<(redis::Client, ConnectionManagerConfig)>,
     conn: Conn,
     topology: Topology,
     tls: bool,
@@ -317,6 +327,28 @@ impl std::fmt::Debug for RedisLink {
             .field("tls", &self.inner.tls)
             .finish_non_exhaustive()
     }
+}
+
+static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Whether this thread is an HTTP worker (its runtime lives as long as the thread).
+    static WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This worker's own connection of each link (by link id).
+    static LOCAL: std::cell::RefCell<Vec<(usize, ConnectionManager)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Mark the calling thread as an HTTP worker whose Tokio runtime lives as long as the thread:
+/// standalone links then open a connection of its own there on first use. Call it from the
+/// `HttpServer` app factory (it runs once on each worker thread).
+pub fn mark_worker_thread() {
+    WORKER.with(|w| w.set(true));
+}
+
+/// How many worker-local connections this thread holds (tests, diagnostics).
+pub fn worker_connections_on_this_thread() -> usize {
+    LOCAL.with(|l| l.borrow().len())
 }
 
 fn timed_out() -> RedisError {
@@ -361,6 +393,7 @@ impl RedisLink {
         if uses_tls {
             tls::ensure_crypto_provider();
         }
+        let mut local_client = None;
         let conn = match &settings.target {
             Target::Standalone(url) => {
                 let info = url
@@ -378,6 +411,7 @@ impl RedisLink {
                     .set_number_of_retries(RECONNECT_RETRIES)
                     .set_factor(2)
                     .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
+                local_client = Some((client.clone(), config.clone()));
                 let manager = tokio::time::timeout(
                     CONNECT_TIMEOUT,
                     ConnectionManager::new_with_config(client, config),
@@ -448,6 +482,8 @@ impl RedisLink {
         };
         Ok(Self {
             inner: Arc::new(Inner {
+                id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed) as usize,
+                client: local_client,
                 conn,
                 topology: settings.topology(),
                 tls: uses_tls,
@@ -488,6 +524,45 @@ impl RedisLink {
             Conn::Cluster(c) => ConnKind::Cluster(c.clone()),
             Conn::Sentinel(f) => ConnKind::Sentinel(f.current(), Arc::clone(f)),
         })
+    }
+
+    /// The connection a command should use: on a marked worker thread with a standalone link,
+    /// the worker's own (opened on first use, bounded; the shared one if that fails), else
+    /// [`Self::conn`].
+    async fn pick(&self) -> LinkConn {
+        let Some((client, config)) = &self.inner.client else {
+            return self.conn();
+        };
+        if !WORKER.with(|w| w.get()) {
+            return self.conn();
+        }
+        let id = self.inner.id;
+        let found = LOCAL.with(|l| {
+            l.borrow()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, c)| c.clone())
+        });
+        if let Some(c) = found {
+            return LinkConn(ConnKind::Single(c));
+        }
+        let opened = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            ConnectionManager::new_with_config(client.clone(), config.clone()),
+        )
+        .await;
+        match opened {
+            Ok(Ok(c)) => {
+                LOCAL.with(|l| {
+                    let mut l = l.borrow_mut();
+                    if !l.iter().any(|(i, _)| *i == id) {
+                        l.push((id, c.clone()));
+                    }
+                });
+                LinkConn(ConnKind::Single(c))
+            }
+            _ => self.conn(),
+        }
     }
 
     /// With Sentinel: how many times the master was resolved (1 after connecting; tests).
@@ -542,9 +617,11 @@ impl RedisLink {
         budget: Duration,
         cmd: &Cmd,
     ) -> RedisResult<T> {
-        let mut conn = self.conn();
-        self.bounded(store, budget, cmd.query_async(&mut conn))
-            .await
+        let call = async {
+            let mut conn = self.pick().await;
+            cmd.query_async(&mut conn).await
+        };
+        self.bounded(store, budget, call).await
     }
 
     /// One pipeline (one round trip on a single node), bounded by `budget`.
@@ -554,9 +631,11 @@ impl RedisLink {
         budget: Duration,
         pipe: &Pipeline,
     ) -> RedisResult<T> {
-        let mut conn = self.conn();
-        self.bounded(store, budget, pipe.query_async(&mut conn))
-            .await
+        let call = async {
+            let mut conn = self.pick().await;
+            pipe.query_async(&mut conn).await
+        };
+        self.bounded(store, budget, call).await
     }
 
     /// One Lua script, bounded by `budget` (on Cluster its keys must share a hash slot).
@@ -566,9 +645,11 @@ impl RedisLink {
         budget: Duration,
         inv: &ScriptInvocation<'_>,
     ) -> RedisResult<T> {
-        let mut conn = self.conn();
-        self.bounded(store, budget, inv.invoke_async(&mut conn))
-            .await
+        let call = async {
+            let mut conn = self.pick().await;
+            inv.invoke_async(&mut conn).await
+        };
+        self.bounded(store, budget, call).await
     }
 
     /// A security-relevant write: like [`Self::query`], then (Sentinel) `WAIT` for a replica in
