@@ -2,7 +2,8 @@
 //! topology a broker can be configured for (`tests/support/topology.rs`): standalone
 //! (`FEDBROKER_TEST_REDIS_URL`), TLS with a client certificate (`FEDBROKER_TEST_REDIS_TLS_*`), a
 //! real 3-node Redis Cluster (`FEDBROKER_TEST_REDIS_CLUSTER_URLS`, `scripts/redis-cluster.sh
-//! start`) and Sentinel (`FEDBROKER_TEST_SENTINEL_*`, `scripts/redis-topologies.sh start`). All
+//! start`), Sentinel and Sentinel over TLS (`FEDBROKER_TEST_SENTINEL_*`,
+//! `scripts/redis-topologies.sh start`). All
 //! must give the same answers to the same checks; each Redis store is built from the `[cache]`
 //! section a broker would be given.
 
@@ -355,6 +356,11 @@ async fn redis_cluster_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_sentinel_store_conforms() {
     topology_conforms(topology::Topology::Sentinel).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sentinel_tls_store_conforms() {
+    topology_conforms(topology::Topology::SentinelTls).await;
 }
 
 /// Entries sealed under one key name do not open under another (AAD = cache key), and rotation:

@@ -1,7 +1,8 @@
 //! The Redis topologies every shared store is tested on, as one list the conformance suites, the
 //! failover test and the two-replica end-to-end test iterate over: standalone (`redis://`), TLS
 //! (`rediss://` with a private CA and a client certificate the server requires), Redis Cluster
-//! (cluster URLs alone) and Sentinel (sentinel URLs + master name).
+//! (cluster URLs alone), Sentinel (sentinel URLs + master name) and Sentinel over TLS (sentinels
+//! and data nodes TLS-only, client certificates required).
 //!
 //! Invariants: every topology is described once, by the `[cache]` keys a broker would be given
 //! (`cache_toml`), and the stores under test are built from that same section through the
@@ -27,6 +28,8 @@ pub enum Topology {
     Tls,
     Cluster,
     Sentinel,
+    /// Sentinels, master and replica all TLS-only with client certificates.
+    SentinelTls,
 }
 
 /// A required environment variable written by a services script; fail loudly when absent.
@@ -53,13 +56,25 @@ fn toml_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// The CA and client certificate of the TLS test servers, as `[cache]` keys.
+fn tls_files_toml() -> String {
+    let topo = "redis-topologies.sh";
+    format!(
+        "tls_ca_file = {:?}\ntls_cert_file = {:?}\ntls_key_file = {:?}\n",
+        env("FEDBROKER_TEST_REDIS_TLS_CA", topo),
+        env("FEDBROKER_TEST_REDIS_TLS_CLIENT_CERT", topo),
+        env("FEDBROKER_TEST_REDIS_TLS_CLIENT_KEY", topo),
+    )
+}
+
 impl Topology {
     /// Every topology, in the order the suites run them.
-    pub const ALL: [Topology; 4] = [
+    pub const ALL: [Topology; 5] = [
         Topology::Standalone,
         Topology::Tls,
         Topology::Cluster,
         Topology::Sentinel,
+        Topology::SentinelTls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +83,7 @@ impl Topology {
             Self::Tls => "redis-tls",
             Self::Cluster => "redis-cluster",
             Self::Sentinel => "redis-sentinel",
+            Self::SentinelTls => "redis-sentinel-tls",
         }
     }
 
@@ -79,16 +95,11 @@ impl Topology {
                 let url = env("FEDBROKER_TEST_REDIS_URL", "services.sh");
                 format!("redis_url = {url:?}\n")
             }
-            Self::Tls => {
-                let topo = "redis-topologies.sh";
-                format!(
-                    "redis_url = {:?}\ntls_ca_file = {:?}\ntls_cert_file = {:?}\ntls_key_file = {:?}\n",
-                    env("FEDBROKER_TEST_REDIS_TLS_URL", topo),
-                    env("FEDBROKER_TEST_REDIS_TLS_CA", topo),
-                    env("FEDBROKER_TEST_REDIS_TLS_CLIENT_CERT", topo),
-                    env("FEDBROKER_TEST_REDIS_TLS_CLIENT_KEY", topo),
-                )
-            }
+            Self::Tls => format!(
+                "redis_url = {:?}\n{}",
+                env("FEDBROKER_TEST_REDIS_TLS_URL", "redis-topologies.sh"),
+                tls_files_toml()
+            ),
             Self::Cluster => {
                 let urls = list(&env(
                     "FEDBROKER_TEST_REDIS_CLUSTER_URLS",
@@ -103,6 +114,16 @@ impl Topology {
                     "sentinel_urls = {}\nsentinel_master = {:?}\n",
                     toml_list(&urls),
                     env("FEDBROKER_TEST_SENTINEL_MASTER", topo)
+                )
+            }
+            Self::SentinelTls => {
+                let topo = "redis-topologies.sh";
+                let urls = list(&env("FEDBROKER_TEST_SENTINEL_TLS_URLS", topo));
+                format!(
+                    "sentinel_urls = {}\nsentinel_master = {:?}\n{}",
+                    toml_list(&urls),
+                    env("FEDBROKER_TEST_SENTINEL_MASTER", topo),
+                    tls_files_toml()
                 )
             }
         }
