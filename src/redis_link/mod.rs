@@ -457,14 +457,7 @@ impl RedisLink {
                             .map_err(connect_err)?,
                     );
                 }
-                let mut node = sentinels
-                    .first()
-                    .map(|s| s.redis.clone())
-                    .unwrap_or_default();
-                if let Some(p) = password {
-                    node.password = Some(p.expose_secret().to_owned());
-                    node.username = username.clone();
-                }
+                let node = node_credentials(sentinels.first(), username, password);
                 let spec = sentinel::SentinelSpec {
                     sentinels,
                     master: master.clone(),
@@ -749,6 +742,21 @@ impl RedisLink {
     }
 }
 
+/// The data nodes' handshake with Sentinel: `sentinel_master_password` (and username) when set,
+/// else the first sentinel URL's user, password and db.
+fn node_credentials(
+    first_sentinel: Option<&redis::ConnectionInfo>,
+    username: &Option<String>,
+    password: &Option<SecretString>,
+) -> redis::RedisConnectionInfo {
+    let mut node = first_sentinel.map(|s| s.redis.clone()).unwrap_or_default();
+    if let Some(p) = password {
+        node.password = Some(p.expose_secret().to_owned());
+        node.username = username.clone();
+    }
+    node
+}
+
 fn wait_ms(budget: Duration) -> u64 {
     u64::try_from((budget / 2).as_millis())
         .unwrap_or(u64::MAX)
@@ -820,5 +828,47 @@ impl ConnectionLike for LinkConn {
             ConnKind::Cluster(c) => c.get_db(),
             ConnKind::Sentinel(c, _) => c.get_db(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(url: &str) -> redis::ConnectionInfo {
+        url.into_connection_info().unwrap()
+    }
+
+    #[test]
+    fn sentinel_data_nodes_use_the_sentinel_url_credentials_by_default() {
+        let s = info("redis://ops:sentinel-pw@127.0.0.1:26379/2");
+        let node = node_credentials(Some(&s), &None, &None);
+        assert_eq!(node.username.as_deref(), Some("ops"));
+        assert_eq!(node.password.as_deref(), Some("sentinel-pw"));
+        assert_eq!(node.db, 2);
+    }
+
+    #[test]
+    fn sentinel_master_password_replaces_the_sentinel_url_credentials() {
+        let s = info("redis://ops:sentinel-pw@127.0.0.1:26379");
+        let pw = Some(SecretString::from("master-pw".to_owned()));
+        let node = node_credentials(Some(&s), &None, &pw);
+        assert_eq!(node.username, None, "the sentinel's ACL user is not reused");
+        assert_eq!(node.password.as_deref(), Some("master-pw"));
+        let node = node_credentials(Some(&s), &Some("app".into()), &pw);
+        assert_eq!(node.username.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn settings_debug_never_shows_a_password() {
+        let settings = LinkSettings::standalone("redis://:hunter2@127.0.0.1:6379");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert_eq!(settings.secrets(), vec!["hunter2".to_owned()]);
+    }
+
+    #[test]
+    fn write_waits_for_half_the_budget() {
+        assert_eq!(wait_ms(Duration::from_secs(2)), 1000);
+        assert_eq!(wait_ms(Duration::from_millis(1)), 1);
     }
 }
