@@ -337,7 +337,14 @@ thread_local! {
     /// This worker's own connection of each link (by link id).
     static LOCAL: std::cell::RefCell<Vec<(usize, ConnectionManager)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// When this worker last failed to open its own connection of a link (by link id).
+    static LOCAL_FAILED: std::cell::RefCell<Vec<(usize, std::time::Instant)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// After a worker failed to open its own connection, it uses the shared one this long before
+/// trying again (a Redis outage must not add a connect attempt to every command).
+pub const LOCAL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Mark the calling thread as an HTTP worker whose Tokio runtime lives as long as the thread:
 /// standalone links then open a connection of its own there on first use. Call it from the
@@ -539,6 +546,14 @@ impl RedisLink {
         if let Some(c) = found {
             return LinkConn(ConnKind::Single(c));
         }
+        let failed_recently = LOCAL_FAILED.with(|f| {
+            f.borrow()
+                .iter()
+                .any(|(i, at)| *i == id && at.elapsed() < LOCAL_RETRY_AFTER)
+        });
+        if failed_recently {
+            return self.conn();
+        }
         let opened = tokio::time::timeout(
             CONNECT_TIMEOUT,
             ConnectionManager::new_with_config(client.clone(), config.clone()),
@@ -554,7 +569,14 @@ impl RedisLink {
                 });
                 LinkConn(ConnKind::Single(c))
             }
-            _ => self.conn(),
+            _ => {
+                LOCAL_FAILED.with(|f| {
+                    let mut f = f.borrow_mut();
+                    f.retain(|(i, _)| *i != id);
+                    f.push((id, std::time::Instant::now()));
+                });
+                self.conn()
+            }
         }
     }
 
