@@ -573,3 +573,26 @@ async fn sentinel_write_no_replica_acknowledges_is_refused_so_a_failover_cannot_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn cluster_over_tls_with_a_client_certificate_serves_every_store() {
+    let urls = env("FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS");
+    let urls: Vec<&str> = urls.split(',').collect();
+    let link = RedisLink::connect(&LinkSettings::cluster(&urls).with_tls(mtls()))
+        .await
+        .expect("TLS cluster");
+    assert_eq!(link.topology(), Topology::Cluster);
+    round_trip(&link).await;
+    browser_store(&link).await;
+    // Without a client certificate the nodes refuse the connection.
+    let no_cert = TlsFiles {
+        ca_file: Some(env("FEDBROKER_TEST_REDIS_TLS_CA")),
+        cert_file: None,
+        key_file: None,
+    };
+    assert!(
+        RedisLink::connect(&LinkSettings::cluster(&urls).with_tls(no_cert))
+            .await
+            .is_err()
+    );
+}
