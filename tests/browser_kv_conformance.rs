@@ -1,8 +1,8 @@
 //! One conformance suite for every `BrowserKv` (where pending logins and browser sessions live):
 //! the in-process store (fixed clock) and every Redis topology a broker can be configured for
 //! (`tests/support/topology.rs`: standalone, TLS with a client certificate, Cluster URLs alone,
-//! Sentinel, Sentinel over TLS), in real time. All must give the same answers to the same checks: round trips,
-//! expiry, single-use takes (exactly one of many racing takers wins), and the pending-login bounds
+//! Cluster over TLS, Sentinel, Sentinel over TLS), in real time. All must give the same answers
+//! to the same checks: round trips, expiry, single-use takes (exactly one of many racing takers wins), and the pending-login bounds
 //! (one flooding client evicts only its own oldest; the overall bound holds; a session is never
 //! crowded out by pending logins).
 //!
@@ -274,6 +274,11 @@ async fn redis_tls_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_store_conforms() {
     topology_conforms(topology::Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_tls_store_conforms() {
+    topology_conforms(topology::Topology::ClusterTls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

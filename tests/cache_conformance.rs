@@ -2,10 +2,10 @@
 //! topology a broker can be configured for (`tests/support/topology.rs`): standalone
 //! (`FEDBROKER_TEST_REDIS_URL`), TLS with a client certificate (`FEDBROKER_TEST_REDIS_TLS_*`), a
 //! real 3-node Redis Cluster (`FEDBROKER_TEST_REDIS_CLUSTER_URLS`, `scripts/redis-cluster.sh
-//! start`), Sentinel and Sentinel over TLS (`FEDBROKER_TEST_SENTINEL_*`,
-//! `scripts/redis-topologies.sh start`). All
-//! must give the same answers to the same checks; each Redis store is built from the `[cache]`
-//! section a broker would be given.
+//! start`) and one over TLS (`FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS`), Sentinel and Sentinel over
+//! TLS (`FEDBROKER_TEST_SENTINEL_*`, `scripts/redis-topologies.sh start`). All must give the same
+//! answers to the same checks; each Redis store is built from the `[cache]` section a broker
+//! would be given.
 
 mod cache;
 #[path = "support/topology.rs"]
@@ -351,6 +351,11 @@ async fn redis_tls_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_store_conforms() {
     topology_conforms(topology::Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_tls_store_conforms() {
+    topology_conforms(topology::Topology::ClusterTls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

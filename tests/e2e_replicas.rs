@@ -1,8 +1,8 @@
 //! End to end across two broker processes: two real `fedbroker` binaries with the same
 //! configuration (as two replicas behind a load balancer: the same `public_url`), sharing one
 //! Redis deployment, for each topology an operator can configure (`tests/support/topology.rs`:
-//! standalone, TLS with a client certificate, Cluster URLs alone, Sentinel, Sentinel over TLS).
-//! STS is moto (`scripts/services.sh start`).
+//! standalone, TLS with a client certificate, Cluster URLs alone, Cluster over TLS, Sentinel,
+//! Sentinel over TLS). STS is moto (`scripts/services.sh start`).
 //!
 //! Per topology:
 //! - an assertion exchanged at replica 1 is refused at replica 2 as a replay (`401 saml_replay`),
@@ -196,6 +196,11 @@ async fn replicas_on_tls_redis_share_replay_and_sign_in_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_redis_cluster_share_replay_and_sign_in_state() {
     replicas_share_state(Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_redis_cluster_over_tls_share_replay_and_sign_in_state() {
+    replicas_share_state(Topology::ClusterTls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

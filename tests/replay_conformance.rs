@@ -1,8 +1,8 @@
 //! One conformance suite for every `ReplayGuard`: the in-process store (fixed clock) and every
 //! Redis topology a broker can be configured for (`tests/support/topology.rs`: standalone, TLS
-//! with a client certificate, Cluster URLs alone, Sentinel, Sentinel over TLS), in real time. All
-//! must give the same answers to the same checks; each Redis store is built from the `[cache]`
-//! section a broker would be given.
+//! with a client certificate, Cluster URLs alone, Cluster over TLS, Sentinel, Sentinel over TLS),
+//! in real time. All must give the same answers to the same checks; each Redis store is built
+//! from the `[cache]` section a broker would be given.
 
 #[path = "support/topology.rs"]
 mod topology;
@@ -164,6 +164,11 @@ async fn redis_tls_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_store_conforms() {
     topology_conforms(topology::Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_tls_store_conforms() {
+    topology_conforms(topology::Topology::ClusterTls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

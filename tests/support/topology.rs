@@ -1,8 +1,8 @@
 //! The Redis topologies every shared store is tested on, as one list the conformance suites, the
 //! failover test and the two-replica end-to-end test iterate over: standalone (`redis://`), TLS
 //! (`rediss://` with a private CA and a client certificate the server requires), Redis Cluster
-//! (cluster URLs alone), Sentinel (sentinel URLs + master name) and Sentinel over TLS (sentinels
-//! and data nodes TLS-only, client certificates required).
+//! (cluster URLs alone), Cluster over TLS, Sentinel (sentinel URLs + master name) and Sentinel
+//! over TLS (sentinels and data nodes TLS-only, client certificates required).
 //!
 //! Invariants: every topology is described once, by the `[cache]` keys a broker would be given
 //! (`cache_toml`), and the stores under test are built from that same section through the
@@ -27,6 +27,8 @@ pub enum Topology {
     Standalone,
     Tls,
     Cluster,
+    /// Cluster nodes TLS-only (bus too) with client certificates.
+    ClusterTls,
     Sentinel,
     /// Sentinels, master and replica all TLS-only with client certificates.
     SentinelTls,
@@ -69,10 +71,11 @@ fn tls_files_toml() -> String {
 
 impl Topology {
     /// Every topology, in the order the suites run them.
-    pub const ALL: [Topology; 5] = [
+    pub const ALL: [Topology; 6] = [
         Topology::Standalone,
         Topology::Tls,
         Topology::Cluster,
+        Topology::ClusterTls,
         Topology::Sentinel,
         Topology::SentinelTls,
     ];
@@ -82,6 +85,7 @@ impl Topology {
             Self::Standalone => "redis",
             Self::Tls => "redis-tls",
             Self::Cluster => "redis-cluster",
+            Self::ClusterTls => "redis-cluster-tls",
             Self::Sentinel => "redis-sentinel",
             Self::SentinelTls => "redis-sentinel-tls",
         }
@@ -106,6 +110,17 @@ impl Topology {
                     "redis-cluster.sh",
                 ));
                 format!("redis_cluster_urls = {}\n", toml_list(&urls))
+            }
+            Self::ClusterTls => {
+                let urls = list(&env(
+                    "FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS",
+                    "redis-topologies.sh",
+                ));
+                format!(
+                    "redis_cluster_urls = {}\n{}",
+                    toml_list(&urls),
+                    tls_files_toml()
+                )
             }
             Self::Sentinel => {
                 let topo = "redis-topologies.sh";
