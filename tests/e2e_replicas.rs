@@ -176,39 +176,74 @@ async fn sign_in_crosses_replicas(name: &str, first: &Broker, second: &Broker) {
     );
 }
 
-async fn replicas_share_state(t: Topology) {
+async fn replay_across_replicas(t: Topology) {
     t.wait_ready().await;
     let (first, second) = replicas(t);
     replay_is_shared(t.name(), &first, &second).await;
+}
+
+async fn sign_in_across_replicas(t: Topology) {
+    t.wait_ready().await;
+    let (first, second) = replicas(t);
     sign_in_crosses_replicas(t.name(), &first, &second).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_standalone_redis_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::Standalone).await;
+async fn assertion_replayed_at_another_replica_is_refused_on_standalone_redis() {
+    replay_across_replicas(Topology::Standalone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_tls_redis_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::Tls).await;
+async fn sign_in_started_on_one_replica_finishes_on_another_on_standalone_redis() {
+    sign_in_across_replicas(Topology::Standalone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_redis_cluster_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::Cluster).await;
+async fn assertion_replayed_at_another_replica_is_refused_on_tls_redis() {
+    replay_across_replicas(Topology::Tls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_redis_cluster_over_tls_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::ClusterTls).await;
+async fn sign_in_started_on_one_replica_finishes_on_another_on_tls_redis() {
+    sign_in_across_replicas(Topology::Tls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_sentinel_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::Sentinel).await;
+async fn assertion_replayed_at_another_replica_is_refused_on_redis_cluster() {
+    replay_across_replicas(Topology::Cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_on_sentinel_over_tls_share_replay_and_sign_in_state() {
-    replicas_share_state(Topology::SentinelTls).await;
+async fn sign_in_started_on_one_replica_finishes_on_another_on_redis_cluster() {
+    sign_in_across_replicas(Topology::Cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertion_replayed_at_another_replica_is_refused_on_redis_cluster_over_tls() {
+    replay_across_replicas(Topology::ClusterTls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_started_on_one_replica_finishes_on_another_on_redis_cluster_over_tls() {
+    sign_in_across_replicas(Topology::ClusterTls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertion_replayed_at_another_replica_is_refused_on_sentinel() {
+    replay_across_replicas(Topology::Sentinel).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_started_on_one_replica_finishes_on_another_on_sentinel() {
+    sign_in_across_replicas(Topology::Sentinel).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertion_replayed_at_another_replica_is_refused_on_sentinel_over_tls() {
+    replay_across_replicas(Topology::SentinelTls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_started_on_one_replica_finishes_on_another_on_sentinel_over_tls() {
+    sign_in_across_replicas(Topology::SentinelTls).await;
 }
