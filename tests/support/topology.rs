@@ -374,6 +374,14 @@ pub mod sentinel {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Replicas online in a master's `INFO replication`.
+    pub fn replicas_online(info: &[(String, String)]) -> usize {
+        info.iter()
+            .filter(|(k, _)| k.starts_with("slave") && k[5..].parse::<u32>().is_ok())
+            .filter(|(_, v)| v.contains("state=online"))
+            .count()
+    }
+
     /// The group is healthy: every sentinel names the same master, that node says it is master
     /// and has at least one replica online.
     pub async fn healthy() -> Result<String, String> {
@@ -392,12 +400,7 @@ pub mod sentinel {
         if field(&info, "role") != Some("master") {
             return Err(format!("{first} is not (yet) a master"));
         }
-        let online = info
-            .iter()
-            .filter(|(k, _)| k.starts_with("slave") && k[5..].parse::<u32>().is_ok())
-            .filter(|(_, v)| v.contains("state=online"))
-            .count();
-        if online == 0 {
+        if replicas_online(&info) == 0 {
             return Err(format!("master {first} has no replica online"));
         }
         Ok(first)
