@@ -1,9 +1,9 @@
 //! Rate limits per client address and per subject (GCRA, with the `governor` crate), answered
 //! 429 with `Retry-After`.
 //!
-//! - per client: every request except `/healthz`, `/readyz` and `/metrics`, keyed by the TCP peer
-//!   address (the broker does not trust `X-Forwarded-For`; behind a proxy, limit at the proxy or
-//!   rely on the per-subject limit);
+//! - per client: every request except `/healthz`, `/readyz` and `/metrics`, keyed by the client
+//!   address (`http::client_addr`: the TCP peer, or behind a proxy listed in
+//!   `server.trusted_proxies` the client it names);
 //! - per subject: credential requests, keyed by `hash_subject(issuer, subject)`, checked after the
 //!   identity is verified and *before* the assertion or token is consumed, so a rate-limited
 //!   request can be retried with the same message.

@@ -67,7 +67,7 @@ pub const COMMON: &[Field] = &[
 const CLIENT_IP: Field = (
     "client_ip",
     StrOrNull,
-    "the TCP peer address (a proxy's address behind a proxy; `X-Forwarded-For` is not trusted)",
+    "the client's address: the TCP peer, or the client a peer in `server.trusted_proxies` named in its forwarding header",
 );
 
 /// Every event the audit log writes.

@@ -38,6 +38,11 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if !(1..=300).contains(&cfg.server.body_timeout_secs) {
         errors.push("server.body_timeout_secs must be between 1 and 300");
     }
+    if let Err(problems) = crate::http::client_addr::TrustedProxies::from_config(&cfg.server) {
+        for p in problems {
+            errors.push(p);
+        }
+    }
     if !is_region(&cfg.aws.region) {
         errors.push(format!(
             "aws.region = {:?} is not an AWS region name like us-east-1",

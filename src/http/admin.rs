@@ -11,6 +11,7 @@
 
 use super::bad_input::{fields_of, json_message};
 use super::body::read_parsed;
+use super::client_addr::client_ip_string;
 use super::errors::{error_response, RequestError};
 use super::AppState;
 use crate::audit::{token_fingerprint, RevokeTarget};
@@ -31,7 +32,7 @@ pub async fn revoke(
         Ok(fingerprint) => fingerprint,
         Err(refusal) => return unauthorized(&refusal),
     };
-    let client = client_ip(&req);
+    let client = client_ip_string(&req);
     let audit_refusal = |e: &dyn ApiError, target: &RevokeTarget| {
         state
             .audit
@@ -92,11 +93,6 @@ fn revoke_target(r: &RevokeRequest) -> RevokeTarget {
     }
 }
 
-/// The TCP peer address (what the rate limiter keys on; `X-Forwarded-For` is not trusted).
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
 /// `POST /v1/admin/reload`: the same reload as SIGHUP (mapping rules and SAML IdPs from the file
 /// given at start); 200 with what was applied, or 500 `config_reload_failed` listing every problem
 /// (the running configuration is kept).
@@ -105,7 +101,7 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(fingerprint) => fingerprint,
         Err(refusal) => return unauthorized(&refusal),
     };
-    let client = client_ip(&req);
+    let client = client_ip_string(&req);
     let audit = |result: Result<(), &dyn ApiError>| {
         state
             .audit
@@ -140,7 +136,7 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 /// (audited as `admin.unauthorized` on `route`), answered by [`unauthorized`].
 fn authorize(req: &HttpRequest, state: &AppState, route: &str) -> Result<String, RequestError> {
     check_token(req, state).inspect_err(|e| {
-        let client = client_ip(req);
+        let client = client_ip_string(req);
         state
             .audit
             .admin_unauthorized(route, e.code, client.as_deref(), state.now());

@@ -130,11 +130,10 @@ fn to_idp(url: String, binding: Cookie<'_>) -> HttpResponse {
         .finish()
 }
 
-/// The client a pending login is counted against: the TCP peer's address (as for rate limits).
+/// The client a pending login is counted against: its address (`client_addr`, as for rate
+/// limits).
 fn client_of(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    super::client_addr::client_ip_string(req).unwrap_or_default()
 }
 
 fn login_max_age() -> CookieDuration {

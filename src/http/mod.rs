@@ -7,6 +7,7 @@ pub mod bad_input;
 pub mod body;
 pub mod browser;
 pub mod browser_audit;
+pub mod client_addr;
 pub mod connections;
 pub mod console;
 pub mod console_browser;

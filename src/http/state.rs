@@ -61,6 +61,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Console sign-in URLs (`POST /v1/console-url`).
     pub console: Arc<ConsoleService>,
+    /// `server.trusted_proxies`: which peers may name the client (`http::client_addr`).
+    pub trusted_proxies: Arc<super::client_addr::TrustedProxies>,
 }
 
 impl AppState {
@@ -273,6 +275,10 @@ impl AppState {
             sessions: Arc::new(SessionStore::new(clock.clone(), kv)),
             secure_cookies: !is_loopback_http(&cfg.server.public_url),
             console,
+            // Loading the config already refused invalid entries (`config::validate`).
+            trusted_proxies: Arc::new(
+                super::client_addr::TrustedProxies::from_config(&cfg.server).unwrap_or_default(),
+            ),
         }
     }
 }
