@@ -180,6 +180,43 @@ async fn the_audit_record_carries_the_client_behind_a_trusted_proxy() {
 }
 
 #[actix_web::test]
+async fn credential_records_carry_the_client_behind_a_trusted_proxy() {
+    let mut app = setup("\"10.0.0.0/8\"", 0);
+    let sink = Arc::new(MemorySink::default());
+    app.state.audit = Audit::to_sink(sink.clone(), false);
+    let saml = app.saml(|_| {});
+    let svc = broker!(app.state.clone());
+    let post = |saml: &str| {
+        TestRequest::post()
+            .uri("/v1/saml/credentials")
+            .peer_addr(peer(LB))
+            .insert_header(("x-forwarded-for", "192.0.2.1, 198.51.100.1"))
+            .set_form([("SAMLResponse", saml)])
+    };
+    let resp = test::call_service(&svc, post(&saml).to_request()).await;
+    assert_eq!(resp.status(), 200);
+    let resp = test::call_service(&svc, post(&saml).to_request()).await;
+    assert_eq!(resp.status(), 401, "the replay is refused");
+    let records: Vec<Value> = sink
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            fedbroker::audit::schema::check(&v).unwrap();
+            v
+        })
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["event"], "credentials.issued");
+    assert_eq!(records[1]["event"], "credentials.refused");
+    for r in &records {
+        assert_eq!(r["client_ip"], "198.51.100.1", "{r}");
+    }
+}
+
+#[actix_web::test]
 async fn a_forwarded_header_is_read_only_when_configured() {
     let mut app = test_app(
         "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\ntrusted_proxy_header = \"forwarded\"\n\

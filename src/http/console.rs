@@ -42,7 +42,7 @@ pub async fn console_url(
     };
     match state.console.sign_in(&state.exchange(), input).await {
         Ok(signin) => {
-            if let Err(e) = state.record_issued("console_url", &signin.issued) {
+            if let Err(e) = state.record_issued(&req, "console_url", &signin.issued) {
                 return error_response(&e);
             }
             let audited = state.audit.console_url_issued(
@@ -57,7 +57,7 @@ pub async fn console_url(
             answer(&signin.url)
         }
         Err(e) => {
-            state.record_refused("console_url", &e);
+            state.record_refused(&req, "console_url", &e);
             error_response(&e)
         }
     }

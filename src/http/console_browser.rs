@@ -56,11 +56,11 @@ pub async fn console(
     {
         Ok(i) => i,
         Err(e) => {
-            state.record_refused("console", &e);
+            state.record_refused(&req, "console", &e);
             return error_page(&e);
         }
     };
-    if let Err(e) = state.record_issued("console", &issued) {
+    if let Err(e) = state.record_issued(&req, "console", &issued) {
         return error_page(&e);
     }
     let signin = match state.console.signin_url(&issued, &options).await {

@@ -46,7 +46,7 @@ pub async fn credentials(
     };
     match state.exchange().container_credentials(input).await {
         Ok(issued) => {
-            if let Err(e) = state.record_issued("container", &issued) {
+            if let Err(e) = state.record_issued(&req, "container", &issued) {
                 return error_response(&e);
             }
             HttpResponse::Ok()
@@ -58,7 +58,7 @@ pub async fn credentials(
                 ))
         }
         Err(e) => {
-            state.record_refused("container", &e);
+            state.record_refused(&req, "container", &e);
             error_response(&e)
         }
     }

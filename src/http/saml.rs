@@ -27,13 +27,13 @@ pub async fn credentials(
     };
     match state.exchange().saml_credentials(input).await {
         Ok(issued) => {
-            if let Err(e) = state.record_issued("saml", &issued) {
+            if let Err(e) = state.record_issued(&req, "saml", &issued) {
                 return error_response(&e);
             }
             credentials_response(&issued)
         }
         Err(e) => {
-            state.record_refused("saml", &e);
+            state.record_refused(&req, "saml", &e);
             error_response(&e)
         }
     }

@@ -120,11 +120,13 @@ impl AppState {
     /// means the credentials must be withheld.
     pub fn record_issued(
         &self,
+        req: &actix_web::HttpRequest,
         route: &str,
         issued: &crate::exchange::IssuedCredentials,
     ) -> Result<(), crate::audit::AuditUnavailable> {
         let now = self.live.load().exchange.clock.now();
-        self.audit.issued(route, issued, now)?;
+        let client = super::client_addr::client_ip_string(req);
+        self.audit.issued(route, issued, client.as_deref(), now)?;
         self.metrics.issued(issued, now);
         Ok(())
     }
@@ -135,9 +137,19 @@ impl AppState {
     }
 
     /// Audit a refused credential request on `route`.
-    pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
-        self.audit
-            .refused(route, err, self.live.load().exchange.clock.now());
+    pub fn record_refused(
+        &self,
+        req: &actix_web::HttpRequest,
+        route: &str,
+        err: &dyn crate::error::ApiError,
+    ) {
+        let client = super::client_addr::client_ip_string(req);
+        self.audit.refused(
+            route,
+            err,
+            client.as_deref(),
+            self.live.load().exchange.clock.now(),
+        );
     }
 
     /// The snapshot one request works with from start to end: a reload swaps in a new one for

@@ -31,13 +31,13 @@ pub async fn credentials(
     };
     match state.exchange().web_identity_credentials(input).await {
         Ok(issued) => {
-            if let Err(e) = state.record_issued("web_identity", &issued) {
+            if let Err(e) = state.record_issued(&req, "web_identity", &issued) {
                 return error_response(&e);
             }
             credentials_response(&issued)
         }
         Err(e) => {
-            state.record_refused("web_identity", &e);
+            state.record_refused(&req, "web_identity", &e);
             error_response(&e)
         }
     }
