@@ -551,6 +551,37 @@ mod tests {
     }
 
     #[test]
+    fn any_header_value_gives_the_peer_or_an_address_written_in_it() {
+        // Every string of up to 4 characters over the characters the parsers treat specially,
+        // in both headers: no panic, and the answer is the peer or an address the value holds.
+        let alphabet = ['"', '\\', ',', ';', '=', '[', ']', ':', '1', '.', 'f', ' '];
+        let (x, f) = (xff(&["10.0.0.0/8"]), fwd(&["10.0.0.0/8"]));
+        let mut values = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = values
+                .iter()
+                .filter(|v| v.chars().count() == values.last().unwrap().chars().count())
+                .flat_map(|v| alphabet.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            values.extend(longer);
+        }
+        assert!(values.len() > 20_000);
+        for v in &values {
+            for (t, name, value) in [
+                (&x, "x-forwarded-for", v.clone()),
+                (&f, "forwarded", format!("for={v}")),
+                (&f, "forwarded", v.clone()),
+            ] {
+                let got = client(t, LB, &[(name, &value)]);
+                assert!(
+                    got == ip(LB) || value.contains(&got.to_string()),
+                    "{value:?} -> {got}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn entries_are_cidrs_or_plain_addresses_and_mistakes_name_the_key() {
         let t = xff(&[
             "10.0.0.0/8",
