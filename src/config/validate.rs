@@ -353,13 +353,15 @@ fn check_tls_listener(errors: &mut ConfigErrors, s: &ServerConfig) {
             "server.tls_key_file is set without server.tls_cert_file: set both (HTTPS) or neither",
         ),
         (Some(_), Some(_)) if !s.public_url.starts_with("https://") => errors.push(
-            "server.public_url must be the https:// URL clients use when server.tls_cert_file is              set (the listener speaks only TLS)",
+            "server.public_url must be the https:// URL clients use when server.tls_cert_file is \
+             set (the listener speaks only TLS)",
         ),
         _ => {}
     }
     if s.tls_client_ca_file.is_some() && s.tls_cert_file.is_none() {
         errors.push(
-            "server.tls_client_ca_file needs the TLS listener (server.tls_cert_file and              server.tls_key_file): client certificates exist only in a TLS handshake",
+            "server.tls_client_ca_file needs the TLS listener (server.tls_cert_file and \
+             server.tls_key_file): client certificates exist only in a TLS handshake",
         );
     }
 }

@@ -81,8 +81,11 @@ fn client_certificate_required() -> RequestError {
     RequestError {
         kind: ErrorKind::Unauthenticated,
         code: "client_certificate_required",
-        message: "this endpoint needs a TLS client certificate issued by the workload CA this                   broker trusts (server.tls_client_ca_file): configure the workload's client                   certificate and key in its HTTPS client"
-            .into(),
+        message:
+            "this endpoint needs a TLS client certificate issued by the workload CA this broker \
+                  trusts (server.tls_client_ca_file): configure the workload's client certificate \
+                  and key in its HTTPS client"
+                .into(),
     }
 }
 
