@@ -4,10 +4,14 @@
 //! refused while TLS 1.2 with h2 is offered, SIGHUP swaps the certificate for new connections while
 //! a kept-alive one keeps working, a broken new pair keeps the old one, the expiry gauge follows,
 //! and the container-credentials endpoint needs a verified client certificate when a client CA
-//! is configured. `check-config` names the key of each broken file.
+//! is configured. `check-config` names the key of each broken file. Needs moto
+//! (`scripts/services.sh`) and, for the full container-credentials round trip, the test OIDC IdP
+//! (`scripts/oidc-idp.sh`).
 
 #[path = "support/broker.rs"]
 mod broker;
+#[path = "support/oidc_idp.rs"]
+mod oidc_idp;
 #[path = "support/tls_pki.rs"]
 mod tls_pki;
 
@@ -45,6 +49,11 @@ impl Pki {
 
 /// A broker serving HTTPS with `pki`'s files (and `client_ca`, if any).
 fn tls_broker(pki: &Pki, client_ca: Option<&Path>) -> Broker {
+    tls_broker_with(pki, client_ca, String::new())
+}
+
+/// [`tls_broker`] with more TOML sections.
+fn tls_broker_with(pki: &Pki, client_ca: Option<&Path>, extra_toml: String) -> Broker {
     let port = spare_port();
     let public_url = format!("https://127.0.0.1:{port}");
     let cert = pki.cert().display().to_string();
@@ -61,7 +70,7 @@ fn tls_broker(pki: &Pki, client_ca: Option<&Path>) -> Broker {
     Broker::start_on(
         BrokerOptions {
             redis: false,
-            ..Default::default()
+            extra_toml,
         },
         port,
         &envs,
@@ -345,10 +354,14 @@ async fn broken_new_certificate_keeps_the_old_one() {
 
 /// A broker requiring client certificates from `workload_ca` on the container endpoint.
 fn mtls_broker() -> (Pki, Ca, Broker) {
+    mtls_broker_with(String::new())
+}
+
+fn mtls_broker_with(extra_toml: String) -> (Pki, Ca, Broker) {
     let pki = Pki::new(KeyKind::EcP256, KeyFormat::Pkcs8);
     let workload_ca = Ca::new("workload CA");
     let ca_file = workload_ca.write(pki.dir.path(), "workload-ca.pem");
-    let broker = tls_broker(&pki, Some(&ca_file));
+    let broker = tls_broker_with(&pki, Some(&ca_file), extra_toml);
     (pki, workload_ca, broker)
 }
 
@@ -383,6 +396,39 @@ async fn container_credentials_without_client_certificate_is_refused() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "missing_token", "{body}");
+}
+
+/// The whole way with the test OIDC IdP (`scripts/oidc-idp.sh`): a workload with its client
+/// certificate and its token gets credentials; the same token without the certificate does not.
+#[tokio::test]
+async fn workload_with_its_client_certificate_and_token_gets_container_credentials() {
+    let (pki, workload_ca, broker) = mtls_broker_with(format!(
+        "\n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\n",
+        oidc_idp::env("FEDBROKER_TEST_OIDC_ISSUER"),
+        oidc_idp::env("FEDBROKER_TEST_OIDC_CA")
+    ));
+    let (_, token) = oidc_idp::workload_token(&oidc_idp::idp()).await;
+    let workload = client(&pki.ca, Some(&workload_ca.client("ci-runner")));
+    let resp = workload
+        .get(broker.url(CONTAINER))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{body}\n{}", broker.logs());
+    assert_eq!(body["RoleArn"], "arn:aws:iam::111122223333:role/CiDeploy");
+    assert!(body["AccessKeyId"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("ASIA")));
+    let resp = client(&pki.ca, None)
+        .get(broker.url(CONTAINER))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
 }
 
 #[tokio::test]
