@@ -110,7 +110,7 @@ fn read_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
         format!(
             "server.tls_key_file {path}: no private key (PEM PRIVATE KEY, RSA PRIVATE KEY or EC \
-             PRIVATE KEY) in the file"
+             PRIVATE KEY, unencrypted) in the file"
         )
     })
 }
