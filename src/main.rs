@@ -244,12 +244,17 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let hangups = fedbroker::reload::on_sighup(reloader)
             .context("cannot install the SIGHUP (reload) handler")?;
         actix_web::rt::spawn(hangups);
-        // The same SIGHUP also re-reads the TLS listener's certificate and key.
+        // The same SIGHUP also re-reads the TLS listener's certificate and key (and a change
+        // of the files is picked up without one, within a minute).
         if let Some(tls) = &tls {
             state.metrics.tls_certificate(tls.not_after(), None);
-            let hangups = http::tls::on_sighup(tls.clone(), state.metrics.clone())
-                .context("cannot install the SIGHUP (certificate reload) handler")?;
-            actix_web::rt::spawn(hangups);
+            let reloads = http::tls::reload_on_sighup_and_change(
+                tls.clone(),
+                state.metrics.clone(),
+                http::tls::FILE_CHECK_EVERY,
+            )
+            .context("cannot install the SIGHUP (certificate reload) handler")?;
+            actix_web::rt::spawn(reloads);
         }
         let data = web::Data::new(state);
         let workers = if cfg.server.workers == 0 {

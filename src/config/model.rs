@@ -101,7 +101,8 @@ pub struct ServerConfig {
     /// A file holding the admin token (first line), instead of `admin_token`.
     pub admin_token_file: Option<String>,
     /// TLS listener: the certificate chain (PEM, leaf first). With `tls_key_file`, `listen`
-    /// serves HTTPS (TLS 1.2 and 1.3) and SIGHUP re-reads both files. Both or neither.
+    /// serves HTTPS (TLS 1.2 and 1.3); SIGHUP (and a change of their contents, checked every
+    /// minute) re-reads both files. Both or neither.
     pub tls_cert_file: Option<String>,
     /// TLS listener: the private key of the leaf (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     pub tls_key_file: Option<String>,

@@ -9,7 +9,8 @@
 //!   loaded last from an `ArcSwap` (lock-free). [`ListenerTls::reload`] (SIGHUP) re-reads both
 //!   files and swaps only a pair that parses and matches: a broken new pair keeps the old one
 //!   (logged and counted). Open connections keep the session they negotiated; new handshakes get
-//!   the new certificate;
+//!   the new certificate. The files are also checked every [`FILE_CHECK_EVERY`] and reloaded
+//!   when their bytes changed (a refused pair is not retried or logged again until they change);
 //! - with `server.tls_client_ca_file`, every handshake asks for a client certificate but none is
 //!   required (browsers and other routes are unaffected); one that is offered must chain to that
 //!   CA or the handshake fails. [`on_connect`] marks a connection whose client presented a
@@ -147,8 +148,10 @@ pub struct ListenerTls {
     not_after: AtomicI64,
     client_roots: Option<Arc<RootCertStore>>,
     provider: Arc<CryptoProvider>,
-    /// One reload at a time (SIGHUPs in a burst are applied in order).
-    reloading: Mutex<()>,
+    /// One reload at a time (SIGHUPs in a burst are applied in order), and what the files held
+    /// at the last attempt, loaded or refused (SHA-256 of both; `None`: unreadable), so the
+    /// periodic check retries only what changed.
+    reloading: Mutex<Option<[u8; 32]>>,
     clock: SharedClock,
 }
 
@@ -196,7 +199,7 @@ impl ListenerTls {
             not_after: AtomicI64::new(pair.not_after),
             client_roots,
             provider,
-            reloading: Mutex::new(()),
+            reloading: Mutex::new(files_digest(cert_file, key_file)),
             clock,
         };
         tls.warn_if_expired();
@@ -240,7 +243,8 @@ impl ListenerTls {
     /// failure the running pair stays and the problems are returned (and logged, and counted in
     /// `metrics` when given).
     pub fn reload(&self, metrics: Option<&Metrics>) -> Result<(), Vec<String>> {
-        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        *seen = files_digest(&self.cert_file, &self.key_file);
         match load_pair(&self.cert_file, &self.key_file, &self.provider) {
             Ok(pair) => {
                 self.current.store(pair.key);
@@ -270,6 +274,19 @@ impl ListenerTls {
         }
     }
 
+    /// [`Self::reload`] if either file changed since the last attempt (`None`: unchanged, nothing
+    /// done). A pair that was refused is not retried, nor its refusal logged again, until a file
+    /// changes again.
+    pub fn reload_if_changed(&self, metrics: Option<&Metrics>) -> Option<Result<(), Vec<String>>> {
+        {
+            let seen = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == files_digest(&self.cert_file, &self.key_file) {
+                return None;
+            }
+        }
+        Some(self.reload(metrics))
+    }
+
     fn warn_if_expired(&self) {
         let not_after = self.not_after();
         if not_after <= self.clock.now().timestamp() {
@@ -284,18 +301,49 @@ impl ListenerTls {
     }
 }
 
+/// How often the files are checked for a change that no SIGHUP announced (a Kubernetes Secret
+/// renewed in place).
+pub const FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// SHA-256 of both files' bytes (`None` if either cannot be read).
+fn files_digest(cert_file: &str, key_file: &str) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let cert = std::fs::read(cert_file).ok()?;
+    let key = zeroize::Zeroizing::new(std::fs::read(key_file).ok()?);
+    let mut h = Sha256::new();
+    h.update((cert.len() as u64).to_be_bytes());
+    h.update(&cert);
+    h.update(&key[..]);
+    Some(h.finalize().into())
+}
+
 /// Re-read the listener's certificate and key on every SIGHUP (next to the configuration
-/// reload, which the same signal triggers). Spawn the returned future on the runtime.
-pub fn on_sighup(
+/// reload, which the same signal triggers), and every `check_every` when the files changed.
+/// The signal handler is installed by this call; spawn the returned future on the runtime.
+pub fn reload_on_sighup_and_change(
     tls: Arc<ListenerTls>,
     metrics: Arc<Metrics>,
+    check_every: std::time::Duration,
 ) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = signal(SignalKind::hangup())?;
     Ok(async move {
-        while hangups.recv().await.is_some() {
+        let mut every = tokio::time::interval(check_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        every.tick().await;
+        loop {
             // Logged and counted by `reload`; the running pair stays on failure.
-            let _ = tls.reload(Some(&metrics));
+            tokio::select! {
+                hup = hangups.recv() => {
+                    if hup.is_none() {
+                        return;
+                    }
+                    let _ = tls.reload(Some(&metrics));
+                }
+                _ = every.tick() => {
+                    let _ = tls.reload_if_changed(Some(&metrics));
+                }
+            }
         }
     })
 }
@@ -402,6 +450,41 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_periodic_check_reloads_only_changed_files_and_reports_a_refusal_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = load(&setup(dir.path(), "chain-leaf.crt", "chain-leaf.key"))
+            .unwrap()
+            .unwrap();
+        let metrics = Metrics::new();
+        assert!(tls.reload_if_changed(Some(&metrics)).is_none(), "unchanged");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs");
+        std::fs::copy(repo.join("oidc-server.crt"), dir.path().join("tls.crt")).unwrap();
+        assert!(matches!(
+            tls.reload_if_changed(Some(&metrics)),
+            Some(Err(_))
+        ));
+        assert!(
+            tls.reload_if_changed(Some(&metrics)).is_none(),
+            "refused once"
+        );
+        assert_eq!(tls.not_after(), 2_426_146_135);
+        std::fs::copy(repo.join("oidc-server.key"), dir.path().join("tls.key")).unwrap();
+        assert!(matches!(
+            tls.reload_if_changed(Some(&metrics)),
+            Some(Ok(()))
+        ));
+        assert_ne!(tls.not_after(), 2_426_146_135);
+        assert!(tls.reload_if_changed(Some(&metrics)).is_none());
+        let text = metrics.render();
+        for line in [
+            "fedbroker_tls_listener_certificate_reloads_total{outcome=\"failure\"} 1",
+            "fedbroker_tls_listener_certificate_reloads_total{outcome=\"success\"} 1",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 
     #[test]
