@@ -76,16 +76,17 @@ pub async fn credentials(
     }
 }
 
+/// What a caller without a verified client certificate is told (it never echoes the request).
+const CLIENT_CERTIFICATE_REQUIRED: &str = "this endpoint needs a TLS client certificate issued by \
+     the workload CA this broker trusts (server.tls_client_ca_file): configure the workload's \
+     client certificate and key in its HTTPS client";
+
 /// No verified client certificate on a connection that needs one.
 fn client_certificate_required() -> RequestError {
     RequestError {
         kind: ErrorKind::Unauthenticated,
         code: "client_certificate_required",
-        message:
-            "this endpoint needs a TLS client certificate issued by the workload CA this broker \
-                  trusts (server.tls_client_ca_file): configure the workload's client certificate \
-                  and key in its HTTPS client"
-                .into(),
+        message: CLIENT_CERTIFICATE_REQUIRED.into(),
     }
 }
 

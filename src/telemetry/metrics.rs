@@ -21,7 +21,7 @@
 //!   refresh and the `notAfter` of every pinned signing certificate (what is trusted now);
 //! - `fedbroker_tls_listener_certificate_expiry_timestamp_seconds` and
 //!   `fedbroker_tls_listener_certificate_reloads_total{outcome}`: the `notAfter` of the leaf
-//!   certificate the TLS listener serves now (set at start and by each successful SIGHUP reload;
+//!   certificate the TLS listener serves now (set at start and by each successful reload;
 //!   absent without `server.tls_cert_file`), and every reload attempt by outcome.
 //!
 //! Invariant: labels carry only fixed vocabularies (API names, modes, error codes) or configured
@@ -228,7 +228,7 @@ impl Metrics {
         let tls_reloads = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "tls_listener_certificate_reloads",
-            "Reloads of the TLS listener's certificate and key (SIGHUP) by outcome; a failure keeps the previous pair",
+            "Reloads of the TLS listener's certificate and key (SIGHUP or a change of the files) by outcome; a failure keeps the previous pair",
             tls_reloads.clone(),
         );
         let cache = Arc::new(RwLock::new(None));
@@ -251,7 +251,7 @@ impl Metrics {
     }
 
     /// The TLS listener serves a leaf certificate valid until `not_after` (Unix time): at start
-    /// (`reloaded: None`) and after each SIGHUP reload (`Some(true)`: the new pair is served;
+    /// (`reloaded: None`) and after each reload attempt (`Some(true)`: the new pair is served;
     /// `Some(false)`: it was refused and the previous one is still served, `not_after` is then
     /// that previous one's).
     pub fn tls_certificate(&self, not_after: i64, reloaded: Option<bool>) {
