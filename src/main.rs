@@ -130,7 +130,10 @@ fn check_config(path: &str) -> ExitCode {
         }
         let clock: fedbroker::clock::SharedClock =
             std::sync::Arc::new(fedbroker::clock::SystemClock);
-        if let Err(e) = http::state::load_oidc(cfg, clock) {
+        if let Err(e) = http::state::load_oidc(cfg, clock.clone()) {
+            problems.extend(e.0);
+        }
+        if let Err(e) = http::tls::ListenerTls::from_config(cfg, clock) {
             problems.extend(e.0);
         }
     }
@@ -142,7 +145,7 @@ fn check_config(path: &str) -> ExitCode {
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
         println!(
-            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {})",
+            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {}, listener: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
             if cfg.cache.redis_url.is_some() {
@@ -150,7 +153,12 @@ fn check_config(path: &str) -> ExitCode {
             } else {
                 "in-process"
             },
-            credential_cache_kind(&cfg)
+            credential_cache_kind(&cfg),
+            match (&cfg.server.tls_cert_file, &cfg.server.tls_client_ca_file) {
+                (None, _) => "http",
+                (Some(_), None) => "https",
+                (Some(_), Some(_)) => "https (client certificates for container credentials)",
+            }
         );
         ExitCode::SUCCESS
     } else {
@@ -202,6 +210,10 @@ fn thumbprint(url: &str, ca_files: &[PathBuf], json: bool) -> ExitCode {
 fn serve(path: &str) -> anyhow::Result<()> {
     let cfg: Config = config::load(Some(path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     fedbroker::telemetry::init(&cfg.log);
+    let clock: fedbroker::clock::SharedClock = Arc::new(fedbroker::clock::SystemClock);
+    let tls = http::tls::ListenerTls::from_config(&cfg, clock)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map(Arc::new);
     let rt = actix_web::rt::System::new();
     rt.block_on(async move {
         let state = AppState::build(&cfg)
@@ -232,6 +244,18 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let hangups = fedbroker::reload::on_sighup(reloader)
             .context("cannot install the SIGHUP (reload) handler")?;
         actix_web::rt::spawn(hangups);
+        // The same SIGHUP also re-reads the TLS listener's certificate and key (and a change
+        // of the files is picked up without one, within a minute).
+        if let Some(tls) = &tls {
+            state.metrics.tls_certificate(tls.not_after(), None);
+            let reloads = http::tls::reload_on_sighup_and_change(
+                tls.clone(),
+                state.metrics.clone(),
+                http::tls::FILE_CHECK_EVERY,
+            )
+            .context("cannot install the SIGHUP (certificate reload) handler")?;
+            actix_web::rt::spawn(reloads);
+        }
         let data = web::Data::new(state);
         let workers = if cfg.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -271,11 +295,21 @@ fn serve(path: &str) -> anyhow::Result<()> {
         .client_request_timeout(connections::HEADER_TIMEOUT)
         .keep_alive(connections::KEEP_ALIVE)
         .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
-        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-        .bind(&cfg.server.listen)
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs);
+        let server = match &tls {
+            Some(tls) => {
+                let config = tls.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+                server
+                    .on_connect(http::tls::on_connect)
+                    .bind_rustls_0_23(&cfg.server.listen, config)
+            }
+            None => server.bind(&cfg.server.listen),
+        }
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
         tracing::info!(
             listen = %cfg.server.listen,
+            tls = tls.is_some(),
+            client_certificates = tls.as_ref().is_some_and(|t| t.client_certificates()),
             idps = cfg.saml.idps.len(),
             rules = cfg.rules.len(),
             max_connections = cap.total,

@@ -100,6 +100,16 @@ pub struct ServerConfig {
     pub admin_token: Option<SecretString>,
     /// A file holding the admin token (first line), instead of `admin_token`.
     pub admin_token_file: Option<String>,
+    /// TLS listener: the certificate chain (PEM, leaf first). With `tls_key_file`, `listen`
+    /// serves HTTPS (TLS 1.2 and 1.3); SIGHUP (and a change of their contents, checked every
+    /// minute) re-reads both files. Both or neither.
+    pub tls_cert_file: Option<String>,
+    /// TLS listener: the private key of the leaf (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub tls_key_file: Option<String>,
+    /// CA certificate(s) (PEM) that client certificates must chain to. Needs the TLS listener.
+    /// Handshakes ask for a client certificate (optional for every route), and
+    /// `GET /v1/container-credentials` then refuses requests without a verified one.
+    pub tls_client_ca_file: Option<String>,
     /// Proxies (CIDR ranges or addresses) whose forwarding header names the client; empty: the
     /// client is always the TCP peer (see `http::client_addr`).
     pub trusted_proxies: Vec<String>,
@@ -144,6 +154,9 @@ impl Default for ServerConfig {
             admin_token_file: None,
             trusted_proxies: Vec::new(),
             trusted_proxy_header: ProxyHeader::default(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }

@@ -32,6 +32,7 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
         ));
     }
     check_url(errors, "server.public_url", &cfg.server.public_url, false);
+    check_tls_listener(errors, &cfg.server);
     if cfg.server.max_body_bytes < 1024 {
         errors.push("server.max_body_bytes must be at least 1024");
     }
@@ -345,6 +346,31 @@ pub fn is_region(s: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The TLS listener keys belong together; the files themselves are read by
+/// `http::tls::ListenerTls::from_config` (check-config and start-up), not here, so a SIGHUP
+/// reload of the rules never depends on the certificate files.
+fn check_tls_listener(errors: &mut ConfigErrors, s: &ServerConfig) {
+    match (&s.tls_cert_file, &s.tls_key_file) {
+        (Some(_), None) => errors.push(
+            "server.tls_cert_file is set without server.tls_key_file: set both (HTTPS) or neither",
+        ),
+        (None, Some(_)) => errors.push(
+            "server.tls_key_file is set without server.tls_cert_file: set both (HTTPS) or neither",
+        ),
+        (Some(_), Some(_)) if !s.public_url.starts_with("https://") => errors.push(
+            "server.public_url must be the https:// URL clients use when server.tls_cert_file is \
+             set (the listener speaks only TLS)",
+        ),
+        _ => {}
+    }
+    if s.tls_client_ca_file.is_some() && s.tls_cert_file.is_none() {
+        errors.push(
+            "server.tls_client_ca_file needs the TLS listener (server.tls_cert_file and \
+             server.tls_key_file): client certificates exist only in a TLS handshake",
+        );
+    }
+}
+
 fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_http: bool) {
     match url::Url::parse(value) {
         Ok(u) if u.scheme() == "https" => {}
@@ -589,6 +615,33 @@ name = "Bad Name"
         .unwrap_err()
         .to_string();
         assert!(err.contains("encryption_keys"), "{err}");
+    }
+
+    #[test]
+    fn tls_listener_keys_go_together() {
+        let load = |toml: &str| load_str(toml, env(&[])).err().map(|e| e.to_string());
+        let err = load("[server]\ntls_cert_file = \"c.pem\"\n").unwrap();
+        assert!(err.contains("without server.tls_key_file"), "{err}");
+        let err = load("[server]\ntls_key_file = \"k.pem\"\n").unwrap();
+        assert!(err.contains("without server.tls_cert_file"), "{err}");
+        let err = load("[server]\ntls_client_ca_file = \"ca.pem\"\n").unwrap();
+        assert!(
+            err.contains("tls_client_ca_file needs the TLS listener"),
+            "{err}"
+        );
+        // The default public_url is plain http: with a TLS listener it must be the https one.
+        let err = load("[server]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n").unwrap();
+        assert!(
+            err.contains("server.public_url must be the https://"),
+            "{err}"
+        );
+        assert_eq!(
+            load(
+                "[server]\npublic_url = \"https://broker.example.com\"\ntls_cert_file = \"c.pem\"\n\
+                 tls_key_file = \"k.pem\"\ntls_client_ca_file = \"ca.pem\"\n"
+            ),
+            None
+        );
     }
 
     #[test]

@@ -7,11 +7,17 @@
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN` as is; `Bearer <token>` is accepted too). The role is the
 //! `role_arn` query parameter (put it in `AWS_CONTAINER_CREDENTIALS_FULL_URI`) or the one role the
 //! rules grant. Invariant: the body holds live credentials: `Cache-Control: no-store`, never logged.
+//!
+//! With `server.tls_client_ca_file`, the connection must also carry a client certificate that
+//! verified against that CA during the TLS handshake (`http::tls` marks such connections);
+//! without one the answer is 401 `client_certificate_required`, before the token is looked at.
 
 use super::answer::cache_header;
 use super::errors::{error_response, RequestError};
+use super::tls::VerifiedClientCertificate;
 use super::AppState;
 use crate::aws::RoleArn;
+use crate::error::ErrorKind;
 use crate::exchange::WebIdentityRequest;
 use crate::sts::StsCredentials;
 use actix_web::http::header;
@@ -32,6 +38,12 @@ pub async fn credentials(
     query: web::Query<Query>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if state.container_client_certificates && req.conn_data::<VerifiedClientCertificate>().is_none()
+    {
+        let e = client_certificate_required();
+        state.record_refused("container", &e);
+        return error_response(&e);
+    }
     let token = match authorization_token(&req) {
         Ok(t) => t,
         Err(e) => return error_response(&e),
@@ -61,6 +73,20 @@ pub async fn credentials(
             state.record_refused(&req, "container", &e);
             error_response(&e)
         }
+    }
+}
+
+/// What a caller without a verified client certificate is told (it never echoes the request).
+const CLIENT_CERTIFICATE_REQUIRED: &str = "this endpoint needs a TLS client certificate issued by \
+     the workload CA this broker trusts (server.tls_client_ca_file): configure the workload's \
+     client certificate and key in its HTTPS client";
+
+/// No verified client certificate on a connection that needs one.
+fn client_certificate_required() -> RequestError {
+    RequestError {
+        kind: ErrorKind::Unauthenticated,
+        code: "client_certificate_required",
+        message: CLIENT_CERTIFICATE_REQUIRED.into(),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod request_metrics;
 pub mod saml;
 pub mod state;
 pub mod thumbprint;
+pub mod tls;
 pub mod trust;
 pub mod web_identity;
 

@@ -59,6 +59,9 @@ pub struct AppState {
     pub sessions: Arc<SessionStore>,
     /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
     pub secure_cookies: bool,
+    /// `GET /v1/container-credentials` needs a verified TLS client certificate on the connection
+    /// (`server.tls_client_ca_file` is set; see `http::tls`).
+    pub container_client_certificates: bool,
     /// Console sign-in URLs (`POST /v1/console-url`).
     pub console: Arc<ConsoleService>,
     /// `server.trusted_proxies`: which peers may name the client (`http::client_addr`).
@@ -285,7 +288,10 @@ impl AppState {
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
             ),
             sessions: Arc::new(SessionStore::new(clock.clone(), kv)),
-            secure_cookies: !is_loopback_http(&cfg.server.public_url),
+            // A TLS listener makes every answer https, whatever `public_url` says.
+            secure_cookies: !is_loopback_http(&cfg.server.public_url)
+                || cfg.server.tls_cert_file.is_some(),
+            container_client_certificates: cfg.server.tls_client_ca_file.is_some(),
             console,
             // Loading the config already refused invalid entries (`config::validate`).
             trusted_proxies: Arc::new(

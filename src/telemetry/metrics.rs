@@ -18,7 +18,11 @@
 //!   `fedbroker_saml_metadata_last_refresh_success_timestamp_seconds{idp}`,
 //!   `fedbroker_saml_metadata_valid_until_timestamp_seconds{idp}` and
 //!   `fedbroker_saml_idp_certificate_expiry_timestamp_seconds{idp, fingerprint}`: IdP metadata
-//!   refresh and the `notAfter` of every pinned signing certificate (what is trusted now).
+//!   refresh and the `notAfter` of every pinned signing certificate (what is trusted now);
+//! - `fedbroker_tls_listener_certificate_expiry_timestamp_seconds` and
+//!   `fedbroker_tls_listener_certificate_reloads_total{outcome}`: the `notAfter` of the leaf
+//!   certificate the TLS listener serves now (set at start and by each successful reload;
+//!   absent without `server.tls_cert_file`), and every reload attempt by outcome.
 //!
 //! Invariant: labels carry only fixed vocabularies (API names, modes, error codes) or configured
 //! names (IdP names, and the SHA-256 fingerprints of their pinned certificates, at most 10 each):
@@ -36,9 +40,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Buckets of the served-credential lifetime histogram (seconds): the refresh window (15 min) up
@@ -129,6 +134,9 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     last_reload_success: Gauge,
     saml_trust: SamlTrustMetrics,
+    /// notAfter of the listener's leaf (Unix time); [`NO_TLS_LISTENER`] until one reports.
+    tls_expiry: Arc<AtomicI64>,
+    tls_reloads: Family<OutcomeLabel, Counter>,
     cache: Arc<RwLock<Option<CachingExchange>>>,
 }
 
@@ -213,6 +221,16 @@ impl Metrics {
             "notAfter of each pinned IdP signing certificate (expiry is not enforced: rotate before)",
             saml_trust.cert_expiry.clone(),
         );
+        // The expiry series appears only once a TLS listener reports its certificate, so a
+        // plain-http broker exports no expiry that an alert would read as 1970.
+        let tls_expiry = Arc::new(AtomicI64::new(NO_TLS_LISTENER));
+        registry.register_collector(Box::new(TlsExpiryCollector(tls_expiry.clone())));
+        let tls_reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tls_listener_certificate_reloads",
+            "Reloads of the TLS listener's certificate and key (SIGHUP or a change of the files) by outcome; a failure keeps the previous pair",
+            tls_reloads.clone(),
+        );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
         Self {
@@ -226,7 +244,23 @@ impl Metrics {
             last_reload_ok,
             last_reload_success,
             saml_trust,
+            tls_expiry,
+            tls_reloads,
             cache,
+        }
+    }
+
+    /// The TLS listener serves a leaf certificate valid until `not_after` (Unix time): at start
+    /// (`reloaded: None`) and after each reload attempt (`Some(true)`: the new pair is served;
+    /// `Some(false)`: it was refused and the previous one is still served, `not_after` is then
+    /// that previous one's).
+    pub fn tls_certificate(&self, not_after: i64, reloaded: Option<bool>) {
+        self.tls_expiry.store(not_after, Ordering::Relaxed);
+        if let Some(ok) = reloaded {
+            let outcome = if ok { "success" } else { "failure" };
+            self.tls_reloads
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc();
         }
     }
 
@@ -476,6 +510,30 @@ impl Collector for CacheCollector {
             c.encode(metric)?;
         }
         Ok(())
+    }
+}
+
+/// `tls_expiry` before any TLS listener reported a certificate: no series.
+const NO_TLS_LISTENER: i64 = i64::MIN;
+
+/// `fedbroker_tls_listener_certificate_expiry_timestamp_seconds`, only once it is known.
+#[derive(Debug)]
+struct TlsExpiryCollector(Arc<AtomicI64>);
+
+impl Collector for TlsExpiryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let not_after = self.0.load(Ordering::Relaxed);
+        if not_after == NO_TLS_LISTENER {
+            return Ok(());
+        }
+        let g = ConstGauge::new(not_after);
+        let metric = encoder.encode_descriptor(
+            "tls_listener_certificate_expiry_timestamp_seconds",
+            "notAfter of the leaf certificate the TLS listener serves now (server.tls_cert_file)",
+            None,
+            g.metric_type(),
+        )?;
+        g.encode(metric)
     }
 }
 
