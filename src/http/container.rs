@@ -41,7 +41,7 @@ pub async fn credentials(
     if state.container_client_certificates && req.conn_data::<VerifiedClientCertificate>().is_none()
     {
         let e = client_certificate_required();
-        state.record_refused("container", &e);
+        state.record_refused(&req, "container", &e);
         return error_response(&e);
     }
     let token = match authorization_token(&req) {
