@@ -100,6 +100,9 @@ pub struct ServerConfig {
     pub admin_token: Option<SecretString>,
     /// A file holding the admin token (first line), instead of `admin_token`.
     pub admin_token_file: Option<String>,
+    /// A second address (e.g. `0.0.0.0:9090`) serving `GET /metrics` only. Set: the public
+    /// listener answers `/metrics` as any unknown route (404). Absent: `/metrics` is on `listen`.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +118,7 @@ impl Default for ServerConfig {
             thumbprint_any_issuer: false,
             admin_token: None,
             admin_token_file: None,
+            metrics_listen: None,
         }
     }
 }
