@@ -132,10 +132,12 @@ impl AppState {
         self.live.load().exchange.clock.now()
     }
 
-    /// Audit a refused credential request on `route`.
+    /// Audit and count (`fedbroker_credential_refusals_total`) a refused credential request on
+    /// `route`.
     pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
         self.audit
             .refused(route, err, self.live.load().exchange.clock.now());
+        self.metrics.refused(route, err.code());
     }
 
     /// The snapshot one request works with from start to end: a reload swaps in a new one for
@@ -250,7 +252,10 @@ impl AppState {
             cache,
             sts_scope: sts_scope(cfg).into(),
             browser_sp: Arc::new(crate::exchange::BrowserSp::from_config(cfg)),
-            limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
+            limits: Arc::new(
+                crate::limits::RateLimits::from_config(&cfg.limits)
+                    .with_counter(metrics.rate_limited()),
+            ),
             clock: clock.clone(),
         };
         Self {
