@@ -665,3 +665,30 @@ impl StsClient for MeteredSts {
         self.count("AssumeRole", started, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_sts_latency_are_exported_by_route_code_and_operation() {
+        let m = Metrics::new();
+        m.refused("saml", "saml_replay");
+        m.refused("saml", "saml_replay");
+        m.refused("oidc_callback", "oidc_state_invalid");
+        m.sts_call("AssumeRole", "ok", 0.3);
+        m.sts_call("AssumeRole", "sts_unavailable", 12.0);
+        let text = m.render();
+        for series in [
+            r#"fedbroker_credential_refusals_total{route="saml",code="saml_replay"} 2"#,
+            r#"fedbroker_credential_refusals_total{route="oidc_callback",code="oidc_state_invalid"} 1"#,
+            r#"fedbroker_sts_calls_total{api="AssumeRole",outcome="sts_unavailable"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.25",operation="AssumeRole"} 0"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.5",operation="AssumeRole"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="20.0",operation="AssumeRole"} 2"#,
+            r#"fedbroker_sts_call_duration_seconds_count{operation="AssumeRole"} 2"#,
+        ] {
+            assert!(text.contains(series), "{series} not in:\n{text}");
+        }
+    }
+}
