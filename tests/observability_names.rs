@@ -253,6 +253,13 @@ async fn with_metrics_listen_the_public_listener_answers_metrics_as_an_unknown_r
         let (status, _) = get(&format!("{base}{path}")).await;
         assert_eq!(status, 404, "{path} on the metrics listener");
     }
+    // SIGTERM stops both listeners and the process exits cleanly.
+    let status = broker.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        reqwest::get(&metrics_url).await.is_err(),
+        "the metrics listener is closed"
+    );
 }
 
 #[tokio::test]
