@@ -127,7 +127,9 @@ TOML
 chmod -R a+rX "$work/etc"
 
 step "running $IMAGE (buildah run --isolation chroot --network host) on 127.0.0.1:$port, metrics :$metrics_port"
-ctr=$(buildah "${STORE[@]}" from --pull-never --quiet "$IMAGE")
+# A fixed name: a container left by an interrupted run is removed first.
+buildah "${STORE[@]}" rm fedbroker-demo >/dev/null 2>&1 || true
+ctr=$(buildah "${STORE[@]}" from --name fedbroker-demo --pull-never --quiet "$IMAGE")
 log=$RUN_DIR/container-broker.log
 audit=$RUN_DIR/container-audit.log
 # The image's binary and user; /etc/fedbroker replaced by the demo config. Logs: stderr; the
