@@ -92,6 +92,13 @@ t("TLS listener certificate: 10 days left warns, 2 days left is critical, 90 day
   [("70m", "FedbrokerTlsCertificateExpiring", [dict(severity="warning", job="fedbroker", instance="a"),
                                                 dict(severity="warning", job="fedbroker", instance="b")]),
    ("70m", "FedbrokerTlsCertificateExpiringCritical", [dict(severity="critical", job="fedbroker", instance="b")])])
+t("TLS certificate reload refused: warns while the failure is within the last 30 minutes", "1m",
+  [('fedbroker_tls_listener_certificate_reloads_total{job="fedbroker",instance="a",outcome="failure"}', '0 0 0 1x40'),
+   ('fedbroker_tls_listener_certificate_reloads_total{job="fedbroker",instance="b",outcome="success"}', '0 0 0 1x40'),
+   ('fedbroker_tls_listener_certificate_reloads_total{job="fedbroker",instance="b",outcome="failure"}', '0x43')],
+  [("5m", "FedbrokerTlsCertificateReloadFailing", []),
+   ("10m", "FedbrokerTlsCertificateReloadFailing", [dict(severity="warning", job="fedbroker", instance="a", outcome="failure")]),
+   ("40m", "FedbrokerTlsCertificateReloadFailing", [])])
 t("IdP metadata: validUntil within a day and no successful refresh for 6 hours fire", "1m",
   [(f'fedbroker_saml_metadata_valid_until_timestamp_seconds{{{J},idp="corp"}}', f'{D//2}x440'),
    (f'fedbroker_saml_metadata_valid_until_timestamp_seconds{{{J},idp="fine"}}', f'{30*D}x440'),

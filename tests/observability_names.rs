@@ -34,9 +34,26 @@ const PROVIDED_ELSEWHERE: [(&str, &str); 2] = [
     ),
 ];
 
-/// Exported only by a broker serving TLS itself: checked by
-/// `the_tls_listener_certificate_expiry_is_exported`, against a broker with a TLS listener.
+/// The TLS listener's metrics, exported only by a broker serving TLS itself: checked by
+/// `the_tls_listener_metrics_are_exported_by_a_broker_serving_tls`.
+const TLS_LISTENER_PREFIX: &str = "fedbroker_tls_listener_";
 const TLS_LISTENER_EXPIRY: &str = "fedbroker_tls_listener_certificate_expiry_timestamp_seconds";
+
+/// The names `deploy/grafana/fedbroker.json` and `deploy/prometheus/alerts.yml` use.
+fn names_used_by_deploy_files() -> Vec<(&'static str, BTreeSet<String>)> {
+    [
+        "deploy/grafana/fedbroker.json",
+        "deploy/prometheus/alerts.yml",
+    ]
+    .into_iter()
+    .map(|file| {
+        let used = names_used(&read(file));
+        assert!(used.len() >= 10, "{file}: only {used:?}");
+        assert!(used.contains(TLS_LISTENER_EXPIRY), "{file}: {used:?}");
+        (file, used)
+    })
+    .collect()
+}
 
 fn family(name: &str) -> &str {
     SAMPLE_SUFFIXES
@@ -200,17 +217,9 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported_by_a_live_broker(
     );
 
     let mut problems = Vec::new();
-    for file in [
-        "deploy/grafana/fedbroker.json",
-        "deploy/prometheus/alerts.yml",
-    ] {
-        let used = names_used(&read(file));
-        assert!(used.len() >= 10, "{file}: only {used:?}");
-        assert!(used.contains(TLS_LISTENER_EXPIRY), "{file}: {used:?}");
-        for name in used
-            .difference(&exported)
-            .filter(|n| *n != TLS_LISTENER_EXPIRY)
-        {
+    for (file, used) in names_used_by_deploy_files() {
+        let plain = used.difference(&exported);
+        for name in plain.filter(|n| !n.starts_with(TLS_LISTENER_PREFIX)) {
             let note = PROVIDED_ELSEWHERE
                 .iter()
                 .find(|(n, _)| n == name)
@@ -336,7 +345,7 @@ fn not_after(pem: &[u8]) -> i64 {
 }
 
 #[test]
-fn the_tls_listener_certificate_expiry_is_exported() {
+fn the_tls_listener_metrics_are_exported_by_a_broker_serving_tls() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("tempdir");
     let (port, metrics_port) = (spare_port(), spare_port());
@@ -364,33 +373,52 @@ fn the_tls_listener_certificate_expiry_is_exported() {
         .spawn()
         .expect("spawn fedbroker");
     let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let pid = child.id().to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let url = format!("http://127.0.0.1:{metrics_port}/metrics");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     // The metrics listener is plain HTTP: it answers once the broker (TLS listener included) runs.
-    let exposition = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "fedbroker with a TLS listener exited ({status}):\n{}",
-                logs()
-            );
+    let mut wait_for = |what: &str, done: &dyn Fn(&str) -> bool| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "fedbroker with a TLS listener exited ({status}):\n{}",
+                    logs()
+                );
+            }
+            let got = rt.block_on(async {
+                let r = reqwest::get(&url).await.ok()?;
+                (r.status() == 200).then_some(())?;
+                r.text().await.ok()
+            });
+            if let Some(body) = got.filter(|b| done(b)) {
+                return body;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{what}: not seen on {url} after 30 s:\n{}", logs());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let got = rt.block_on(async {
-            let r = reqwest::get(&url).await.ok()?;
-            (r.status() == 200).then_some(())?;
-            r.text().await.ok()
-        });
-        if let Some(body) = got {
-            break body;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no /metrics on {url} after 30 s:\n{}", logs());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    wait_for("the metrics listener", &|_| true);
+    // A SIGHUP reloads the certificate too: its reload counter exists from then on.
+    let status = Command::new("kill").args(["-HUP", &pid]).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -HUP {pid}");
+    let exposition = wait_for("a TLS certificate reload", &|b| {
+        b.contains("fedbroker_tls_listener_certificate_reloads_total")
+    });
     let _ = child.kill();
     let _ = child.wait();
+    let exported = names_exported(&exposition);
+    for (file, used) in names_used_by_deploy_files() {
+        for name in used.iter().filter(|n| n.starts_with(TLS_LISTENER_PREFIX)) {
+            assert!(
+                exported.contains(name),
+                "{file}: {name} not in:\n{exposition}"
+            );
+        }
+    }
     let value = exposition
         .lines()
         .find(|l| l.starts_with(TLS_LISTENER_EXPIRY))
