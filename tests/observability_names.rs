@@ -428,3 +428,29 @@ fn the_tls_listener_metrics_are_exported_by_a_broker_serving_tls() {
     let expected = not_after(&std::fs::read(&cert).expect("certificate"));
     assert_eq!(value as i64, expected, "the served leaf's notAfter");
 }
+
+#[test]
+fn a_taken_metrics_port_fails_the_start_and_names_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("fedbroker.toml");
+    let port = spare_port();
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"{addr}\"\n"),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fedbroker"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run fedbroker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (server.metrics_listen)")),
+        "{stderr}"
+    );
+}
