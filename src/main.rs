@@ -278,6 +278,8 @@ fn serve(path: &str) -> anyhow::Result<()> {
             );
         }
         let public_url = cfg.server.public_url.clone();
+        let metrics_server = metrics_server(&cfg, &data)?;
+        let serve_metrics = metrics_server.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -288,7 +290,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
                 .wrap(middleware::from_fn(http::request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
                 .wrap(http::fallback::every_answer_headers(&public_url))
-                .configure(http::routes)
+                .configure(|c| http::public_routes(c, serve_metrics))
         })
         .workers(workers)
         .max_connections(cap.per_worker)
@@ -317,11 +319,54 @@ fn serve(path: &str) -> anyhow::Result<()> {
             body_timeout_secs = cfg.server.body_timeout_secs,
             "fedbroker listening (SIGHUP reloads rules and SAML IdPs)"
         );
-        server.run().await.context("server failed")?;
+        match metrics_server {
+            // Both stop on SIGTERM (each server handles the signals itself).
+            Some(metrics) => {
+                let (public, metrics) = futures_util::future::join(server.run(), metrics).await;
+                public.context("server failed")?;
+                metrics.context("metrics listener failed")?;
+            }
+            None => server.run().await.context("server failed")?,
+        }
         tracing::info!("fedbroker stopped");
         Ok(())
     })
 }
+
+/// The `server.metrics_listen` listener (`GET /metrics` only, same registry), bound now so a
+/// taken port fails the start; `None` when not configured (`/metrics` is then on `listen`).
+/// Not rate limited, one worker, few connections: it is meant for a scraper on an internal port.
+fn metrics_server(
+    cfg: &Config,
+    data: &web::Data<AppState>,
+) -> anyhow::Result<Option<actix_web::dev::Server>> {
+    let Some(addr) = cfg.server.metrics_listen.clone() else {
+        return Ok(None);
+    };
+    let data = data.clone();
+    let public_url = cfg.server.public_url.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::from_fn(http::request_metrics::middleware))
+            .wrap(middleware::from_fn(request_id::middleware))
+            .wrap(http::fallback::every_answer_headers(&public_url))
+            .configure(http::metrics_routes)
+    })
+    .workers(1)
+    .max_connections(METRICS_MAX_CONNECTIONS)
+    .client_request_timeout(connections::HEADER_TIMEOUT)
+    .keep_alive(connections::KEEP_ALIVE)
+    .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
+    .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+    .bind(&addr)
+    .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
+    tracing::info!(metrics_listen = %addr, "metrics served on their own listener");
+    Ok(Some(server.run()))
+}
+
+/// Connections the metrics listener holds at once (scrapers: a handful).
+const METRICS_MAX_CONNECTIONS: usize = 64;
 
 /// Which credential cache the config selects (see `http::state::build_cache`).
 fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {

@@ -115,6 +115,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// The one header read from a trusted proxy.
     pub trusted_proxy_header: ProxyHeader,
+    /// A second address (e.g. `0.0.0.0:9090`) serving `GET /metrics` only. Set: the public
+    /// listener answers `/metrics` as any unknown route (404). Absent: `/metrics` is on `listen`.
+    pub metrics_listen: Option<String>,
 }
 
 /// Which forwarding header a trusted proxy's requests name the client in (the other is ignored).
@@ -157,6 +160,7 @@ impl Default for ServerConfig {
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
+            metrics_listen: None,
         }
     }
 }

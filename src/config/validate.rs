@@ -31,6 +31,7 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             cfg.server.listen
         ));
     }
+    check_metrics_listen(errors, &cfg.server);
     check_url(errors, "server.public_url", &cfg.server.public_url, false);
     check_tls_listener(errors, &cfg.server);
     if cfg.server.max_body_bytes < 1024 {
@@ -392,6 +393,29 @@ fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_h
     }
 }
 
+/// `server.metrics_listen`: an address, and not one the public listener already takes (the same
+/// port on the same address, or on a wildcard address either way: the second bind would fail).
+fn check_metrics_listen(errors: &mut ConfigErrors, server: &ServerConfig) {
+    let Some(metrics) = &server.metrics_listen else {
+        return;
+    };
+    let Ok(m) = metrics.parse::<SocketAddr>() else {
+        errors.push(format!(
+            "server.metrics_listen = {metrics:?} is not an address like 0.0.0.0:9090"
+        ));
+        return;
+    };
+    if let Ok(l) = server.listen.parse::<SocketAddr>() {
+        let overlaps = m.ip() == l.ip() || m.ip().is_unspecified() || l.ip().is_unspecified();
+        if m.port() == l.port() && m.port() != 0 && overlaps {
+            errors.push(format!(
+                "server.metrics_listen = {metrics:?} takes the port of server.listen: choose \
+                 another port (e.g. 9090), or remove metrics_listen to serve /metrics on listen"
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::load_str;
@@ -731,5 +755,36 @@ audiences = ["a"]
             err.contains("oidc.providers[0] (\"corp\"): name is also used by saml.idps[0]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_listen_must_be_an_address_other_than_the_public_listener() {
+        let load = |listen: &str, metrics: &str| {
+            load_str(
+                &format!("[server]\nlisten = \"{listen}\"\nmetrics_listen = \"{metrics}\"\n"),
+                env(&[]),
+            )
+        };
+        let cfg = load("0.0.0.0:8080", "0.0.0.0:9090").unwrap();
+        assert_eq!(cfg.server.metrics_listen.as_deref(), Some("0.0.0.0:9090"));
+        assert!(load("127.0.0.1:8080", "127.0.0.2:8080").is_ok(), "other IP");
+        for (listen, metrics) in [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("127.0.0.1:8080", "0.0.0.0:8080"),
+            ("[::]:8080", "127.0.0.1:8080"),
+        ] {
+            let err = load(listen, metrics).unwrap_err().to_string();
+            assert!(
+                err.contains("server.metrics_listen") && err.contains("takes the port"),
+                "{listen} / {metrics}: {err}"
+            );
+        }
+        let err = load("127.0.0.1:8080", "metrics.internal")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an address like 0.0.0.0:9090"), "{err}");
+        let cfg = load_str("", env(&[])).unwrap();
+        assert_eq!(cfg.server.metrics_listen, None, "off by default");
     }
 }

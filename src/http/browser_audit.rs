@@ -1,8 +1,8 @@
 //! Audit records of the browser sign-in routes (`/saml/acs`, `/oidc/callback`, `/logout`), kept
 //! out of the handlers so each handler only calls one function per outcome.
 //!
-//! Invariants: a refusal is recorded with its stable code (never the message, which may name the
-//! IdP's own error text); a started session is recorded before the browser learns of it, and under
+//! Invariants: a refusal is recorded (and counted in `fedbroker_credential_refusals_total`) with
+//! its stable code (never the message, which may name the IdP's own error text); a started session is recorded before the browser learns of it, and under
 //! `audit.fail_closed` a session whose record cannot be written is ended again.
 
 use super::browser::error_page;
@@ -25,6 +25,7 @@ pub fn refused(
     state
         .audit
         .sign_in_refused(route, err, identity, client.as_deref(), state.now());
+    state.metrics.refused(route, err.code());
     error_page(err)
 }
 

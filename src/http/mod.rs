@@ -32,12 +32,22 @@ pub use state::AppState;
 use actix_web::web;
 
 /// Register every route on an actix `App`, with the broker's own answers for unmatched requests
-/// and unparsable query strings and forms (`fallback`).
+/// and unparsable query strings and forms (`fallback`). `/metrics` included: the public listener
+/// when `server.metrics_listen` is not set.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    public_routes(cfg, true);
+}
+
+/// [`routes`], with `GET /metrics` only when `serve_metrics`: with `server.metrics_listen` set the
+/// public listener does not know the route, so it answers it as any unknown path (404
+/// `not_found`), and [`metrics_routes`] serves it on its own listener.
+pub fn public_routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
     fallback::configure(cfg);
+    if serve_metrics {
+        cfg.route("/metrics", web::get().to(health::metrics));
+    }
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
         .route("/v1/admin/revoke", web::post().to(admin::revoke))
         .route("/v1/admin/reload", web::post().to(admin::reload))
         .route("/oidc/login", web::get().to(browser::oidc_login))
@@ -67,4 +77,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(issuer::openid_configuration),
         )
         .route(crate::issuer::JWKS_PATH, web::get().to(issuer::jwks));
+}
+
+/// The routes of the `server.metrics_listen` listener: `GET /metrics` (the same registry as the
+/// public listener's) and nothing else; any other path is the broker's 404.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    fallback::configure(cfg);
+    cfg.route("/metrics", web::get().to(health::metrics));
 }

@@ -139,7 +139,8 @@ impl AppState {
         self.live.load().exchange.clock.now()
     }
 
-    /// Audit a refused credential request on `route`.
+    /// Audit and count (`fedbroker_credential_refusals_total`) a refused credential request on
+    /// `route`.
     pub fn record_refused(
         &self,
         req: &actix_web::HttpRequest,
@@ -153,6 +154,7 @@ impl AppState {
             client.as_deref(),
             self.live.load().exchange.clock.now(),
         );
+        self.metrics.refused(route, err.code());
     }
 
     /// The snapshot one request works with from start to end: a reload swaps in a new one for
@@ -267,7 +269,10 @@ impl AppState {
             cache,
             sts_scope: sts_scope(cfg).into(),
             browser_sp: Arc::new(crate::exchange::BrowserSp::from_config(cfg)),
-            limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
+            limits: Arc::new(
+                crate::limits::RateLimits::from_config(&cfg.limits)
+                    .with_counter(metrics.rate_limited()),
+            ),
             clock: clock.clone(),
         };
         Self {

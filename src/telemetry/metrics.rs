@@ -2,7 +2,13 @@
 //! project's own Rust client.
 //!
 //! - `fedbroker_sts_calls_total{api, outcome}`: every STS call (outcome `ok` or the stable error
-//!   code), counted by [`MeteredSts`] around the real client;
+//!   code), counted by [`MeteredSts`] around the real client, and
+//!   `fedbroker_sts_call_duration_seconds{operation}`: how long each took (the broker's retries of
+//!   one call included, so this is the wait a caller sees);
+//! - `fedbroker_credential_refusals_total{route, code}`: refused credential requests and browser
+//!   sign-ins by route and stable error code, counted where they are audited;
+//! - `fedbroker_rate_limited_total{limit}`: requests answered 429 by the per-client or per-subject
+//!   rate limit (`limit` = `client` or `subject`; both series exist from start-up at 0);
 //! - `fedbroker_credentials_issued_total{protocol, mode, cache}` and
 //!   `fedbroker_served_credential_ttl_seconds{cache}`: what was handed out and how much life it had
 //!   left (never less than the refresh window when served from the cache);
@@ -59,6 +65,45 @@ struct StsLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    /// The STS API name (`AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity`, `AssumeRole`).
+    operation: &'static str,
+}
+
+/// Buckets of the STS call latency histogram (seconds): 10 ms up to the worst case of three
+/// attempts under the 10 s operation timeout.
+const STS_LATENCY_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 35.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    /// The audit log's route name (`saml`, `web_identity`, `container`, `console_url`, `console`,
+    /// `oidc_callback`, `saml_acs`): a constant of the handler, never the request path.
+    route: String,
+    /// The stable error code (`ApiError::code`).
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    /// `client` or `subject`.
+    limit: &'static str,
+}
+
+/// The `fedbroker_rate_limited_total` counter, handed to `limits::RateLimits` (which has no
+/// access to the registry) so every 429 of either limit is counted where it is decided.
+#[derive(Clone, Debug, Default)]
+pub struct RateLimitedCounter(Family<LimitLabel, Counter>);
+
+impl RateLimitedCounter {
+    /// Count one request refused by the `limit` (`client` or `subject`) rate limit.
+    pub fn inc(&self, limit: &'static str) {
+        self.0.get_or_create(&LimitLabel { limit }).inc();
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IssuedLabels {
     protocol: &'static str,
     mode: &'static str,
@@ -98,6 +143,16 @@ struct IdpOutcomeLabels {
     outcome: &'static str,
 }
 
+/// Every `outcome` of `fedbroker_saml_metadata_refreshes_total`.
+const METADATA_REFRESH_OUTCOMES: [&str; 6] = [
+    "updated",
+    "unchanged",
+    "fetch_failed",
+    "invalid",
+    "expired",
+    "entity_id_changed",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IdpCertLabels {
     idp: String,
@@ -126,6 +181,9 @@ struct CacheLabel {
 pub struct Metrics {
     registry: Registry,
     sts_calls: Family<StsLabels, Counter>,
+    sts_duration: Family<OperationLabel, Histogram>,
+    refusals: Family<RefusalLabels, Counter>,
+    rate_limited: RateLimitedCounter,
     issued: Family<IssuedLabels, Counter>,
     saml_legacy: Family<IdpLabel, Counter>,
     served_ttl: Family<CacheLabel, Histogram>,
@@ -154,6 +212,30 @@ impl Metrics {
             "sts_calls",
             "Calls to AWS STS by API and outcome (ok or the stable error code)",
             sts_calls.clone(),
+        );
+        let sts_duration = Family::<OperationLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(STS_LATENCY_BUCKETS)
+        });
+        registry.register(
+            "sts_call_duration_seconds",
+            "Duration of calls to AWS STS by API (the broker's retries of one call included)",
+            sts_duration.clone(),
+        );
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "credential_refusals",
+            "Refused credential requests and browser sign-ins by route and stable error code",
+            refusals.clone(),
+        );
+        let rate_limited = RateLimitedCounter::default();
+        for limit in ["client", "subject"] {
+            // Both series from the start, so rate() and alerts see 0 rather than no data.
+            let _ = rate_limited.0.get_or_create(&LimitLabel { limit });
+        }
+        registry.register(
+            "rate_limited",
+            "Requests answered 429 by a rate limit (limits.per_client_per_minute: client, limits.per_subject_per_minute: subject)",
+            rate_limited.0.clone(),
         );
         let issued = Family::<IssuedLabels, Counter>::default();
         registry.register(
@@ -236,6 +318,9 @@ impl Metrics {
         Self {
             registry,
             sts_calls,
+            sts_duration,
+            refusals,
+            rate_limited,
             issued,
             saml_legacy,
             served_ttl,
@@ -286,6 +371,33 @@ impl Metrics {
                 })
                 .set(now.timestamp());
         }
+    }
+
+    /// `idp`'s metadata was fetched from its `metadata_url` and passed every check at start-up or
+    /// by a reload (`now`): the baseline of its refresh series. The last-success time starts
+    /// here and every refresh outcome is counted from 0, so an IdP whose every scheduled
+    /// re-fetch fails after the start still shows (and alerts) instead of having no series.
+    pub fn saml_metadata_loaded(&self, idp: &str, now: chrono::DateTime<chrono::Utc>) {
+        let t = &self.saml_trust;
+        for outcome in METADATA_REFRESH_OUTCOMES {
+            let _ = t.refreshes.get_or_create(&IdpOutcomeLabels {
+                idp: idp.to_owned(),
+                outcome,
+            });
+        }
+        t.last_success
+            .get_or_create(&IdpLabel {
+                idp: idp.to_owned(),
+            })
+            .set(now.timestamp());
+    }
+
+    /// `idp` is configured with a `metadata_file` (nothing is fetched): no last-success time,
+    /// e.g. after a reload that replaced its `metadata_url`.
+    pub fn saml_metadata_from_file(&self, idp: &str) {
+        self.saml_trust.last_success.remove(&IdpLabel {
+            idp: idp.to_owned(),
+        });
     }
 
     /// What `idp` trusts now: each signing certificate (fingerprint, notAfter as Unix time) and
@@ -378,10 +490,30 @@ impl Metrics {
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
     }
 
-    pub fn sts_call(&self, api: &'static str, outcome: &'static str) {
+    /// Count one STS call of `api` that ended with `outcome` after `seconds`.
+    pub fn sts_call(&self, api: &'static str, outcome: &'static str, seconds: f64) {
         self.sts_calls
             .get_or_create(&StsLabels { api, outcome })
             .inc();
+        self.sts_duration
+            .get_or_create(&OperationLabel { operation: api })
+            .observe(seconds);
+    }
+
+    /// Count a refused credential request or sign-in on `route` (a handler's constant route
+    /// name, as in the audit record) with its stable error `code`.
+    pub fn refused(&self, route: &str, code: &'static str) {
+        self.refusals
+            .get_or_create(&RefusalLabels {
+                route: route.to_owned(),
+                code,
+            })
+            .inc();
+    }
+
+    /// The rate-limit counter, for `limits::RateLimits::with_counter`.
+    pub fn rate_limited(&self) -> RateLimitedCounter {
+        self.rate_limited.clone()
     }
 
     /// Count an answer and the life left on its credential.
@@ -552,13 +684,15 @@ impl MeteredSts {
     fn count(
         &self,
         api: &'static str,
+        started: std::time::Instant,
         out: Result<StsCredentials, StsError>,
     ) -> Result<StsCredentials, StsError> {
         let outcome = match &out {
             Ok(_) => "ok",
             Err(e) => e.code(),
         };
-        self.metrics.sts_call(api, outcome);
+        self.metrics
+            .sts_call(api, outcome, started.elapsed().as_secs_f64());
         out
     }
 }
@@ -569,20 +703,50 @@ impl StsClient for MeteredSts {
         &self,
         req: AssumeRoleWithSamlRequest,
     ) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role_with_saml(req).await;
-        self.count("AssumeRoleWithSAML", out)
+        self.count("AssumeRoleWithSAML", started, out)
     }
 
     async fn assume_role_with_web_identity(
         &self,
         req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role_with_web_identity(req).await;
-        self.count("AssumeRoleWithWebIdentity", out)
+        self.count("AssumeRoleWithWebIdentity", started, out)
     }
 
     async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role(req).await;
-        self.count("AssumeRole", out)
+        self.count("AssumeRole", started, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_sts_latency_are_exported_by_route_code_and_operation() {
+        let m = Metrics::new();
+        m.refused("saml", "saml_replay");
+        m.refused("saml", "saml_replay");
+        m.refused("oidc_callback", "oidc_state_invalid");
+        m.sts_call("AssumeRole", "ok", 0.3);
+        m.sts_call("AssumeRole", "sts_unavailable", 12.0);
+        let text = m.render();
+        for series in [
+            r#"fedbroker_credential_refusals_total{route="saml",code="saml_replay"} 2"#,
+            r#"fedbroker_credential_refusals_total{route="oidc_callback",code="oidc_state_invalid"} 1"#,
+            r#"fedbroker_sts_calls_total{api="AssumeRole",outcome="sts_unavailable"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.25",operation="AssumeRole"} 0"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.5",operation="AssumeRole"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="20.0",operation="AssumeRole"} 2"#,
+            r#"fedbroker_sts_call_duration_seconds_count{operation="AssumeRole"} 2"#,
+        ] {
+            assert!(text.contains(series), "{series} not in:\n{text}");
+        }
     }
 }
