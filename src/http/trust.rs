@@ -46,10 +46,36 @@ pub async fn load_idps_at(
     now: DateTime<Utc>,
 ) -> Result<Vec<TrustedIdp>, ConfigErrors> {
     let fetcher = HttpMetadataFetcher::new().map_err(|e| ConfigErrors(vec![e]))?;
+    let loaded = load_each_idp(cfg, &fetcher, now).await;
+    idps_or_errors(cfg, loaded)
+}
+
+/// Load every configured IdP's metadata concurrently (so N slow metadata URLs cost one timeout,
+/// not N); one result per `[[saml.idps]]` entry, in configuration order.
+pub async fn load_each_idp(
+    cfg: &Config,
+    fetcher: &dyn MetadataFetcher,
+    now: DateTime<Utc>,
+) -> Vec<Result<TrustedIdp, MetadataLoadError>> {
+    futures_util::future::join_all(
+        cfg.saml
+            .idps
+            .iter()
+            .map(|idp| load_idp(cfg, idp, fetcher, now)),
+    )
+    .await
+}
+
+/// The IdPs of [`load_each_idp`]'s results, or every problem: each failed IdP's (named), then,
+/// when all loaded, the signed-AuthnRequest key checks.
+pub fn idps_or_errors(
+    cfg: &Config,
+    loaded: Vec<Result<TrustedIdp, MetadataLoadError>>,
+) -> Result<Vec<TrustedIdp>, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut idps = Vec::new();
-    for idp in &cfg.saml.idps {
-        match load_idp(cfg, idp, &fetcher, now).await {
+    for (idp, result) in cfg.saml.idps.iter().zip(loaded) {
+        match result {
             Ok(t) => idps.push(t),
             Err(e) => errors.push(format!("saml.idps {:?}: {e}", idp.name)),
         }

@@ -163,6 +163,24 @@ impl KeySet {
         Ok(set)
     }
 
+    /// [`Self::from_jwks`], refusing a document without any usable key (the JWKS cache keeps its
+    /// old keys then; `check-config --probe` reports it).
+    pub fn usable_from_jwks(bytes: &[u8]) -> Result<Self, String> {
+        let set = Self::from_jwks(bytes)?;
+        if set.is_empty() {
+            return Err(format!(
+                "the JWKS holds no usable signing key ({})",
+                set.skipped.join("; ")
+            ));
+        }
+        Ok(set)
+    }
+
+    /// Can some key of the set verify some algorithm of `algs`?
+    pub fn verifies_any_of(&self, algs: &[SigningAlg]) -> bool {
+        self.keys.iter().any(|k| algs.iter().any(|a| k.allows(*a)))
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }
