@@ -1,5 +1,6 @@
 //! `fedbroker check-config --probe` run as a binary against real services: the test Redis and
-//! moto (`scripts/services.sh start`), the test OIDC IdP (`scripts/oidc-idp.sh start`), a
+//! moto (`scripts/services.sh start`), the test OIDC IdP (`scripts/oidc-idp.sh start`), the test
+//! Redis Cluster (`scripts/redis-cluster.sh start`), a
 //! `redis-server --requirepass` started here, and a loopback HTTP server of this file playing the
 //! SAML metadata URL, a broken OIDC issuer and the federation endpoint. Asserts every service is
 //! reported, every problem at once, exit codes 0/2, no password in the output, and that plain
@@ -24,8 +25,8 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run `bash scripts/services.sh start` and `bash scripts/oidc-idp.sh \
-             start`, then `source .fedbroker-run/services.env .fedbroker-run/oidc-idp.env` in the \
-             same shell as cargo test"
+             start` (and `scripts/redis-cluster.sh start`), then source the .env files they \
+             write under .fedbroker-run/ in the same shell as cargo test"
         )
     })
 }
@@ -162,6 +163,7 @@ impl Drop for RedisWithPassword {
 /// Sections of a config; every field is TOML text.
 struct Conf {
     redis_url: Option<String>,
+    cluster_urls: Vec<String>,
     sts_endpoint: String,
     federation_endpoint: String,
     oidc: Vec<String>,
@@ -177,6 +179,10 @@ impl Conf {
         t.push_str(&format!("[cache]\nencryption_keys = [\"{KEY}\"]\n"));
         if let Some(url) = &self.redis_url {
             t.push_str(&format!("redis_url = \"{url}\"\n"));
+        }
+        if !self.cluster_urls.is_empty() {
+            let list: Vec<String> = self.cluster_urls.iter().map(|u| format!("{u:?}")).collect();
+            t.push_str(&format!("redis_cluster_urls = [{}]\n", list.join(", ")));
         }
         for p in &self.oidc {
             t.push_str("[[oidc.providers]]\n");
@@ -214,6 +220,7 @@ fn saml_url(name: &str, url: &str) -> String {
 fn all_good(http: &HttpDouble) -> Conf {
     Conf {
         redis_url: Some(env("FEDBROKER_TEST_REDIS_URL")),
+        cluster_urls: Vec::new(),
         sts_endpoint: env("FEDBROKER_TEST_STS_ENDPOINT"),
         federation_endpoint: format!("{}/federation", http.base),
         oidc: vec![good_oidc()],
@@ -357,6 +364,34 @@ fn unreachable_redis_port_is_named() {
 }
 
 #[test]
+fn redis_cluster_gets_the_round_trip_and_an_unreachable_seed_is_named() {
+    // FEDBROKER_TEST_REDIS_CLUSTER_URLS: `bash scripts/redis-cluster.sh start`, then source
+    // .fedbroker-run/redis-cluster.env.
+    let http = double();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conf = all_good(&http);
+    conf.cluster_urls = env("FEDBROKER_TEST_REDIS_CLUSTER_URLS")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let run = check_config(dir.path(), &conf, true);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_contains(
+        &run,
+        &[
+            "probe ok      cache.redis_url + cache.redis_cluster_urls",
+            "SET/GET/DEL",
+        ],
+    );
+
+    conf.cluster_urls = vec![format!("redis://127.0.0.1:{}", closed_port())];
+    let run = check_config(dir.path(), &conf, true);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_contains(&run, &["cache.redis_cluster_urls (redis://127.0.0.1:"]);
+    assert!(!run.all().contains("cache.redis_url ("), "{}", run.all());
+}
+
+#[test]
 fn unreachable_oidc_issuer_and_unparsable_jwks_are_named() {
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -431,6 +466,7 @@ fn several_problems_are_all_reported_at_once_within_a_few_seconds() {
             "redis://:{WRONG_PASSWORD}@127.0.0.1:{}",
             redis.port
         )),
+        cluster_urls: Vec::new(),
         sts_endpoint: format!("http://127.0.0.1:{}", closed_port()),
         federation_endpoint: format!("{}/federation", http.base),
         oidc: vec![
@@ -475,6 +511,7 @@ fn without_probe_no_added_service_is_contacted() {
     // check-config must pass without contacting any of them (it loads no metadata_url here).
     let conf = Conf {
         redis_url: Some(format!("redis://127.0.0.1:{}", closed_port())),
+        cluster_urls: Vec::new(),
         sts_endpoint: format!("{}/sts", http.base),
         federation_endpoint: format!("{}/federation", http.base),
         oidc: vec![loopback_oidc("badkeys", &format!("{}/bad", http.base))],

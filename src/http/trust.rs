@@ -185,12 +185,12 @@ impl HttpMetadataFetcher {
 #[async_trait]
 impl MetadataFetcher for HttpMetadataFetcher {
     async fn fetch(&self, url: &str) -> Result<String, String> {
-        let mut resp = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("cannot fetch metadata_url {url}: {e}"))?;
+        let mut resp = self.client.get(url).send().await.map_err(|e| {
+            format!(
+                "cannot fetch metadata_url {url}: {}",
+                crate::oidc::fetch::describe(&e)
+            )
+        })?;
         if !resp.status().is_success() {
             return Err(format!("metadata_url {url} answered {}", resp.status()));
         }
@@ -202,11 +202,12 @@ impl MetadataFetcher for HttpMetadataFetcher {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("cannot read metadata_url {url}: {e}"))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            format!(
+                "cannot read metadata_url {url}: {}",
+                crate::oidc::fetch::describe(&e)
+            )
+        })? {
             if bytes.len() + chunk.len() > MAX_METADATA_BYTES {
                 return Err(too_large());
             }

@@ -118,10 +118,10 @@ impl HttpJwksFetcher {
     }
 }
 
-/// The failure without the URL (reqwest's own message names it); for a failed connection the
+/// A reqwest failure without the URL (reqwest's own message names it); for a failed connection the
 /// innermost cause, e.g. `Connection refused (os error 111)` or
 /// `invalid peer certificate: UnknownIssuer` (a wrong or missing `ca_file`).
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
