@@ -439,6 +439,21 @@ fn oidc_issuer_with_a_certificate_from_an_untrusted_ca_is_named() {
 }
 
 #[test]
+fn oidc_keys_that_verify_none_of_allowed_algorithms_are_named() {
+    // The test IdP publishes an RS256 and an ES256 (P-256) key: neither can verify ES384.
+    let http = double();
+    let dir = tempfile::tempdir().unwrap();
+    let mut conf = all_good(&http);
+    conf.oidc = vec![format!("{}allowed_algorithms = [\"ES384\"]\n", good_oidc())];
+    let run = check_config(dir.path(), &conf, true);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_contains(
+        &run,
+        &["oidc.providers \"testidp\": no key in the JWKS can verify any of allowed_algorithms [ES384]"],
+    );
+}
+
+#[test]
 fn metadata_url_answering_404_is_named() {
     let http = double();
     let dir = tempfile::tempdir().unwrap();

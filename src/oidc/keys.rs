@@ -418,6 +418,20 @@ mod tests {
     }
 
     #[test]
+    fn usable_key_sets_and_algorithm_coverage() {
+        let only_refused = json!({"keys":[rsa(json!({"use":"enc"}))]}).to_string();
+        let err = KeySet::usable_from_jwks(only_refused.as_bytes()).unwrap_err();
+        assert!(err.contains("no usable signing key"), "{err}");
+        assert!(KeySet::usable_from_jwks(b"not json").is_err());
+
+        let rs256 = json!({"keys":[rsa(json!({"alg":"RS256"}))]}).to_string();
+        let set = KeySet::usable_from_jwks(rs256.as_bytes()).unwrap();
+        assert!(set.verifies_any_of(&[SigningAlg::ES256, SigningAlg::RS256]));
+        assert!(!set.verifies_any_of(&[SigningAlg::ES256, SigningAlg::PS256]));
+        assert!(!set.verifies_any_of(&[]));
+    }
+
+    #[test]
     fn duplicate_kid_and_kidless_ambiguity() {
         let one = json!({"keys":[rsa(json!({}))]}).to_string();
         let set = KeySet::from_jwks(one.as_bytes()).unwrap();
