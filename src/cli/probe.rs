@@ -110,8 +110,7 @@ pub async fn run(cfg: &Config, now: DateTime<Utc>) -> ProbeReport {
     );
     let mut report = ProbeReport::default();
     let (saml_services, saml_problems) = saml;
-    let entries = redis
-        .into_iter()
+    let entries = std::iter::once(redis)
         .chain(oidc)
         .chain(saml_services.into_iter().map(|p| (p, Vec::new())))
         .chain([(sts.0, sts.1)])
@@ -157,8 +156,10 @@ fn ms(d: Duration) -> String {
 
 // ---- Redis ------------------------------------------------------------------------------------
 
-/// The Redis entry: what is configured, and [`probe_redis`]'s verdict. `None` without Redis.
-async fn redis_entry(cache: &CacheConfig) -> Option<(Probed, Vec<String>)> {
+/// The Redis entry: what is configured, and [`probe_redis`]'s verdict ("skipped" without Redis).
+/// Every Redis key of `[cache]` that selects a topology must be listed here, or that topology
+/// would be reported as "no Redis configured" and never probed.
+async fn redis_entry(cache: &CacheConfig) -> (Probed, Vec<String>) {
     let mut keys = Vec::new();
     let mut targets = Vec::new();
     if let Some(url) = &cache.redis_url {
@@ -177,7 +178,7 @@ async fn redis_entry(cache: &CacheConfig) -> Option<(Probed, Vec<String>)> {
     let what = keys.join(" + ");
     let target = targets.join(" ");
     if keys.is_empty() {
-        return Some((
+        return (
             Probed {
                 what: "cache".into(),
                 target,
@@ -188,7 +189,7 @@ async fn redis_entry(cache: &CacheConfig) -> Option<(Probed, Vec<String>)> {
                 ),
             },
             Vec::new(),
-        ));
+        );
     }
     let started = Instant::now();
     let problems = bounded(&what, async { Ok(probe_redis(cache).await) })
@@ -202,14 +203,14 @@ async fn redis_entry(cache: &CacheConfig) -> Option<(Probed, Vec<String>)> {
     } else {
         Status::Failed
     };
-    Some((
+    (
         Probed {
             what,
             target,
             status,
         },
         problems,
-    ))
+    )
 }
 
 /// Connect to each configured Redis (standalone `cache.redis_url`, Cluster
