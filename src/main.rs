@@ -37,6 +37,11 @@ enum Command {
     CheckConfig {
         #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
         config: String,
+        /// Also contact every configured service (Redis round trip, each OIDC issuer's discovery
+        /// and JWKS, each metadata_url, the STS and federation endpoints' reachability), print
+        /// one line per service; a failed probe is a configuration problem (exit 2).
+        #[arg(long)]
+        probe: bool,
     },
     /// Print the IAM OIDC provider thumbprint of an issuer: SHA-1 of the last certificate served by
     /// the host of its jwks_uri (40 lowercase hex digits, no colons). Exit 1 on any failure.
@@ -75,7 +80,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, probe } => check_config(&config, probe),
         Command::Thumbprint { url, ca_file, json } => thumbprint(&url, &ca_file, json),
         Command::SamlCheck {
             config,
@@ -108,7 +113,9 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn check_config(path: &str) -> ExitCode {
+/// `check-config [--probe]`: exit 0 when the file (and, with `probe`, every service) is fine, 2
+/// with every problem listed on stderr, 1 when the check itself cannot run.
+fn check_config(path: &str, probe: bool) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -124,8 +131,16 @@ fn check_config(path: &str) -> ExitCode {
             None
         }
     };
+    let mut probed = Vec::new();
     if let Some(cfg) = &cfg {
-        if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
+        if probe {
+            // The probe loads the SAML IdPs itself (concurrently with the other services) and
+            // reports their problems with the rest.
+            let now = fedbroker::clock::Clock::now(&fedbroker::clock::SystemClock);
+            let report = rt.block_on(fedbroker::cli::probe::run(cfg, now));
+            problems.extend(report.problems);
+            probed = report.services;
+        } else if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
             problems.extend(e.0);
         }
         let clock: fedbroker::clock::SharedClock =
@@ -141,6 +156,12 @@ fn check_config(path: &str) -> ExitCode {
         if let Some(warning) = http::state::legacy_algorithms_warning(idp) {
             eprintln!("warning: {warning}");
         }
+    }
+    for service in &probed {
+        println!("{}", service.summary());
+    }
+    if probe && cfg.is_none() {
+        println!("probe skipped: the configuration does not load, so no service was contacted");
     }
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
