@@ -14,6 +14,7 @@ use super::body::{
     bad_json, content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString,
 };
 use super::errors::{error_response, RequestError};
+use super::openapi::{ErrorBody, ExplainAnswer, RolesAnswer, RolesForm};
 use super::web_identity::bearer;
 use super::AppState;
 use crate::exchange::{ExplainRequest, Explanation, PresentedCredential, RoleSummary};
@@ -26,6 +27,25 @@ use serde_json::{json, Value};
 const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
 
 /// `GET /v1/roles`: a bearer token's roles.
+#[utoipa::path(
+    get,
+    path = "/v1/roles",
+    tag = "introspection",
+    operation_id = "rolesOfToken",
+    summary = "The roles a web-identity token may assume (nothing consumed, STS not called)",
+    security(("workload_bearer" = [])),
+    responses(
+        (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
+        (status = 400, description = "No or a malformed Authorization header or token (`missing_token`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 413, description = "The token is too large (`oidc_token_too_large`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let credential = match bearer(&req) {
         Ok(Some(token)) => PresentedCredential::WebIdentityToken(SecretString::from(token)),
@@ -41,6 +61,30 @@ pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 }
 
 /// `POST /v1/roles`: the roles of a SAML Response (form or JSON) or a token.
+#[utoipa::path(
+    post,
+    path = "/v1/roles",
+    tag = "introspection",
+    operation_id = "rolesOfAssertion",
+    summary = "The roles a SAML Response (or a token) may assume (nothing consumed, STS not called)",
+    security((), ("workload_bearer" = [])),
+    request_body(content(
+        (RolesForm = "application/x-www-form-urlencoded"),
+        (RolesJson = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
+        (status = 400, description = "A malformed request, assertion or token (`missing_credential`, `ambiguous_credential`, `bad_json`, `bad_form`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn roles_post(
     req: HttpRequest,
     payload: web::Payload,
@@ -53,6 +97,27 @@ pub async fn roles_post(
 }
 
 /// `POST /v1/explain`.
+#[utoipa::path(
+    post,
+    path = "/v1/explain",
+    tag = "introspection",
+    operation_id = "explain",
+    summary = "What a credentials request would do, and every problem it would meet (nothing consumed, STS not called)",
+    security((), ("workload_bearer" = [])),
+    request_body(content = Option<ExplainJson>, content_type = "application/json", description = "May be empty when the token is in `Authorization: Bearer`"),
+    responses(
+        (status = 200, description = "The explanation (`Cache-Control: no-store`)", body = ExplainAnswer),
+        (status = 400, description = "A malformed request, assertion or token (`missing_credential`, `ambiguous_credential`, `bad_json`, `bad_form`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn explain(
     req: HttpRequest,
     payload: web::Payload,
@@ -142,16 +207,18 @@ pub fn explain_body(x: &Explanation) -> Value {
     })
 }
 
-#[derive(serde::Deserialize, Default)]
+/// `POST /v1/roles` as JSON: exactly one of the two.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RolesJson {
+pub struct RolesJson {
     saml_response: Option<String>,
     token: Option<String>,
 }
 
-#[derive(serde::Deserialize, Default)]
+/// `POST /v1/explain`: exactly one of `saml_response`, `token` and `Authorization: Bearer`.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExplainJson {
+pub struct ExplainJson {
     saml_response: Option<String>,
     token: Option<String>,
     role_arn: Option<String>,
