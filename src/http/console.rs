@@ -9,7 +9,7 @@
 use super::body::{json_or_default, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::explain::one_credential;
-use super::openapi::{ConsoleUrlAnswer, ErrorBody};
+use super::openapi::ErrorBody;
 use super::web_identity::bearer;
 use super::AppState;
 use crate::console::{ConsoleRequest, ConsoleUrl, ConsoleUrlRequest};
@@ -88,16 +88,27 @@ pub async fn console_url(
     }
 }
 
+/// The answer of `POST /v1/console-url` (`Cache-Control: no-store`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsoleUrlAnswer<'a> {
+    /// The AWS console sign-in URL: a bearer credential, valid 15 minutes.
+    pub url: &'a str,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+    /// The console session's length in seconds; `null`: the credentials' lifetime.
+    pub session_duration: Option<u32>,
+}
+
 /// `{"url","expires_at" (RFC 3339),"session_duration" (null: the credentials' lifetime)}`.
 fn answer(u: &ConsoleUrl) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(serde_json::json!({
-            "url": u.url.expose_secret(),
-            "expires_at": u.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "session_duration": u.session_duration,
-        }))
+        .json(ConsoleUrlAnswer {
+            url: u.url.expose_secret(),
+            expires_at: u.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            session_duration: u.session_duration,
+        })
 }
 
 fn parse(req: &HttpRequest, body: &[u8]) -> Result<ConsoleUrlRequest, RequestError> {

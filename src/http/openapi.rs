@@ -12,14 +12,15 @@
 //! `operationId` and at least one answer, every JSON error answer is [`ErrorBody`] (the one
 //! envelope of `errors.rs`), and every answer the broker gives matches it.
 //!
-//! The types below whose name ends in `Doc` (or that only describe a `json!` answer) describe
-//! answers the handlers build as JSON values; the credential answers are typed (`answer.rs`,
-//! `container.rs`) and so describe themselves.
+//! Most answers are serialized from the very types the document names (`CredentialsAnswer`,
+//! `ContainerCredentials`, `RolesAnswer`, `ExplainAnswer`, `ConsoleUrlAnswer`, `Revocation`,
+//! `Thumbprint`, ...). The types below describe the few answers handlers still build as JSON
+//! values (health, readiness, reload, the role picker's JSON, the error envelope); the live
+//! schemathesis run checks those answers against them.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::ToSchema;
@@ -223,63 +224,6 @@ pub struct SamlAcsForm {
     pub SAMLResponse: String,
     /// The local path to go to after the sign-in (checked).
     pub RelayState: Option<String>,
-}
-
-/// One role an assertion or token may assume (`/v1/roles`).
-#[derive(ToSchema)]
-pub struct OfferedRole {
-    pub role_arn: String,
-    pub alias: Option<String>,
-    pub mode: crate::mapping::StsMode,
-    pub rule: String,
-}
-
-/// The answer of `GET|POST /v1/roles`.
-#[derive(ToSchema)]
-pub struct RolesAnswer {
-    pub protocol: crate::identity::Protocol,
-    pub provider: String,
-    pub roles: Vec<OfferedRole>,
-}
-
-/// One problem a credentials request would meet (`code` as the credentials endpoint would answer
-/// it, plus that error's detail members).
-#[derive(ToSchema)]
-pub struct ExplainProblem {
-    pub code: String,
-    pub message: String,
-}
-
-/// The answer of `POST /v1/explain`; fields that depend on a chosen grant are `null` when none
-/// could be chosen.
-#[derive(ToSchema)]
-pub struct ExplainAnswer {
-    pub protocol: crate::identity::Protocol,
-    pub provider: String,
-    pub role_arn: Option<String>,
-    pub rule: Option<String>,
-    pub mode: Option<crate::mapping::StsMode>,
-    pub alias: Option<String>,
-    pub session_name: Option<String>,
-    /// The session tags AWS would receive.
-    pub tags: BTreeMap<String, String>,
-    pub transitive_tag_keys: Vec<String>,
-    pub source_identity: Option<String>,
-    pub duration_seconds: Option<u32>,
-    pub duration_reason: Option<String>,
-    /// Empty: the request would pass every check the broker makes before calling STS.
-    pub problems: Vec<ExplainProblem>,
-}
-
-/// The answer of `POST /v1/console-url` (`Cache-Control: no-store`).
-#[derive(ToSchema)]
-pub struct ConsoleUrlAnswer {
-    /// The AWS console sign-in URL: a bearer credential, valid 15 minutes.
-    pub url: String,
-    /// RFC 3339 UTC.
-    pub expires_at: String,
-    /// The console session's length in seconds; `null`: the credentials' lifetime.
-    pub session_duration: Option<u32>,
 }
 
 /// The answer of `POST /v1/admin/reload`.
