@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Check the broker's OpenAPI document against a live broker:
 #   1. start the debug broker on a spare loopback port with a test configuration (moto as STS and
-#      Redis from .fedbroker-run/services.env; a SAML IdP, issuer mode and an admin token, so
-#      that those routes answer for real);
+#      Redis from .fedbroker-run/services.env, the test OIDC IdP from .fedbroker-run/oidc-idp.env;
+#      a SAML IdP, issuer mode and an admin token, so that those routes answer for real);
 #   2. fetch GET /openapi.json and validate it with openapi-spec-validator (OpenAPI 3.1);
 #   3. run schemathesis against the broker, bounded (a fixed number of examples per operation,
 #      a fixed seed, and a time limit well under 2 minutes), with the checks
@@ -12,12 +12,13 @@
 #   4. print every 5xx the run met (method, URL, status, the start of the body), from the HAR
 #      report, and the broker's error log lines.
 #
-#   scripts/check-openapi.sh           needs `scripts/services.sh start` first (scripts/test.sh
-#                                      runs it as its "openapi" phase)
+#   scripts/check-openapi.sh           needs `scripts/services.sh start` and
+#                                      `scripts/oidc-idp.sh start` first (scripts/test.sh runs it
+#                                      as its "openapi" phase)
 #
 # Environment: VENV (default .venv: openapi-spec-validator and schemathesis from
 # scripts/requirements-test.txt), BIN (a broker binary; default: `cargo build --bin fedbroker`,
-# a no-op when up to date, and the debug binary), OPENAPI_EXAMPLES (default 15 per operation),
+# a no-op when up to date, and the debug binary), OPENAPI_EXAMPLES (default 30 per operation),
 # OPENAPI_MAX_SECONDS (default 100: the run is stopped, and fails, past that).
 #
 # No operation is excluded. Redirects are never followed (--max-redirects 0): the sign-in routes
@@ -28,7 +29,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 RUN=$ROOT/.fedbroker-run/openapi
 VENV=${VENV:-$ROOT/.venv}
-EXAMPLES=${OPENAPI_EXAMPLES:-15}
+EXAMPLES=${OPENAPI_EXAMPLES:-30}
 MAX_SECONDS=${OPENAPI_MAX_SECONDS:-100}
 
 fail() { echo "check-openapi: $*" >&2; exit 1; }
@@ -37,8 +38,12 @@ for tool in openapi-spec-validator schemathesis; do
     [[ -x $VENV/bin/$tool ]] || fail "$VENV/bin/$tool is missing: run scripts/setup.sh (scripts/requirements-test.txt)"
 done
 [[ -f .fedbroker-run/services.env ]] || fail "no .fedbroker-run/services.env: run scripts/services.sh start first"
+[[ -f .fedbroker-run/oidc-idp.env ]] || fail "no .fedbroker-run/oidc-idp.env: run scripts/oidc-idp.sh start first"
 # shellcheck source=/dev/null
 source .fedbroker-run/services.env
+# shellcheck source=/dev/null
+source .fedbroker-run/oidc-idp.env
+: "${FEDBROKER_TEST_OIDC_ISSUER:?oidc-idp.env did not set FEDBROKER_TEST_OIDC_ISSUER}"
 : "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
 : "${FEDBROKER_TEST_REDIS_URL:?services.env did not set FEDBROKER_TEST_REDIS_URL}"
 if [[ -z ${BIN:-} ]]; then
@@ -71,6 +76,9 @@ admin_token_file = "$RUN/admin-token"
 [aws]
 region = "us-east-1"
 sts_endpoint = "$FEDBROKER_TEST_STS_ENDPOINT"
+# Nothing listens there: no request of this check may leave the machine (the console sign-in
+# would otherwise call AWS's federation endpoint).
+federation_endpoint = "http://127.0.0.1:9/federation"
 [cache]
 redis_url = "$FEDBROKER_TEST_REDIS_URL"
 key_prefix = "fedbroker-openapi-$$:"
@@ -87,6 +95,11 @@ sp_cert_file = "certs/saml-sp.crt"
 [[saml.idps]]
 name = "test-idp"
 metadata_file = "config/test-idp-metadata.xml"
+[[oidc.providers]]
+name = "testidp"
+issuer = "$FEDBROKER_TEST_OIDC_ISSUER"
+audiences = ["sts.amazonaws.com"]
+ca_file = "$FEDBROKER_TEST_OIDC_CA"
 [issuer]
 enabled = true
 issuer_url = "https://broker.example.com"
@@ -115,18 +128,37 @@ print(sum(1 for p in d["paths"].values() for m in p if m in ("get","post","put",
 
 "$VENV/bin/openapi-spec-validator" "$RUN/openapi.json"
 
-# The admin token goes to the operations whose security scheme is admin_bearer only (the
-# others never see it); half the SAML sign-ins name the configured IdP, so that its redirect is
-# checked as well as the refusals.
+# Credentials for the operations that declare them, so that their successful answers are checked
+# too, not only the refusals: the admin token for admin_bearer, a workload token of the test IdP
+# for workload_bearer and container_authorization (only those operations get them). Half the
+# SAML sign-ins name the configured IdP (its redirect is checked), and half the role ARNs sent
+# to the credential and explain operations name a role (moto grants any), so that credential
+# answers are met as well as refusals. Not to /v1/console-url: with credentials it would call the
+# federation endpoint, which is nowhere here (a 503); nor to the admin revocation, whose blocks
+# would turn every later credential request for that role into 403 access_revoked.
+token=$(bash scripts/oidc-token.sh) || fail "scripts/oidc-token.sh gave no workload token"
 cat >"$RUN/schemathesis.toml" <<EOF
 [auth.openapi.admin_bearer]
 bearer = "$(cat "$RUN/admin-token")"
 
+[auth.openapi.workload_bearer]
+bearer = "$token"
+
+[auth.openapi.container_authorization]
+api_key = "$token"
+
 [dictionaries.saml_idps]
 values = ["test-idp"]
 
+[dictionaries.roles]
+values = ["arn:aws:iam::123456789012:role/openapi-check"]
+
 [parameters]
 "query.idp" = { dictionary = "saml_idps", probability = 0.5 }
+
+[[operations]]
+include-operation-id-regex = "^(containerCredentials|webIdentityCredentials|explain)$"
+parameters = { "query.role_arn" = { dictionary = "roles", probability = 0.5 }, "body.role_arn" = { dictionary = "roles", probability = 0.5 } }
 EOF
 
 rc=0
