@@ -169,7 +169,7 @@ start=$SECONDS
     --url "$url" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$EXAMPLES" \
-    --seed 20260415 \
+    --seed "${OPENAPI_SEED:-20260415}" \
     --workers 2 \
     --max-redirects 0 \
     --request-timeout 10 \

@@ -301,3 +301,17 @@ async fn every_documented_route_is_routed() {
     .await;
     assert_eq!(resp.status(), 405);
 }
+
+#[actix_web::test]
+async fn routes_where_leaves_out_only_the_routes_it_is_told_to() {
+    let app = atest::init_service(
+        App::new()
+            .configure(|cfg| fedbroker::http::routes_where(cfg, |_, path| path != "/metrics")),
+    )
+    .await;
+    let get = |uri: &'static str| atest::TestRequest::get().uri(uri).to_request();
+    let metrics = atest::call_service(&app, get("/metrics")).await;
+    assert_eq!(metrics.status(), 404);
+    let healthz = atest::call_service(&app, get("/healthz")).await;
+    assert_eq!(healthz.status(), 200);
+}

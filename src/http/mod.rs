@@ -41,8 +41,10 @@ macro_rules! route_table {
         /// Every route as `(method, path)`, in registration order (method in lower case).
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),+];
 
-        fn register(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, web::$method().to($($handler)::+));)+
+        fn register(cfg: &mut web::ServiceConfig, keep: impl Fn(&str, &str) -> bool) {
+            $(if keep(stringify!($method), $path) {
+                cfg.route($path, web::$method().to($($handler)::+));
+            })+
         }
 
         /// The OpenAPI document of every route in the table (see `openapi`).
@@ -93,6 +95,12 @@ route_table! {
 /// Register every route on an actix `App` (the table above), with the broker's own answers for
 /// unmatched requests and unparsable query strings and forms (`fallback`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    routes_where(cfg, |_, _| true);
+}
+
+/// [`routes`], but only the table's routes for which `keep(method, path)` holds (e.g. a listener
+/// that leaves `/metrics` to a separate one). The OpenAPI document still lists every route.
+pub fn routes_where(cfg: &mut web::ServiceConfig, keep: impl Fn(&str, &str) -> bool) {
     fallback::configure(cfg);
-    register(cfg);
+    register(cfg, keep);
 }
