@@ -6,9 +6,9 @@
 #   2. fetch GET /openapi.json and validate it with openapi-spec-validator (OpenAPI 3.1);
 #   3. run schemathesis against the broker, bounded (a fixed number of examples per operation,
 #      a fixed seed, and a time limit well under 2 minutes), with the checks
-#      not_a_server_error, status_code_conformance, content_type_conformance and
-#      response_schema_conformance: no answer is a 5xx, every status, content type and body is
-#      one the document describes;
+#      not_a_server_error, status_code_conformance, content_type_conformance,
+#      response_schema_conformance and response_headers_conformance: no answer is a 5xx, every
+#      status, content type, body and documented header is one the document describes;
 #   4. print every 5xx the run met (method, URL, status, the start of the body), from the HAR
 #      report, and the broker's error log lines.
 #
@@ -167,7 +167,7 @@ start=$SECONDS
 (cd "$RUN" && timeout --signal=INT "$MAX_SECONDS" "$VENV/bin/schemathesis" --config-file "$RUN/schemathesis.toml" run \
     "$RUN/openapi.json" \
     --url "$url" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples "$EXAMPLES" \
     --seed "${OPENAPI_SEED:-20260415}" \
     --workers 2 \
