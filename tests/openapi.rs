@@ -315,3 +315,27 @@ async fn routes_where_leaves_out_only_the_routes_it_is_told_to() {
     let healthz = atest::call_service(&app, get("/healthz")).await;
     assert_eq!(healthz.status(), 200);
 }
+
+#[test]
+fn optional_json_bodies_are_optional_objects_not_null() {
+    // The token may come in Authorization instead, so the body may be absent; a JSON `null` body
+    // is refused like any non-object, and the document must not offer it.
+    let doc = doc();
+    for path in [
+        "/v1/web-identity/credentials",
+        "/v1/explain",
+        "/v1/console-url",
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], true, "{path}");
+        let schema = &body["content"]["application/json"]["schema"];
+        assert!(
+            schema["$ref"].as_str().is_some(),
+            "{path}: {schema} is not the body object"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/v1/saml/credentials"]["post"]["requestBody"]["required"],
+        true
+    );
+}

@@ -72,10 +72,13 @@ pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     operation_id = "rolesOfAssertion",
     summary = "The roles a SAML Response (or a token) may assume (nothing consumed, STS not called)",
     security((), ("workload_bearer" = [])),
-    request_body(content(
-        (RolesForm = "application/x-www-form-urlencoded"),
-        (RolesJson = "application/json"),
-    )),
+    request_body(
+        content(
+            (Option<RolesForm> = "application/x-www-form-urlencoded"),
+            (Option<RolesJson> = "application/json"),
+        ),
+        description = "May be empty when the token is in `Authorization: Bearer`"
+    ),
     responses(
         (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
         (status = 400, description = "A malformed request, assertion or token (`missing_credential`, `ambiguous_credential`, `bad_json`, `bad_form`, `bad_authorization`, ...)", body = ErrorBody),

@@ -81,6 +81,7 @@ impl utoipa::Modify for Describe {
              `Retry-After`)."
                 .into(),
         );
+        optional_bodies_are_not_null(openapi);
         let components = openapi.components.get_or_insert_with(Default::default);
         let bearer = |what: &str| {
             SecurityScheme::Http(
@@ -118,6 +119,39 @@ impl utoipa::Modify for Describe {
                  when `server.public_url` is https",
             ))),
         );
+    }
+}
+
+/// A request body that may be left out (`request_body(content = Option<T>)`: the JSON body of a
+/// request whose token is in `Authorization`) is "not required", not "may be JSON `null`": the
+/// handlers refuse a `null` body like any other non-object. Keep the body optional and its schema
+/// the object alone.
+fn optional_bodies_are_not_null(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    for item in openapi.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            let Some(body) = op.request_body.as_mut() else {
+                continue;
+            };
+            for content in body.content.values_mut() {
+                if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
+                    if let [a, b] = one_of.items.as_slice() {
+                        let kept = if is_null(a) {
+                            Some(b.clone())
+                        } else if is_null(b) {
+                            Some(a.clone())
+                        } else {
+                            None
+                        };
+                        if kept.is_some() {
+                            content.schema = kept;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
