@@ -128,6 +128,14 @@ print(sum(1 for p in d["paths"].values() for m in p if m in ("get","post","put",
 
 "$VENV/bin/openapi-spec-validator" "$RUN/openapi.json"
 
+# The document is public: it describes routes, never this broker's configuration.
+for secret_or_config in "$(cat "$RUN/admin-token")" test-idp testidp "$FEDBROKER_TEST_OIDC_ISSUER" \
+    broker.example.com demo-rsa-1 "$FEDBROKER_TEST_REDIS_URL" "$FEDBROKER_TEST_STS_ENDPOINT"; do
+    if grep -qF -- "$secret_or_config" "$RUN/openapi.json"; then
+        fail "GET /openapi.json reveals the configuration ($secret_or_config)"
+    fi
+done
+
 # Credentials for the operations that declare them, so that their successful answers are checked
 # too, not only the refusals: the admin token for admin_bearer, a workload token of the test IdP
 # for workload_bearer and container_authorization (only those operations get them). Half the
