@@ -12,7 +12,7 @@
 use super::bad_input::{fields_of, json_message};
 use super::body::read_parsed;
 use super::errors::{error_response, RequestError};
-use super::openapi::{ErrorBody, ReloadAnswer};
+use super::openapi::{ErrorBody, ReloadAnswer, ReloadStatus};
 use super::AppState;
 use crate::audit::{token_fingerprint, RevokeTarget};
 use crate::error::{ApiError, ErrorKind};
@@ -162,7 +162,10 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             audit(Ok(()));
             HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({ "status": "reloaded", "applied": summary }))
+                .json(ReloadAnswer {
+                    status: ReloadStatus::Reloaded,
+                    applied: summary,
+                })
         }
         Err(problems) => {
             let e = ReloadError::Refused(problems);

@@ -14,9 +14,9 @@
 //!
 //! Most answers are serialized from the very types the document names (`CredentialsAnswer`,
 //! `ContainerCredentials`, `RolesAnswer`, `ExplainAnswer`, `ConsoleUrlAnswer`, `Revocation`,
-//! `Thumbprint`, ...). The types below describe the few answers handlers still build as JSON
-//! values (health, readiness, reload, the role picker's JSON, the error envelope); the live
-//! schemathesis run checks those answers against them.
+//! `Thumbprint`, `ReloadAnswer`, ...). The other types below describe the few answers handlers
+//! still build as JSON values (health, readiness, the role picker's JSON, the error envelope);
+//! the live schemathesis run checks those answers against them.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -260,16 +260,16 @@ pub struct SamlAcsForm {
     pub RelayState: Option<String>,
 }
 
-/// The answer of `POST /v1/admin/reload`.
-#[derive(ToSchema)]
+/// The answer of `POST /v1/admin/reload` (`Cache-Control: no-store`).
+#[derive(serde::Serialize, ToSchema)]
 pub struct ReloadAnswer {
     #[schema(inline)]
     pub status: ReloadStatus,
     pub applied: crate::reload::ReloadSummary,
 }
 
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ReloadStatus {
     Reloaded,
 }
