@@ -10,7 +10,7 @@
 
 use super::browser_audit as audit;
 use super::errors::status_for;
-use super::openapi::{ErrorBody, PickerAnswer, SamlAcsForm};
+use super::openapi::{ErrorBody, PickerAnswer, PickerRole, SamlAcsForm, UnavailablePickerRole};
 use super::AppState;
 use crate::error::ApiError;
 use crate::web::{
@@ -371,69 +371,71 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         Ok(r) => r,
         Err(e) => return error_page(&e),
     };
-    let unavailable: Vec<serde_json::Value> = unavailable
+    let account = |arn: &str| arn.split(':').nth(4).unwrap_or_default().to_owned();
+    let role_name = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let unavailable: Vec<UnavailablePickerRole> = unavailable
         .iter()
         .map(|u| {
             let arn = u.role_arn.as_str();
-            json!({
-                "role_arn": arn,
-                "account": arn.split(':').nth(4).unwrap_or_default(),
-                "role_name": arn.rsplit('/').next().unwrap_or_default(),
-                "alias": u.alias,
-                "code": u.code,
-                "reason": u.reason,
-            })
+            UnavailablePickerRole {
+                role_arn: arn.to_owned(),
+                account: account(arn),
+                role_name: role_name(arn),
+                alias: u.alias.clone(),
+                code: u.code.to_owned(),
+                reason: u.reason.clone(),
+            }
         })
         .collect();
-    let rows: Vec<serde_json::Value> = roles
+    let rows: Vec<PickerRole> = roles
         .iter()
         .map(|r| {
             let arn = r.role_arn.as_str();
-            json!({
-                "role_arn": arn,
-                "account": arn.split(':').nth(4).unwrap_or_default(),
-                "role_name": arn.rsplit('/').next().unwrap_or_default(),
-                "alias": r.alias,
-                "mode": r.mode,
-                "console_url": format!("/console?role={}&csrf={}", urlencode(arn), session.csrf_token),
-            })
+            PickerRole {
+                role_arn: arn.to_owned(),
+                account: account(arn),
+                role_name: role_name(arn),
+                alias: r.alias.clone(),
+                mode: r.mode,
+                console_url: format!(
+                    "/console?role={}&csrf={}",
+                    urlencode(arn),
+                    session.csrf_token
+                ),
+            }
         })
         .collect();
     if wants_json(&req) {
-        return secure(HttpResponse::Ok()).json(json!({
-            "subject": session.identity.subject(),
-            "provider": session.identity.provider(),
-            "roles": rows,
-            "unavailable": unavailable,
-        }));
+        return secure(HttpResponse::Ok()).json(PickerAnswer {
+            subject: session.identity.subject().to_owned(),
+            provider: session.identity.provider().to_owned(),
+            roles: rows,
+            unavailable,
+        });
     }
     let mut table = String::from(
         "<table><caption>Roles you may use</caption><thead><tr><th scope=\"col\">Account</th>\
          <th scope=\"col\">Role</th><th scope=\"col\">Account ID</th><th scope=\"col\"></th></tr></thead><tbody>",
     );
     for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
         table.push_str(&format!(
             "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td><a class=\"console\" href=\"{href}\" \
              aria-label=\"Open the AWS console as {name} in {acct}\">Open console</a></td></tr>",
-            alias = esc(&r["alias"].as_str().map_or_else(|| s("account"), str::to_owned)),
-            name = esc(&s("role_name")),
-            acct = esc(&s("account")),
-            href = esc(&s("console_url")),
+            alias = esc(r.alias.as_deref().unwrap_or(&r.account)),
+            name = esc(&r.role_name),
+            acct = esc(&r.account),
+            href = esc(&r.console_url),
         ));
     }
     for u in &unavailable {
-        let s = |k: &str| u[k].as_str().unwrap_or_default().to_owned();
         table.push_str(&format!(
             "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td>Unavailable: {reason} \
              (<code>{code}</code>)</td></tr>",
-            alias = esc(&u["alias"]
-                .as_str()
-                .map_or_else(|| s("account"), str::to_owned)),
-            name = esc(&s("role_name")),
-            acct = esc(&s("account")),
-            reason = esc(&s("reason")),
-            code = esc(&s("code")),
+            alias = esc(u.alias.as_deref().unwrap_or(&u.account)),
+            name = esc(&u.role_name),
+            acct = esc(&u.account),
+            reason = esc(&u.reason),
+            code = esc(&u.code),
         ));
     }
     table.push_str("</tbody></table>");

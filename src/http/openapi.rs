@@ -14,9 +14,9 @@
 //!
 //! Most answers are serialized from the very types the document names (`CredentialsAnswer`,
 //! `ContainerCredentials`, `RolesAnswer`, `ExplainAnswer`, `ConsoleUrlAnswer`, `Revocation`,
-//! `Thumbprint`, `ReloadAnswer`, ...). The other types below describe the few answers handlers
-//! still build as JSON values (health, readiness, the role picker's JSON, the error envelope);
-//! the live schemathesis run checks those answers against them.
+//! `Thumbprint`, `ReloadAnswer`, `PickerAnswer`, ...). The other types below describe the few
+//! answers handlers still build as JSON values (health, readiness, the error envelope); the live
+//! schemathesis run checks those answers against them.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -275,7 +275,7 @@ pub enum ReloadStatus {
 }
 
 /// A role of the signed-in browser's picker (`GET /roles` as JSON).
-#[derive(ToSchema)]
+#[derive(serde::Serialize, ToSchema)]
 pub struct PickerRole {
     pub role_arn: String,
     pub account: String,
@@ -287,23 +287,24 @@ pub struct PickerRole {
 }
 
 /// A role the rules name but that cannot be used now, and why.
-#[derive(ToSchema)]
-pub struct UnavailableRole {
+#[derive(serde::Serialize, ToSchema)]
+pub struct UnavailablePickerRole {
     pub role_arn: String,
     pub account: String,
     pub role_name: String,
     pub alias: Option<String>,
+    /// The error code the credentials endpoint would answer.
     pub code: String,
     pub reason: String,
 }
 
 /// `GET /roles` with `Accept: application/json`.
-#[derive(ToSchema)]
+#[derive(serde::Serialize, ToSchema)]
 pub struct PickerAnswer {
     pub subject: String,
     pub provider: String,
     pub roles: Vec<PickerRole>,
-    pub unavailable: Vec<UnavailableRole>,
+    pub unavailable: Vec<UnavailablePickerRole>,
 }
 
 /// Issuer mode's OpenID Provider metadata (`issuer`, `jwks_uri`, ...).
