@@ -339,3 +339,32 @@ fn optional_json_bodies_are_optional_objects_not_null() {
         true
     );
 }
+
+#[test]
+fn api_routes_refuse_in_json_and_browser_routes_with_a_page() {
+    // The fallback's split (src/http/fallback.rs): refusals on /v1/ are the JSON envelope, on the
+    // browser routes the HTML error page; the rate limiter's 429 is JSON everywhere.
+    const BROWSER: [&str; 7] = [
+        "/roles",
+        "/console",
+        "/logout",
+        "/oidc/login",
+        "/oidc/callback",
+        "/saml/login",
+        "/saml/acs",
+    ];
+    for (method, path, op) in operations(&doc()) {
+        for (status, r) in op["responses"].as_object().expect("responses") {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let has = |media: &str| r["content"].get(media).is_some();
+            if path.starts_with("/v1/") || status == "429" {
+                assert!(has("application/json"), "{method} {path} {status}");
+            } else if BROWSER.contains(&path.as_str()) && path != "/roles" {
+                assert!(has("text/html"), "{method} {path} {status}");
+                assert!(!has("application/json"), "{method} {path} {status}");
+            }
+        }
+    }
+}
