@@ -48,6 +48,7 @@ sts_endpoint = "$FEDBROKER_TEST_STS_ENDPOINT"
 [cache]
 redis_url = "$FEDBROKER_TEST_REDIS_URL"
 key_prefix = "fedbroker-demo-$$:"
+encryption_keys = ["demo:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
 
 [log]
 format = "text"

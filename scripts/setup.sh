@@ -58,7 +58,7 @@ APT_PACKAGES=(
     build-essential pkg-config
     libxml2-dev libxmlsec1-dev libxmlsec1-openssl libxslt1-dev xmlsec1 # samael's xmlsec feature
     libclang-dev clang                                                 # bindgen for xmlsec
-    openssl redis-server curl python3-venv
+    openssl redis-server redis-sentinel curl python3-venv              # redis-sentinel: Sentinel tests
     chromium                                                           # browser e2e (playwright-core drives it)
     prometheus                                                         # promtool: alert rules (lint-deploy)
     buildah debootstrap                                                # container image build + run (container-demo)

@@ -41,6 +41,7 @@ stop_services() {
         fi
         bash scripts/oidc-idp.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
         bash scripts/redis-cluster.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
+        bash scripts/redis-topologies.sh stop >>"$RUN_DIR/services-stop.log" 2>&1 || true
     fi
     exit "$rc"
 }
@@ -67,6 +68,14 @@ bash scripts/redis-cluster.sh start
 # shellcheck source=/dev/null
 source "$RUN_DIR/redis-cluster.env"
 : "${FEDBROKER_TEST_REDIS_CLUSTER_URLS:?redis-cluster.env did not set FEDBROKER_TEST_REDIS_CLUSTER_URLS}"
+
+phase "Redis topologies start (TLS with client certificates, password, Sentinel group)"
+bash scripts/redis-topologies.sh start
+# shellcheck source=/dev/null
+source "$RUN_DIR/redis-topologies.env"
+: "${FEDBROKER_TEST_REDIS_TLS_URL:?redis-topologies.env did not set FEDBROKER_TEST_REDIS_TLS_URL}"
+: "${FEDBROKER_TEST_SENTINEL_URLS:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_URLS}"
+: "${FEDBROKER_TEST_SENTINEL_MASTER:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_MASTER}"
 
 phase "test OIDC IdP start (oidc-provider over HTTPS on loopback)"
 bash scripts/oidc-idp.sh start

@@ -19,6 +19,7 @@ pub mod issuer;
 pub mod limits;
 pub mod mapping;
 pub mod oidc;
+pub mod redis_link;
 pub mod reload;
 pub mod replay;
 pub mod saml;

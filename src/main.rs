@@ -169,11 +169,7 @@ fn check_config(path: &str, probe: bool) -> ExitCode {
             "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {}, listener: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
-            if cfg.cache.redis_url.is_some() {
-                "redis"
-            } else {
-                "in-process"
-            },
+            fedbroker::redis_link::describe(&cfg.cache),
             credential_cache_kind(&cfg),
             match (&cfg.server.tls_cert_file, &cfg.server.tls_client_ca_file) {
                 (None, _) => "http",
@@ -302,6 +298,9 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let metrics_server = metrics_server(&cfg, &data)?;
         let serve_metrics = metrics_server.is_none();
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread: standalone Redis links open a connection per
+            // worker on its own runtime (no cross-thread hop per command).
+            fedbroker::redis_link::mark_worker_thread();
             App::new()
                 .app_data(data.clone())
                 .wrap(middleware::from_fn(move |req, next| {
@@ -391,14 +390,12 @@ const METRICS_MAX_CONNECTIONS: usize = 64;
 
 /// Which credential cache the config selects (see `http::state::build_cache`).
 fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {
-    let keyed = !cfg.cache.encryption_keys.is_empty() || cfg.cache.encryption_key_file.is_some();
-    match (cfg.cache.enabled, keyed) {
+    match (
+        cfg.cache.enabled,
+        fedbroker::redis_link::describe(&cfg.cache),
+    ) {
         (false, _) => "disabled",
-        (true, true) if !cfg.cache.redis_cluster_urls.is_empty() => "redis cluster (encrypted)",
-        (true, true) if cfg.cache.redis_url.is_some() => "redis (encrypted)",
-        (true, false) if cfg.cache.redis_url.is_some() => {
-            "in-process (no cache.encryption_keys: credentials are not shared across replicas)"
-        }
-        _ => "in-process",
+        (true, "in-process") => "in-process",
+        (true, shared) => shared,
     }
 }

@@ -1,4 +1,5 @@
-//! Redis credential cache, standalone (`ConnectionManager`) or Redis Cluster (`cluster_async`).
+//! Redis credential cache over the shared connection layer ([`crate::redis_link`]): standalone,
+//! Redis Cluster or Sentinel.
 //!
 //! Key names (every command touches one key, so cluster slots never matter):
 //! - `<prefix>cred:<cache key hex>` → AES-256-GCM envelope ([`super::crypto`]), `PX` = the TTL;
@@ -8,37 +9,32 @@
 //!   [`LABEL_TTL`] after its last addition;
 //! - `<prefix>block:<label>` → `1`, `PX` = how long re-issue stays blocked.
 //!
-//! A cache hit is one round trip on standalone Redis: `EXISTS <block keys>` and `GET <entry>`
-//! pipelined, in that order ([`CredentialCache::get_unless_blocked`]).
+//! A cache hit is one round trip on a single node (standalone, Sentinel): `EXISTS <block keys>` and
+//! `GET <entry>` pipelined, in that order ([`CredentialCache::get_unless_blocked`]). The cache is an
+//! optimisation: its writes do not `WAIT` for a replica (a lost entry only costs an STS call).
 //!
 //! Invariants: no readable secret, subject or token in a key or a value (values are sealed, AAD =
 //! cache key); every call is bounded by [`OP_TIMEOUT`] and reported as
 //! [`CacheError::Unavailable`], so the caller can fall back instead of hanging; the connection
-//! reconnects by itself (the manager for standalone, slot refresh for cluster).
+//! reconnects by itself (see [`crate::redis_link`]).
 
 use super::crypto::Keyring;
 use super::{
     blocked_then_get, CacheError, CacheKey, CachedCredentials, CredentialCache, Guarded, Label,
     LockToken, Purged,
 };
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Script, Value};
-use std::future::Future;
+use crate::redis_link::{RedisLink, Store};
+use redis::{Cmd, FromRedisValue, Pipeline, Script};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Time allowed to open a connection (and, for cluster, to read the slot map).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub use crate::redis_link::{
+    CLUSTER_RETRIES, CONNECT_TIMEOUT, RECONNECT_MAX_DELAY, RECONNECT_RETRIES,
+};
+
 /// Time allowed for one cache command. The cache is an optimisation: past this, a login goes to
 /// STS directly rather than wait, so it is much shorter than an STS call's budget.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
-/// Reconnection attempts the standalone manager makes before reporting an error.
-pub const RECONNECT_RETRIES: usize = 1;
-/// Ceiling for the wait between reconnection attempts (see `replay::redis::RECONNECT_MAX_DELAY`).
-pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
-/// Retries of a cluster command (MOVED/ASK redirections, a node restarting).
-pub const CLUSTER_RETRIES: u32 = 2;
 
 /// How long a label's index outlives its last addition: the longest STS session (12 h), so an
 /// index never forgets an entry that can still be served.
@@ -56,46 +52,13 @@ else
   return 0
 end";
 
-/// Entries read and deleted per round trip when a label is purged (standalone Redis).
+/// Entries read and deleted per round trip when a label is purged (single node).
 const PURGE_CHUNK: usize = 500;
-
-/// Standalone or cluster connection; both clone cheaply and multiplex.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
-        }
-    }
-}
 
 /// Redis-backed [`CredentialCache`].
 #[derive(Clone)]
 pub struct RedisCredentialCache {
-    conn: Conn,
+    link: RedisLink,
     key_prefix: String,
     keyring: Arc<Keyring>,
     renew: Arc<Script>,
@@ -103,11 +66,11 @@ pub struct RedisCredentialCache {
 }
 
 impl std::fmt::Debug for RedisCredentialCache {
-    // URLs may hold a password; show the prefix, the mode and the key ids only.
+    // URLs may hold a password; show the prefix, the link's topology and the key ids only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCredentialCache")
             .field("key_prefix", &self.key_prefix)
-            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
+            .field("link", &self.link)
             .field("keyring", &self.keyring)
             .finish()
     }
@@ -115,26 +78,6 @@ impl std::fmt::Debug for RedisCredentialCache {
 
 pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> CacheError {
     CacheError::Unavailable(Box::new(e))
-}
-
-/// A standalone connection manager with the bounded connect, response and reconnection settings
-/// above; fails if Redis does not answer within [`CONNECT_TIMEOUT`] (misconfiguration shows at
-/// start-up). Shared by the credential cache and the browser-state store.
-pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, CacheError> {
-    let client = redis::Client::open(url).map_err(unavailable)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(CONNECT_TIMEOUT)
-        .set_response_timeout(OP_TIMEOUT)
-        .set_number_of_retries(RECONNECT_RETRIES)
-        .set_factor(2)
-        .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
-    tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        ConnectionManager::new_with_config(client, config),
-    )
-    .await
-    .map_err(unavailable)?
-    .map_err(unavailable)
 }
 
 impl RedisCredentialCache {
@@ -145,8 +88,8 @@ impl RedisCredentialCache {
         key_prefix: &str,
         keyring: Keyring,
     ) -> Result<Self, CacheError> {
-        let conn = connect_manager(url).await?;
-        Ok(Self::with_conn(Conn::Single(conn), key_prefix, keyring))
+        let link = RedisLink::connect_url(url).await.map_err(unavailable)?;
+        Ok(Self::new(link, key_prefix, keyring))
     }
 
     /// Connect to a Redis Cluster through any of `urls` (seed nodes; the rest is discovered).
@@ -155,22 +98,16 @@ impl RedisCredentialCache {
         key_prefix: &str,
         keyring: Keyring,
     ) -> Result<Self, CacheError> {
-        let client = redis::cluster::ClusterClient::builder(urls.to_vec())
-            .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(OP_TIMEOUT)
-            .retries(CLUSTER_RETRIES)
-            .build()
-            .map_err(unavailable)?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_connection())
+        let link = RedisLink::connect(&crate::redis_link::LinkSettings::cluster(urls))
             .await
-            .map_err(unavailable)?
             .map_err(unavailable)?;
-        Ok(Self::with_conn(Conn::Cluster(conn), key_prefix, keyring))
+        Ok(Self::new(link, key_prefix, keyring))
     }
 
-    fn with_conn(conn: Conn, key_prefix: &str, keyring: Keyring) -> Self {
+    /// On an open link (any topology).
+    pub fn new(link: RedisLink, key_prefix: &str, keyring: Keyring) -> Self {
         Self {
-            conn,
+            link,
             key_prefix: key_prefix.to_owned(),
             keyring: Arc::new(keyring),
             renew: Arc::new(Script::new(RENEW_SCRIPT)),
@@ -197,31 +134,29 @@ impl RedisCredentialCache {
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
-        let mut conn = self.conn.clone();
-        bounded(cmd.query_async(&mut conn)).await
+        self.link
+            .query(Store::Cache, OP_TIMEOUT, cmd)
+            .await
+            .map_err(unavailable)
     }
 
     async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
-        let mut conn = self.conn.clone();
-        bounded(pipe.query_async(&mut conn)).await
+        self.link
+            .query_pipe(Store::Cache, OP_TIMEOUT, pipe)
+            .await
+            .map_err(unavailable)
     }
 
     async fn script(&self, script: &Script, key: String, args: &[&str]) -> Result<i64, CacheError> {
-        let mut conn = self.conn.clone();
         let mut inv = script.key(key);
         for a in args {
             inv.arg(*a);
         }
-        bounded(inv.invoke_async(&mut conn)).await
+        self.link
+            .invoke(Store::Cache, OP_TIMEOUT, &inv)
+            .await
+            .map_err(unavailable)
     }
-}
-
-/// One Redis call, bounded by [`OP_TIMEOUT`]; a timeout or an error is `Unavailable`.
-async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
-    tokio::time::timeout(OP_TIMEOUT, call)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -333,7 +268,7 @@ impl CredentialCache for RedisCredentialCache {
             .filter_map(|h| CacheKey::from_hex(h))
             .collect();
         let mut out = Purged::default();
-        if matches!(self.conn, Conn::Single(_)) {
+        if self.link.single_node() {
             // Standalone: one round trip per PURGE_CHUNK entries: MGET (to report which AWS
             // sessions remain valid) then DEL, pipelined in that order.
             for chunk in keys.chunks(PURGE_CHUNK) {
@@ -388,7 +323,7 @@ impl CredentialCache for RedisCredentialCache {
         }
         // On every request: one round trip. Standalone: one EXISTS over all keys; cluster (keys
         // in different slots): one EXISTS per key, sent concurrently.
-        if matches!(self.conn, Conn::Single(_)) {
+        if self.link.single_node() {
             let mut cmd = redis::cmd("EXISTS");
             for l in labels {
                 cmd.arg(self.block_key(l));
@@ -414,7 +349,7 @@ impl CredentialCache for RedisCredentialCache {
         labels: &[Label],
     ) -> Result<Guarded, CacheError> {
         // Cluster (block and entry keys in different slots): `blocked` then `get`, in order.
-        if labels.is_empty() || !matches!(self.conn, Conn::Single(_)) {
+        if labels.is_empty() || !self.link.single_node() {
             return blocked_then_get(self, key, labels).await;
         }
         // Standalone: EXISTS then GET pipelined, one round trip. Redis runs a connection's commands

@@ -2,10 +2,10 @@
 //! configuration names and report each one (ok / failed / skipped) and every problem at once.
 //!
 //! What is probed, with the broker's own code wherever the broker has it:
-//! - Redis (`cache.redis_url`, `cache.redis_cluster_urls`): connect (AUTH included), `PING`, then a
-//!   `SET`/`GET`/`DEL` round trip on a random key under `cache.key_prefix` that expires after
-//!   [`PROBE_KEY_TTL_MS`] even if the `DEL` never arrives ([`probe_redis`], one function so the
-//!   full multi-topology probe can replace it);
+//! - Redis (`cache.redis_url`, `cache.redis_cluster_urls` or `cache.sentinel_urls`, with the
+//!   configured TLS and AUTH): `redis_link::probe` connects as the broker does, sends `PING`, then a
+//!   `SET`/`GET`/`DEL` round trip on a random key under `cache.key_prefix` that expires on its own
+//!   even if the `DEL` never arrives;
 //! - each `[[oidc.providers]]` issuer: discovery (its `issuer` must match) and its `jwks_uri`,
 //!   through the broker's own fetcher (`oidc::fetch`) and JWKS parser (`oidc::keys`): the JWKS must
 //!   hold a usable key that can verify one of the provider's `allowed_algorithms`;
@@ -24,16 +24,12 @@
 //! scheme://host:port only, Redis messages are scrubbed of the URL's credentials); a problem line
 //! says which key or provider, what failed and what to fix.
 
-use crate::cache::redis::{
-    CONNECT_TIMEOUT as REDIS_CONNECT_TIMEOUT, OP_TIMEOUT as REDIS_OP_TIMEOUT,
-};
 use crate::config::{CacheConfig, Config, OidcProviderConfig};
 use crate::http::trust::{idps_or_errors, load_each_idp, HttpMetadataFetcher};
 use crate::oidc::fetch::{FetchError, HttpJwksFetcher, JwksFetcher};
 use crate::oidc::keys::KeySet;
 use crate::oidc::provider::parse_algorithms;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionLike;
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -44,8 +40,6 @@ pub const PROBE_DEADLINE: Duration = Duration::from_secs(12);
 pub const REACH_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Whole-request timeout of a reachability probe.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(5);
-/// Lifetime of the probe's Redis key, should its `DEL` be lost.
-pub const PROBE_KEY_TTL_MS: u64 = 10_000;
 
 /// The result of probing one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +169,15 @@ async fn redis_entry(cache: &CacheConfig) -> (Probed, Vec<String>) {
                 .map(|u| public_redis_target(u.expose_secret())),
         );
     }
+    if !cache.sentinel_urls.is_empty() {
+        keys.push("cache.sentinel_urls");
+        targets.extend(
+            cache
+                .sentinel_urls
+                .iter()
+                .map(|u| public_redis_target(u.expose_secret())),
+        );
+    }
     let what = keys.join(" + ");
     let target = targets.join(" ");
     if keys.is_empty() {
@@ -217,141 +220,7 @@ async fn redis_entry(cache: &CacheConfig) -> (Probed, Vec<String>) {
 /// `cache.redis_cluster_urls`), authenticate, `PING`, and `SET`/`GET`/`DEL` a probe key; one
 /// problem line per failure, naming the key, never the password.
 pub async fn probe_redis(cfg: &CacheConfig) -> Vec<String> {
-    let key = format!("{}probe:{}", cfg.key_prefix, uuid::Uuid::new_v4().simple());
-    let standalone = async {
-        let url = cfg.redis_url.as_ref()?;
-        let url = url.expose_secret();
-        let result = async {
-            let client = redis::Client::open(url).map_err(|e| describe_redis(&e))?;
-            let config = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
-                .set_response_timeout(REDIS_OP_TIMEOUT);
-            let mut conn = tokio::time::timeout(
-                REDIS_CONNECT_TIMEOUT,
-                client.get_multiplexed_async_connection_with_config(&config),
-            )
-            .await
-            .map_err(|_| no_answer_redis())?
-            .map_err(|e| describe_redis(&e))?;
-            round_trip(&mut conn, &key).await
-        }
-        .await;
-        result
-            .err()
-            .map(|why| redis_problem("cache.redis_url", &[url], &why))
-    };
-    let cluster = async {
-        if cfg.redis_cluster_urls.is_empty() {
-            return None;
-        }
-        let urls: Vec<&str> = cfg
-            .redis_cluster_urls
-            .iter()
-            .map(|u| u.expose_secret())
-            .collect();
-        let result = async {
-            let client = redis::cluster::ClusterClient::builder(urls.clone())
-                .connection_timeout(REDIS_CONNECT_TIMEOUT)
-                .response_timeout(REDIS_OP_TIMEOUT)
-                .retries(1)
-                .build()
-                .map_err(|e| describe_redis(&e))?;
-            let mut conn =
-                tokio::time::timeout(REDIS_CONNECT_TIMEOUT, client.get_async_connection())
-                    .await
-                    .map_err(|_| no_answer_redis())?
-                    .map_err(|e| describe_redis(&e))?;
-            round_trip(&mut conn, &key).await
-        }
-        .await;
-        result
-            .err()
-            .map(|why| redis_problem("cache.redis_cluster_urls", &urls, &why))
-    };
-    let (a, b) = tokio::join!(standalone, cluster);
-    a.into_iter().chain(b).collect()
-}
-
-fn no_answer_redis() -> String {
-    format!(
-        "no answer within {} ms; check host, port and firewall (and rediss:// for a TLS-only server)",
-        REDIS_CONNECT_TIMEOUT.as_millis()
-    )
-}
-
-/// `PING`, `SET key value PX ttl`, `GET key` (must be the value), `DEL key`.
-async fn round_trip<C: ConnectionLike + Send>(conn: &mut C, key: &str) -> Result<(), String> {
-    let step =
-        |cmd: &'static str| move |e: redis::RedisError| format!("{cmd}: {}", describe_redis(&e));
-    let _: String = redis::cmd("PING")
-        .query_async(conn)
-        .await
-        .map_err(step("PING"))?;
-    let value = uuid::Uuid::new_v4().simple().to_string();
-    let _: () = redis::cmd("SET")
-        .arg(key)
-        .arg(&value)
-        .arg("PX")
-        .arg(PROBE_KEY_TTL_MS)
-        .query_async(conn)
-        .await
-        .map_err(step("SET"))?;
-    let read: Option<String> = redis::cmd("GET")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .map_err(step("GET"))?;
-    if read.as_deref() != Some(value.as_str()) {
-        return Err(
-            "GET did not return the value just written (a proxy or replica in the path?); point \
-             the URL at the primary"
-                .into(),
-        );
-    }
-    let _: i64 = redis::cmd("DEL")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .map_err(step("DEL"))?;
-    Ok(())
-}
-
-/// A Redis failure as text with the fix; the server's own message only for other errors.
-fn describe_redis(e: &redis::RedisError) -> String {
-    use redis::ErrorKind;
-    if e.kind() == ErrorKind::AuthenticationFailed || e.code() == Some("WRONGPASS") {
-        "authentication refused: the user or password in the URL is wrong (if the URL comes \
-         from the environment, check FEDBROKER_CACHE__REDIS_URL / the secret it is read from)"
-            .into()
-    } else if e.code() == Some("NOAUTH") {
-        "the server requires a password and the URL carries none \
-         (redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port)"
-            .into()
-    } else if e.code() == Some("READONLY") || e.kind() == ErrorKind::ReadOnly {
-        "the server is a read-only replica; point the URL at the primary".into()
-    } else if e.is_timeout() {
-        "no answer in time; check host, port and firewall".into()
-    } else if e.is_connection_refusal() {
-        "connection refused; check host and port (is Redis listening there?)".into()
-    } else {
-        e.to_string()
-    }
-}
-
-/// `<key> (<targets>): <why>`, with any credential of `urls` removed from `why`.
-fn redis_problem(key: &str, urls: &[&str], why: &str) -> String {
-    let mut why = why.to_owned();
-    for url in urls {
-        if let Ok(u) = url::Url::parse(url) {
-            for secret in [u.password().unwrap_or(""), u.username()] {
-                if secret.len() >= 3 {
-                    why = why.replace(secret, "***");
-                }
-            }
-        }
-    }
-    let targets: Vec<String> = urls.iter().map(|u| public_redis_target(u)).collect();
-    format!("{key} ({}): {why}", targets.join(" "))
+    crate::redis_link::probe(cfg).await
 }
 
 /// A Redis URL as `scheme://host:port[/db]`, without user name or password.
@@ -648,21 +517,6 @@ mod tests {
             "rediss://cache.internal"
         );
         assert_eq!(public_redis_target("not a url"), "(unparsable URL)");
-    }
-
-    #[test]
-    fn redis_problem_scrubs_the_password_from_server_messages() {
-        let line = redis_problem(
-            "cache.redis_url",
-            &["redis://admin:hunter22@10.0.0.1:6379"],
-            "server said hunter22 is wrong for admin",
-        );
-        assert!(!line.contains("hunter22"), "{line}");
-        assert!(!line.contains("admin"), "{line}");
-        assert!(
-            line.starts_with("cache.redis_url (redis://10.0.0.1:6379): "),
-            "{line}"
-        );
     }
 
     #[test]

@@ -191,9 +191,24 @@ pub struct CacheConfig {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key fedbroker writes.
     pub key_prefix: String,
-    /// Redis Cluster seed nodes for the credential cache (`redis://host:port`, secret like
-    /// `redis_url`). When set, the credential cache uses the cluster instead of `redis_url`.
+    /// Redis Cluster seed nodes (`redis://` or `rediss://host:port`, secret like `redis_url`);
+    /// alone enough for every shared store. Not together with `redis_url` or `sentinel_urls`.
     pub redis_cluster_urls: Vec<SecretString>,
+    /// Redis Sentinel addresses (`redis://` or `rediss://host:port`, secret: may hold the
+    /// sentinels' password). The master is resolved through them and again after a failover.
+    pub sentinel_urls: Vec<SecretString>,
+    /// The master name the sentinels monitor (required with `sentinel_urls`, only with it).
+    pub sentinel_master: Option<String>,
+    /// ACL user of the master/replicas with Sentinel (with `sentinel_master_password`).
+    pub sentinel_master_username: Option<String>,
+    /// Password of the master/replicas with Sentinel. Absent: the sentinel URL's user/password.
+    pub sentinel_master_password: Option<SecretString>,
+    /// Extra trust anchors (PEM) for `rediss://` servers, besides the system's roots.
+    pub tls_ca_file: Option<String>,
+    /// Client certificate chain (PEM) for Redis servers that require mutual TLS.
+    pub tls_cert_file: Option<String>,
+    /// Private key (PEM) of `tls_cert_file`; both or neither.
+    pub tls_key_file: Option<String>,
     /// Credential-cache encryption keys, `"<id>:<base64 of 32 bytes>"`, newest first: the first
     /// encrypts, all decrypt (rotation). See docs/CACHE.md.
     pub encryption_keys: Vec<SecretString>,
@@ -216,6 +231,13 @@ impl Default for CacheConfig {
             redis_url: None,
             key_prefix: "fedbroker:".into(),
             redis_cluster_urls: Vec::new(),
+            sentinel_urls: Vec::new(),
+            sentinel_master: None,
+            sentinel_master_username: None,
+            sentinel_master_password: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             encryption_keys: Vec::new(),
             encryption_key_file: None,
             enabled: true,

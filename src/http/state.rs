@@ -14,6 +14,7 @@ use crate::console::ConsoleService;
 use crate::exchange::Exchange;
 use crate::issuer::Issuer;
 use crate::oidc::OidcValidator;
+use crate::redis_link::{LinkSettings, RedisLink};
 use crate::reload::{Live, Reloader, SharedLive};
 use crate::replay::memory::MemoryReplayGuard;
 use crate::replay::redis::RedisReplayGuard;
@@ -25,7 +26,7 @@ use crate::telemetry::metrics::{MeteredSts, Metrics};
 use crate::thumbprint::{IssuerGate, ThumbprintService};
 use crate::web::{BrowserKv, MemoryKv, OidcBrowser, RedisKv, SamlBrowser, SessionStore};
 use arc_swap::ArcSwap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,18 +78,17 @@ impl AppState {
             &cfg.aws.region,
             cfg.aws.sts_endpoint.as_deref(),
         ));
-        let replay: Arc<dyn ReplayGuard> = match &cfg.cache.redis_url {
-            Some(url) => Arc::new(
-                RedisReplayGuard::connect(url.expose_secret(), &cfg.cache.key_prefix)
-                    .await
-                    .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?
+        let link = build_link(cfg).await?;
+        let replay: Arc<dyn ReplayGuard> = match &link {
+            Some(link) => Arc::new(
+                RedisReplayGuard::new(link.clone(), &cfg.cache.key_prefix)
                     .with_clock(clock.clone()),
             ),
             None => Arc::new(MemoryReplayGuard::new(clock.clone())),
         };
         let oidc = load_oidc(cfg, clock.clone())?;
         let issuer = load_issuer(cfg, clock.clone())?;
-        let cache = build_cache(cfg, clock.clone()).await?;
+        let cache = build_cache(cfg, clock.clone(), link.as_ref()).await?;
         if let Some(c) = &cache {
             c.spawn_background(REFRESHER_EVERY);
         }
@@ -97,7 +97,7 @@ impl AppState {
             (None, Some(path)) => Some(read_admin_token(path).map_err(|e| ConfigErrors(vec![e]))?),
             (None, None) => None,
         };
-        let kv = build_browser_store(cfg, clock.clone()).await?;
+        let kv = build_browser_store(cfg, clock.clone(), link.as_ref()).await?;
         let browser = OidcBrowser::from_config(cfg, clock.clone(), kv.clone())
             .map_err(|e| ConfigErrors(vec![e]))?;
         let mut state = Self::from_parts_with_store(cfg, idps, sts, replay, clock, kv)
@@ -106,6 +106,10 @@ impl AppState {
             .with_issuer(issuer)
             .with_cache(cache);
         state.admin_token = admin_token;
+        if let Some(link) = &link {
+            link.spawn_health();
+        }
+        state.metrics.attach_redis(link);
         let limits = state.exchange().limits.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -312,27 +316,55 @@ fn is_loopback_http(url: &str) -> bool {
         .is_ok_and(|u| u.scheme() == "http" && crate::oidc::discovery::is_loopback(&u))
 }
 
-/// Where browser state lives: Redis (sealed with the cache keyring) when `cache.redis_url` and an
-/// encryption key are configured, so any replica can finish a login or serve a session; otherwise
-/// in-process (use session affinity with several replicas).
-pub async fn build_browser_store(
-    cfg: &Config,
-    clock: SharedClock,
-) -> Result<Arc<dyn BrowserKv>, ConfigErrors> {
-    let keyring = Keyring::from_config(
+/// The shared Redis link `[cache]` configures (standalone, Cluster or Sentinel, with TLS), or
+/// `None` for in-process stores. Every shared store uses this one link: a config that shares one
+/// store must share them all (`check-config` refuses anything else, e.g. Redis without an
+/// encryption key).
+pub async fn build_link(cfg: &Config) -> Result<Option<RedisLink>, ConfigErrors> {
+    let Some(settings) = LinkSettings::from_config(&cfg.cache) else {
+        return Ok(None);
+    };
+    RedisLink::connect(&settings)
+        .await
+        .map(Some)
+        .map_err(|e| ConfigErrors(vec![e.to_string()]))
+}
+
+fn keyring(cfg: &Config) -> Result<Option<Keyring>, ConfigErrors> {
+    Keyring::from_config(
         &cfg.cache.encryption_keys,
         cfg.cache.encryption_key_file.as_deref(),
     )
-    .map_err(|e| ConfigErrors(vec![e]))?;
-    match (&cfg.cache.redis_url, keyring) {
-        (Some(url), Some(keyring)) => Ok(Arc::new(
-            RedisKv::connect(url.expose_secret(), &cfg.cache.key_prefix, keyring)
-                .await
-                .map_err(|e| {
-                    ConfigErrors(vec![format!("cache.redis_url (browser sessions): {e}")])
-                })?,
-        )),
-        _ => Ok(Arc::new(MemoryKv::new(clock))),
+    .map_err(|e| ConfigErrors(vec![e]))
+}
+
+/// The config key that needs an encryption key when Redis is configured.
+fn shared_without_key(cfg: &Config) -> ConfigErrors {
+    ConfigErrors(vec![format!(
+        "{} needs cache.encryption_keys or cache.encryption_key_file: the credential cache and \
+         browser sessions are stored encrypted in Redis, and every shared store must be shared \
+         (no store may stay per-replica while another is in Redis)",
+        LinkSettings::from_config(&cfg.cache).map_or("cache.redis_url", |s| s.config_key())
+    )])
+}
+
+/// Where browser state lives: the shared Redis `link` (sealed with the cache keyring), so any
+/// replica can finish a login or serve a session; without a link, in-process (use session
+/// affinity with several replicas). A link without an encryption key is an error.
+pub async fn build_browser_store(
+    cfg: &Config,
+    clock: SharedClock,
+    link: Option<&RedisLink>,
+) -> Result<Arc<dyn BrowserKv>, ConfigErrors> {
+    let keyring = keyring(cfg)?;
+    match (link, keyring) {
+        (Some(link), Some(keyring)) => Ok(Arc::new(RedisKv::new(
+            link.clone(),
+            &cfg.cache.key_prefix,
+            keyring,
+        ))),
+        (Some(_), None) => Err(shared_without_key(cfg)),
+        (None, _) => Ok(Arc::new(MemoryKv::new(clock))),
     }
 }
 
@@ -345,51 +377,25 @@ fn sts_scope(cfg: &Config) -> String {
     )
 }
 
-/// The credential cache the config asks for: Redis Cluster, else Redis (with an encryption key),
-/// else in-process. `redis_url` without a key keeps credentials in-process (replay protection still
-/// uses Redis) and says so in the log: credentials never reach Redis unencrypted.
+/// The credential cache the config asks for: on the shared Redis `link` (with an encryption key),
+/// else in-process; `None` when `cache.enabled = false`. A link without an encryption key is an
+/// error (credentials never reach Redis unencrypted, and never stay per-replica while the other
+/// stores are shared).
 pub async fn build_cache(
     cfg: &Config,
     clock: SharedClock,
+    link: Option<&RedisLink>,
 ) -> Result<Option<CachingExchange>, ConfigErrors> {
     if !cfg.cache.enabled {
         return Ok(None);
     }
-    let keyring = Keyring::from_config(
-        &cfg.cache.encryption_keys,
-        cfg.cache.encryption_key_file.as_deref(),
-    )
-    .map_err(|e| ConfigErrors(vec![e]))?;
-    let prefix = &cfg.cache.key_prefix;
-    let store = match (
-        keyring,
-        cfg.cache.redis_cluster_urls.is_empty(),
-        &cfg.cache.redis_url,
-    ) {
-        (Some(keyring), false, _) => {
-            let urls: Vec<&str> = cfg
-                .cache
-                .redis_cluster_urls
-                .iter()
-                .map(|u| u.expose_secret())
-                .collect();
-            RedisCredentialCache::connect_cluster(&urls, prefix, keyring)
-                .await
-                .map_err(|e| ConfigErrors(vec![format!("cache.redis_cluster_urls: {e}")]))?
+    let keyring = keyring(cfg)?;
+    match (link, keyring) {
+        (Some(link), Some(keyring)) => {
+            let store = RedisCredentialCache::new(link.clone(), &cfg.cache.key_prefix, keyring);
+            Ok(Some(CachingExchange::shared(Arc::new(store), clock)))
         }
-        (Some(keyring), true, Some(url)) => {
-            RedisCredentialCache::connect(url.expose_secret(), prefix, keyring)
-                .await
-                .map_err(|e| ConfigErrors(vec![format!("cache.redis_url: {e}")]))?
-        }
-        (None, _, Some(_)) => {
-            tracing::warn!(
-                "cache.redis_url is set without cache.encryption_keys: credentials are cached \
-                 in-process only (not shared across replicas); replay protection uses Redis"
-            );
-            return Ok(Some(CachingExchange::in_process(clock)));
-        }
-        _ => return Ok(Some(CachingExchange::in_process(clock))),
-    };
-    Ok(Some(CachingExchange::shared(Arc::new(store), clock)))
+        (Some(_), None) => Err(shared_without_key(cfg)),
+        (None, _) => Ok(Some(CachingExchange::in_process(clock))),
+    }
 }

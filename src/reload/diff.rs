@@ -31,6 +31,11 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
             differ(&a.cache, &b.cache)
                 || secrets_differ(a.cache.redis_url.as_ref(), b.cache.redis_url.as_ref())
                 || secrets_differ(&a.cache.redis_cluster_urls, &b.cache.redis_cluster_urls)
+                || secrets_differ(&a.cache.sentinel_urls, &b.cache.sentinel_urls)
+                || secrets_differ(
+                    a.cache.sentinel_master_password.as_ref(),
+                    b.cache.sentinel_master_password.as_ref(),
+                )
                 || secrets_differ(&a.cache.encryption_keys, &b.cache.encryption_keys),
         ),
         ("log", differ(&a.log, &b.log)),
@@ -154,8 +159,13 @@ mod tests {
 
     #[test]
     fn a_changed_secret_is_detected_though_debug_redacts_it() {
-        let a = cfg("[cache]\nredis_url = \"redis://:one@127.0.0.1:6379\"\n");
-        let b = cfg("[cache]\nredis_url = \"redis://:two@127.0.0.1:6379\"\n");
+        let key = "encryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]";
+        let a = cfg(&format!(
+            "[cache]\n{key}\nredis_url = \"redis://:one@127.0.0.1:6379\"\n"
+        ));
+        let b = cfg(&format!(
+            "[cache]\n{key}\nredis_url = \"redis://:two@127.0.0.1:6379\"\n"
+        ));
         assert_eq!(format!("{:?}", a.cache), format!("{:?}", b.cache));
         assert_eq!(restart_needed(&a, &b), ["cache"]);
         let t1 = format!("[server]\nadmin_token = \"{}\"\n", "a".repeat(32));

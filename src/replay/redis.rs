@@ -1,38 +1,30 @@
-//! Redis replay store: `SET <prefix><sha256-hex> 1 NX PX <ttl>`, shared by all broker instances.
+//! Redis replay store: `SET <prefix><sha256-hex> 1 NX PX <ttl>`, shared by all broker instances,
+//! over the shared connection layer ([`crate::redis_link`]) on any topology.
 //!
 //! Invariants:
-//! - one atomic command per check, so two instances racing on the same key get exactly one `OK`;
+//! - one atomic command per check (one key, so any Cluster slot), so two instances racing on the
+//!   same key get exactly one `OK`;
 //! - keys are the prefix plus the SHA-256 hex of the replay key, never the raw assertion/token ID;
 //! - the TTL comes from the injected clock (`until - now`), at least [`super::MIN_REMEMBER`];
-//! - every Redis failure is [`ReplayError::Unavailable`]: the caller fails closed.
-//!
-//! The connection is a `redis::aio::ConnectionManager` (multiplexed, reconnects on failure) with
-//! bounded connect and response timeouts so a hung Redis cannot hang a login.
+//! - the record is a security-relevant write ([`RedisLink::write`]): with Sentinel it counts only
+//!   once a replica acknowledged it, so a failover cannot forget it;
+//! - every Redis failure (including "not acknowledged in time") is [`ReplayError::Unavailable`]:
+//!   the caller fails closed. Every call is bounded by [`RESPONSE_TIMEOUT`].
 
 use super::{key_digest, remember_until, ReplayError, ReplayGuard};
 use crate::clock::{SharedClock, SystemClock};
+use crate::redis_link::{RedisLink, Store};
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Time allowed to open a TCP connection to Redis.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time allowed for one Redis reply; a login waits on it, so keep it short.
+/// Time allowed for one replay check (a login waits on it, so keep it short).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection attempts the connection manager makes before reporting an error.
-pub const RECONNECT_RETRIES: usize = 2;
-/// Ceiling for the wait between reconnection attempts. redis 0.32 hands `factor` to backon as the
-/// growth factor with a 1 s minimum and 60 s maximum delay by default, which made an unreachable
-/// Redis take about two minutes to report; a login cannot wait that long.
-pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
-/// Growth factor between reconnection waits.
-const RECONNECT_BACKOFF_FACTOR: u64 = 2;
 
 /// Redis-backed [`ReplayGuard`].
 #[derive(Clone)]
 pub struct RedisReplayGuard {
-    conn: ConnectionManager,
+    link: RedisLink,
     key_prefix: String,
     clock: SharedClock,
 }
@@ -42,33 +34,30 @@ impl std::fmt::Debug for RedisReplayGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisReplayGuard")
             .field("key_prefix", &self.key_prefix)
+            .field("link", &self.link)
             .finish_non_exhaustive()
     }
 }
 
-fn unavailable(e: redis::RedisError) -> ReplayError {
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> ReplayError {
     ReplayError::Unavailable(Box::new(e))
 }
 
 impl RedisReplayGuard {
-    /// Connect to `url` (`redis://` or `rediss://`), reading time from the system clock.
-    /// Fails if Redis does not answer, so a misconfiguration is reported at start-up.
+    /// Connect to a standalone Redis at `url` (`redis://` or `rediss://`), reading time from the
+    /// system clock. Fails if Redis does not answer, so a misconfiguration is reported at start-up.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, ReplayError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_factor(RECONNECT_BACKOFF_FACTOR)
-            .set_max_delay(RECONNECT_MAX_DELAY.as_millis() as u64);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
-        Ok(Self {
-            conn,
+        let link = RedisLink::connect_url(url).await.map_err(unavailable)?;
+        Ok(Self::new(link, key_prefix))
+    }
+
+    /// On an open link (any topology), reading time from the system clock.
+    pub fn new(link: RedisLink, key_prefix: &str) -> Self {
+        Self {
+            link,
             key_prefix: key_prefix.to_owned(),
             clock: Arc::new(SystemClock),
-        })
+        }
     }
 
     /// Use `clock` to turn `until` into a TTL.
@@ -88,23 +77,27 @@ impl ReplayGuard for RedisReplayGuard {
     async fn first_use(&self, key: &str, until: DateTime<Utc>) -> Result<bool, ReplayError> {
         let now = self.clock.now();
         let ttl_ms = (remember_until(now, until) - now).num_milliseconds();
-        let mut conn = self.conn.clone();
-        let reply: Option<String> = redis::cmd("SET")
-            .arg(self.redis_key(key))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async(&mut conn)
+        let reply: Option<String> = self
+            .link
+            .write(
+                Store::Replay,
+                RESPONSE_TIMEOUT,
+                redis::cmd("SET")
+                    .arg(self.redis_key(key))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms),
+            )
             .await
             .map_err(unavailable)?;
         Ok(reply.as_deref() == Some("OK"))
     }
 
     async fn ping(&self) -> Result<(), ReplayError> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
+        let _: String = self
+            .link
+            .query(Store::Replay, RESPONSE_TIMEOUT, &redis::cmd("PING"))
             .await
             .map_err(unavailable)?;
         Ok(())

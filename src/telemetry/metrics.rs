@@ -29,6 +29,10 @@
 //!   `fedbroker_tls_listener_certificate_reloads_total{outcome}`: the `notAfter` of the leaf
 //!   certificate the TLS listener serves now (set at start and by each successful reload;
 //!   absent without `server.tls_cert_file`), and every reload attempt by outcome.
+//! - `fedbroker_redis_up` (1/0, the shared Redis answered the last health PING, sent every 10 s)
+//!   and `fedbroker_redis_errors_total{store}` (`replay`, `cache`, `browser`: failed commands,
+//!   including writes no replica acknowledged in time): read from the link at scrape time, only
+//!   when Redis is configured.
 //!
 //! Invariant: labels carry only fixed vocabularies (API names, modes, error codes) or configured
 //! names (IdP names, and the SHA-256 fingerprints of their pinned certificates, at most 10 each):
@@ -38,6 +42,7 @@
 use crate::cache::CachingExchange;
 use crate::error::ApiError;
 use crate::exchange::IssuedCredentials;
+use crate::redis_link::{RedisLink, Store};
 use crate::sts::{
     AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
     StsCredentials, StsError,
@@ -196,6 +201,7 @@ pub struct Metrics {
     tls_expiry: Arc<AtomicI64>,
     tls_reloads: Family<OutcomeLabel, Counter>,
     cache: Arc<RwLock<Option<CachingExchange>>>,
+    redis: Arc<RwLock<Option<RedisLink>>>,
 }
 
 impl Default for Metrics {
@@ -315,6 +321,8 @@ impl Metrics {
         );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
+        let redis = Arc::new(RwLock::new(None));
+        registry.register_collector(Box::new(RedisCollector(redis.clone())));
         Self {
             registry,
             sts_calls,
@@ -332,6 +340,7 @@ impl Metrics {
             tls_expiry,
             tls_reloads,
             cache,
+            redis,
         }
     }
 
@@ -490,6 +499,11 @@ impl Metrics {
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
     }
 
+    /// Export the shared Redis link's health and error counts (`None`: no Redis, no series).
+    pub fn attach_redis(&self, link: Option<RedisLink>) {
+        *self.redis.write().unwrap_or_else(|p| p.into_inner()) = link;
+    }
+
     /// Count one STS call of `api` that ended with `outcome` after `seconds`.
     pub fn sts_call(&self, api: &'static str, outcome: &'static str, seconds: f64) {
         self.sts_calls
@@ -550,6 +564,47 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: &'static str,
+}
+
+/// The shared Redis link's health and error counters, read at scrape time.
+#[derive(Debug)]
+struct RedisCollector(Arc<RwLock<Option<RedisLink>>>);
+
+impl Collector for RedisCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let Some(link) = guard.as_ref() else {
+            return Ok(());
+        };
+        let up = prometheus_client::metrics::gauge::ConstGauge::new(i64::from(link.up()));
+        let metric = encoder.encode_descriptor(
+            "redis_up",
+            "1 if the shared Redis answered the last health PING (every 10 s), else 0",
+            None,
+            up.metric_type(),
+        )?;
+        up.encode(metric)?;
+        let mut family = encoder.encode_descriptor(
+            "redis_errors",
+            "Failed Redis commands (errors, timeouts, writes no replica acknowledged) by store",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for store in Store::ALL {
+            let c = ConstCounter::new(link.errors(store));
+            let labels = StoreLabel {
+                store: store.as_str(),
+            };
+            let metric = family.encode_family(&labels)?;
+            c.encode(metric)?;
+        }
+        Ok(())
     }
 }
 

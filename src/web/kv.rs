@@ -1,22 +1,25 @@
 //! Where browser state lives (pending logins, broker sessions): in-process by default, or Redis
 //! so that any replica can finish a login or serve a session another replica started.
 //!
-//! Invariants: keys are the caller's (already hashed) names under `<key_prefix>web:`; in Redis
+//! Invariants: keys are the caller's (already hashed) names under `<key_prefix>{web}:` (one hash
+//! tag, so the pending-login script's keys share a Redis Cluster slot); in Redis
 //! every value is an AES-256-GCM envelope (the credential cache's keyring, AAD = domain + key), so
 //! an ID token, assertion or PKCE verifier is never readable there, and an envelope moved to another
 //! key does not open; `take` is atomic (`GETDEL`), so single-use state is single-use across
-//! replicas; every Redis command is bounded by the cache's `OP_TIMEOUT`; pending logins are
+//! replicas; every write (put, put_pending, take, remove) is a security-relevant write of the
+//! connection layer (with Sentinel, acknowledged by a replica, see [`crate::redis_link`]); every
+//! Redis command is bounded by the cache's `OP_TIMEOUT`; pending logins are
 //! bounded on their own (per client and overall, the oldest evicted, never refused) and never
 //! share a bound with sessions, in process and in Redis (an index per client and one overall,
 //! trimmed atomically by a Lua script on every insert).
 
 use super::pending::{PendingStore, MAX_PENDING, MAX_PENDING_PER_CLIENT};
 use super::store::ExpiringStore;
-use crate::cache::redis::{connect_manager, unavailable, OP_TIMEOUT};
+use crate::cache::redis::{unavailable, OP_TIMEOUT};
 use crate::cache::{CacheError, Keyring};
 use crate::clock::SharedClock;
+use crate::redis_link::{RedisLink, Store};
 use chrono::TimeDelta;
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -130,7 +133,7 @@ impl BrowserKv for MemoryKv {
 
 /// Redis [`BrowserKv`], values sealed with the credential cache's keyring.
 pub struct RedisKv {
-    conn: ConnectionManager,
+    link: RedisLink,
     prefix: String,
     keyring: Arc<Keyring>,
     max_pending: usize,
@@ -175,24 +178,31 @@ impl std::fmt::Debug for RedisKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisKv")
             .field("prefix", &self.prefix)
+            .field("link", &self.link)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisKv {
+    /// Connect to a standalone Redis at `url`.
     pub async fn connect(
         url: &str,
         key_prefix: &str,
         keyring: Keyring,
     ) -> Result<Self, CacheError> {
-        let conn = connect_manager(url).await?;
-        Ok(Self {
-            conn,
-            prefix: format!("{key_prefix}web:"),
+        let link = RedisLink::connect_url(url).await.map_err(unavailable)?;
+        Ok(Self::new(link, key_prefix, keyring))
+    }
+
+    /// On an open link (any topology).
+    pub fn new(link: RedisLink, key_prefix: &str, keyring: Keyring) -> Self {
+        Self {
+            link,
+            prefix: format!("{key_prefix}{{web}}:"),
             keyring: Arc::new(keyring),
             max_pending: MAX_PENDING,
             max_pending_per_client: MAX_PENDING_PER_CLIENT,
-        })
+        }
     }
 
     /// With other pending-login bounds (tests).
@@ -211,10 +221,17 @@ impl RedisKv {
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
-        let mut conn = self.conn.clone();
-        tokio::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn))
+        self.link
+            .query(Store::Browser, OP_TIMEOUT, cmd)
             .await
-            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+
+    /// A write that must survive a failover (sessions, single-use state).
+    async fn write<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
+        self.link
+            .write(Store::Browser, OP_TIMEOUT, cmd)
+            .await
             .map_err(unavailable)
     }
 
@@ -233,7 +250,7 @@ impl BrowserKv for RedisKv {
     async fn put(&self, key: &str, value: &[u8], ttl: TimeDelta) -> Result<(), CacheError> {
         let sealed = self.keyring.seal_bytes(&self.aad(key), value)?;
         let ms = ttl.num_milliseconds().max(1);
-        self.query::<()>(
+        self.write::<()>(
             redis::cmd("SET")
                 .arg(self.full(key))
                 .arg(sealed)
@@ -267,10 +284,9 @@ impl BrowserKv for RedisKv {
             .arg(self.max_pending)
             .arg(client_prefix)
             .arg(client);
-        let mut conn = self.conn.clone();
-        tokio::time::timeout(OP_TIMEOUT, invocation.invoke_async::<i64>(&mut conn))
+        self.link
+            .write_script::<i64>(Store::Browser, OP_TIMEOUT, &invocation)
             .await
-            .map_err(unavailable)?
             .map_err(unavailable)
             .map(|_| ())
     }
@@ -279,11 +295,11 @@ impl BrowserKv for RedisKv {
         self.open(key, v)
     }
     async fn take(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
-        let v: Option<Vec<u8>> = self.query(redis::cmd("GETDEL").arg(self.full(key))).await?;
+        let v: Option<Vec<u8>> = self.write(redis::cmd("GETDEL").arg(self.full(key))).await?;
         self.open(key, v)
     }
     async fn remove(&self, key: &str) -> Result<(), CacheError> {
-        self.query::<i64>(redis::cmd("DEL").arg(self.full(key)))
+        self.write::<i64>(redis::cmd("DEL").arg(self.full(key)))
             .await
             .map(|_| ())
     }

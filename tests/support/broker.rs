@@ -95,7 +95,8 @@ metadata_file = "{metadata}"
         if let Some(r) = &redis {
             let prefix = format!("fedbroker-test-{}:", uuid::Uuid::new_v4());
             toml.push_str(&format!(
-                "\n[cache]\nredis_url = \"{r}\"\nkey_prefix = \"{prefix}\"\n"
+                "\n[cache]\nredis_url = \"{r}\"\nkey_prefix = \"{prefix}\"\n\
+                 encryption_keys = [\"test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"]\n"
             ));
         }
         toml.push_str(&opts.extra_toml);
