@@ -8,7 +8,8 @@
 #   - a Sentinel group: one master, one replica, three redis-sentinel processes watching it, with
 #     short down-after/failover timeouts so failover tests take seconds;
 #   - the same Sentinel group over TLS (sentinels, master and replica all TLS-only, client
-#     certificates required everywhere, replication over TLS).
+#     certificates required everywhere, replication over TLS);
+#   - a 3-node Redis Cluster over TLS (client certificates required, cluster bus over TLS).
 #
 #   scripts/redis-topologies.sh start    # writes .fedbroker-run/redis-topologies.env
 #   . .fedbroker-run/redis-topologies.env && cargo test --test redis_topologies
@@ -186,6 +187,46 @@ start_sentinel_group() {
   done
 }
 
+# A spare port whose cluster bus port (port + 10000) is free too.
+spare_cluster_port() {
+  python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if p < 55000:
+        b = socket.socket()
+        try:
+            b.bind(("127.0.0.1", p + 10000)); b.close(); print(p); break
+        except OSError:
+            b.close()
+'
+}
+
+# start_tls_cluster: three TLS-only cluster masters; sets CLUSTER_TLS_URLS.
+start_tls_cluster() {
+  local cdir="$DIR/cluster-tls" p hosts=() ports=()
+  CLUSTER_TLS_URLS=()
+  for _ in 1 2 3; do
+    p="$(spare_cluster_port)"
+    mkdir -p "$cdir/$p"
+    redis-server --port 0 --tls-port "$p" --bind 127.0.0.1 \
+      --tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key" \
+      --tls-ca-cert-file "$CERTS/ca.crt" --tls-auth-clients yes --tls-cluster yes \
+      --tls-replication yes --cluster-enabled yes --cluster-config-file "$cdir/$p/nodes.conf" \
+      --cluster-node-timeout 2000 --dir "$cdir/$p" --save '' --appendonly no --daemonize no \
+      --logfile "$cdir/$p/redis.log" &
+    pids+=("$!"); track "$!"
+    ports+=("$p"); hosts+=("127.0.0.1:$p"); CLUSTER_TLS_URLS+=("rediss://127.0.0.1:$p")
+  done
+  for p in "${ports[@]}"; do
+    wait_for "TLS cluster node $p did not start" is_pong tls_cli "$p" ping
+  done
+  tls_cli "${ports[0]}" --cluster create "${hosts[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$cdir/create.log" 2>&1 || die "TLS cluster create failed (see $cdir/create.log)"
+  cluster_ok() { tls_cli "${ports[0]}" cluster info | grep -q '^cluster_state:ok'; }
+  wait_for "the TLS cluster did not reach state ok" cluster_ok
+}
+
 start() {
   local b
   for b in redis-server redis-sentinel redis-cli openssl; do
@@ -216,6 +257,7 @@ start() {
   local sentinel_urls=("${GROUP_URLS[@]}")
   start_sentinel_group tls
   local sentinel_tls_urls=("${GROUP_URLS[@]}")
+  start_tls_cluster
 
   wait_for "the TLS Redis did not answer" is_pong tls_cli "$tls_port" ping
   wait_for "the password Redis did not answer" is_pong \
@@ -241,6 +283,7 @@ start() {
     echo "export FEDBROKER_TEST_SENTINEL_URLS=$(IFS=,; echo "${sentinel_urls[*]}")"
     echo "export FEDBROKER_TEST_SENTINEL_MASTER=$MASTER_NAME"
     echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(IFS=,; echo "${sentinel_tls_urls[*]}")"
+    echo "export FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS=$(IFS=,; echo "${CLUSTER_TLS_URLS[*]}")"
     echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"${pids[*]}\""
   } >"$ENV_FILE"
   log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]} ($ENV_FILE)"

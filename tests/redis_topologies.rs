@@ -225,6 +225,13 @@ async fn probe_reports_a_wrong_password_without_echoing_it() {
     assert!(problems[0].contains("cache.redis_url"), "{problems:?}");
     assert!(problems[0].contains("AUTH"), "{problems:?}");
     assert!(!problems[0].contains(wrong_password), "password echoed");
+    let without = CacheConfig {
+        redis_url: Some(secret(&format!("redis://{}", &url[at + 1..]))),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&without).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("requires a password"), "{problems:?}");
 }
 
 #[tokio::test]
@@ -288,6 +295,17 @@ async fn sentinel_with_an_unknown_master_name_is_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cache.sentinel_urls"), "{err}");
+    let cache = CacheConfig {
+        sentinel_urls: urls.iter().map(|u| secret(u)).collect(),
+        sentinel_master: Some("no-such-master".into()),
+        ..Default::default()
+    };
+    let problems = redis_link::probe(&cache).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("cache.sentinel_master:"),
+        "{problems:?}"
+    );
 }
 
 async fn sentinel_master_port(sentinel_url: &str, master: &str) -> u16 {
@@ -458,4 +476,123 @@ async fn sentinel_over_tls_without_a_client_certificate_is_refused() {
             key_file: None,
         });
     assert!(RedisLink::connect(&settings).await.is_err());
+}
+
+/// Resumes a stopped process when dropped (even if the test fails).
+struct Resume(String);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0])
+            .status();
+    }
+}
+
+/// The port of a replica of the master `link` writes to that is online (waits up to 15 s).
+async fn online_replica_port(link: &RedisLink) -> u16 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let info: String = link
+            .query(
+                Store::Cache,
+                Duration::from_secs(2),
+                redis::cmd("INFO").arg("replication"),
+            )
+            .await
+            .unwrap();
+        let port = info
+            .lines()
+            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+            .find_map(|l| {
+                l.split(',')
+                    .find_map(|kv| kv.strip_prefix("port="))
+                    .and_then(|p| p.trim().parse().ok())
+            });
+        if let Some(p) = port {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no online replica: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn sentinel_write_no_replica_acknowledges_is_refused_so_a_failover_cannot_forget_it() {
+    let _g = SENTINEL.lock().await;
+    let link = RedisLink::connect(&sentinel_settings()).await.unwrap();
+    let replay = RedisReplayGuard::new(link.clone(), &prefix());
+    let until = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
+    assert!(replay.first_use("warm-up", until).await.unwrap());
+    let port = online_replica_port(&link).await;
+    let replica = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = replica.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let before = link.errors(Store::Replay);
+    let refused = {
+        // The replica stops answering (as a hung or partitioned replica would).
+        assert!(std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let _resume = Resume(pid.clone());
+        replay.first_use("unacknowledged", until).await
+    };
+    assert!(
+        matches!(refused, Err(fedbroker::replay::ReplayError::Unavailable(_))),
+        "a write no replica acknowledged must fail closed: {refused:?}"
+    );
+    assert!(
+        link.errors(Store::Replay) > before,
+        "counted as a Redis error"
+    );
+    // Once the replica is back, the same link records again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut i = 0;
+    loop {
+        i += 1;
+        if let Ok(first) = replay.first_use(&format!("after-{i}"), until).await {
+            assert!(first);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn cluster_over_tls_with_a_client_certificate_serves_every_store() {
+    let urls = env("FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS");
+    let urls: Vec<&str> = urls.split(',').collect();
+    let link = RedisLink::connect(&LinkSettings::cluster(&urls).with_tls(mtls()))
+        .await
+        .expect("TLS cluster");
+    assert_eq!(link.topology(), Topology::Cluster);
+    round_trip(&link).await;
+    browser_store(&link).await;
+    // Without a client certificate the nodes refuse the connection.
+    let no_cert = TlsFiles {
+        ca_file: Some(env("FEDBROKER_TEST_REDIS_TLS_CA")),
+        cert_file: None,
+        key_file: None,
+    };
+    assert!(
+        RedisLink::connect(&LinkSettings::cluster(&urls).with_tls(no_cert))
+            .await
+            .is_err()
+    );
 }

@@ -337,7 +337,14 @@ thread_local! {
     /// This worker's own connection of each link (by link id).
     static LOCAL: std::cell::RefCell<Vec<(usize, ConnectionManager)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// When this worker last failed to open its own connection of a link (by link id).
+    static LOCAL_FAILED: std::cell::RefCell<Vec<(usize, std::time::Instant)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// After a worker failed to open its own connection, it uses the shared one this long before
+/// trying again (a Redis outage must not add a connect attempt to every command).
+pub const LOCAL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Mark the calling thread as an HTTP worker whose Tokio runtime lives as long as the thread:
 /// standalone links then open a connection of its own there on first use. Call it from the
@@ -457,14 +464,7 @@ impl RedisLink {
                             .map_err(connect_err)?,
                     );
                 }
-                let mut node = sentinels
-                    .first()
-                    .map(|s| s.redis.clone())
-                    .unwrap_or_default();
-                if let Some(p) = password {
-                    node.password = Some(p.expose_secret().to_owned());
-                    node.username = username.clone();
-                }
+                let node = node_credentials(sentinels.first(), username, password);
                 let spec = sentinel::SentinelSpec {
                     sentinels,
                     master: master.clone(),
@@ -546,6 +546,14 @@ impl RedisLink {
         if let Some(c) = found {
             return LinkConn(ConnKind::Single(c));
         }
+        let failed_recently = LOCAL_FAILED.with(|f| {
+            f.borrow()
+                .iter()
+                .any(|(i, at)| *i == id && at.elapsed() < LOCAL_RETRY_AFTER)
+        });
+        if failed_recently {
+            return self.conn();
+        }
         let opened = tokio::time::timeout(
             CONNECT_TIMEOUT,
             ConnectionManager::new_with_config(client.clone(), config.clone()),
@@ -561,7 +569,14 @@ impl RedisLink {
                 });
                 LinkConn(ConnKind::Single(c))
             }
-            _ => self.conn(),
+            _ => {
+                LOCAL_FAILED.with(|f| {
+                    let mut f = f.borrow_mut();
+                    f.retain(|(i, _)| *i != id);
+                    f.push((id, std::time::Instant::now()));
+                });
+                self.conn()
+            }
         }
     }
 
@@ -749,6 +764,21 @@ impl RedisLink {
     }
 }
 
+/// The data nodes' handshake with Sentinel: `sentinel_master_password` (and username) when set,
+/// else the first sentinel URL's user, password and db.
+fn node_credentials(
+    first_sentinel: Option<&redis::ConnectionInfo>,
+    username: &Option<String>,
+    password: &Option<SecretString>,
+) -> redis::RedisConnectionInfo {
+    let mut node = first_sentinel.map(|s| s.redis.clone()).unwrap_or_default();
+    if let Some(p) = password {
+        node.password = Some(p.expose_secret().to_owned());
+        node.username = username.clone();
+    }
+    node
+}
+
 fn wait_ms(budget: Duration) -> u64 {
     u64::try_from((budget / 2).as_millis())
         .unwrap_or(u64::MAX)
@@ -820,5 +850,47 @@ impl ConnectionLike for LinkConn {
             ConnKind::Cluster(c) => c.get_db(),
             ConnKind::Sentinel(c, _) => c.get_db(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(url: &str) -> redis::ConnectionInfo {
+        url.into_connection_info().unwrap()
+    }
+
+    #[test]
+    fn sentinel_data_nodes_use_the_sentinel_url_credentials_by_default() {
+        let s = info("redis://ops:sentinel-pw@127.0.0.1:26379/2");
+        let node = node_credentials(Some(&s), &None, &None);
+        assert_eq!(node.username.as_deref(), Some("ops"));
+        assert_eq!(node.password.as_deref(), Some("sentinel-pw"));
+        assert_eq!(node.db, 2);
+    }
+
+    #[test]
+    fn sentinel_master_password_replaces_the_sentinel_url_credentials() {
+        let s = info("redis://ops:sentinel-pw@127.0.0.1:26379");
+        let pw = Some(SecretString::from("master-pw".to_owned()));
+        let node = node_credentials(Some(&s), &None, &pw);
+        assert_eq!(node.username, None, "the sentinel's ACL user is not reused");
+        assert_eq!(node.password.as_deref(), Some("master-pw"));
+        let node = node_credentials(Some(&s), &Some("app".into()), &pw);
+        assert_eq!(node.username.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn settings_debug_never_shows_a_password() {
+        let settings = LinkSettings::standalone("redis://:hunter2@127.0.0.1:6379");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert_eq!(settings.secrets(), vec!["hunter2".to_owned()]);
+    }
+
+    #[test]
+    fn write_waits_for_half_the_budget() {
+        assert_eq!(wait_ms(Duration::from_secs(2)), 1000);
+        assert_eq!(wait_ms(Duration::from_millis(1)), 1);
     }
 }

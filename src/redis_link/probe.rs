@@ -110,18 +110,37 @@ async fn probe_settings(settings: &LinkSettings, key_prefix: &str) -> Vec<String
     out
 }
 
-/// The error's own words, first line only.
+/// The error's own words, first line only, without the redis crate's "- <kind>" suffix.
 fn short(e: &RedisError) -> String {
-    e.to_string().lines().next().unwrap_or("").to_owned()
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("");
+    match line.rsplit_once("- ") {
+        Some((head, kind)) if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphabetic()) => {
+            head.trim_end().to_owned()
+        }
+        _ => line.to_owned(),
+    }
 }
 
 /// One line: which key to fix and how, for a connect/PING failure.
 fn explain(settings: &LinkSettings, key: &str, e: &RedisError) -> String {
     let text = format!("{e:?} {e}");
     let lower = text.to_ascii_lowercase();
+    if lower.contains("does not know cache.sentinel_master") {
+        return "cache.sentinel_master: no sentinel of cache.sentinel_urls monitors a master by \
+                that name (see SENTINEL MASTERS on a sentinel)"
+            .to_owned();
+    }
+    if lower.contains("noauth") {
+        let which = if settings.topology() == Topology::Sentinel {
+            "cache.sentinel_master_password"
+        } else {
+            "the URL (redis://:PASSWORD@host:port)"
+        };
+        return format!("{key}: Redis requires a password: set it in {which}");
+    }
     if e.kind() == ErrorKind::AuthenticationFailed
         || lower.contains("wrongpass")
-        || lower.contains("noauth")
         || lower.contains("invalid username-password")
     {
         let which = if settings.topology() == Topology::Sentinel {
