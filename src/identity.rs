@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Which protocol vouched for the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Saml,

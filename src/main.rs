@@ -37,6 +37,11 @@ enum Command {
     CheckConfig {
         #[arg(long, env = "FEDBROKER_CONFIG", default_value = DEFAULT_CONFIG)]
         config: String,
+        /// Also contact every configured service (Redis round trip, each OIDC issuer's discovery
+        /// and JWKS, each metadata_url, the STS and federation endpoints' reachability), print
+        /// one line per service; a failed probe is a configuration problem (exit 2).
+        #[arg(long)]
+        probe: bool,
     },
     /// Print the IAM OIDC provider thumbprint of an issuer: SHA-1 of the last certificate served by
     /// the host of its jwks_uri (40 lowercase hex digits, no colons). Exit 1 on any failure.
@@ -75,7 +80,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, probe } => check_config(&config, probe),
         Command::Thumbprint { url, ca_file, json } => thumbprint(&url, &ca_file, json),
         Command::SamlCheck {
             config,
@@ -108,7 +113,9 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn check_config(path: &str) -> ExitCode {
+/// `check-config [--probe]`: exit 0 when the file (and, with `probe`, every service) is fine, 2
+/// with every problem listed on stderr, 1 when the check itself cannot run.
+fn check_config(path: &str, probe: bool) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -124,13 +131,24 @@ fn check_config(path: &str) -> ExitCode {
             None
         }
     };
+    let mut probed = Vec::new();
     if let Some(cfg) = &cfg {
-        if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
+        if probe {
+            // The probe loads the SAML IdPs itself (concurrently with the other services) and
+            // reports their problems with the rest.
+            let now = fedbroker::clock::Clock::now(&fedbroker::clock::SystemClock);
+            let report = rt.block_on(fedbroker::cli::probe::run(cfg, now));
+            problems.extend(report.problems);
+            probed = report.services;
+        } else if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
             problems.extend(e.0);
         }
         let clock: fedbroker::clock::SharedClock =
             std::sync::Arc::new(fedbroker::clock::SystemClock);
-        if let Err(e) = http::state::load_oidc(cfg, clock) {
+        if let Err(e) = http::state::load_oidc(cfg, clock.clone()) {
+            problems.extend(e.0);
+        }
+        if let Err(e) = http::tls::ListenerTls::from_config(cfg, clock) {
             problems.extend(e.0);
         }
     }
@@ -139,14 +157,25 @@ fn check_config(path: &str) -> ExitCode {
             eprintln!("warning: {warning}");
         }
     }
+    for service in &probed {
+        println!("{}", service.summary());
+    }
+    if probe && cfg.is_none() {
+        println!("probe skipped: the configuration does not load, so no service was contacted");
+    }
     if problems.is_empty() {
         let cfg = cfg.unwrap_or_default();
         println!(
-            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {})",
+            "config OK: {path} ({} SAML IdP(s), {} OIDC provider(s), replay store: {}, credential cache: {}, listener: {})",
             cfg.saml.idps.len(),
             cfg.oidc.providers.len(),
             fedbroker::redis_link::describe(&cfg.cache),
-            credential_cache_kind(&cfg)
+            credential_cache_kind(&cfg),
+            match (&cfg.server.tls_cert_file, &cfg.server.tls_client_ca_file) {
+                (None, _) => "http",
+                (Some(_), None) => "https",
+                (Some(_), Some(_)) => "https (client certificates for container credentials)",
+            }
         );
         ExitCode::SUCCESS
     } else {
@@ -198,6 +227,10 @@ fn thumbprint(url: &str, ca_files: &[PathBuf], json: bool) -> ExitCode {
 fn serve(path: &str) -> anyhow::Result<()> {
     let cfg: Config = config::load(Some(path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     fedbroker::telemetry::init(&cfg.log);
+    let clock: fedbroker::clock::SharedClock = Arc::new(fedbroker::clock::SystemClock);
+    let tls = http::tls::ListenerTls::from_config(&cfg, clock)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map(Arc::new);
     let rt = actix_web::rt::System::new();
     rt.block_on(async move {
         let state = AppState::build(&cfg)
@@ -228,6 +261,18 @@ fn serve(path: &str) -> anyhow::Result<()> {
         let hangups = fedbroker::reload::on_sighup(reloader)
             .context("cannot install the SIGHUP (reload) handler")?;
         actix_web::rt::spawn(hangups);
+        // The same SIGHUP also re-reads the TLS listener's certificate and key (and a change
+        // of the files is picked up without one, within a minute).
+        if let Some(tls) = &tls {
+            state.metrics.tls_certificate(tls.not_after(), None);
+            let reloads = http::tls::reload_on_sighup_and_change(
+                tls.clone(),
+                state.metrics.clone(),
+                http::tls::FILE_CHECK_EVERY,
+            )
+            .context("cannot install the SIGHUP (certificate reload) handler")?;
+            actix_web::rt::spawn(reloads);
+        }
         let data = web::Data::new(state);
         let workers = if cfg.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -250,6 +295,8 @@ fn serve(path: &str) -> anyhow::Result<()> {
             );
         }
         let public_url = cfg.server.public_url.clone();
+        let metrics_server = metrics_server(&cfg, &data)?;
+        let serve_metrics = metrics_server.is_none();
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: standalone Redis links open a connection per
             // worker on its own runtime (no cross-thread hop per command).
@@ -263,18 +310,28 @@ fn serve(path: &str) -> anyhow::Result<()> {
                 .wrap(middleware::from_fn(http::request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
                 .wrap(http::fallback::every_answer_headers(&public_url))
-                .configure(http::routes)
+                .configure(|c| http::public_routes(c, serve_metrics))
         })
         .workers(workers)
         .max_connections(cap.per_worker)
         .client_request_timeout(connections::HEADER_TIMEOUT)
         .keep_alive(connections::KEEP_ALIVE)
         .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
-        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-        .bind(&cfg.server.listen)
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs);
+        let server = match &tls {
+            Some(tls) => {
+                let config = tls.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+                server
+                    .on_connect(http::tls::on_connect)
+                    .bind_rustls_0_23(&cfg.server.listen, config)
+            }
+            None => server.bind(&cfg.server.listen),
+        }
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
         tracing::info!(
             listen = %cfg.server.listen,
+            tls = tls.is_some(),
+            client_certificates = tls.as_ref().is_some_and(|t| t.client_certificates()),
             idps = cfg.saml.idps.len(),
             rules = cfg.rules.len(),
             max_connections = cap.total,
@@ -282,11 +339,54 @@ fn serve(path: &str) -> anyhow::Result<()> {
             body_timeout_secs = cfg.server.body_timeout_secs,
             "fedbroker listening (SIGHUP reloads rules and SAML IdPs)"
         );
-        server.run().await.context("server failed")?;
+        match metrics_server {
+            // Both stop on SIGTERM (each server handles the signals itself).
+            Some(metrics) => {
+                let (public, metrics) = futures_util::future::join(server.run(), metrics).await;
+                public.context("server failed")?;
+                metrics.context("metrics listener failed")?;
+            }
+            None => server.run().await.context("server failed")?,
+        }
         tracing::info!("fedbroker stopped");
         Ok(())
     })
 }
+
+/// The `server.metrics_listen` listener (`GET /metrics` only, same registry), bound now so a
+/// taken port fails the start; `None` when not configured (`/metrics` is then on `listen`).
+/// Not rate limited, one worker, few connections: it is meant for a scraper on an internal port.
+fn metrics_server(
+    cfg: &Config,
+    data: &web::Data<AppState>,
+) -> anyhow::Result<Option<actix_web::dev::Server>> {
+    let Some(addr) = cfg.server.metrics_listen.clone() else {
+        return Ok(None);
+    };
+    let data = data.clone();
+    let public_url = cfg.server.public_url.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::from_fn(http::request_metrics::middleware))
+            .wrap(middleware::from_fn(request_id::middleware))
+            .wrap(http::fallback::every_answer_headers(&public_url))
+            .configure(http::metrics_routes)
+    })
+    .workers(1)
+    .max_connections(METRICS_MAX_CONNECTIONS)
+    .client_request_timeout(connections::HEADER_TIMEOUT)
+    .keep_alive(connections::KEEP_ALIVE)
+    .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
+    .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+    .bind(&addr)
+    .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
+    tracing::info!(metrics_listen = %addr, "metrics served on their own listener");
+    Ok(Some(server.run()))
+}
+
+/// Connections the metrics listener holds at once (scrapers: a handful).
+const METRICS_MAX_CONNECTIONS: usize = 64;
 
 /// Which credential cache the config selects (see `http::state::build_cache`).
 fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {

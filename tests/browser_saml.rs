@@ -113,8 +113,12 @@ allow_idp_initiated = {idp_initiated}
 
 /// `GET /saml/login`: the AuthnRequest's ID (decoded from the redirect) and the browser's jar.
 async fn start(state: &AppState) -> (String, CookieJar) {
-    let (status, headers, _) =
-        send(state, TestRequest::get().uri("/saml/login?idp=test-idp")).await;
+    start_with(state, TestRequest::get()).await
+}
+
+/// [`start`] with `req` (e.g. its peer and headers).
+async fn start_with(state: &AppState, req: TestRequest) -> (String, CookieJar) {
+    let (status, headers, _) = send(state, req.uri("/saml/login?idp=test-idp")).await;
     assert_eq!(status, 302);
     let mut jar = CookieJar::default();
     jar.keep(&headers);
@@ -960,4 +964,46 @@ async fn console_session_longer_than_the_idp_session_is_refused_through_the_pick
             "{d}: {body}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_login_flood_behind_a_trusted_proxy_does_not_evict_another_clients_pending_login() {
+    // Both browsers come through the same load balancer (10.0.0.5). Listed in
+    // `server.trusted_proxies`, each is counted as the client it names, so one flooding
+    // `/saml/login` evicts only its own pending logins (at most `MAX_PENDING_PER_CLIENT`), and the
+    // other's sign-in still completes.
+    let (mut state, clock, kv) = setup_with_store();
+    state.trusted_proxies = Arc::new(
+        fedbroker::http::client_addr::TrustedProxies::parse(
+            &["10.0.0.0/8".to_owned()],
+            fedbroker::config::ProxyHeader::XForwardedFor,
+        )
+        .unwrap(),
+    );
+    let lb: std::net::SocketAddr = "10.0.0.5:4000".parse().unwrap();
+    let behind_lb = |client: &str| {
+        TestRequest::get()
+            .peer_addr(lb)
+            .insert_header(("x-forwarded-for", client.to_owned()))
+    };
+    let (id, jar) = start_with(&state, behind_lb("198.51.100.1")).await;
+    for _ in 0..fedbroker::web::pending::MAX_PENDING_PER_CLIENT + 10 {
+        start_with(&state, behind_lb("10.1.1.1, 198.51.100.66")).await;
+    }
+    assert_eq!(
+        kv.pending_len(),
+        1 + fedbroker::web::pending::MAX_PENDING_PER_CLIENT,
+        "the flooder holds at most its own share"
+    );
+    let (status, _, body) = send(
+        &state,
+        jar.apply(
+            behind_lb("198.51.100.1")
+                .method(actix_web::http::Method::POST)
+                .uri("/saml/acs")
+                .set_form([("SAMLResponse", response(&clock, Some(&id)).as_str())]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "the other client's sign-in completes: {body}");
 }

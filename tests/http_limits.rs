@@ -50,6 +50,15 @@ async fn a_subject_flooding_the_broker_is_throttled_before_sts_and_before_its_as
         (status, body["error"]["code"].as_str()),
         (429, Some("rate_limited_subject"))
     );
+    // Both refusals are counted: by limit, and as refused credential requests by route and code.
+    let m = app.state.metrics.render();
+    for series in [
+        r#"fedbroker_rate_limited_total{limit="subject"} 2"#,
+        r#"fedbroker_rate_limited_total{limit="client"} 0"#,
+        r#"fedbroker_credential_refusals_total{route="saml",code="rate_limited_subject"} 2"#,
+    ] {
+        assert!(m.contains(series), "{series} not in:\n{m}");
+    }
 }
 
 #[actix_web::test]

@@ -158,6 +158,40 @@ async fn assert_refresh_refused(status: u16, body: String, outcome: &str) {
 }
 
 #[actix_web::test]
+async fn start_up_fetch_is_the_refresh_baseline_so_an_idp_whose_refetches_all_fail_shows() {
+    let server = MetadataServer::start(key_a()).await;
+    let broker = start(&server).await;
+    let last_success =
+        format!("fedbroker_saml_metadata_last_refresh_success_timestamp_seconds{{idp=\"{IDP}\"}}");
+    let m = broker.metrics().await;
+    assert_eq!(metric(&m, &last_success), Some(t0().timestamp()), "{m}");
+    for outcome in [
+        "updated",
+        "unchanged",
+        "fetch_failed",
+        "invalid",
+        "expired",
+        "entity_id_changed",
+    ] {
+        let series = format!(
+            "fedbroker_saml_metadata_refreshes_total{{idp=\"{IDP}\",outcome=\"{outcome}\"}}"
+        );
+        assert_eq!(metric(&m, &series), Some(0), "{outcome} from 0:\n{m}");
+    }
+    // Every later fetch fails: the start-up time stays the last success, so its age grows
+    // (what the refresh-failing alert watches), and the failures are counted.
+    broker.clock.set(t0() + TimeDelta::hours(7));
+    server.serve(503, String::new());
+    assert!(matches!(
+        broker.refresher.refresh_idp(IDP).await,
+        RefreshOutcome::Refused { .. }
+    ));
+    let m = broker.metrics().await;
+    assert_eq!(metric(&m, &last_success), Some(t0().timestamp()), "{m}");
+    assert_eq!(refreshes(&m, "fetch_failed"), 1, "{m}");
+}
+
+#[actix_web::test]
 async fn metadata_refresh_server_error_keeps_the_last_good_keys() {
     assert_refresh_refused(500, "SECRET-DOCUMENT-TEXT".into(), "fetch_failed").await;
 }

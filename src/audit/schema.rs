@@ -67,7 +67,7 @@ pub const COMMON: &[Field] = &[
 const CLIENT_IP: Field = (
     "client_ip",
     StrOrNull,
-    "the TCP peer address (a proxy's address behind a proxy; `X-Forwarded-For` is not trusted)",
+    "the client's address: the TCP peer, or the client a peer in `server.trusted_proxies` named in its forwarding header",
 );
 
 /// Every event the audit log writes.
@@ -95,6 +95,7 @@ pub const EVENTS: &[Event] = &[
             ("expiration", Str, "RFC 3339, when the credentials expire"),
             ("duration_seconds", Int, "the negotiated DurationSeconds"),
             ("legacy_algorithm", Bool, "the SAML signature was accepted only through `legacy_algorithms`"),
+            CLIENT_IP,
         ],
     },
     Event {
@@ -105,6 +106,7 @@ pub const EVENTS: &[Event] = &[
             ("decision", Str, "`refused`"),
             ("reason", Str, "the stable error code, e.g. `saml_replay`"),
             ("route", Str, "as for `credentials.issued`"),
+            CLIENT_IP,
         ],
     },
     Event {

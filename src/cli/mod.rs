@@ -2,6 +2,8 @@
 //!
 //! - [`saml_check`]: `fedbroker saml-check`, "would the broker accept this SAML Response, and if
 //!   not, why?", with the report in [`saml_report`].
+//! - [`probe`]: `fedbroker check-config --probe`, contacting every configured service.
 
+pub mod probe;
 pub mod saml_check;
 pub mod saml_report;

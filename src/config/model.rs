@@ -36,7 +36,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Per TCP peer address, every route but health and metrics.
+    /// Per client address (`http::client_addr`), every route but health and metrics.
     pub per_client_per_minute: u32,
     /// Per verified subject, credential requests.
     pub per_subject_per_minute: u32,
@@ -100,6 +100,46 @@ pub struct ServerConfig {
     pub admin_token: Option<SecretString>,
     /// A file holding the admin token (first line), instead of `admin_token`.
     pub admin_token_file: Option<String>,
+    /// TLS listener: the certificate chain (PEM, leaf first). With `tls_key_file`, `listen`
+    /// serves HTTPS (TLS 1.2 and 1.3); SIGHUP (and a change of their contents, checked every
+    /// minute) re-reads both files. Both or neither.
+    pub tls_cert_file: Option<String>,
+    /// TLS listener: the private key of the leaf (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub tls_key_file: Option<String>,
+    /// CA certificate(s) (PEM) that client certificates must chain to. Needs the TLS listener.
+    /// Handshakes ask for a client certificate (optional for every route), and
+    /// `GET /v1/container-credentials` then refuses requests without a verified one.
+    pub tls_client_ca_file: Option<String>,
+    /// Proxies (CIDR ranges or addresses) whose forwarding header names the client; empty: the
+    /// client is always the TCP peer (see `http::client_addr`).
+    pub trusted_proxies: Vec<String>,
+    /// The one header read from a trusted proxy.
+    pub trusted_proxy_header: ProxyHeader,
+    /// A second address (e.g. `0.0.0.0:9090`) serving `GET /metrics` only. Set: the public
+    /// listener answers `/metrics` as any unknown route (404). Absent: `/metrics` is on `listen`.
+    pub metrics_listen: Option<String>,
+}
+
+/// Which forwarding header a trusted proxy's requests name the client in (the other is ignored).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(try_from = "String")]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For` (what AWS, GCP and Azure load balancers, nginx and Envoy write).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=` parameters).
+    Forwarded,
+}
+
+impl TryFrom<String> for ProxyHeader {
+    type Error = &'static str;
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        match v.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            _ => Err("server.trusted_proxy_header must be \"x-forwarded-for\" or \"forwarded\""),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -115,6 +155,12 @@ impl Default for ServerConfig {
             thumbprint_any_issuer: false,
             admin_token: None,
             admin_token_file: None,
+            trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::default(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            metrics_listen: None,
         }
     }
 }

@@ -154,12 +154,19 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             cfg.server.listen
         ));
     }
+    check_metrics_listen(errors, &cfg.server);
     check_url(errors, "server.public_url", &cfg.server.public_url, false);
+    check_tls_listener(errors, &cfg.server);
     if cfg.server.max_body_bytes < 1024 {
         errors.push("server.max_body_bytes must be at least 1024");
     }
     if !(1..=300).contains(&cfg.server.body_timeout_secs) {
         errors.push("server.body_timeout_secs must be between 1 and 300");
+    }
+    if let Err(problems) = crate::http::client_addr::TrustedProxies::from_config(&cfg.server) {
+        for p in problems {
+            errors.push(p);
+        }
     }
     if !is_region(&cfg.aws.region) {
         errors.push(format!(
@@ -436,6 +443,31 @@ pub fn is_region(s: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The TLS listener keys belong together; the files themselves are read by
+/// `http::tls::ListenerTls::from_config` (check-config and start-up), not here, so a SIGHUP
+/// reload of the rules never depends on the certificate files.
+fn check_tls_listener(errors: &mut ConfigErrors, s: &ServerConfig) {
+    match (&s.tls_cert_file, &s.tls_key_file) {
+        (Some(_), None) => errors.push(
+            "server.tls_cert_file is set without server.tls_key_file: set both (HTTPS) or neither",
+        ),
+        (None, Some(_)) => errors.push(
+            "server.tls_key_file is set without server.tls_cert_file: set both (HTTPS) or neither",
+        ),
+        (Some(_), Some(_)) if !s.public_url.starts_with("https://") => errors.push(
+            "server.public_url must be the https:// URL clients use when server.tls_cert_file is \
+             set (the listener speaks only TLS)",
+        ),
+        _ => {}
+    }
+    if s.tls_client_ca_file.is_some() && s.tls_cert_file.is_none() {
+        errors.push(
+            "server.tls_client_ca_file needs the TLS listener (server.tls_cert_file and \
+             server.tls_key_file): client certificates exist only in a TLS handshake",
+        );
+    }
+}
+
 fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_http: bool) {
     match url::Url::parse(value) {
         Ok(u) if u.scheme() == "https" => {}
@@ -454,6 +486,29 @@ fn check_url(errors: &mut ConfigErrors, key: &str, value: &str, allow_loopback_h
         }
         Ok(_) => errors.push(format!("{key} = {value:?}: must be an http(s) URL")),
         Err(e) => errors.push(format!("{key} = {value:?}: not a URL ({e})")),
+    }
+}
+
+/// `server.metrics_listen`: an address, and not one the public listener already takes (the same
+/// port on the same address, or on a wildcard address either way: the second bind would fail).
+fn check_metrics_listen(errors: &mut ConfigErrors, server: &ServerConfig) {
+    let Some(metrics) = &server.metrics_listen else {
+        return;
+    };
+    let Ok(m) = metrics.parse::<SocketAddr>() else {
+        errors.push(format!(
+            "server.metrics_listen = {metrics:?} is not an address like 0.0.0.0:9090"
+        ));
+        return;
+    };
+    if let Ok(l) = server.listen.parse::<SocketAddr>() {
+        let overlaps = m.ip() == l.ip() || m.ip().is_unspecified() || l.ip().is_unspecified();
+        if m.port() == l.port() && m.port() != 0 && overlaps {
+            errors.push(format!(
+                "server.metrics_listen = {metrics:?} takes the port of server.listen: choose \
+                 another port (e.g. 9090), or remove metrics_listen to serve /metrics on listen"
+            ));
+        }
     }
 }
 
@@ -684,6 +739,33 @@ name = "Bad Name"
     }
 
     #[test]
+    fn tls_listener_keys_go_together() {
+        let load = |toml: &str| load_str(toml, env(&[])).err().map(|e| e.to_string());
+        let err = load("[server]\ntls_cert_file = \"c.pem\"\n").unwrap();
+        assert!(err.contains("without server.tls_key_file"), "{err}");
+        let err = load("[server]\ntls_key_file = \"k.pem\"\n").unwrap();
+        assert!(err.contains("without server.tls_cert_file"), "{err}");
+        let err = load("[server]\ntls_client_ca_file = \"ca.pem\"\n").unwrap();
+        assert!(
+            err.contains("tls_client_ca_file needs the TLS listener"),
+            "{err}"
+        );
+        // The default public_url is plain http: with a TLS listener it must be the https one.
+        let err = load("[server]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n").unwrap();
+        assert!(
+            err.contains("server.public_url must be the https://"),
+            "{err}"
+        );
+        assert_eq!(
+            load(
+                "[server]\npublic_url = \"https://broker.example.com\"\ntls_cert_file = \"c.pem\"\n\
+                 tls_key_file = \"k.pem\"\ntls_client_ca_file = \"ca.pem\"\n"
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn https_required_except_loopback() {
         let err = load_str(
             "[aws]\nsts_endpoint = \"http://sts.example.com\"\n",
@@ -771,6 +853,38 @@ audiences = ["a"]
             "{err}"
         );
     }
+
+    #[test]
+    fn metrics_listen_must_be_an_address_other_than_the_public_listener() {
+        let load = |listen: &str, metrics: &str| {
+            load_str(
+                &format!("[server]\nlisten = \"{listen}\"\nmetrics_listen = \"{metrics}\"\n"),
+                env(&[]),
+            )
+        };
+        let cfg = load("0.0.0.0:8080", "0.0.0.0:9090").unwrap();
+        assert_eq!(cfg.server.metrics_listen.as_deref(), Some("0.0.0.0:9090"));
+        assert!(load("127.0.0.1:8080", "127.0.0.2:8080").is_ok(), "other IP");
+        for (listen, metrics) in [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("127.0.0.1:8080", "0.0.0.0:8080"),
+            ("[::]:8080", "127.0.0.1:8080"),
+        ] {
+            let err = load(listen, metrics).unwrap_err().to_string();
+            assert!(
+                err.contains("server.metrics_listen") && err.contains("takes the port"),
+                "{listen} / {metrics}: {err}"
+            );
+        }
+        let err = load("127.0.0.1:8080", "metrics.internal")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an address like 0.0.0.0:9090"), "{err}");
+        let cfg = load_str("", env(&[])).unwrap();
+        assert_eq!(cfg.server.metrics_listen, None, "off by default");
+    }
+
     const KEY: &str = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
     /// The config errors of a `[cache]` section (with an encryption key unless it sets one).

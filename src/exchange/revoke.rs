@@ -26,7 +26,7 @@ pub const MAX_LISTED_SESSIONS: usize = 1_000;
 pub const DENY_POLICY_NAME: &str = "FedbrokerRevokeOlderSessions";
 
 /// What an administrator asks to revoke (fields unverified).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     pub subject: Option<String>,
@@ -36,7 +36,7 @@ pub struct RevokeRequest {
 }
 
 /// The outcome of a revocation.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Revocation {
     pub revoked_at: String,
     /// Cache entries purged on this replica and in Redis.
@@ -49,8 +49,10 @@ pub struct Revocation {
     /// How many distinct sessions there were in all.
     pub sessions_total: usize,
     /// The deny policy to attach, or `None` when no safe one can be formed.
+    #[schema(value_type = Option<Object>)]
     pub deny_policy: Option<Value>,
     /// `{account, role_name}` of each role to attach it to.
+    #[schema(value_type = Vec<Object>)]
     pub attach_to: Vec<Value>,
     pub policy_name: &'static str,
     pub note: String,

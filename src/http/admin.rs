@@ -11,7 +11,9 @@
 
 use super::bad_input::{fields_of, json_message};
 use super::body::read_parsed;
+use super::client_addr::client_ip_string;
 use super::errors::{error_response, RequestError};
+use super::openapi::{ErrorBody, ReloadAnswer, ReloadStatus};
 use super::AppState;
 use crate::audit::{token_fingerprint, RevokeTarget};
 use crate::error::{ApiError, ErrorKind};
@@ -22,6 +24,26 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 
 /// `POST /v1/admin/revoke`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/revoke",
+    tag = "admin",
+    operation_id = "adminRevoke",
+    summary = "Purge cached credentials of a subject or role, block re-issue, return the deny policy",
+    security(("admin_bearer" = [])),
+    request_body(content = RevokeRequest, content_type = "application/json", description = "`subject` or `role_arn` (exactly one), optional `block_seconds`"),
+    responses(
+        (status = 200, description = "Revoked (`Cache-Control: no-store`)", body = crate::exchange::Revocation),
+        (status = 400, description = "Not one target, a bad ARN or block, or no credential cache (`invalid_json`, `invalid_revocation_target`, `invalid_block_seconds`, `credential_cache_disabled`)", body = ErrorBody),
+        (status = 401, description = "No or a wrong admin token (`admin_unauthorized`, with `WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "No admin token configured (`admin_disabled`)", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`request_too_large`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "An internal failure", body = ErrorBody),
+        (status = 503, description = "The shared cache did not answer: the revocation is incomplete (`revocation_incomplete`)", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
@@ -31,7 +53,7 @@ pub async fn revoke(
         Ok(fingerprint) => fingerprint,
         Err(refusal) => return unauthorized(&refusal),
     };
-    let client = client_ip(&req);
+    let client = client_ip_string(&req);
     let audit_refusal = |e: &dyn ApiError, target: &RevokeTarget| {
         state
             .audit
@@ -92,20 +114,30 @@ fn revoke_target(r: &RevokeRequest) -> RevokeTarget {
     }
 }
 
-/// The TCP peer address (what the rate limiter keys on; `X-Forwarded-For` is not trusted).
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
 /// `POST /v1/admin/reload`: the same reload as SIGHUP (mapping rules and SAML IdPs from the file
 /// given at start); 200 with what was applied, or 500 `config_reload_failed` listing every problem
 /// (the running configuration is kept).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    tag = "admin",
+    operation_id = "adminReload",
+    summary = "Reload mapping rules and SAML IdPs from the configuration file (as SIGHUP)",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Reloaded (`Cache-Control: no-store`)", body = ReloadAnswer),
+        (status = 401, description = "No or a wrong admin token (`admin_unauthorized`, with `WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "No admin token configured (`admin_disabled`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "The new configuration is refused (`config_reload_failed`, with `problems`; the running one is kept) or reloading is unavailable (`reload_unavailable`)", body = ErrorBody),
+    )
+)]
 pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let admin = match authorize(&req, &state, "admin_reload") {
         Ok(fingerprint) => fingerprint,
         Err(refusal) => return unauthorized(&refusal),
     };
-    let client = client_ip(&req);
+    let client = client_ip_string(&req);
     let audit = |result: Result<(), &dyn ApiError>| {
         state
             .audit
@@ -126,7 +158,10 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             audit(Ok(()));
             HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({ "status": "reloaded", "applied": summary }))
+                .json(ReloadAnswer {
+                    status: ReloadStatus::Reloaded,
+                    applied: summary,
+                })
         }
         Err(problems) => {
             let e = ReloadError::Refused(problems);
@@ -140,7 +175,7 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 /// (audited as `admin.unauthorized` on `route`), answered by [`unauthorized`].
 fn authorize(req: &HttpRequest, state: &AppState, route: &str) -> Result<String, RequestError> {
     check_token(req, state).inspect_err(|e| {
-        let client = client_ip(req);
+        let client = client_ip_string(req);
         state
             .audit
             .admin_unauthorized(route, e.code, client.as_deref(), state.now());

@@ -56,6 +56,20 @@ pub enum NumberOrString {
     String(String),
 }
 
+/// In the OpenAPI document: a JSON number or a string (the checked parsers decide what is valid).
+impl utoipa::PartialSchema for NumberOrString {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some("Seconds, as a JSON number or a string"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for NumberOrString {}
+
 impl NumberOrString {
     /// The value as text, for the checked parsers (`SessionDuration::parse`).
     pub fn into_string(self) -> String {

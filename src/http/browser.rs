@@ -10,6 +10,7 @@
 
 use super::browser_audit as audit;
 use super::errors::status_for;
+use super::openapi::{ErrorBody, PickerAnswer, PickerRole, SamlAcsForm, UnavailablePickerRole};
 use super::AppState;
 use crate::error::ApiError;
 use crate::web::{
@@ -130,23 +131,39 @@ fn to_idp(url: String, binding: Cookie<'_>) -> HttpResponse {
         .finish()
 }
 
-/// The client a pending login is counted against: the TCP peer's address (as for rate limits).
+/// The client a pending login is counted against: its address (`client_addr`, as for rate
+/// limits).
 fn client_of(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    super::client_addr::client_ip_string(req).unwrap_or_default()
 }
 
 fn login_max_age() -> CookieDuration {
     CookieDuration::seconds(LOGIN_TTL.num_seconds())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// A configured OIDC provider (`[[oidc.providers]]` with browser sign-in).
     provider: String,
 }
 
 /// `GET /oidc/login?provider=NAME`: to the IdP, with a login cookie binding it to this browser.
+#[utoipa::path(
+    get,
+    path = "/oidc/login",
+    tag = "browser",
+    operation_id = "oidcLogin",
+    summary = "Start an OIDC browser sign-in (authorization code + PKCE): a redirect to the IdP",
+    params(LoginQuery),
+    responses(
+        (status = 302, description = "To the IdP's authorization endpoint, with the login cookie", headers(("Location" = String, description = "Where the browser goes next"), ("Set-Cookie" = String, description = "The cookies of the sign-in"))),
+        (status = 400, description = "Unknown provider (`login_unknown_provider`) or a query string that does not parse (`bad_query`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 502, description = "The IdP's discovery failed (`login_idp_unavailable`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 503, description = "Too many sign-ins in progress (`login_busy`) (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn oidc_login(
     req: HttpRequest,
     query: web::Query<LoginQuery>,
@@ -170,7 +187,8 @@ pub async fn oidc_login(
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -194,6 +212,24 @@ const OAUTH_ERRORS: [&str; 12] = [
 ];
 
 /// `GET /oidc/callback`: finish the login, start a broker session, go to the role picker.
+#[utoipa::path(
+    get,
+    path = "/oidc/callback",
+    tag = "browser",
+    operation_id = "oidcCallback",
+    summary = "The IdP's answer to an OIDC sign-in: start the broker session",
+    params(CallbackQuery),
+    responses(
+        (status = 303, description = "Signed in: to the role picker, with the session cookie", headers(("Location" = String, description = "Where the browser goes next"), ("Set-Cookie" = String, description = "The cookies of the sign-in"))),
+        (status = 400, description = "A query string that does not parse (`bad_query`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 401, description = "Unknown or expired login state, another browser, or an ID token that does not verify (HTML error page)", content_type = "text/html", body = String),
+        (status = 403, description = "The IdP refused the sign-in (`login_refused`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "An internal failure (HTML error page)", content_type = "text/html", body = String),
+        (status = 502, description = "The IdP failed (`login_idp_unavailable`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 503, description = "The session or audit store is unavailable (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn oidc_callback(
     req: HttpRequest,
     query: web::Query<CallbackQuery>,
@@ -305,6 +341,27 @@ fn wants_json(req: &HttpRequest) -> bool {
 
 /// `GET /roles`: the role picker for the signed-in browser (HTML, or JSON on request); without a
 /// session, the sign-in choices (401).
+#[utoipa::path(
+    get,
+    path = "/roles",
+    tag = "browser",
+    operation_id = "rolePicker",
+    summary = "The role picker of the signed-in browser (HTML, or JSON with `Accept: application/json`)",
+    security((), ("browser_session" = [])),
+    responses(
+        (status = 200, description = "The roles the person may use", content(
+            (String = "text/html"),
+            (PickerAnswer = "application/json"),
+        )),
+        (status = 401, description = "Not signed in: the sign-in choices (HTML), or `not_signed_in` with `providers` and `saml_idps` (JSON)", content(
+            (String = "text/html"),
+            (ErrorBody = "application/json"),
+        )),
+        (status = 403, description = "The rules refuse the identity (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(session) = current_session(&req, &state).await else {
         return sign_in_page(&req, &state);
@@ -313,69 +370,71 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         Ok(r) => r,
         Err(e) => return error_page(&e),
     };
-    let unavailable: Vec<serde_json::Value> = unavailable
+    let account = |arn: &str| arn.split(':').nth(4).unwrap_or_default().to_owned();
+    let role_name = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let unavailable: Vec<UnavailablePickerRole> = unavailable
         .iter()
         .map(|u| {
             let arn = u.role_arn.as_str();
-            json!({
-                "role_arn": arn,
-                "account": arn.split(':').nth(4).unwrap_or_default(),
-                "role_name": arn.rsplit('/').next().unwrap_or_default(),
-                "alias": u.alias,
-                "code": u.code,
-                "reason": u.reason,
-            })
+            UnavailablePickerRole {
+                role_arn: arn.to_owned(),
+                account: account(arn),
+                role_name: role_name(arn),
+                alias: u.alias.clone(),
+                code: u.code.to_owned(),
+                reason: u.reason.clone(),
+            }
         })
         .collect();
-    let rows: Vec<serde_json::Value> = roles
+    let rows: Vec<PickerRole> = roles
         .iter()
         .map(|r| {
             let arn = r.role_arn.as_str();
-            json!({
-                "role_arn": arn,
-                "account": arn.split(':').nth(4).unwrap_or_default(),
-                "role_name": arn.rsplit('/').next().unwrap_or_default(),
-                "alias": r.alias,
-                "mode": r.mode,
-                "console_url": format!("/console?role={}&csrf={}", urlencode(arn), session.csrf_token),
-            })
+            PickerRole {
+                role_arn: arn.to_owned(),
+                account: account(arn),
+                role_name: role_name(arn),
+                alias: r.alias.clone(),
+                mode: r.mode,
+                console_url: format!(
+                    "/console?role={}&csrf={}",
+                    urlencode(arn),
+                    session.csrf_token
+                ),
+            }
         })
         .collect();
     if wants_json(&req) {
-        return secure(HttpResponse::Ok()).json(json!({
-            "subject": session.identity.subject(),
-            "provider": session.identity.provider(),
-            "roles": rows,
-            "unavailable": unavailable,
-        }));
+        return secure(HttpResponse::Ok()).json(PickerAnswer {
+            subject: session.identity.subject().to_owned(),
+            provider: session.identity.provider().to_owned(),
+            roles: rows,
+            unavailable,
+        });
     }
     let mut table = String::from(
         "<table><caption>Roles you may use</caption><thead><tr><th scope=\"col\">Account</th>\
          <th scope=\"col\">Role</th><th scope=\"col\">Account ID</th><th scope=\"col\"></th></tr></thead><tbody>",
     );
     for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
         table.push_str(&format!(
             "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td><a class=\"console\" href=\"{href}\" \
              aria-label=\"Open the AWS console as {name} in {acct}\">Open console</a></td></tr>",
-            alias = esc(&r["alias"].as_str().map_or_else(|| s("account"), str::to_owned)),
-            name = esc(&s("role_name")),
-            acct = esc(&s("account")),
-            href = esc(&s("console_url")),
+            alias = esc(r.alias.as_deref().unwrap_or(&r.account)),
+            name = esc(&r.role_name),
+            acct = esc(&r.account),
+            href = esc(&r.console_url),
         ));
     }
     for u in &unavailable {
-        let s = |k: &str| u[k].as_str().unwrap_or_default().to_owned();
         table.push_str(&format!(
             "<tr><td>{alias}</td><td>{name}</td><td>{acct}</td><td>Unavailable: {reason} \
              (<code>{code}</code>)</td></tr>",
-            alias = esc(&u["alias"]
-                .as_str()
-                .map_or_else(|| s("account"), str::to_owned)),
-            name = esc(&s("role_name")),
-            acct = esc(&s("account")),
-            reason = esc(&s("reason")),
-            code = esc(&s("code")),
+            alias = esc(u.alias.as_deref().unwrap_or(&u.account)),
+            name = esc(&u.role_name),
+            acct = esc(&u.account),
+            reason = esc(&u.reason),
+            code = esc(&u.code),
         ));
     }
     table.push_str("</tbody></table>");
@@ -427,12 +486,30 @@ fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
         .body(page("Sign in", &format!("<ul>{links}</ul>")))
 }
 
-#[derive(serde::Deserialize)]
+/// `POST /logout`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct LogoutForm {
+    /// The session's CSRF token (from the role picker's form).
     csrf: String,
 }
 
 /// `POST /logout` (form with the CSRF token): end the session.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "browser",
+    operation_id = "logout",
+    summary = "End the browser session",
+    security((), ("browser_session" = [])),
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed out (or was not signed in): to /roles, the session cookie cleared", headers(("Location" = String, description = "Where the browser goes next"), ("Set-Cookie" = String, description = "The expired session cookie"))),
+        (status = 400, description = "A form that does not parse (`bad_form`, `unsupported_media_type`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 403, description = "Wrong CSRF token (`csrf_token_invalid`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 413, description = "The form is too large (`request_too_large`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn logout(
     req: HttpRequest,
     form: web::Form<LogoutForm>,
@@ -475,12 +552,25 @@ pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SamlLoginQuery {
+    /// A configured SAML IdP (`[[saml.idps]]` with `sso_url`).
     idp: String,
 }
 
 /// `GET /saml/metadata`: the broker's SP metadata.
+#[utoipa::path(
+    get,
+    path = "/saml/metadata",
+    tag = "browser",
+    operation_id = "samlMetadata",
+    summary = "The broker's SAML SP metadata (entity ID, ACS, signing and encryption keys)",
+    responses(
+        (status = 200, description = "The metadata", content_type = "application/samlmetadata+xml", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/samlmetadata+xml")
@@ -488,6 +578,21 @@ pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /saml/login?idp=NAME`: an AuthnRequest to the IdP (HTTP-Redirect), bound to this browser.
+#[utoipa::path(
+    get,
+    path = "/saml/login",
+    tag = "browser",
+    operation_id = "samlLogin",
+    summary = "Start a SAML browser sign-in: an AuthnRequest to the IdP (HTTP-Redirect binding)",
+    params(SamlLoginQuery),
+    responses(
+        (status = 302, description = "To the IdP's SSO URL, with the cookie binding the sign-in to this browser", headers(("Location" = String, description = "Where the browser goes next"), ("Set-Cookie" = String, description = "The cookies of the sign-in"))),
+        (status = 400, description = "Unknown IdP (`login_unknown_provider`) or a query string that does not parse (`bad_query`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "No SP signing key (`saml_sp_key_missing`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 503, description = "Too many sign-ins in progress (`login_busy`) (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn saml_login(
     req: HttpRequest,
     query: web::Query<SamlLoginQuery>,
@@ -505,6 +610,26 @@ pub async fn saml_login(
 
 /// `POST /saml/acs`: form `SAMLResponse` (+ `RelayState`): verify, match the request (or the
 /// IdP-initiated rule), consume the assertion, start the session.
+#[utoipa::path(
+    post,
+    path = "/saml/acs",
+    tag = "browser",
+    operation_id = "samlAcs",
+    summary = "The SAML assertion consumer: verify the IdP's POST and start the broker session",
+    request_body(content = SamlAcsForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to the RelayState's local path or the role picker, with the session cookie", headers(("Location" = String, description = "Where the browser goes next"), ("Set-Cookie" = String, description = "The cookies of the sign-in"))),
+        (status = 400, description = "A form or assertion that does not parse (HTML error page)", content_type = "text/html", body = String),
+        (status = 401, description = "The assertion does not verify, answers no sign-in of this browser, or was used before (HTML error page)", content_type = "text/html", body = String),
+        (status = 403, description = "The rules refuse the identity (HTML error page)", content_type = "text/html", body = String),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`) (HTML error page)", content_type = "text/html", body = String),
+        (status = 413, description = "The body or assertion is too large (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure (HTML error page)", content_type = "text/html", body = String),
+        (status = 502, description = "An upstream failed (HTML error page)", content_type = "text/html", body = String),
+        (status = 503, description = "The replay, session or audit store is unavailable (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn saml_acs(
     req: HttpRequest,
     payload: web::Payload,

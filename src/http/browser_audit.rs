@@ -1,12 +1,12 @@
 //! Audit records of the browser sign-in routes (`/saml/acs`, `/oidc/callback`, `/logout`), kept
 //! out of the handlers so each handler only calls one function per outcome.
 //!
-//! Invariants: a refusal is recorded with its stable code (never the message, which may name the
-//! IdP's own error text); a started session is recorded before the browser learns of it, and under
+//! Invariants: a refusal is recorded (and counted in `fedbroker_credential_refusals_total`) with
+//! its stable code (never the message, which may name the IdP's own error text); a started session is recorded before the browser learns of it, and under
 //! `audit.fail_closed` a session whose record cannot be written is ended again.
 
-use super::admin::client_ip;
 use super::browser::error_page;
+use super::client_addr::client_ip_string;
 use super::AppState;
 use crate::error::ApiError;
 use crate::identity::VerifiedIdentity;
@@ -21,10 +21,11 @@ pub fn refused(
     err: &dyn ApiError,
     identity: Option<&VerifiedIdentity>,
 ) -> HttpResponse {
-    let client = client_ip(req);
+    let client = client_ip_string(req);
     state
         .audit
         .sign_in_refused(route, err, identity, client.as_deref(), state.now());
+    state.metrics.refused(route, err.code());
     error_page(err)
 }
 
@@ -36,7 +37,7 @@ pub async fn signed_in(
     identity: &VerifiedIdentity,
     cookie: &str,
 ) -> Option<HttpResponse> {
-    let client = client_ip(req);
+    let client = client_ip_string(req);
     let e = state
         .audit
         .signed_in(identity, client.as_deref(), state.now())
@@ -49,7 +50,7 @@ pub async fn signed_in(
 
 /// Record the end of `identity`'s session.
 pub fn signed_out(state: &AppState, req: &HttpRequest, identity: &VerifiedIdentity) {
-    let client = client_ip(req);
+    let client = client_ip_string(req);
     state
         .audit
         .signed_out(identity, client.as_deref(), state.now());

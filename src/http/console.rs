@@ -9,6 +9,7 @@
 use super::body::{json_or_default, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
 use super::explain::one_credential;
+use super::openapi::ErrorBody;
 use super::web_identity::bearer;
 use super::AppState;
 use crate::console::{ConsoleRequest, ConsoleUrl, ConsoleUrlRequest};
@@ -17,9 +18,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::SecondsFormat;
 use secrecy::ExposeSecret;
 
-#[derive(serde::Deserialize, Default)]
+/// `POST /v1/console-url`: exactly one of `saml_response`, `token` and `Authorization: Bearer`,
+/// and the console options.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConsoleJson {
+pub struct ConsoleJson {
     saml_response: Option<String>,
     token: Option<String>,
     role_arn: Option<String>,
@@ -31,6 +34,28 @@ struct ConsoleJson {
 }
 
 /// `POST /v1/console-url`.
+#[utoipa::path(
+    post,
+    path = "/v1/console-url",
+    tag = "credentials",
+    operation_id = "consoleUrl",
+    summary = "An AWS console sign-in URL for the credentials the same request would get",
+    security((), ("workload_bearer" = [])),
+    request_body(content = Option<ConsoleJson>, content_type = "application/json", description = "May carry no credential when the token is in `Authorization: Bearer`"),
+    responses(
+        (status = 200, description = "The sign-in URL (`Cache-Control: no-store`)", body = ConsoleUrlAnswer),
+        (status = 400, description = "A malformed request, assertion or token, or bad console options", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but no such role, access revoked, or AWS refused", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 409, description = "Several roles match: choose one with `role_arn` (`role_choice_required`, with `roles`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited or STS throttled (with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (STS, the federation endpoint) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn console_url(
     req: HttpRequest,
     payload: web::Payload,
@@ -42,7 +67,7 @@ pub async fn console_url(
     };
     match state.console.sign_in(&state.exchange(), input).await {
         Ok(signin) => {
-            if let Err(e) = state.record_issued("console_url", &signin.issued) {
+            if let Err(e) = state.record_issued(&req, "console_url", &signin.issued) {
                 return error_response(&e);
             }
             let audited = state.audit.console_url_issued(
@@ -57,10 +82,21 @@ pub async fn console_url(
             answer(&signin.url)
         }
         Err(e) => {
-            state.record_refused("console_url", &e);
+            state.record_refused(&req, "console_url", &e);
             error_response(&e)
         }
     }
+}
+
+/// The answer of `POST /v1/console-url` (`Cache-Control: no-store`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsoleUrlAnswer<'a> {
+    /// The AWS console sign-in URL: a bearer credential, valid 15 minutes.
+    pub url: &'a str,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+    /// The console session's length in seconds; `null`: the credentials' lifetime.
+    pub session_duration: Option<u32>,
 }
 
 /// `{"url","expires_at" (RFC 3339),"session_duration" (null: the credentials' lifetime)}`.
@@ -68,11 +104,11 @@ fn answer(u: &ConsoleUrl) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(serde_json::json!({
-            "url": u.url.expose_secret(),
-            "expires_at": u.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "session_duration": u.session_duration,
-        }))
+        .json(ConsoleUrlAnswer {
+            url: u.url.expose_secret(),
+            expires_at: u.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            session_duration: u.session_duration,
+        })
 }
 
 fn parse(req: &HttpRequest, body: &[u8]) -> Result<ConsoleUrlRequest, RequestError> {

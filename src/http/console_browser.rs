@@ -7,15 +7,19 @@
 //! `Referrer-Policy: no-referrer` response; it is never logged or rendered.
 
 use super::browser::{current_session, error_page, secure, CsrfError};
+use super::openapi::ErrorBody;
 use super::AppState;
 use crate::console::ConsoleRequest;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsoleQuery {
+    /// The role ARN (one of the picker's).
     role: String,
+    /// The session's CSRF token (the picker's links carry it).
     csrf: Option<String>,
     destination: Option<String>,
     region: Option<String>,
@@ -23,6 +27,26 @@ pub struct ConsoleQuery {
 }
 
 /// `GET /console`.
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "browser",
+    operation_id = "console",
+    summary = "The role picker's click: a redirect to the AWS console, signed in as the role",
+    security((), ("browser_session" = [])),
+    params(ConsoleQuery),
+    responses(
+        (status = 302, description = "To the AWS console sign-in URL (`Cache-Control: no-store`, `Referrer-Policy: no-referrer`)", headers(("Location" = String, description = "The console sign-in URL"))),
+        (status = 303, description = "Not signed in: to /roles", headers(("Location" = String, description = "/roles"))),
+        (status = 400, description = "A bad role, console option or query string (HTML error page)", content_type = "text/html", body = String),
+        (status = 401, description = "The session's identity no longer verifies (HTML error page)", content_type = "text/html", body = String),
+        (status = 403, description = "Wrong CSRF token (`csrf_token_invalid`), no such role, or AWS refused (HTML error page)", content_type = "text/html", body = String),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure (HTML error page)", content_type = "text/html", body = String),
+        (status = 502, description = "STS or the federation endpoint failed (HTML error page)", content_type = "text/html", body = String),
+        (status = 503, description = "A dependency is unavailable (HTML error page)", content_type = "text/html", body = String),
+    )
+)]
 pub async fn console(
     req: HttpRequest,
     query: web::Query<ConsoleQuery>,
@@ -56,11 +80,11 @@ pub async fn console(
     {
         Ok(i) => i,
         Err(e) => {
-            state.record_refused("console", &e);
+            state.record_refused(&req, "console", &e);
             return error_page(&e);
         }
     };
-    if let Err(e) = state.record_issued("console", &issued) {
+    if let Err(e) = state.record_issued(&req, "console", &issued) {
         return error_page(&e);
     }
     let signin = match state.console.signin_url(&issued, &options).await {

@@ -6,7 +6,7 @@
 //!   Answer: `{"protocol":"saml"|"oidc","provider","roles":[{"role_arn","alias","mode","rule"}]}`.
 //! - `POST /v1/explain`: JSON `{saml_response? | token?, role_arn?, duration_seconds?,
 //!   session_name?}` (the token may also come in `Authorization: Bearer`) → what a credentials
-//!   request would do and every problem it would meet (see [`explain_body`]).
+//!   request would do and every problem it would meet (see [`ExplainAnswer`]).
 //!
 //! Invariant: answers never contain the assertion, the token or any credential.
 
@@ -14,18 +14,42 @@ use super::body::{
     bad_json, content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString,
 };
 use super::errors::{error_response, RequestError};
+use super::openapi::{ErrorBody, RolesForm};
 use super::web_identity::bearer;
 use super::AppState;
+use crate::aws::{RoleArn, RoleSessionName};
 use crate::exchange::{ExplainRequest, Explanation, PresentedCredential, RoleSummary};
+use crate::identity::Protocol;
+use crate::mapping::StsMode;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Form fields `POST /v1/roles` accepts (`RelayState` is ignored, as on the credentials endpoint).
 const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
 
 /// `GET /v1/roles`: a bearer token's roles.
+#[utoipa::path(
+    get,
+    path = "/v1/roles",
+    tag = "introspection",
+    operation_id = "rolesOfToken",
+    summary = "The roles a web-identity token may assume (nothing consumed, STS not called)",
+    security(("workload_bearer" = [])),
+    responses(
+        (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
+        (status = 400, description = "No or a malformed Authorization header or token (`missing_token`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 413, description = "The token is too large (`oidc_token_too_large`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let credential = match bearer(&req) {
         Ok(Some(token)) => PresentedCredential::WebIdentityToken(SecretString::from(token)),
@@ -41,6 +65,33 @@ pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 }
 
 /// `POST /v1/roles`: the roles of a SAML Response (form or JSON) or a token.
+#[utoipa::path(
+    post,
+    path = "/v1/roles",
+    tag = "introspection",
+    operation_id = "rolesOfAssertion",
+    summary = "The roles a SAML Response (or a token) may assume (nothing consumed, STS not called)",
+    security((), ("workload_bearer" = [])),
+    request_body(
+        content(
+            (Option<RolesForm> = "application/x-www-form-urlencoded"),
+            (Option<RolesJson> = "application/json"),
+        ),
+        description = "May be empty when the token is in `Authorization: Bearer`"
+    ),
+    responses(
+        (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
+        (status = 400, description = "A malformed request, assertion or token (`missing_credential`, `ambiguous_credential`, `bad_json`, `bad_form`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn roles_post(
     req: HttpRequest,
     payload: web::Payload,
@@ -53,6 +104,27 @@ pub async fn roles_post(
 }
 
 /// `POST /v1/explain`.
+#[utoipa::path(
+    post,
+    path = "/v1/explain",
+    tag = "introspection",
+    operation_id = "explain",
+    summary = "What a credentials request would do, and every problem it would meet (nothing consumed, STS not called)",
+    security((), ("workload_bearer" = [])),
+    request_body(content = Option<ExplainJson>, content_type = "application/json", description = "May be empty when the token is in `Authorization: Bearer`"),
+    responses(
+        (status = 200, description = "The explanation (`Cache-Control: no-store`)", body = ExplainAnswer),
+        (status = 400, description = "A malformed request, assertion or token (`missing_credential`, `ambiguous_credential`, `bad_json`, `bad_form`, `bad_authorization`, ...)", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn explain(
     req: HttpRequest,
     payload: web::Payload,
@@ -63,95 +135,151 @@ pub async fn explain(
         Err(e) => return error_response(&e),
     };
     match state.exchange().explain(input).await {
-        Ok(x) => no_store(explain_body(&x)),
+        Ok(x) => no_store(ExplainAnswer::of(&x)),
         Err(e) => error_response(&e),
     }
 }
 
 async fn roles_answer(state: &AppState, credential: PresentedCredential) -> HttpResponse {
     match state.exchange().roles(credential).await {
-        Ok(offered) => {
-            let mut body = roles_body(&offered.roles);
-            body["protocol"] = json!(offered.protocol);
-            body["provider"] = json!(offered.provider);
-            no_store(body)
-        }
+        Ok(offered) => no_store(RolesAnswer {
+            protocol: offered.protocol,
+            provider: &offered.provider,
+            roles: offered.roles.iter().map(OfferedRole::of).collect(),
+        }),
         Err(e) => error_response(&e),
     }
 }
 
-fn no_store(body: Value) -> HttpResponse {
+fn no_store(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
 }
 
+/// One role an assertion or token may assume.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OfferedRole<'a> {
+    #[schema(value_type = String)]
+    pub role_arn: &'a RoleArn,
+    pub alias: Option<&'a str>,
+    pub mode: StsMode,
+    /// The rule that grants it.
+    pub rule: &'a str,
+}
+
+impl<'a> OfferedRole<'a> {
+    pub fn of(r: &'a RoleSummary) -> Self {
+        Self {
+            role_arn: &r.role_arn,
+            alias: r.alias.as_deref(),
+            mode: r.mode,
+            rule: &r.rule,
+        }
+    }
+}
+
+/// The answer of `GET|POST /v1/roles` (`Cache-Control: no-store`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RolesAnswer<'a> {
+    pub protocol: Protocol,
+    /// The configured IdP or OIDC provider that verified the identity.
+    pub provider: &'a str,
+    pub roles: Vec<OfferedRole<'a>>,
+}
+
 /// `{"roles":[{"role_arn","alias","mode","rule"}]}`.
 pub fn roles_body(roles: &[RoleSummary]) -> Value {
-    let roles: Vec<Value> = roles
-        .iter()
-        .map(|r| {
-            json!({
-                "role_arn": r.role_arn,
-                "alias": r.alias,
-                "mode": r.mode,
-                "rule": r.rule,
-            })
-        })
-        .collect();
+    let roles: Vec<OfferedRole> = roles.iter().map(OfferedRole::of).collect();
     json!({ "roles": roles })
 }
 
-/// `{"protocol","provider","role_arn","rule","mode","alias","session_name","tags":{..},"transitive_tag_keys":[..],
-/// "source_identity","duration_seconds","duration_reason","problems":[{"code","message",..}]}`;
-/// fields that depend on a chosen grant are `null` when none could be chosen.
-pub fn explain_body(x: &Explanation) -> Value {
-    let g = x.grant.as_ref();
-    let tags: serde_json::Map<String, Value> = x
-        .tags
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), json!(v.as_str())))
-        .collect();
-    let problems: Vec<Value> = x
-        .problems
-        .iter()
-        .map(|p| {
-            let mut v = json!({ "code": p.code, "message": p.message });
-            if let (Some(Value::Object(extra)), Some(obj)) = (&p.detail, v.as_object_mut()) {
-                for (k, val) in extra {
-                    obj.insert(k.clone(), val.clone());
-                }
-            }
-            v
-        })
-        .collect();
-    json!({
-        "protocol": x.protocol,
-        "provider": x.provider,
-        "role_arn": g.map(|g| &g.role_arn),
-        "rule": g.map(|g| &g.rule),
-        "mode": g.map(|g| g.mode),
-        "alias": g.and_then(|g| g.alias.as_ref()),
-        "session_name": x.session_name,
-        "tags": tags,
-        "transitive_tag_keys": x.tags.transitive_keys(),
-        "source_identity": x.source_identity,
-        "duration_seconds": x.duration.map(|d| d.seconds()),
-        "duration_reason": x.duration.map(|d| d.reason.explain()),
-        "problems": problems,
-    })
+/// One problem a credentials request would meet: `code` as the credentials endpoint would
+/// answer it, plus that error's detail members (e.g. `roles` for `role_choice_required`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ExplainProblem<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub detail: Option<&'a serde_json::Map<String, Value>>,
 }
 
-#[derive(serde::Deserialize, Default)]
+/// The answer of `POST /v1/explain` (`Cache-Control: no-store`): what a credentials request
+/// would do and every problem it would meet; fields that depend on a chosen grant are `null`
+/// when none could be chosen.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ExplainAnswer<'a> {
+    pub protocol: Protocol,
+    pub provider: &'a str,
+    #[schema(value_type = Option<String>)]
+    pub role_arn: Option<&'a RoleArn>,
+    pub rule: Option<&'a str>,
+    pub mode: Option<StsMode>,
+    pub alias: Option<&'a str>,
+    #[schema(value_type = Option<String>)]
+    pub session_name: Option<&'a RoleSessionName>,
+    /// The session tags AWS would receive.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub tags: BTreeMap<&'a str, &'a str>,
+    pub transitive_tag_keys: Vec<&'a str>,
+    pub source_identity: Option<&'a str>,
+    pub duration_seconds: Option<u32>,
+    pub duration_reason: Option<&'static str>,
+    /// Empty: the request would pass every check the broker makes before calling STS.
+    pub problems: Vec<ExplainProblem<'a>>,
+}
+
+impl<'a> ExplainAnswer<'a> {
+    pub fn of(x: &'a Explanation) -> Self {
+        let g = x.grant.as_ref();
+        Self {
+            protocol: x.protocol,
+            provider: &x.provider,
+            role_arn: g.map(|g| &g.role_arn),
+            rule: g.map(|g| g.rule.as_str()),
+            mode: g.map(|g| g.mode),
+            alias: g.and_then(|g| g.alias.as_deref()),
+            session_name: x.session_name.as_ref(),
+            tags: x
+                .tags
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            transitive_tag_keys: x
+                .tags
+                .transitive_keys()
+                .iter()
+                .map(|k| k.as_str())
+                .collect(),
+            source_identity: x.source_identity.as_deref(),
+            duration_seconds: x.duration.map(|d| d.seconds()),
+            duration_reason: x.duration.map(|d| d.reason.explain()),
+            problems: x
+                .problems
+                .iter()
+                .map(|p| ExplainProblem {
+                    code: p.code,
+                    message: &p.message,
+                    detail: p.detail.as_ref().and_then(Value::as_object),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `POST /v1/roles` as JSON: exactly one of the two.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RolesJson {
+pub struct RolesJson {
     saml_response: Option<String>,
     token: Option<String>,
 }
 
-#[derive(serde::Deserialize, Default)]
+/// `POST /v1/explain`: exactly one of `saml_response`, `token` and `Authorization: Bearer`.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExplainJson {
+pub struct ExplainJson {
     saml_response: Option<String>,
     token: Option<String>,
     role_arn: Option<String>,

@@ -10,6 +10,7 @@
 //!   whose traffic is mostly reusable workload tokens, which keep working without Redis (every
 //!   replica shares the Redis, so a strict probe takes all of them out at once).
 
+use super::openapi::{ErrorBody, Health, Readiness};
 use super::AppState;
 use crate::cache::CacheHealth;
 use crate::error::ApiError;
@@ -17,16 +18,42 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    summary = "200 while the process runs",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadyQuery {
+    /// Answer 200 for `degraded` too (probes of deployments serving mostly reusable tokens).
     #[serde(default)]
     allow_degraded: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    summary = "Whether the dependencies answer (the replay store, the credential cache)",
+    params(ReadyQuery),
+    responses(
+        (status = 200, description = "`ready`, or `degraded` when only the credential cache fails (or with `allow_degraded=true`)", body = Readiness),
+        (status = 400, description = "The query string does not parse (`bad_query`); an HTML page when the client asks for text/html", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 503, description = "The replay store does not answer (`degraded`, with `Retry-After`)", body = Readiness),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>, query: web::Query<ReadyQuery>) -> HttpResponse {
     let exchange = state.exchange();
     let replay = exchange.replay.ping().await;
@@ -62,6 +89,14 @@ pub async fn readyz(state: web::Data<AppState>, query: web::Query<ReadyQuery>) -
 }
 
 /// `GET /metrics`: Prometheus / OpenMetrics text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics (OpenMetrics text)",
+    responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

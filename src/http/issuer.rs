@@ -6,6 +6,7 @@
 //! the usual JSON error body, code `issuer_disabled` (built here so that it is logged at debug
 //! level only: probing a disabled issuer is not a refusal worth a warning).
 
+use super::openapi::{ErrorBody, Jwks, OpenIdConfiguration};
 use super::AppState;
 use crate::issuer::{Issuer, PUBLIC_DOCS_MAX_AGE_SECS};
 use actix_web::http::header;
@@ -39,11 +40,35 @@ fn serve(state: &AppState, doc: fn(&Issuer) -> &str) -> HttpResponse {
 }
 
 /// `GET /.well-known/openid-configuration`
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "issuer",
+    operation_id = "openidConfiguration",
+    summary = "Issuer mode's OpenID Provider metadata",
+    responses(
+        (status = 200, description = "The metadata (`Cache-Control: public, max-age=300`)", body = OpenIdConfiguration),
+        (status = 404, description = "Issuer mode is off (`issuer_disabled`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     serve(&state, Issuer::discovery_json)
 }
 
 /// `GET /.well-known/jwks.json`
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "issuer",
+    operation_id = "jwks",
+    summary = "Issuer mode's public signing keys",
+    responses(
+        (status = 200, description = "The JWK set (`Cache-Control: public, max-age=300`)", body = Jwks),
+        (status = 404, description = "Issuer mode is off (`issuer_disabled`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     serve(&state, Issuer::jwks_json)
 }

@@ -1,6 +1,8 @@
 //! The per-client rate limit as actix middleware (see `crate::limits`): every route except health,
-//! readiness and metrics, keyed by the TCP peer address; over the limit → 429 with `Retry-After`.
+//! readiness and metrics, keyed by the client address (`client_addr`: the TCP peer, or the client a
+//! trusted proxy names); over the limit → 429 with `Retry-After`.
 
+use super::client_addr::service_client_ip;
 use super::errors::error_response;
 use super::AppState;
 use actix_web::body::{EitherBody, MessageBody};
@@ -16,9 +18,9 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if !UNLIMITED.contains(&req.path()) {
-        let peer = req.peer_addr().map(|a| a.ip().to_string());
-        if let (Some(state), Some(peer)) = (req.app_data::<web::Data<AppState>>(), peer) {
-            if let Err(e) = state.exchange().limits.check_client(&peer) {
+        let client = service_client_ip(&req).map(|ip| ip.to_string());
+        if let (Some(state), Some(client)) = (req.app_data::<web::Data<AppState>>(), client) {
+            if let Err(e) = state.exchange().limits.check_client(&client) {
                 let resp = error_response(&e);
                 return Ok(req.into_response(resp).map_into_right_body());
             }

@@ -1,8 +1,9 @@
 //! Request ids: reuse a well-formed incoming `x-request-id` (1 to 64 characters of
 //! `[A-Za-z0-9._-]`), else mint a UUID; echo it in the response and put it on the tracing span of
-//! the request, with one access-log line per request. An id outside that form (too long, spaces,
-//! control characters, quotes, non-ASCII) is replaced, never truncated or escaped, so what reaches
-//! logs, audit lines and the response header is always the bounded safe form.
+//! the request, with the client's address (`client_addr`) and one access-log line per request. An
+//! id outside that form (too long, spaces, control characters, quotes, non-ASCII) is replaced,
+//! never truncated or escaped, so what reaches logs, audit lines and the response header is always
+//! the bounded safe form.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -33,12 +34,19 @@ pub async fn middleware(
         .filter(|v| well_formed(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The client address is computed here, once, for everything the request goes on to do
+    // (rate limit, audit, pending logins): `client_addr`.
+    let client = super::client_addr::service_client_ip(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.path()
+        path = %req.path(),
+        client_ip = tracing::field::Empty,
     );
+    if let Some(ip) = client {
+        span.record("client_ip", tracing::field::display(ip));
+    }
     let started = std::time::Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _enter = span.enter();

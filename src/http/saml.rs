@@ -7,6 +7,7 @@
 use super::answer::credentials_response;
 use super::body::{bad_json, content_type, parse_strict_form, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
+use super::openapi::{ErrorBody, SamlCredentialsForm};
 use super::AppState;
 use crate::error::ErrorKind;
 use crate::exchange::SamlCredentialsRequest;
@@ -16,6 +17,31 @@ use secrecy::SecretString;
 /// Form fields accepted; `RelayState` is accepted and ignored (IdP-initiated POSTs carry it).
 const FORM_FIELDS: &[&str] = &["SAMLResponse", "role_arn", "duration_seconds", "RelayState"];
 
+/// `POST /v1/saml/credentials`.
+#[utoipa::path(
+    post,
+    path = "/v1/saml/credentials",
+    tag = "credentials",
+    operation_id = "samlCredentials",
+    summary = "Exchange a SAML Response for AWS credentials",
+    request_body(content(
+        (SamlCredentialsForm = "application/x-www-form-urlencoded"),
+        (JsonBody = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = super::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
+        (status = 400, description = "A malformed request, assertion or token, or a bad role, duration or session name", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify (signature, issuer, audience, lifetime, replay)", body = ErrorBody),
+        (status = 403, description = "Verified, but no such role for this identity, access revoked, or AWS refused", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 409, description = "Several roles match: choose one with `role_arn` (`role_choice_required`, with `roles`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited or STS throttled (with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (STS, the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency (replay store, STS, audit log) is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn credentials(
     req: HttpRequest,
     payload: web::Payload,
@@ -27,13 +53,13 @@ pub async fn credentials(
     };
     match state.exchange().saml_credentials(input).await {
         Ok(issued) => {
-            if let Err(e) = state.record_issued("saml", &issued) {
+            if let Err(e) = state.record_issued(&req, "saml", &issued) {
                 return error_response(&e);
             }
             credentials_response(&issued)
         }
         Err(e) => {
-            state.record_refused("saml", &e);
+            state.record_refused(&req, "saml", &e);
             error_response(&e)
         }
     }
@@ -78,9 +104,12 @@ fn parse_form(body: &[u8]) -> Result<SamlCredentialsRequest, RequestError> {
     })
 }
 
-#[derive(serde::Deserialize)]
+/// `POST /v1/saml/credentials` as JSON.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = SamlCredentialsJson)]
 #[serde(deny_unknown_fields)]
-struct JsonBody {
+pub struct JsonBody {
+    /// The base64 SAML Response.
     saml_response: String,
     role_arn: Option<String>,
     duration_seconds: Option<NumberOrString>,

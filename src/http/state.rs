@@ -60,8 +60,13 @@ pub struct AppState {
     pub sessions: Arc<SessionStore>,
     /// `Secure` cookies: everywhere except a plain-http loopback `public_url` (development, tests).
     pub secure_cookies: bool,
+    /// `GET /v1/container-credentials` needs a verified TLS client certificate on the connection
+    /// (`server.tls_client_ca_file` is set; see `http::tls`).
+    pub container_client_certificates: bool,
     /// Console sign-in URLs (`POST /v1/console-url`).
     pub console: Arc<ConsoleService>,
+    /// `server.trusted_proxies`: which peers may name the client (`http::client_addr`).
+    pub trusted_proxies: Arc<super::client_addr::TrustedProxies>,
 }
 
 impl AppState {
@@ -122,11 +127,13 @@ impl AppState {
     /// means the credentials must be withheld.
     pub fn record_issued(
         &self,
+        req: &actix_web::HttpRequest,
         route: &str,
         issued: &crate::exchange::IssuedCredentials,
     ) -> Result<(), crate::audit::AuditUnavailable> {
         let now = self.live.load().exchange.clock.now();
-        self.audit.issued(route, issued, now)?;
+        let client = super::client_addr::client_ip_string(req);
+        self.audit.issued(route, issued, client.as_deref(), now)?;
         self.metrics.issued(issued, now);
         Ok(())
     }
@@ -136,10 +143,22 @@ impl AppState {
         self.live.load().exchange.clock.now()
     }
 
-    /// Audit a refused credential request on `route`.
-    pub fn record_refused(&self, route: &str, err: &dyn crate::error::ApiError) {
-        self.audit
-            .refused(route, err, self.live.load().exchange.clock.now());
+    /// Audit and count (`fedbroker_credential_refusals_total`) a refused credential request on
+    /// `route`.
+    pub fn record_refused(
+        &self,
+        req: &actix_web::HttpRequest,
+        route: &str,
+        err: &dyn crate::error::ApiError,
+    ) {
+        let client = super::client_addr::client_ip_string(req);
+        self.audit.refused(
+            route,
+            err,
+            client.as_deref(),
+            self.live.load().exchange.clock.now(),
+        );
+        self.metrics.refused(route, err.code());
     }
 
     /// The snapshot one request works with from start to end: a reload swaps in a new one for
@@ -254,7 +273,10 @@ impl AppState {
             cache,
             sts_scope: sts_scope(cfg).into(),
             browser_sp: Arc::new(crate::exchange::BrowserSp::from_config(cfg)),
-            limits: Arc::new(crate::limits::RateLimits::from_config(&cfg.limits)),
+            limits: Arc::new(
+                crate::limits::RateLimits::from_config(&cfg.limits)
+                    .with_counter(metrics.rate_limited()),
+            ),
             clock: clock.clone(),
         };
         Self {
@@ -275,8 +297,15 @@ impl AppState {
                     .unwrap_or_else(|_| OidcBrowser::none(clock.clone())),
             ),
             sessions: Arc::new(SessionStore::new(clock.clone(), kv)),
-            secure_cookies: !is_loopback_http(&cfg.server.public_url),
+            // A TLS listener makes every answer https, whatever `public_url` says.
+            secure_cookies: !is_loopback_http(&cfg.server.public_url)
+                || cfg.server.tls_cert_file.is_some(),
+            container_client_certificates: cfg.server.tls_client_ca_file.is_some(),
             console,
+            // Loading the config already refused invalid entries (`config::validate`).
+            trusted_proxies: Arc::new(
+                super::client_addr::TrustedProxies::from_config(&cfg.server).unwrap_or_default(),
+            ),
         }
     }
 }

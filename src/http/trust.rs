@@ -46,10 +46,36 @@ pub async fn load_idps_at(
     now: DateTime<Utc>,
 ) -> Result<Vec<TrustedIdp>, ConfigErrors> {
     let fetcher = HttpMetadataFetcher::new().map_err(|e| ConfigErrors(vec![e]))?;
+    let loaded = load_each_idp(cfg, &fetcher, now).await;
+    idps_or_errors(cfg, loaded)
+}
+
+/// Load every configured IdP's metadata concurrently (so N slow metadata URLs cost one timeout,
+/// not N); one result per `[[saml.idps]]` entry, in configuration order.
+pub async fn load_each_idp(
+    cfg: &Config,
+    fetcher: &dyn MetadataFetcher,
+    now: DateTime<Utc>,
+) -> Vec<Result<TrustedIdp, MetadataLoadError>> {
+    futures_util::future::join_all(
+        cfg.saml
+            .idps
+            .iter()
+            .map(|idp| load_idp(cfg, idp, fetcher, now)),
+    )
+    .await
+}
+
+/// The IdPs of [`load_each_idp`]'s results, or every problem: each failed IdP's (named), then,
+/// when all loaded, the signed-AuthnRequest key checks.
+pub fn idps_or_errors(
+    cfg: &Config,
+    loaded: Vec<Result<TrustedIdp, MetadataLoadError>>,
+) -> Result<Vec<TrustedIdp>, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let mut idps = Vec::new();
-    for idp in &cfg.saml.idps {
-        match load_idp(cfg, idp, &fetcher, now).await {
+    for (idp, result) in cfg.saml.idps.iter().zip(loaded) {
+        match result {
             Ok(t) => idps.push(t),
             Err(e) => errors.push(format!("saml.idps {:?}: {e}", idp.name)),
         }
@@ -159,12 +185,12 @@ impl HttpMetadataFetcher {
 #[async_trait]
 impl MetadataFetcher for HttpMetadataFetcher {
     async fn fetch(&self, url: &str) -> Result<String, String> {
-        let mut resp = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("cannot fetch metadata_url {url}: {e}"))?;
+        let mut resp = self.client.get(url).send().await.map_err(|e| {
+            format!(
+                "cannot fetch metadata_url {url}: {}",
+                crate::oidc::fetch::describe(&e)
+            )
+        })?;
         if !resp.status().is_success() {
             return Err(format!("metadata_url {url} answered {}", resp.status()));
         }
@@ -176,11 +202,12 @@ impl MetadataFetcher for HttpMetadataFetcher {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("cannot read metadata_url {url}: {e}"))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            format!(
+                "cannot read metadata_url {url}: {}",
+                crate::oidc::fetch::describe(&e)
+            )
+        })? {
             if bytes.len() + chunk.len() > MAX_METADATA_BYTES {
                 return Err(too_large());
             }

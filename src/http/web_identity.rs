@@ -5,21 +5,48 @@
 use super::answer::credentials_response;
 use super::body::{json_or_default, read_parsed, NumberOrString};
 use super::errors::{error_response, RequestError};
+use super::openapi::ErrorBody;
 use super::AppState;
 use crate::exchange::WebIdentityRequest;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
-#[derive(serde::Deserialize, Default)]
+/// `POST /v1/web-identity/credentials`: the token here or in `Authorization: Bearer`, not both.
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = WebIdentityCredentialsJson)]
 #[serde(deny_unknown_fields)]
-struct JsonBody {
+pub struct JsonBody {
+    /// The web-identity token (JWT), unless it is in `Authorization: Bearer`.
     token: Option<String>,
     role_arn: Option<String>,
     duration_seconds: Option<NumberOrString>,
     session_name: Option<String>,
 }
 
+/// `POST /v1/web-identity/credentials`.
+#[utoipa::path(
+    post,
+    path = "/v1/web-identity/credentials",
+    tag = "credentials",
+    operation_id = "webIdentityCredentials",
+    summary = "Exchange a web-identity token (JWT) for AWS credentials",
+    security((), ("workload_bearer" = [])),
+    request_body(content = Option<JsonBody>, content_type = "application/json", description = "May be empty when the token is in `Authorization: Bearer`"),
+    responses(
+        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = super::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
+        (status = 400, description = "A malformed request, assertion or token, or a bad role, duration or session name", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify (signature, issuer, audience, lifetime, replay)", body = ErrorBody),
+        (status = 403, description = "Verified, but no such role for this identity, access revoked, or AWS refused", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
+        (status = 409, description = "Several roles match: choose one with `role_arn` (`role_choice_required`, with `roles`)", body = ErrorBody),
+        (status = 413, description = "The body, assertion or token is too large", body = ErrorBody),
+        (status = 429, description = "Rate limited or STS throttled (with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "A broker misconfiguration or internal failure", body = ErrorBody),
+        (status = 502, description = "An upstream (STS, the IdP's keys) failed", body = ErrorBody),
+        (status = 503, description = "A dependency (replay store, STS, audit log) is unavailable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn credentials(
     req: HttpRequest,
     payload: web::Payload,
@@ -31,13 +58,13 @@ pub async fn credentials(
     };
     match state.exchange().web_identity_credentials(input).await {
         Ok(issued) => {
-            if let Err(e) = state.record_issued("web_identity", &issued) {
+            if let Err(e) = state.record_issued(&req, "web_identity", &issued) {
                 return error_response(&e);
             }
             credentials_response(&issued)
         }
         Err(e) => {
-            state.record_refused("web_identity", &e);
+            state.record_refused(&req, "web_identity", &e);
             error_response(&e)
         }
     }

@@ -17,7 +17,9 @@ pub struct MappingConfig {
 }
 
 /// How the broker obtains credentials for a granted role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum StsMode {
     /// The IdP's own assertion/token goes to AssumeRoleWithSAML / AssumeRoleWithWebIdentity.

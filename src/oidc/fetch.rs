@@ -118,15 +118,22 @@ impl HttpJwksFetcher {
     }
 }
 
-fn describe(e: &reqwest::Error) -> &'static str {
+/// A reqwest failure without the URL (reqwest's own message names it); for a failed connection the
+/// innermost cause, e.g. `Connection refused (os error 111)` or
+/// `invalid peer certificate: UnknownIssuer` (a wrong or missing `ca_file`).
+pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        "timeout"
+        "timeout".into()
     } else if e.is_connect() {
-        "connection failed"
+        let mut cause: &(dyn std::error::Error + 'static) = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        format!("connection failed: {cause}")
     } else if e.is_redirect() {
-        "redirect refused"
+        "redirect refused".into()
     } else {
-        "transport error"
+        "transport error".into()
     }
 }
 

@@ -99,18 +99,7 @@ impl JwksCache {
             }
         }
         let result = match self.fetcher.fetch_jwks().await {
-            Ok(bytes) => KeySet::from_jwks(&bytes)
-                .map_err(FetchError::Jwks)
-                .and_then(|set| {
-                    if set.is_empty() {
-                        Err(FetchError::Jwks(format!(
-                            "the JWKS holds no usable signing key ({})",
-                            set.skipped.join("; ")
-                        )))
-                    } else {
-                        Ok(set)
-                    }
-                }),
+            Ok(bytes) => KeySet::usable_from_jwks(&bytes).map_err(FetchError::Jwks),
             Err(e) => Err(e),
         };
         let now = self.clock.now();

@@ -163,6 +163,24 @@ impl KeySet {
         Ok(set)
     }
 
+    /// [`Self::from_jwks`], refusing a document without any usable key (the JWKS cache keeps its
+    /// old keys then; `check-config --probe` reports it).
+    pub fn usable_from_jwks(bytes: &[u8]) -> Result<Self, String> {
+        let set = Self::from_jwks(bytes)?;
+        if set.is_empty() {
+            return Err(format!(
+                "the JWKS holds no usable signing key ({})",
+                set.skipped.join("; ")
+            ));
+        }
+        Ok(set)
+    }
+
+    /// Can some key of the set verify some algorithm of `algs`?
+    pub fn verifies_any_of(&self, algs: &[SigningAlg]) -> bool {
+        self.keys.iter().any(|k| algs.iter().any(|a| k.allows(*a)))
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }
@@ -397,6 +415,20 @@ mod tests {
         assert!(ingest_jwk(&rsa(json!({"d":"AQAB"}))).is_err());
         assert!(ingest_jwk(&rsa(json!({"alg":"ES256"}))).is_err());
         assert!(ingest_jwk(&rsa(json!({"alg":"RSA1_5"}))).is_err());
+    }
+
+    #[test]
+    fn usable_key_sets_and_algorithm_coverage() {
+        let only_refused = json!({"keys":[rsa(json!({"use":"enc"}))]}).to_string();
+        let err = KeySet::usable_from_jwks(only_refused.as_bytes()).unwrap_err();
+        assert!(err.contains("no usable signing key"), "{err}");
+        assert!(KeySet::usable_from_jwks(b"not json").is_err());
+
+        let rs256 = json!({"keys":[rsa(json!({"alg":"RS256"}))]}).to_string();
+        let set = KeySet::usable_from_jwks(rs256.as_bytes()).unwrap();
+        assert!(set.verifies_any_of(&[SigningAlg::ES256, SigningAlg::RS256]));
+        assert!(!set.verifies_any_of(&[SigningAlg::ES256, SigningAlg::PS256]));
+        assert!(!set.verifies_any_of(&[]));
     }
 
     #[test]

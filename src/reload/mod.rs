@@ -73,7 +73,7 @@ impl Live {
 }
 
 /// What a successful reload applied (logged, and the admin endpoint's answer).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReloadSummary {
     pub rules: usize,
     pub rules_before: usize,

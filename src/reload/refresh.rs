@@ -136,6 +136,12 @@ impl MetadataRefresher {
         let names: Vec<&str> = idps.iter().map(|i| i.name.as_str()).collect();
         self.metrics.saml_idps_retain(&names);
         for idp in idps {
+            // The snapshot's metadata_url documents were just fetched and checked (start, reload).
+            if idp_config(&state.cfg, &idp.name).is_some_and(|c| c.metadata_url.is_some()) {
+                self.metrics.saml_metadata_loaded(&idp.name, now);
+            } else {
+                self.metrics.saml_metadata_from_file(&idp.name);
+            }
             self.observe(idp, now);
         }
     }

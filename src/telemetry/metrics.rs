@@ -2,7 +2,13 @@
 //! project's own Rust client.
 //!
 //! - `fedbroker_sts_calls_total{api, outcome}`: every STS call (outcome `ok` or the stable error
-//!   code), counted by [`MeteredSts`] around the real client;
+//!   code), counted by [`MeteredSts`] around the real client, and
+//!   `fedbroker_sts_call_duration_seconds{operation}`: how long each took (the broker's retries of
+//!   one call included, so this is the wait a caller sees);
+//! - `fedbroker_credential_refusals_total{route, code}`: refused credential requests and browser
+//!   sign-ins by route and stable error code, counted where they are audited;
+//! - `fedbroker_rate_limited_total{limit}`: requests answered 429 by the per-client or per-subject
+//!   rate limit (`limit` = `client` or `subject`; both series exist from start-up at 0);
 //! - `fedbroker_credentials_issued_total{protocol, mode, cache}` and
 //!   `fedbroker_served_credential_ttl_seconds{cache}`: what was handed out and how much life it had
 //!   left (never less than the refresh window when served from the cache);
@@ -19,6 +25,10 @@
 //!   `fedbroker_saml_metadata_valid_until_timestamp_seconds{idp}` and
 //!   `fedbroker_saml_idp_certificate_expiry_timestamp_seconds{idp, fingerprint}`: IdP metadata
 //!   refresh and the `notAfter` of every pinned signing certificate (what is trusted now);
+//! - `fedbroker_tls_listener_certificate_expiry_timestamp_seconds` and
+//!   `fedbroker_tls_listener_certificate_reloads_total{outcome}`: the `notAfter` of the leaf
+//!   certificate the TLS listener serves now (set at start and by each successful reload;
+//!   absent without `server.tls_cert_file`), and every reload attempt by outcome.
 //! - `fedbroker_redis_up` (1/0, the shared Redis answered the last health PING, sent every 10 s)
 //!   and `fedbroker_redis_errors_total{store}` (`replay`, `cache`, `browser`: failed commands,
 //!   including writes no replica acknowledged in time): read from the link at scrape time, only
@@ -41,9 +51,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Buckets of the served-credential lifetime histogram (seconds): the refresh window (15 min) up
@@ -56,6 +67,45 @@ const TTL_BUCKETS: [f64; 9] = [
 struct StsLabels {
     api: &'static str,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    /// The STS API name (`AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity`, `AssumeRole`).
+    operation: &'static str,
+}
+
+/// Buckets of the STS call latency histogram (seconds): 10 ms up to the worst case of three
+/// attempts under the 10 s operation timeout.
+const STS_LATENCY_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 35.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    /// The audit log's route name (`saml`, `web_identity`, `container`, `console_url`, `console`,
+    /// `oidc_callback`, `saml_acs`): a constant of the handler, never the request path.
+    route: String,
+    /// The stable error code (`ApiError::code`).
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    /// `client` or `subject`.
+    limit: &'static str,
+}
+
+/// The `fedbroker_rate_limited_total` counter, handed to `limits::RateLimits` (which has no
+/// access to the registry) so every 429 of either limit is counted where it is decided.
+#[derive(Clone, Debug, Default)]
+pub struct RateLimitedCounter(Family<LimitLabel, Counter>);
+
+impl RateLimitedCounter {
+    /// Count one request refused by the `limit` (`client` or `subject`) rate limit.
+    pub fn inc(&self, limit: &'static str) {
+        self.0.get_or_create(&LimitLabel { limit }).inc();
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,6 +148,16 @@ struct IdpOutcomeLabels {
     outcome: &'static str,
 }
 
+/// Every `outcome` of `fedbroker_saml_metadata_refreshes_total`.
+const METADATA_REFRESH_OUTCOMES: [&str; 6] = [
+    "updated",
+    "unchanged",
+    "fetch_failed",
+    "invalid",
+    "expired",
+    "entity_id_changed",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IdpCertLabels {
     idp: String,
@@ -126,6 +186,9 @@ struct CacheLabel {
 pub struct Metrics {
     registry: Registry,
     sts_calls: Family<StsLabels, Counter>,
+    sts_duration: Family<OperationLabel, Histogram>,
+    refusals: Family<RefusalLabels, Counter>,
+    rate_limited: RateLimitedCounter,
     issued: Family<IssuedLabels, Counter>,
     saml_legacy: Family<IdpLabel, Counter>,
     served_ttl: Family<CacheLabel, Histogram>,
@@ -134,6 +197,9 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     last_reload_success: Gauge,
     saml_trust: SamlTrustMetrics,
+    /// notAfter of the listener's leaf (Unix time); [`NO_TLS_LISTENER`] until one reports.
+    tls_expiry: Arc<AtomicI64>,
+    tls_reloads: Family<OutcomeLabel, Counter>,
     cache: Arc<RwLock<Option<CachingExchange>>>,
     redis: Arc<RwLock<Option<RedisLink>>>,
 }
@@ -152,6 +218,30 @@ impl Metrics {
             "sts_calls",
             "Calls to AWS STS by API and outcome (ok or the stable error code)",
             sts_calls.clone(),
+        );
+        let sts_duration = Family::<OperationLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(STS_LATENCY_BUCKETS)
+        });
+        registry.register(
+            "sts_call_duration_seconds",
+            "Duration of calls to AWS STS by API (the broker's retries of one call included)",
+            sts_duration.clone(),
+        );
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "credential_refusals",
+            "Refused credential requests and browser sign-ins by route and stable error code",
+            refusals.clone(),
+        );
+        let rate_limited = RateLimitedCounter::default();
+        for limit in ["client", "subject"] {
+            // Both series from the start, so rate() and alerts see 0 rather than no data.
+            let _ = rate_limited.0.get_or_create(&LimitLabel { limit });
+        }
+        registry.register(
+            "rate_limited",
+            "Requests answered 429 by a rate limit (limits.per_client_per_minute: client, limits.per_subject_per_minute: subject)",
+            rate_limited.0.clone(),
         );
         let issued = Family::<IssuedLabels, Counter>::default();
         registry.register(
@@ -219,6 +309,16 @@ impl Metrics {
             "notAfter of each pinned IdP signing certificate (expiry is not enforced: rotate before)",
             saml_trust.cert_expiry.clone(),
         );
+        // The expiry series appears only once a TLS listener reports its certificate, so a
+        // plain-http broker exports no expiry that an alert would read as 1970.
+        let tls_expiry = Arc::new(AtomicI64::new(NO_TLS_LISTENER));
+        registry.register_collector(Box::new(TlsExpiryCollector(tls_expiry.clone())));
+        let tls_reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tls_listener_certificate_reloads",
+            "Reloads of the TLS listener's certificate and key (SIGHUP or a change of the files) by outcome; a failure keeps the previous pair",
+            tls_reloads.clone(),
+        );
         let cache = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(CacheCollector(cache.clone())));
         let redis = Arc::new(RwLock::new(None));
@@ -226,6 +326,9 @@ impl Metrics {
         Self {
             registry,
             sts_calls,
+            sts_duration,
+            refusals,
+            rate_limited,
             issued,
             saml_legacy,
             served_ttl,
@@ -234,8 +337,24 @@ impl Metrics {
             last_reload_ok,
             last_reload_success,
             saml_trust,
+            tls_expiry,
+            tls_reloads,
             cache,
             redis,
+        }
+    }
+
+    /// The TLS listener serves a leaf certificate valid until `not_after` (Unix time): at start
+    /// (`reloaded: None`) and after each reload attempt (`Some(true)`: the new pair is served;
+    /// `Some(false)`: it was refused and the previous one is still served, `not_after` is then
+    /// that previous one's).
+    pub fn tls_certificate(&self, not_after: i64, reloaded: Option<bool>) {
+        self.tls_expiry.store(not_after, Ordering::Relaxed);
+        if let Some(ok) = reloaded {
+            let outcome = if ok { "success" } else { "failure" };
+            self.tls_reloads
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc();
         }
     }
 
@@ -261,6 +380,33 @@ impl Metrics {
                 })
                 .set(now.timestamp());
         }
+    }
+
+    /// `idp`'s metadata was fetched from its `metadata_url` and passed every check at start-up or
+    /// by a reload (`now`): the baseline of its refresh series. The last-success time starts
+    /// here and every refresh outcome is counted from 0, so an IdP whose every scheduled
+    /// re-fetch fails after the start still shows (and alerts) instead of having no series.
+    pub fn saml_metadata_loaded(&self, idp: &str, now: chrono::DateTime<chrono::Utc>) {
+        let t = &self.saml_trust;
+        for outcome in METADATA_REFRESH_OUTCOMES {
+            let _ = t.refreshes.get_or_create(&IdpOutcomeLabels {
+                idp: idp.to_owned(),
+                outcome,
+            });
+        }
+        t.last_success
+            .get_or_create(&IdpLabel {
+                idp: idp.to_owned(),
+            })
+            .set(now.timestamp());
+    }
+
+    /// `idp` is configured with a `metadata_file` (nothing is fetched): no last-success time,
+    /// e.g. after a reload that replaced its `metadata_url`.
+    pub fn saml_metadata_from_file(&self, idp: &str) {
+        self.saml_trust.last_success.remove(&IdpLabel {
+            idp: idp.to_owned(),
+        });
     }
 
     /// What `idp` trusts now: each signing certificate (fingerprint, notAfter as Unix time) and
@@ -358,10 +504,30 @@ impl Metrics {
         *self.redis.write().unwrap_or_else(|p| p.into_inner()) = link;
     }
 
-    pub fn sts_call(&self, api: &'static str, outcome: &'static str) {
+    /// Count one STS call of `api` that ended with `outcome` after `seconds`.
+    pub fn sts_call(&self, api: &'static str, outcome: &'static str, seconds: f64) {
         self.sts_calls
             .get_or_create(&StsLabels { api, outcome })
             .inc();
+        self.sts_duration
+            .get_or_create(&OperationLabel { operation: api })
+            .observe(seconds);
+    }
+
+    /// Count a refused credential request or sign-in on `route` (a handler's constant route
+    /// name, as in the audit record) with its stable error `code`.
+    pub fn refused(&self, route: &str, code: &'static str) {
+        self.refusals
+            .get_or_create(&RefusalLabels {
+                route: route.to_owned(),
+                code,
+            })
+            .inc();
+    }
+
+    /// The rate-limit counter, for `limits::RateLimits::with_counter`.
+    pub fn rate_limited(&self) -> RateLimitedCounter {
+        self.rate_limited.clone()
     }
 
     /// Count an answer and the life left on its credential.
@@ -534,6 +700,30 @@ impl Collector for CacheCollector {
     }
 }
 
+/// `tls_expiry` before any TLS listener reported a certificate: no series.
+const NO_TLS_LISTENER: i64 = i64::MIN;
+
+/// `fedbroker_tls_listener_certificate_expiry_timestamp_seconds`, only once it is known.
+#[derive(Debug)]
+struct TlsExpiryCollector(Arc<AtomicI64>);
+
+impl Collector for TlsExpiryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let not_after = self.0.load(Ordering::Relaxed);
+        if not_after == NO_TLS_LISTENER {
+            return Ok(());
+        }
+        let g = ConstGauge::new(not_after);
+        let metric = encoder.encode_descriptor(
+            "tls_listener_certificate_expiry_timestamp_seconds",
+            "notAfter of the leaf certificate the TLS listener serves now (server.tls_cert_file)",
+            None,
+            g.metric_type(),
+        )?;
+        g.encode(metric)
+    }
+}
+
 /// An [`StsClient`] that counts every call by API and outcome.
 #[derive(Debug)]
 pub struct MeteredSts {
@@ -549,13 +739,15 @@ impl MeteredSts {
     fn count(
         &self,
         api: &'static str,
+        started: std::time::Instant,
         out: Result<StsCredentials, StsError>,
     ) -> Result<StsCredentials, StsError> {
         let outcome = match &out {
             Ok(_) => "ok",
             Err(e) => e.code(),
         };
-        self.metrics.sts_call(api, outcome);
+        self.metrics
+            .sts_call(api, outcome, started.elapsed().as_secs_f64());
         out
     }
 }
@@ -566,20 +758,50 @@ impl StsClient for MeteredSts {
         &self,
         req: AssumeRoleWithSamlRequest,
     ) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role_with_saml(req).await;
-        self.count("AssumeRoleWithSAML", out)
+        self.count("AssumeRoleWithSAML", started, out)
     }
 
     async fn assume_role_with_web_identity(
         &self,
         req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role_with_web_identity(req).await;
-        self.count("AssumeRoleWithWebIdentity", out)
+        self.count("AssumeRoleWithWebIdentity", started, out)
     }
 
     async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
+        let started = std::time::Instant::now();
         let out = self.inner.assume_role(req).await;
-        self.count("AssumeRole", out)
+        self.count("AssumeRole", started, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_sts_latency_are_exported_by_route_code_and_operation() {
+        let m = Metrics::new();
+        m.refused("saml", "saml_replay");
+        m.refused("saml", "saml_replay");
+        m.refused("oidc_callback", "oidc_state_invalid");
+        m.sts_call("AssumeRole", "ok", 0.3);
+        m.sts_call("AssumeRole", "sts_unavailable", 12.0);
+        let text = m.render();
+        for series in [
+            r#"fedbroker_credential_refusals_total{route="saml",code="saml_replay"} 2"#,
+            r#"fedbroker_credential_refusals_total{route="oidc_callback",code="oidc_state_invalid"} 1"#,
+            r#"fedbroker_sts_calls_total{api="AssumeRole",outcome="sts_unavailable"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.25",operation="AssumeRole"} 0"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="0.5",operation="AssumeRole"} 1"#,
+            r#"fedbroker_sts_call_duration_seconds_bucket{le="20.0",operation="AssumeRole"} 2"#,
+            r#"fedbroker_sts_call_duration_seconds_count{operation="AssumeRole"} 2"#,
+        ] {
+            assert!(text.contains(series), "{series} not in:\n{text}");
+        }
     }
 }

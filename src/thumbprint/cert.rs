@@ -7,7 +7,7 @@ use sha1::{Digest, Sha1};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// One served certificate, as reported.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CertInfo {
     /// Subject DN, in certificate order (`O=…, CN=…`, as `openssl x509 -nameopt sep_comma_plus_space`).
     pub subject: String,

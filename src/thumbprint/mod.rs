@@ -46,7 +46,7 @@ pub const MAX_DISCOVERY_REDIRECTS: usize = 3;
 pub const MAX_ISSUER_LEN: usize = 2048;
 
 /// The answer of `fedbroker thumbprint` and `GET /v1/thumbprint`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Thumbprint {
     /// SHA-1 of the last served certificate: 40 lowercase hex digits, no colons.
     pub thumbprint: String,

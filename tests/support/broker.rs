@@ -114,9 +114,14 @@ metadata_file = "{metadata}"
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn fedbroker");
+        // A TLS listener (its files set through `FEDBROKER_SERVER__TLS_*` in `envs`) answers https.
+        let tls = envs
+            .iter()
+            .any(|(k, _)| *k == "FEDBROKER_SERVER__TLS_CERT_FILE");
+        let scheme = if tls { "https" } else { "http" };
         let broker = Self {
             child,
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: format!("{scheme}://127.0.0.1:{port}"),
             log_path,
             config_path: cfg_path,
             _dir: dir,
@@ -127,6 +132,20 @@ metadata_file = "{metadata}"
 
     fn wait_ready(&self) {
         let start = Instant::now();
+        if let Some(host) = self.base_url.strip_prefix("https://") {
+            // The listener is bound once the state is built: accepting TCP is ready enough (the
+            // tests then speak TLS themselves).
+            while start.elapsed() < READY_TIMEOUT {
+                if std::net::TcpStream::connect(host).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!(
+                "fedbroker (https) did not start listening; log:\n{}",
+                self.logs()
+            );
+        }
         while start.elapsed() < READY_TIMEOUT {
             if let Ok(resp) = reqwest::blocking_get(&format!("{}/readyz", self.base_url)) {
                 if resp == 200 {
