@@ -82,6 +82,8 @@ federation_endpoint = "http://127.0.0.1:9/federation"
 [cache]
 redis_url = "$FEDBROKER_TEST_REDIS_URL"
 key_prefix = "fedbroker-openapi-$$:"
+# Test-only key: with Redis every shared store uses it, so the cache key is required.
+encryption_keys = ["test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
 [log]
 level = "warn"
 [audit]

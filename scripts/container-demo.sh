@@ -41,6 +41,10 @@ for tool in buildah debootstrap curl python3; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/setup.sh installs buildah and debootstrap)"
 done
 [[ -x $BIN ]] || die "no fedbroker binary at $BIN: cargo build --bin fedbroker first"
+if [[ ! -x $SIGNER && -z ${SIGN_SAML_RESPONSE:-} ]]; then
+    # `cargo test --all-targets` builds examples as test binaries only: build the runnable one.
+    cargo build --quiet --bin fedbroker --example sign_saml_response
+fi
 [[ -x $SIGNER ]] || die "no SAML signer at $SIGNER: cargo build --example sign_saml_response first"
 [[ -f $RUN_DIR/services.env ]] || die "$RUN_DIR/services.env is missing: scripts/services.sh start first"
 # shellcheck source=/dev/null
@@ -116,6 +120,8 @@ sts_endpoint = "$FEDBROKER_TEST_STS_ENDPOINT"
 [cache]
 redis_url = "$FEDBROKER_TEST_REDIS_URL"
 key_prefix = "fedbroker-container-$$:"
+# Test-only key: with Redis every shared store uses it, so the cache key is required.
+encryption_keys = ["test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
 
 [log]
 format = "json"
