@@ -25,8 +25,10 @@
 //!
 //! WAIT: with Sentinel, a write acknowledged only by the master is lost if that master fails
 //! before replicating it; a lost replay record would let an assertion be accepted twice. So
-//! [`RedisLink::write`] follows the write with `WAIT 1 <budget/2 ms>` on the same connection (one
-//! round trip, pipelined) and reports an error unless at least one replica acknowledged: the
+//! [`RedisLink::write`] follows the write with `WAIT <n> <budget/2 ms>` on the same connection (one
+//! round trip, pipelined), `n` = every replica the master listed in its last `ROLE` reply (read at
+//! resolution, by the health check and after a short acknowledgement; at least one), and reports
+//! an error unless all `n` acknowledged — Sentinel may promote any of them — : the
 //! store treats that as unavailable (the replay store fails closed). Standalone and Cluster have
 //! no failover of their own here, so `write` is a plain command there.
 //!
@@ -80,7 +82,10 @@ pub const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
 pub const CLUSTER_RETRIES: u32 = 2;
 /// Period of the health PING behind `fedbroker_redis_up`.
 pub const HEALTH_EVERY: Duration = Duration::from_secs(10);
-/// Replicas that must acknowledge a [`RedisLink::write`] with Sentinel.
+/// Fewest replicas that must acknowledge a [`RedisLink::write`] with Sentinel. The write waits
+/// for every replica the master listed in its last `ROLE` reply, at least this many: `WAIT 1`
+/// with two replicas would prove only that one of them has the write, and Sentinel may promote
+/// the other.
 pub const SENTINEL_MIN_REPLICAS: i64 = 1;
 
 /// Where the shared stores live, for start-up and `check-config` summaries.
@@ -511,9 +516,20 @@ impl RedisLink {
 
     /// Replicas a [`Self::write`] waits for (0: none).
     pub fn min_replicas(&self) -> i64 {
-        match self.inner.topology {
-            Topology::Sentinel => SENTINEL_MIN_REPLICAS,
+        match &self.inner.conn {
+            Conn::Sentinel(f) => f.replicas().max(SENTINEL_MIN_REPLICAS),
             _ => 0,
+        }
+    }
+
+    /// A write came back acknowledged by fewer replicas than were waited for: a replica may have
+    /// left, so read the master's replica count again (in the background).
+    fn short_acknowledgement(&self) {
+        if let Conn::Sentinel(f) = &self.inner.conn {
+            let f = Arc::clone(f);
+            tokio::spawn(async move {
+                let _ = f.refresh_replicas(RESPONSE_TIMEOUT).await;
+            });
         }
     }
 
@@ -687,6 +703,7 @@ impl RedisLink {
         let (value, acked): (Value, i64) = self.query_pipe(store, budget, &pipe).await?;
         if acked < replicas {
             self.record_error(store);
+            self.short_acknowledgement();
             return Err(not_acknowledged());
         }
         T::from_redis_value(&value)
@@ -719,6 +736,7 @@ impl RedisLink {
             .await?;
         if acked < replicas {
             self.record_error(store);
+            self.short_acknowledgement();
             return Err(not_acknowledged());
         }
         Ok(())
@@ -735,9 +753,12 @@ impl RedisLink {
                 Err(_) => Err(timed_out()),
             };
         self.inner.up.store(r.is_ok(), Ordering::Relaxed);
-        if r.is_err() {
-            if let Conn::Sentinel(f) = &self.inner.conn {
+        if let Conn::Sentinel(f) = &self.inner.conn {
+            if r.is_err() {
                 f.trigger();
+            } else {
+                // Keep the replica count `write` waits for current (replicas come and go).
+                let _ = f.refresh_replicas(RESPONSE_TIMEOUT).await;
             }
         }
         r.map(|_| ())

@@ -19,7 +19,7 @@ use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, RedisConnectionInfo,
     RedisError, RedisResult, TlsCertificates,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub(crate) struct Failover {
     resolving: AtomicBool,
     /// Successful resolutions so far (1 after connecting).
     generation: AtomicU64,
+    /// Replicas connected to the current master, as its last `ROLE` reply listed them.
+    replicas: AtomicI64,
 }
 
 fn client_for(info: ConnectionInfo, certs: &Option<TlsCertificates>) -> RedisResult<Client> {
@@ -62,7 +64,7 @@ fn fail(msg: &'static str) -> RedisError {
 impl Failover {
     /// Resolve the master once (bounded); fails if no sentinel names a reachable master.
     pub async fn connect(spec: SentinelSpec) -> RedisResult<Arc<Self>> {
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT * 2, resolve(&spec))
+        let (conn, replicas) = tokio::time::timeout(CONNECT_TIMEOUT * 2, resolve(&spec))
             .await
             .map_err(|_| fail("no sentinel named a reachable master in time"))??;
         Ok(Arc::new(Self {
@@ -70,6 +72,7 @@ impl Failover {
             current: ArcSwap::from_pointee(conn),
             resolving: AtomicBool::new(false),
             generation: AtomicU64::new(1),
+            replicas: AtomicI64::new(replicas),
         }))
     }
 
@@ -83,6 +86,32 @@ impl Failover {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Replicas connected to the master when its `ROLE` was last read (at resolution and by
+    /// [`Self::refresh_replicas`]).
+    pub fn replicas(&self) -> i64 {
+        self.replicas.load(Ordering::Acquire)
+    }
+
+    /// Read the master's `ROLE` again (bounded by `budget`) and keep its replica count; a node
+    /// that is no longer master starts a re-resolution.
+    pub async fn refresh_replicas(self: &Arc<Self>, budget: Duration) -> RedisResult<()> {
+        let mut conn = self.current();
+        let role: Vec<redis::Value> =
+            tokio::time::timeout(budget, redis::cmd("ROLE").query_async(&mut conn))
+                .await
+                .map_err(|_| fail("ROLE timed out"))??;
+        match master_replicas(&role) {
+            Some(n) => {
+                self.replicas.store(n, Ordering::Release);
+                Ok(())
+            }
+            None => {
+                self.trigger();
+                Err(fail("the node is no longer the master"))
+            }
+        }
+    }
+
     /// Start resolving again in the background unless it already is; returns at once.
     pub fn trigger(self: &Arc<Self>) {
         if self.resolving.swap(true, Ordering::AcqRel) {
@@ -93,7 +122,8 @@ impl Failover {
             loop {
                 let Some(me) = weak.upgrade() else { return };
                 let got = tokio::time::timeout(CONNECT_TIMEOUT * 2, resolve(&me.spec)).await;
-                if let Ok(Ok(conn)) = got {
+                if let Ok(Ok((conn, replicas))) = got {
+                    me.replicas.store(replicas, Ordering::Release);
                     me.current.store(Arc::new(conn));
                     me.generation.fetch_add(1, Ordering::AcqRel);
                     me.resolving.store(false, Ordering::Release);
@@ -123,7 +153,7 @@ impl Failover {
 }
 
 /// Ask each sentinel in turn; connect to the first master that confirms its role.
-async fn resolve(spec: &SentinelSpec) -> RedisResult<MultiplexedConnection> {
+async fn resolve(spec: &SentinelSpec) -> RedisResult<(MultiplexedConnection, i64)> {
     let mut last = fail("cache.sentinel_urls is empty");
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
@@ -150,7 +180,7 @@ async fn resolve(spec: &SentinelSpec) -> RedisResult<MultiplexedConnection> {
             }
         };
         match connect_master(spec, host, port).await {
-            Ok(conn) => return Ok(conn),
+            Ok(found) => return Ok(found),
             Err(e) => last = e,
         }
     }
@@ -161,7 +191,7 @@ async fn connect_master(
     spec: &SentinelSpec,
     host: String,
     port: u16,
-) -> RedisResult<MultiplexedConnection> {
+) -> RedisResult<(MultiplexedConnection, i64)> {
     let addr = if spec.tls {
         ConnectionAddr::TcpTls {
             host,
@@ -184,9 +214,67 @@ async fn connect_master(
         .get_multiplexed_async_connection_with_config(&config)
         .await?;
     let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
-    match role.first() {
-        Some(redis::Value::BulkString(b)) if b == b"master" => Ok(conn),
-        Some(redis::Value::SimpleString(s)) if s == "master" => Ok(conn),
-        _ => Err(fail("the address the sentinel named is not (yet) a master")),
+    match master_replicas(&role) {
+        Some(replicas) => Ok((conn, replicas)),
+        None => Err(fail("the address the sentinel named is not (yet) a master")),
+    }
+}
+
+/// From a `ROLE` reply: `Some(connected replicas)` when the node is a master, else `None`.
+/// A master answers `["master", <offset>, [[ip, port, offset], ...]]`.
+pub(crate) fn master_replicas(role: &[redis::Value]) -> Option<i64> {
+    let is_master = match role.first() {
+        Some(redis::Value::BulkString(b)) => b == b"master",
+        Some(redis::Value::SimpleString(s)) => s == "master",
+        _ => false,
+    };
+    if !is_master {
+        return None;
+    }
+    let replicas = match role.get(2) {
+        Some(redis::Value::Array(list)) => list.len(),
+        _ => 0,
+    };
+    Some(i64::try_from(replicas).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::master_replicas;
+    use redis::Value;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn replica(port: &str) -> Value {
+        Value::Array(vec![bulk("127.0.0.1"), bulk(port), bulk("1234")])
+    }
+
+    #[test]
+    fn a_write_waits_for_every_replica_the_master_lists() {
+        let role = [
+            bulk("master"),
+            Value::Int(1234),
+            Value::Array(vec![replica("7001"), replica("7002")]),
+        ];
+        assert_eq!(master_replicas(&role), Some(2));
+        let alone = [bulk("master"), Value::Int(0), Value::Array(vec![])];
+        assert_eq!(master_replicas(&alone), Some(0));
+        let resp3 = [Value::SimpleString("master".into()), Value::Int(9)];
+        assert_eq!(master_replicas(&resp3), Some(0), "no list: no replica");
+    }
+
+    #[test]
+    fn a_demoted_node_is_not_a_master() {
+        let role = [
+            bulk("slave"),
+            bulk("127.0.0.1"),
+            Value::Int(7000),
+            bulk("connected"),
+            Value::Int(1234),
+        ];
+        assert_eq!(master_replicas(&role), None);
+        assert_eq!(master_replicas(&[]), None);
     }
 }
