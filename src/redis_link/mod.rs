@@ -683,8 +683,8 @@ impl RedisLink {
         self.bounded(store, budget, call).await
     }
 
-    /// A security-relevant write: like [`Self::query`], then (Sentinel) `WAIT` for a replica in
-    /// the same round trip; not acknowledged within half the budget is an error.
+    /// A security-relevant write: like [`Self::query`], then (Sentinel) `WAIT` for every replica the
+    /// master lists in the same round trip; not acknowledged within half the budget is an error.
     pub async fn write<T: FromRedisValue>(
         &self,
         store: Store,
@@ -709,7 +709,8 @@ impl RedisLink {
         T::from_redis_value(&value)
     }
 
-    /// A security-relevant script: like [`Self::invoke`], then (Sentinel) `WAIT` for a replica.
+    /// A security-relevant script: like [`Self::invoke`], then (Sentinel) `WAIT` for every listed
+    /// replica.
     pub async fn write_script<T: FromRedisValue>(
         &self,
         store: Store,
@@ -721,7 +722,7 @@ impl RedisLink {
         Ok(value)
     }
 
-    /// (Sentinel) `WAIT` until a replica has every write this connection sent so far.
+    /// (Sentinel) `WAIT` until every listed replica has every write this connection sent so far.
     pub async fn acknowledged(&self, store: Store, budget: Duration) -> RedisResult<()> {
         let replicas = self.min_replicas();
         if replicas == 0 {
