@@ -5,10 +5,9 @@
 //! Invariant: the grant comes from the rules for the *session's* verified identity; the caller only
 //! chooses among the granted roles (an ungranted role is `role_not_offered`, as on the API).
 
+use super::plan::Ask;
 use super::{
-    issued, parse_duration, parse_role_arn, revocation_labels, saml_session_name,
-    web_identity::web_identity_session_name, Exchange, ExchangeError, IssuedCredentials,
-    RoleSummary,
+    issued, parse_duration, parse_role_arn, Exchange, ExchangeError, IssuedCredentials, RoleSummary,
 };
 use crate::aws::RoleArn;
 use crate::error::ApiError;
@@ -80,36 +79,19 @@ impl Exchange {
     ) -> Result<IssuedCredentials, ExchangeError> {
         let requested_role = parse_role_arn(Some(role_arn))?;
         let requested_duration = parse_duration(duration_seconds)?;
-        let grant = self.select_grant(identity, requested_role.as_ref())?;
-        let duration = self.negotiate(identity, grant.duration, requested_duration)?;
-        self.check_console(identity, &grant, &duration, console_session_seconds)?;
-        let session_name = match identity.protocol() {
-            Protocol::Saml => saml_session_name(identity, &grant),
-            Protocol::Oidc => Some(web_identity_session_name(identity, &grant, None)),
-        };
-        let labels = revocation_labels(identity, &grant);
-        let checked = self
-            .check_and_read(identity, &grant, session_name.as_ref(), &duration, &labels)
-            .await?;
+        let plan = self.plan(
+            identity.clone(),
+            Ask {
+                role: requested_role,
+                duration: requested_duration,
+                session_name: None,
+                console_session_seconds,
+            },
+        )?;
+        let checked = self.check_and_read(&plan).await?;
         self.limits.check_subject(&identity.subject_hash())?;
-        let (credentials, cache) = self
-            .obtain(
-                identity,
-                &grant,
-                session_name.as_ref(),
-                &duration,
-                &labels,
-                checked,
-            )
-            .await?;
-        Ok(issued(
-            identity,
-            credentials,
-            grant,
-            session_name,
-            duration,
-            cache,
-        ))
+        let (credentials, cache) = self.obtain(&plan, checked).await?;
+        Ok(issued(plan, credentials, cache))
     }
 }
 

@@ -13,8 +13,8 @@
 //!   fetched while a revocation landed is purged rather than served;
 //! - pass-through entries are never renewed in the background (the IdP's message is single-use).
 
+use super::plan::{SessionPlan, SessionTerms};
 use super::{Exchange, ExchangeError};
-use crate::aws::RoleSessionName;
 use crate::cache::{
     CacheKey, CacheKeyInput, CacheOutcome, CachingExchange, Checked, Label, RenewFn,
 };
@@ -37,26 +37,17 @@ pub fn revocation_labels(identity: &VerifiedIdentity, grant: &Grant) -> Vec<Labe
     ]
 }
 
-/// The cache key for this identity, grant and session (see the module invariants).
-pub fn cache_key(
+/// The cache key for this identity, grant and session (see the module invariants); the plan
+/// computes it once ([`SessionPlan::cache_key`]).
+pub(super) fn cache_key(
     identity: &VerifiedIdentity,
     grant: &Grant,
-    session_name: Option<&RoleSessionName>,
+    terms: &SessionTerms,
     duration: &Negotiated,
     sts_scope: &str,
 ) -> CacheKey {
-    let pass_through = grant.mode == StsMode::PassThrough;
-    // Pass-through: AWS reads tags and source identity from the message itself.
-    let (tags, source_identity) = if pass_through {
-        (
-            &identity.aws().tags,
-            identity.aws().source_identity.as_ref(),
-        )
-    } else {
-        (&grant.tags, grant.source_identity.as_ref())
-    };
     let mut context = Vec::new();
-    if pass_through {
+    if grant.mode == StsMode::PassThrough {
         for (name, values) in identity.attributes() {
             if PER_MESSAGE_CLAIMS.contains(&name.as_str()) {
                 continue;
@@ -77,16 +68,21 @@ pub fn cache_key(
         subject: identity.subject().to_owned(),
         role_arn: grant.role_arn.as_str().to_owned(),
         mode: grant.mode.as_str().to_owned(),
-        tags: tags
+        tags: terms
+            .tags
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
             .collect(),
-        transitive_keys: tags
+        transitive_keys: terms
+            .tags
             .transitive_keys()
             .iter()
             .map(|k| k.as_str().to_owned())
             .collect(),
-        source_identity: source_identity.map(|s| s.as_str().to_owned()),
+        source_identity: terms
+            .source_identity
+            .as_ref()
+            .map(|s| s.as_str().to_owned()),
         session_policy: grant.policy.as_ref().map(|p| p.as_str().to_owned()),
         policy_arns: grant
             .policy_arns
@@ -95,7 +91,9 @@ pub fn cache_key(
             .collect(),
         external_id: grant.external_id.as_ref().map(|e| e.as_str().to_owned()),
         duration_class,
-        session_name: session_name
+        session_name: terms
+            .session_name
+            .as_ref()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         sts_endpoint: sts_scope.to_owned(),
@@ -106,116 +104,78 @@ pub fn cache_key(
 
 impl Exchange {
     /// Refuse a revoked subject or role (before the replay store consumes the message).
-    pub(super) async fn check_not_revoked(&self, labels: &[Label]) -> Result<(), ExchangeError> {
+    pub(super) async fn check_not_revoked(&self, plan: &SessionPlan) -> Result<(), ExchangeError> {
         match &self.cache {
-            Some(cache) if cache.blocked(labels).await => Err(ExchangeError::Revoked),
+            Some(cache) if cache.blocked(&plan.labels).await => Err(ExchangeError::Revoked),
             _ => Ok(()),
         }
     }
 
-    /// [`Self::check_not_revoked`] and, with a cache, the read of this grant's entry in the same
+    /// [`Self::check_not_revoked`] and, with a cache, the read of the plan's entry in the same
     /// store call (one Redis round trip for a cache hit), for [`Self::obtain`]. Only where nothing
     /// but synchronous checks comes between this and `obtain`: with a replay consumption between,
     /// check first and let `obtain` read after it, so a revocation landing meanwhile still counts.
     pub(super) async fn check_and_read(
         &self,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
-        duration: &Negotiated,
-        labels: &[Label],
+        plan: &SessionPlan,
     ) -> Result<Option<Checked>, ExchangeError> {
         match &self.cache {
-            Some(cache) => self
-                .read_checked(cache, identity, grant, session_name, duration, labels)
-                .await
-                .map(Some),
+            Some(cache) => read_checked(cache, plan).await.map(Some),
             None => Ok(None),
         }
     }
 
-    async fn read_checked(
-        &self,
-        cache: &CachingExchange,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
-        duration: &Negotiated,
-        labels: &[Label],
-    ) -> Result<Checked, ExchangeError> {
-        let key = cache_key(identity, grant, session_name, duration, &self.sts_scope);
-        cache
-            .check_and_read(&key, labels)
-            .await
-            .ok_or(ExchangeError::Revoked)
-    }
-
-    /// Credentials for a grant: from the cache when one is configured (`checked`: what
+    /// Credentials for a plan: from the cache when one is configured (`checked`: what
     /// [`Self::check_and_read`] read, or `None` to check and read here), else straight from STS.
     pub(super) async fn obtain(
         &self,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
-        duration: &Negotiated,
-        labels: &[Label],
+        plan: &SessionPlan,
         checked: Option<Checked>,
     ) -> Result<(StsCredentials, Option<CacheOutcome>), ExchangeError> {
-        self.check_sts_call(identity, grant, session_name)?;
         let Some(cache) = &self.cache else {
-            let c = self
-                .call_sts(identity, grant, session_name, duration.duration)
+            let c = plan
+                .call
+                .send(self.sts.as_ref(), plan.duration.duration)
                 .await?;
             return Ok((c, None));
         };
         let checked = match checked {
             Some(c) => c,
             // Not read with the check (a replay consumption came between): check and read now.
-            None => {
-                self.read_checked(cache, identity, grant, session_name, duration, labels)
-                    .await?
-            }
+            None => read_checked(cache, plan).await?,
         };
-        let key = checked.key().clone();
-        let fetch = self.fetcher(identity, grant, session_name, duration);
-        let renew = (grant.mode != StsMode::PassThrough).then(|| fetch.clone());
+        let fetch = self.fetcher(plan);
+        let renew = (plan.call.mode() != StsMode::PassThrough).then(|| fetch.clone());
         let (credentials, outcome) = cache
-            .get_or_fetch_checked(checked, labels, renew, move || fetch())
+            .get_or_fetch_checked(checked, &plan.labels, renew, move || fetch())
             .await?;
-        if outcome != CacheOutcome::Hit && cache.blocked(labels).await {
+        if outcome != CacheOutcome::Hit && cache.blocked(&plan.labels).await {
             // A revocation landed while STS was answering: do not serve or keep the result.
-            let _ = cache.purge(&key).await;
+            let _ = cache.purge(&plan.cache_key).await;
             return Err(ExchangeError::Revoked);
         }
         Ok((credentials, Some(outcome)))
     }
 
-    /// The STS call for this grant as a repeatable closure (owned copies of what it needs).
-    fn fetcher(
-        &self,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
-        duration: &Negotiated,
-    ) -> RenewFn {
-        let exchange = self.clone();
-        let identity = Arc::new(identity.clone());
-        let grant = Arc::new(grant.clone());
-        let session_name = session_name.cloned();
-        let duration = duration.duration;
+    /// The plan's STS call as a repeatable closure (shared copies of what it needs).
+    fn fetcher(&self, plan: &SessionPlan) -> RenewFn {
+        let sts = Arc::clone(&self.sts);
+        let call = Arc::clone(&plan.call);
+        let duration = plan.duration.duration;
         Arc::new(move || {
-            let (exchange, identity, grant, session_name) = (
-                exchange.clone(),
-                identity.clone(),
-                grant.clone(),
-                session_name.clone(),
-            );
-            async move {
-                exchange
-                    .call_sts(&identity, &grant, session_name.as_ref(), duration)
-                    .await
-            }
-            .boxed()
+            let (sts, call) = (Arc::clone(&sts), Arc::clone(&call));
+            async move { call.send(sts.as_ref(), duration).await }.boxed()
         })
     }
+}
+
+/// The block check and the read of the plan's entry, in one store call.
+async fn read_checked(
+    cache: &CachingExchange,
+    plan: &SessionPlan,
+) -> Result<Checked, ExchangeError> {
+    cache
+        .check_and_read(&plan.cache_key, &plan.labels)
+        .await
+        .ok_or(ExchangeError::Revoked)
 }

@@ -1,121 +1,93 @@
-//! From a chosen grant to STS, by the grant's mode (ARCHITECTURE "STS modes"):
+//! From a plan's [`StsCall`] to STS, by mode (ARCHITECTURE "STS modes"):
 //! - pass-through: the IdP's own assertion/token → AssumeRoleWithSAML / AssumeRoleWithWebIdentity;
 //! - assume-role: the broker's own credentials → AssumeRole with tags, transitive keys, source
 //!   identity, ExternalId and session policies;
 //! - issuer: the broker mints a short-lived JWT carrying the tags and source identity →
 //!   AssumeRoleWithWebIdentity.
 //!
-//! Invariant: nothing the caller sent reaches STS except through the verified identity and the
-//! grant rendered from it (the duration is negotiated; the role is one the rules granted).
+//! Invariants: nothing the caller sent reaches STS except through the verified identity and the
+//! grant rendered from it (the duration is negotiated; the role is one the rules granted). Every
+//! precondition was checked when the plan was built (`plan.rs`): each variant carries exactly
+//! what its call needs, so nothing here can be missing. A call may be sent more than once (the
+//! cache renews assume-role and issuer sessions); issuer mode mints a fresh token each time.
 
-use super::{Exchange, ExchangeError};
-use crate::aws::{RoleSessionName, SessionDuration};
-use crate::identity::{OriginalCredential, VerifiedIdentity};
+use super::plan::StsCall;
+use crate::aws::SessionDuration;
 use crate::issuer::MintRequest;
-use crate::mapping::{Grant, StsMode};
 use crate::sts::{
-    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsCredentials,
-    StsError,
+    AssumeRoleRequest, AssumeRoleWithSamlRequest, AssumeRoleWithWebIdentityRequest, StsClient,
+    StsCredentials, StsError,
 };
 
-impl Exchange {
-    /// Everything about the STS call that can fail before it is made, with the caller-facing error
-    /// (the call itself may run later, inside the cache's single flight, where only [`StsError`]s
-    /// travel).
-    pub(super) fn check_sts_call(
+impl StsCall {
+    /// Make the call for a session of `duration`.
+    pub async fn send(
         &self,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
-    ) -> Result<(), ExchangeError> {
-        let saml = matches!(identity.original(), OriginalCredential::SamlResponse(_));
-        match grant.mode {
-            StsMode::PassThrough if saml => {
-                if grant.principal_arn.is_none() {
-                    return Err(ExchangeError::Internal(
-                        "SAML pass-through grant without its provider".into(),
-                    ));
-                }
-                return Ok(());
-            }
-            StsMode::Issuer => {
-                let issuer = self.issuer.as_ref().ok_or(ExchangeError::IssuerDisabled)?;
-                issuer.check_subject(identity.subject())?;
-            }
-            _ => {}
-        }
-        if session_name.is_none() {
-            return Err(ExchangeError::Internal(
-                "no session name for a mode that needs one".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Call STS for `grant`. `session_name` is required for every mode but SAML pass-through
-    /// (where AWS takes it from the assertion); [`Self::check_sts_call`] has checked the rest.
-    pub(super) async fn call_sts(
-        &self,
-        identity: &VerifiedIdentity,
-        grant: &Grant,
-        session_name: Option<&RoleSessionName>,
+        sts: &dyn StsClient,
         duration: SessionDuration,
     ) -> Result<StsCredentials, StsError> {
-        let need_name = || {
-            session_name
-                .cloned()
-                .ok_or_else(|| StsError::Broker("no session name for a mode that needs one".into()))
-        };
-        match (grant.mode, identity.original()) {
-            (StsMode::PassThrough, OriginalCredential::SamlResponse(saml)) => {
-                let principal_arn = grant.principal_arn.clone().ok_or_else(|| {
-                    StsError::Broker("SAML pass-through grant without its provider".into())
-                })?;
-                Ok(self
-                    .sts
-                    .assume_role_with_saml(AssumeRoleWithSamlRequest {
-                        role_arn: grant.role_arn.clone(),
-                        principal_arn,
-                        saml_assertion: saml.clone(),
-                        duration: Some(duration),
-                    })
-                    .await?)
+        let duration = Some(duration);
+        match self {
+            Self::SamlPassThrough {
+                role_arn,
+                principal_arn,
+                assertion,
+            } => {
+                sts.assume_role_with_saml(AssumeRoleWithSamlRequest {
+                    role_arn: role_arn.clone(),
+                    principal_arn: principal_arn.clone(),
+                    saml_assertion: assertion.clone(),
+                    duration,
+                })
+                .await
             }
-            (StsMode::PassThrough, OriginalCredential::WebIdentityToken(token)) => Ok(self
-                .sts
-                .assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
-                    role_arn: grant.role_arn.clone(),
-                    role_session_name: need_name()?,
+            Self::WebIdentityPassThrough {
+                role_arn,
+                session_name,
+                token,
+            } => {
+                sts.assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
+                    role_arn: role_arn.clone(),
+                    role_session_name: session_name.clone(),
                     web_identity_token: token.clone(),
-                    duration: Some(duration),
+                    duration,
                 })
-                .await?),
-            (StsMode::AssumeRole, _) => Ok(self
-                .sts
-                .assume_role(AssumeRoleRequest {
-                    role_arn: grant.role_arn.clone(),
-                    role_session_name: need_name()?,
-                    duration: Some(duration),
-                    tags: grant.tags.clone(),
-                    source_identity: grant.source_identity.clone(),
-                    external_id: grant.external_id.clone(),
-                    policy: grant.policy.as_ref().map(|p| p.as_str().to_owned()),
-                    policy_arns: grant
-                        .policy_arns
-                        .iter()
-                        .map(|a| a.as_str().to_owned())
-                        .collect(),
+                .await
+            }
+            Self::AssumeRole {
+                role_arn,
+                session_name,
+                tags,
+                source_identity,
+                external_id,
+                policy,
+                policy_arns,
+            } => {
+                sts.assume_role(AssumeRoleRequest {
+                    role_arn: role_arn.clone(),
+                    role_session_name: session_name.clone(),
+                    duration,
+                    tags: tags.clone(),
+                    source_identity: source_identity.clone(),
+                    external_id: external_id.clone(),
+                    policy: policy.as_ref().map(|p| p.as_str().to_owned()),
+                    policy_arns: policy_arns.iter().map(|a| a.as_str().to_owned()).collect(),
                 })
-                .await?),
-            (StsMode::Issuer, _) => {
-                let issuer = self.issuer.as_ref().ok_or_else(|| {
-                    StsError::Broker("the grant uses issuer mode, which is not enabled".into())
-                })?;
+                .await
+            }
+            Self::Issuer {
+                issuer,
+                subject,
+                role_arn,
+                session_name,
+                tags,
+                source_identity,
+            } => {
                 let minted = issuer
                     .mint(MintRequest {
-                        subject: identity.subject(),
-                        session_tags: &grant.tags,
-                        source_identity: grant.source_identity.as_ref(),
+                        subject,
+                        session_tags: tags,
+                        source_identity: source_identity.as_ref(),
                         audience: None,
                     })
                     .map_err(|e| StsError::Broker(e.to_string()))?;
@@ -123,18 +95,16 @@ impl Exchange {
                     event = "issuer.minted",
                     jti = %minted.jti,
                     kid = %minted.kid,
-                    role_arn = grant.role_arn.as_str(),
+                    role_arn = role_arn.as_str(),
                     "minted a web-identity token for the grant"
                 );
-                Ok(self
-                    .sts
-                    .assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
-                        role_arn: grant.role_arn.clone(),
-                        role_session_name: need_name()?,
-                        web_identity_token: minted.token,
-                        duration: Some(duration),
-                    })
-                    .await?)
+                sts.assume_role_with_web_identity(AssumeRoleWithWebIdentityRequest {
+                    role_arn: role_arn.clone(),
+                    role_session_name: session_name.clone(),
+                    web_identity_token: minted.token,
+                    duration,
+                })
+                .await
             }
         }
     }

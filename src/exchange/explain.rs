@@ -6,13 +6,15 @@
 //! Invariants: the assertion/token is validated exactly as for credentials (same validators), but
 //! it is never consumed in the replay store and STS is never called, so it can still be exchanged
 //! afterwards. Identity failures are errors (401 etc.); once the identity verified, everything
-//! else is reported as a list of problems, using the same codes the credentials endpoints answer.
-//! Nothing here carries the assertion, token or any credential.
+//! else is reported as a list of problems, using the same codes the credentials endpoints answer,
+//! in the order those endpoints check them. The session name, tags and source identity are the
+//! session plan's ([`SessionTerms`]), and the STS call is built as for issuing ([`StsCall::new`]),
+//! so explain and issuing cannot disagree. Nothing here carries the assertion, token or any
+//! credential.
 
-use super::web_identity::{
-    check_caller_session_name, parse_session_name, web_identity_session_name,
-};
-use super::{parse_duration, parse_role_arn, saml_session_name, Exchange, ExchangeError};
+use super::plan::{accept_caller_session_name, SessionTerms, StsCall};
+use super::web_identity::parse_session_name;
+use super::{parse_duration, parse_role_arn, Exchange, ExchangeError};
 use crate::aws::{RoleArn, RoleSessionName, SessionTags};
 use crate::error::ApiError;
 use crate::identity::{Protocol, VerifiedIdentity};
@@ -122,22 +124,38 @@ impl Exchange {
     /// Explain a credentials request without making it; see the module doc.
     pub async fn explain(&self, req: ExplainRequest) -> Result<Explanation, ExchangeError> {
         let identity = self.validate_presented(req.credential).await?;
+        Ok(self.explain_verified(
+            &identity,
+            req.role_arn.as_deref(),
+            req.duration_seconds.as_deref(),
+            req.session_name.as_deref(),
+        ))
+    }
+
+    /// [`Self::explain`] once the identity is verified: the checks of [`Self::plan`], each failure
+    /// noted as a problem instead of ending the request.
+    pub(super) fn explain_verified(
+        &self,
+        identity: &VerifiedIdentity,
+        role_arn: Option<&str>,
+        duration_seconds: Option<&str>,
+        session_name: Option<&str>,
+    ) -> Explanation {
         let mut problems = Vec::new();
         let mut note = |e: ExchangeError| problems.push(Problem::from_error(&e));
 
-        let requested_role = parse_role_arn(req.role_arn.as_deref()).unwrap_or_else(|e| {
+        let requested_role = parse_role_arn(role_arn).unwrap_or_else(|e| {
             note(e);
             None
         });
-        let role_valid = req.role_arn.is_none() || requested_role.is_some();
-        let requested_duration =
-            parse_duration(req.duration_seconds.as_deref()).unwrap_or_else(|e| {
-                note(e);
-                None
-            });
+        let role_valid = role_arn.is_none() || requested_role.is_some();
+        let requested_duration = parse_duration(duration_seconds).unwrap_or_else(|e| {
+            note(e);
+            None
+        });
         let requested_name = match identity.protocol() {
             Protocol::Saml => {
-                if req.session_name.is_some() {
+                if session_name.is_some() {
                     note(super::bad(
                         "session_name_not_accepted",
                         "SAML sessions are named by the mapping rule or the assertion's RoleSessionName; /v1/saml/credentials takes no session_name".into(),
@@ -145,7 +163,7 @@ impl Exchange {
                 }
                 None
             }
-            Protocol::Oidc => parse_session_name(req.session_name.as_deref()).unwrap_or_else(|e| {
+            Protocol::Oidc => parse_session_name(session_name).unwrap_or_else(|e| {
                 note(e);
                 None
             }),
@@ -153,19 +171,16 @@ impl Exchange {
 
         // An invalid role_arn names no role: choosing one for it would only add noise.
         let grant = if role_valid {
-            self.select_grant(&identity, requested_role.as_ref())
+            self.select_grant(identity, requested_role.as_ref())
                 .map_err(&mut note)
                 .ok()
         } else {
             None
         };
-        if grant.as_ref().is_some_and(|g| g.mode == StsMode::Issuer) && self.issuer.is_none() {
-            note(ExchangeError::IssuerDisabled);
-        }
         // Without a grant the IdP's limits still apply; the rule's are unknown.
         let duration = self
             .negotiate(
-                &identity,
+                identity,
                 grant.as_ref().and_then(|g| g.duration),
                 requested_duration,
             )
@@ -173,7 +188,7 @@ impl Exchange {
             .ok();
 
         let Some(grant) = grant else {
-            return Ok(Explanation {
+            return Explanation {
                 protocol: identity.protocol(),
                 provider: identity.provider().to_owned(),
                 grant: None,
@@ -182,38 +197,28 @@ impl Exchange {
                 tags: Default::default(),
                 duration: None,
                 problems,
-            });
+            };
         };
-        if let Err(e) = check_caller_session_name(&grant, requested_name.as_ref()) {
+        let caller_session_name = accept_caller_session_name(&grant, requested_name)
+            .unwrap_or_else(|e| {
+                note(e);
+                None
+            });
+        let terms = SessionTerms::decide(identity, &grant, caller_session_name);
+        if let Err(e) = StsCall::new(identity, &grant, &terms, self.issuer.as_ref()) {
             note(e);
         }
-        let requested_name = requested_name
-            .filter(|_| grant.mode == StsMode::PassThrough || grant.allow_caller_session_name);
-        let session_name = match identity.protocol() {
-            Protocol::Saml => saml_session_name(&identity, &grant),
-            Protocol::Oidc => Some(web_identity_session_name(&identity, &grant, requested_name)),
-        };
-        let tags = if grant.mode == StsMode::PassThrough {
-            identity.aws().tags.clone()
-        } else {
-            grant.tags.clone()
-        };
-        let source_identity = grant
-            .source_identity
-            .as_ref()
-            .or(identity.aws().source_identity.as_ref())
-            .map(|s| s.as_str().to_owned());
-        log_explained(&identity, &grant, problems.len());
-        Ok(Explanation {
+        log_explained(identity, &grant, problems.len());
+        Explanation {
             protocol: identity.protocol(),
             provider: identity.provider().to_owned(),
             grant: Some(grant),
-            session_name,
-            source_identity,
-            tags,
+            session_name: terms.session_name,
+            source_identity: terms.source_identity.map(|s| s.as_str().to_owned()),
+            tags: terms.tags,
             duration,
             problems,
-        })
+        }
     }
 
     /// Validate with the same validators as the credentials flows; never consumes the message.

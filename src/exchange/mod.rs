@@ -1,25 +1,33 @@
 //! Orchestration: verified identity → role → replay check → STS → credentials. Knows no actix types.
 //!
 //! Order matters for "never lost state": everything that can be fixed by the caller (bad input,
-//! role choice) is decided before the assertion ID is consumed in the replay store; the ID is
-//! consumed immediately before the STS call, so an assertion reaches STS at most once.
-//! The grant comes from the mapping rules (`mapping::select`), the duration from the negotiator,
-//! and `exchange/dispatch.rs` calls STS in the grant's mode. The web-identity flow lives in
-//! `exchange/web_identity.rs`.
+//! role choice) and everything the STS call needs (the session plan) is decided before the
+//! assertion ID is consumed in the replay store; the ID is consumed immediately before the STS
+//! call, so an assertion reaches STS at most once.
+//! The grant comes from the mapping rules (`mapping::select`), the duration from the negotiator;
+//! from those `exchange/plan.rs` builds one [`SessionPlan`] per request (session name, tags, source
+//! identity, cache key, labels and the STS call), which issuing, the cache (`exchange/caching.rs`)
+//! and `/v1/explain` (`exchange/explain.rs`) all read, and `exchange/dispatch.rs` sends the plan's
+//! call. The web-identity flow lives in `exchange/web_identity.rs`, the browser session's in
+//! `exchange/browser.rs`.
 
 mod browser;
 mod browser_only;
 mod caching;
 mod dispatch;
 mod explain;
+mod plan;
 mod revoke;
+#[cfg(test)]
+mod tests;
 mod web_identity;
 pub use browser_only::BrowserSp;
-pub use caching::{cache_key, revocation_labels, PER_MESSAGE_CLAIMS};
+pub use caching::{revocation_labels, PER_MESSAGE_CLAIMS};
 pub use explain::{
     offered_roles, ExplainRequest, Explanation, OfferedRoles, PresentedCredential, Problem,
     RoleSummary,
 };
+pub use plan::{SessionPlan, SessionTerms, StsCall};
 pub use revoke::{Revocation, RevokeRequest, DENY_POLICY_NAME};
 pub use web_identity::{derive_session_name, WebIdentityRequest};
 
@@ -35,6 +43,7 @@ use crate::replay::{ReplayError, ReplayGuard};
 use crate::saml::{AwsAttributes, SamlError, SamlValidator, CLOCK_SKEW};
 use crate::sts::{StsClient, StsCredentials, StsError};
 use chrono::{DateTime, Utc};
+use plan::Ask;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -205,35 +214,24 @@ impl Exchange {
         let requested_duration = parse_duration(req.duration_seconds.as_deref())?;
 
         let identity = self.validate_saml_api(req.saml_response).await?;
-        let grant = self.select_grant(&identity, requested_role.as_ref())?;
-        let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
-        self.check_console(&identity, &grant, &duration, req.console_session_seconds)?;
-        let session_name = saml_session_name(&identity, &grant);
-        let labels = revocation_labels(&identity, &grant);
-        self.check_not_revoked(&labels).await?;
+        let plan = self.plan(
+            identity,
+            Ask {
+                role: requested_role,
+                duration: requested_duration,
+                session_name: None,
+                console_session_seconds: req.console_session_seconds,
+            },
+        )?;
+        self.check_not_revoked(&plan).await?;
+        let identity = &plan.identity;
         self.limits.check_subject(&identity.subject_hash())?;
 
         let replay_key = format!("saml:{}:{}", identity.issuer(), identity.token_id());
-        self.consume_once(&identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
+        self.consume_once(identity, &replay_key, identity.expires_at() + CLOCK_SKEW)
             .await?;
-        let (credentials, cache) = self
-            .obtain(
-                &identity,
-                &grant,
-                session_name.as_ref(),
-                &duration,
-                &labels,
-                None,
-            )
-            .await?;
-        Ok(issued(
-            &identity,
-            credentials,
-            grant,
-            session_name,
-            duration,
-            cache,
-        ))
+        let (credentials, cache) = self.obtain(&plan, None).await?;
+        Ok(issued(plan, credentials, cache))
     }
 
     /// The one grant to use for `identity`. Without rules a web-identity token grants the role the
@@ -347,28 +345,19 @@ impl Exchange {
     }
 }
 
-/// The SAML session name: AWS reads it from the assertion in pass-through mode; other modes need
-/// one from the rule, the assertion's RoleSessionName, or the subject.
-fn saml_session_name(identity: &VerifiedIdentity, grant: &Grant) -> Option<RoleSessionName> {
-    grant
-        .session_name
-        .clone()
-        .or_else(|| identity.aws().session_name.clone())
-        .or_else(|| {
-            (grant.mode != StsMode::PassThrough)
-                .then(|| derive_session_name(identity.issuer(), identity.subject()))
-        })
-}
-
 /// Write the audit event for issued credentials and build the answer.
 fn issued(
-    identity: &VerifiedIdentity,
+    plan: SessionPlan,
     credentials: StsCredentials,
-    grant: Grant,
-    session_name: Option<RoleSessionName>,
-    duration: Negotiated,
     cache: Option<CacheOutcome>,
 ) -> IssuedCredentials {
+    let SessionPlan {
+        identity,
+        grant,
+        terms,
+        duration,
+        ..
+    } = plan;
     tracing::info!(
         event = "credentials.issued",
         protocol = identity.protocol().as_str(),
@@ -381,7 +370,7 @@ fn issued(
         rule = %grant.rule,
         mode = ?grant.mode,
         role_arn = grant.role_arn.as_str(),
-        session_name = session_name.as_ref().map(|s| s.as_str()),
+        session_name = terms.session_name.as_ref().map(|s| s.as_str()),
         duration_seconds = duration.seconds(),
         duration_reason = duration.reason.explain(),
         chained = credentials.chained,
@@ -389,24 +378,21 @@ fn issued(
         expiration = %credentials.expiration.to_rfc3339(),
         "issued temporary credentials"
     );
-    let tags = if grant.mode == StsMode::PassThrough {
-        &identity.aws().tags
-    } else {
-        &grant.tags
-    };
-    let tag_keys = tags.iter().map(|(k, _)| k.as_str().to_owned()).collect();
     IssuedCredentials {
-        tag_keys,
-        source_identity: grant
+        tag_keys: terms
+            .tags
+            .iter()
+            .map(|(k, _)| k.as_str().to_owned())
+            .collect(),
+        // The plan's (what the session carries), else the one STS's answer names.
+        source_identity: terms
             .source_identity
-            .as_ref()
-            .or(identity.aws().source_identity.as_ref())
             .map(|s| s.as_str().to_owned())
             .or_else(|| credentials.source_identity.clone()),
         credentials,
         role_arn: grant.role_arn,
         subject: identity.subject().to_owned(),
-        session_name,
+        session_name: terms.session_name,
         issuer: identity.issuer().to_owned(),
         provider: identity.provider().to_owned(),
         protocol: identity.protocol(),

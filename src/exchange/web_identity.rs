@@ -1,17 +1,17 @@
 //! Web identity: a workload's JWT → AssumeRoleWithWebIdentity → credentials.
 //!
-//! Same ordering rule as SAML: caller-fixable input is checked first, the token ID is consumed in
-//! the replay store immediately before the one STS call. The session name is the caller's, or is
-//! derived from `sub` by [`derive_session_name`]: deterministic (never random) and collision-free
-//! (never a bare truncation).
+//! Same ordering rule as SAML: caller-fixable input is checked first (the session plan,
+//! `exchange/plan.rs`), the token ID is consumed in the replay store immediately before the one STS
+//! call. The session name is the rule's, the caller's where the grant accepts it, or is derived
+//! from `sub` by [`derive_session_name`]: deterministic (never random) and collision-free (never a
+//! bare truncation).
 
+use super::plan::Ask;
 use super::{
-    bad, issued, parse_duration, parse_role_arn, revocation_labels, role_arn_required, Exchange,
-    ExchangeError, IssuedCredentials,
+    bad, issued, parse_duration, parse_role_arn, role_arn_required, Exchange, ExchangeError,
+    IssuedCredentials,
 };
 use crate::aws::RoleSessionName;
-use crate::identity::VerifiedIdentity;
-use crate::mapping::{Grant, StsMode};
 use crate::oidc::claims::LEEWAY;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -43,40 +43,6 @@ pub(super) fn parse_session_name(
     raw.map(RoleSessionName::parse)
         .transpose()
         .map_err(|e| bad("invalid_session_name", e.to_string()))
-}
-
-/// Outside pass-through AWS sees only the broker as the caller, so the session name is the
-/// identity CloudTrail records (and `aws:userid` matches): a caller may choose it only where the
-/// grant says `allow_caller_session_name = true`.
-pub(super) fn check_caller_session_name(
-    grant: &Grant,
-    requested: Option<&RoleSessionName>,
-) -> Result<(), ExchangeError> {
-    if requested.is_none() || grant.mode == StsMode::PassThrough || grant.allow_caller_session_name
-    {
-        return Ok(());
-    }
-    Err(bad(
-        "session_name_not_accepted",
-        format!(
-            "the granted role uses mode \"{}\", where AWS records the session name as the caller's identity: the broker names the session from the mapping rule or your verified subject; omit session_name (an operator may allow it per grant with allow_caller_session_name = true)",
-            grant.mode.as_str()
-        ),
-    ))
-}
-
-/// The rule's session name wins (it is the operator's audit trail), then the caller's, then one
-/// derived from the subject.
-pub(crate) fn web_identity_session_name(
-    identity: &VerifiedIdentity,
-    grant: &Grant,
-    requested: Option<RoleSessionName>,
-) -> RoleSessionName {
-    grant
-        .session_name
-        .clone()
-        .or(requested)
-        .unwrap_or_else(|| derive_session_name(identity.issuer(), identity.subject()))
 }
 
 impl Exchange {
@@ -111,49 +77,34 @@ impl Exchange {
         }
 
         let identity = self.oidc.validate(req.token.expose_secret()).await?;
-        let grant = self.select_grant(&identity, requested_role.as_ref())?;
-        let duration = self.negotiate(&identity, grant.duration, requested_duration)?;
-        self.check_console(&identity, &grant, &duration, req.console_session_seconds)?;
-        check_caller_session_name(&grant, requested_name.as_ref())?;
-        let session_name = web_identity_session_name(&identity, &grant, requested_name);
-        let labels = revocation_labels(&identity, &grant);
+        let plan = self.plan(
+            identity,
+            Ask {
+                role: requested_role,
+                duration: requested_duration,
+                session_name: requested_name,
+                console_session_seconds: req.console_session_seconds,
+            },
+        )?;
         // A one-time token is consumed between the block check and the cache read (see
         // `check_and_read`); a reusable one is not, so both take one store call.
         let checked = match token_use {
             TokenUse::OneTime => {
-                self.check_not_revoked(&labels).await?;
+                self.check_not_revoked(&plan).await?;
                 None
             }
-            TokenUse::Reusable => {
-                self.check_and_read(&identity, &grant, Some(&session_name), &duration, &labels)
-                    .await?
-            }
+            TokenUse::Reusable => self.check_and_read(&plan).await?,
         };
+        let identity = &plan.identity;
         self.limits.check_subject(&identity.subject_hash())?;
 
         if token_use == TokenUse::OneTime {
             let replay_key = format!("oidc:{}", identity.token_id());
-            self.consume_once(&identity, &replay_key, identity.expires_at() + LEEWAY)
+            self.consume_once(identity, &replay_key, identity.expires_at() + LEEWAY)
                 .await?;
         }
-        let (credentials, cache) = self
-            .obtain(
-                &identity,
-                &grant,
-                Some(&session_name),
-                &duration,
-                &labels,
-                checked,
-            )
-            .await?;
-        Ok(issued(
-            &identity,
-            credentials,
-            grant,
-            Some(session_name),
-            duration,
-            cache,
-        ))
+        let (credentials, cache) = self.obtain(&plan, checked).await?;
+        Ok(issued(plan, credentials, cache))
     }
 }
 
