@@ -7,12 +7,13 @@
 
 use super::plan::Ask;
 use super::{
-    issued, parse_duration, parse_role_arn, Exchange, ExchangeError, IssuedCredentials, RoleSummary,
+    issued, offered_roles, parse_duration, parse_role_arn, Exchange, ExchangeError,
+    IssuedCredentials, RoleSummary,
 };
 use crate::aws::RoleArn;
 use crate::error::ApiError;
 use crate::identity::{Protocol, VerifiedIdentity};
-use crate::mapping::{evaluate, evaluate_each, FailedGrant, MappingError};
+use crate::mapping::{evaluate_each, FailedGrant, MappingError};
 use crate::saml::CLOCK_SKEW;
 use secrecy::SecretString;
 
@@ -38,13 +39,7 @@ impl Exchange {
         &self,
         identity: &VerifiedIdentity,
     ) -> Result<Vec<RoleSummary>, ExchangeError> {
-        if identity.protocol() == Protocol::Oidc && self.rules.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(evaluate(&self.rules, identity)?
-            .iter()
-            .map(RoleSummary::from)
-            .collect())
+        Ok(offered_roles(&self.rules, identity)?)
     }
 
     /// The role picker's lists: the grants that render for this identity, and the others (a

@@ -1,4 +1,4 @@
-//! From a plan's [`StsCall`] to STS, by mode (ARCHITECTURE "STS modes"):
+//! From a plan's [`StsCall`] to STS, by mode:
 //! - pass-through: the IdP's own assertion/token → AssumeRoleWithSAML / AssumeRoleWithWebIdentity;
 //! - assume-role: the broker's own credentials → AssumeRole with tags, transitive keys, source
 //!   identity, ExternalId and session policies;
