@@ -8,20 +8,21 @@
 //! from those `exchange/plan.rs` builds one [`SessionPlan`] per request (session name, tags, source
 //! identity, cache key, labels and the STS call), which issuing, the cache (`exchange/caching.rs`)
 //! and `/v1/explain` (`exchange/explain.rs`) all read, and `exchange/dispatch.rs` sends the plan's
-//! call. The web-identity flow lives in `exchange/web_identity.rs`, the browser session's in
-//! `exchange/browser.rs`.
+//! call. The web-identity flow lives in `exchange/web_identity.rs`; credentials for an identity
+//! signed in through the browser (web/) in `exchange/signed_in.rs`; the refusal of the browser
+//! sign-in's own assertions on the API in `exchange/browser_sp.rs`.
 
-mod browser;
-mod browser_only;
+mod browser_sp;
 mod caching;
 mod dispatch;
 mod explain;
 mod plan;
 mod revoke;
+mod signed_in;
 #[cfg(test)]
 mod tests;
 mod web_identity;
-pub use browser_only::BrowserSp;
+pub use browser_sp::BrowserSp;
 pub use caching::{revocation_labels, PER_MESSAGE_CLAIMS};
 pub use explain::{
     offered_roles, ExplainRequest, Explanation, OfferedRoles, PresentedCredential, Problem,

@@ -1,9 +1,9 @@
 //! The session plan: what a credentials request will do, decided once from the verified identity
 //! and its grant, before any store is asked, anything is consumed or STS is called.
 //!
-//! Issuing (`exchange/mod.rs`, `web_identity.rs`, `browser.rs`), the credential cache (`caching.rs`:
-//! key and labels) and `/v1/explain` (`explain.rs`) read their answers from here, so they cannot
-//! disagree:
+//! Issuing (`exchange/mod.rs`, `web_identity.rs`, `signed_in.rs`), the credential cache
+//! (`caching.rs`: key and labels) and `/v1/explain` (`explain.rs`) read their answers from here,
+//! so they cannot disagree:
 //! - [`SessionTerms`]: the session name, tags and source identity the session carries;
 //! - [`StsCall`]: the STS call, one variant per mode with exactly the fields that mode needs, so
 //!   `dispatch.rs` sends it without re-checking anything;

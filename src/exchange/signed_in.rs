@@ -1,6 +1,7 @@
-//! Credentials for a browser session: the identity was verified (and its assertion consumed in
-//! the replay store, or its login `state`/`nonce` used up) when the person signed in, so a click in
-//! the role picker goes straight to grant → revocation check → cache → STS.
+//! Credentials for an identity signed in through the browser (the sign-in pages live in `web/`):
+//! the identity was verified (and its assertion consumed in the replay store, or its login
+//! `state`/`nonce` used up) when the person signed in, so a click in the role picker goes straight
+//! to the session plan → revocation check → cache → STS.
 //!
 //! Invariant: the grant comes from the rules for the *session's* verified identity; the caller only
 //! chooses among the granted roles (an ungranted role is `role_not_offered`, as on the API).
