@@ -1,6 +1,7 @@
-//! The credential cache between a grant and STS: which requests may share an entry (the key),
-//! what an administrator can revoke them by (labels), and which entries the broker may renew on its
-//! own (assume-role, issuer).
+//! The credential cache between a session plan and STS: which requests may share an entry (the
+//! key), what an administrator can revoke them by (labels), and which entries the broker may renew
+//! on its own (assume-role, issuer). The key and labels are computed once, into the plan
+//! (`plan.rs`); the session name, tags and source identity in the key are the plan's terms.
 //!
 //! Invariants:
 //! - the key covers everything that shapes the session *and* everything AWS's trust policy may

@@ -44,7 +44,7 @@ use crate::replay::{ReplayError, ReplayGuard};
 use crate::saml::{AwsAttributes, SamlError, SamlValidator, CLOCK_SKEW};
 use crate::sts::{StsClient, StsCredentials, StsError};
 use chrono::{DateTime, Utc};
-use plan::Ask;
+use plan::PlanRequest;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -217,7 +217,7 @@ impl Exchange {
         let identity = self.validate_saml_api(req.saml_response).await?;
         let plan = self.plan(
             identity,
-            Ask {
+            PlanRequest {
                 role: requested_role,
                 duration: requested_duration,
                 session_name: None,

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 /// What the caller asked for, parsed but not yet checked against the grant.
 #[derive(Debug, Default)]
-pub(super) struct Ask {
+pub(super) struct PlanRequest {
     pub role: Option<RoleArn>,
     pub duration: Option<SessionDuration>,
     /// Web identity only: the caller's `session_name`.
@@ -287,12 +287,12 @@ impl Exchange {
     pub(super) fn plan(
         &self,
         identity: VerifiedIdentity,
-        ask: Ask,
+        req: PlanRequest,
     ) -> Result<SessionPlan, ExchangeError> {
-        let grant = self.select_grant(&identity, ask.role.as_ref())?;
-        let duration = self.negotiate(&identity, grant.duration, ask.duration)?;
-        self.check_console(&identity, &grant, &duration, ask.console_session_seconds)?;
-        let caller_session_name = accept_caller_session_name(&grant, ask.session_name)?;
+        let grant = self.select_grant(&identity, req.role.as_ref())?;
+        let duration = self.negotiate(&identity, grant.duration, req.duration)?;
+        self.check_console(&identity, &grant, &duration, req.console_session_seconds)?;
+        let caller_session_name = accept_caller_session_name(&grant, req.session_name)?;
         SessionPlan::build(
             identity,
             grant,

@@ -6,7 +6,7 @@
 //! Invariant: the grant comes from the rules for the *session's* verified identity; the caller only
 //! chooses among the granted roles (an ungranted role is `role_not_offered`, as on the API).
 
-use super::plan::Ask;
+use super::plan::PlanRequest;
 use super::{
     issued, offered_roles, parse_duration, parse_role_arn, Exchange, ExchangeError,
     IssuedCredentials, RoleSummary,
@@ -77,7 +77,7 @@ impl Exchange {
         let requested_duration = parse_duration(duration_seconds)?;
         let plan = self.plan(
             identity.clone(),
-            Ask {
+            PlanRequest {
                 role: requested_role,
                 duration: requested_duration,
                 session_name: None,

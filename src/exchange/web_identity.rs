@@ -6,7 +6,7 @@
 //! from `sub` by [`derive_session_name`]: deterministic (never random) and collision-free (never a
 //! bare truncation).
 
-use super::plan::Ask;
+use super::plan::PlanRequest;
 use super::{
     bad, issued, parse_duration, parse_role_arn, role_arn_required, Exchange, ExchangeError,
     IssuedCredentials,
@@ -79,7 +79,7 @@ impl Exchange {
         let identity = self.oidc.validate(req.token.expose_secret()).await?;
         let plan = self.plan(
             identity,
-            Ask {
+            PlanRequest {
                 role: requested_role,
                 duration: requested_duration,
                 session_name: requested_name,

@@ -2,7 +2,7 @@
 //! public way to forge one exists), an [`Exchange`] over rules covering every STS mode, and an STS
 //! double that records what it was asked.
 
-use super::super::plan::Ask;
+use super::super::plan::PlanRequest;
 use super::super::*;
 use crate::aws::{RolePair, SessionTags, SourceIdentity, TagKey, TagValue};
 use crate::clock::FixedClock;
@@ -246,11 +246,11 @@ pub(super) fn exchange(with_issuer: bool) -> (Exchange, Arc<FakeSts>) {
     (exchange, sts)
 }
 
-pub(super) fn ask(role: Option<&str>, session_name: Option<&str>) -> Ask {
-    Ask {
+pub(super) fn ask(role: Option<&str>, session_name: Option<&str>) -> PlanRequest {
+    PlanRequest {
         role: role.map(|r| RoleArn::parse(r).unwrap()),
         session_name: session_name.map(|n| RoleSessionName::parse(n).unwrap()),
-        ..Ask::default()
+        ..PlanRequest::default()
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod fixtures;
 
-use super::plan::{accept_caller_session_name, Ask, SessionTerms, StsCall};
+use super::plan::{accept_caller_session_name, PlanRequest, SessionTerms, StsCall};
 use super::*;
 use crate::aws::SessionTags;
 use crate::mapping::DurationReason;
@@ -367,7 +367,7 @@ fn cache_keys_are_unchanged() {
     let plan = ex
         .plan(
             saml(Some("alice")),
-            Ask {
+            PlanRequest {
                 duration: Some(SessionDuration::parse("3500").unwrap()),
                 ..ask(Some(PASS), None)
             },
