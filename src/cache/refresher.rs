@@ -1,11 +1,11 @@
 //! Background refresher: renews *hot* renewable entries before callers would see them age.
 //!
 //! In assume-role and issuer modes the broker can fetch a credential again on its own (its own AWS
-//! credentials, or a JWT it mints), so a key served recently (see [`super::hot`]) is renewed by a
+//! credentials, or a JWT it mints), so a key served recently (see `hot.rs`) is renewed by a
 //! background task shortly before its early-refresh window opens ([`REFRESH_AHEAD`]): under steady
 //! load no caller ever waits on STS after warm-up. Pass-through modes are never registered (the
 //! IdP's assertion or token is single-use): they refresh when the next valid one arrives.
-//! Started and driven through [`super::CachingExchange`]; works on [`CacheState`].
+//! Started and driven through [`super::CachingExchange`]; works on `CacheState`.
 //!
 //! Invariants: a refresh is an ordinary flight (one per key and process, the cross-replica lock, a
 //! peer refreshing means this replica skips); a blocked (revoked) label is never renewed and is

@@ -1,6 +1,6 @@
 //! Revocation: purge entries by label (subject, role), block re-issue for a while, and answer
 //! whether a label is blocked. Reached through [`super::CachingExchange`]; works on
-//! [`CacheState`].
+//! `CacheState`.
 //!
 //! Invariants:
 //! - a revocation is applied to the in-process store first (this replica is safe at once), then to

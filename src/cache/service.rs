@@ -17,7 +17,7 @@
 //! meanwhile); `fetch` runs at most once per call and in a spawned task, so a caller going away does
 //! not cancel a fetch others wait for. Every time decision reads the injected clock.
 //!
-//! The state and the flight live in [`super::state`]; revocation (labels, blocks) in
+//! The state and the flight live in `state.rs`; revocation (labels, blocks) in
 //! [`super::revoke`], the background refresher of renewable (assume-role, issuer) entries in
 //! [`super::refresher`]. This module uses them; none of them uses this one.
 

@@ -12,7 +12,7 @@
 //!   AWS or the SDK is scrubbed ([`super::aws_error`]), so the assertion or token never leaks into
 //!   an error, a log or a response;
 //! - all calls share one retry policy, one error mapping and one answer conversion
-//!   ([`super::answer`]); only the request building differs.
+//!   (`answer.rs`); only the request building differs.
 
 use super::answer::credentials_from;
 use super::aws_error::map_sdk_error;
