@@ -1,6 +1,11 @@
 //! AWS STS behind a small trait, so exchange logic is tested against moto and production talks to AWS
 //! through the same code path (`aws-sdk-sts`, see `sdk.rs`).
 //!
+//! Layout (imports go one way, from the client down): `sdk.rs` (the client) uses `assume_role.rs`
+//! (the signed request), `broker.rs` (the broker's own credentials) and `retry.rs`; all of them
+//! share `answer.rs` (answer → [`StsCredentials`]) and `aws_error.rs` (error → [`StsError`],
+//! message scrubbing), which use nothing but this module's types.
+//!
 //! Invariant: no request or response type here prints a secret: the assertion, token and returned
 //! keys are `SecretString`s.
 
