@@ -3,6 +3,11 @@
 //! Layout and contracts: `README.md` and `docs/`. Data flows protocol validator → `VerifiedIdentity`
 //! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
 #![forbid(unsafe_code)]
+// Time decisions read the injected `clock::Clock` (`clippy.toml`, `disallowed-methods`); unit tests
+// may read the wall clock.
+#![cfg_attr(not(test), warn(clippy::disallowed_methods))]
+// An exception to a lint says why (`#[expect(…, reason = "…")]`, see `[lints]` in Cargo.toml).
+#![warn(clippy::allow_attributes_without_reason)]
 
 pub mod audit;
 pub mod aws;

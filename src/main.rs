@@ -1,5 +1,7 @@
 //! `fedbroker` command line: `serve`, `check-config`, `thumbprint`, `saml-check` (its code lives in
 //! `fedbroker::cli`). (`anyhow` lives here only.)
+#![warn(clippy::disallowed_methods)]
+#![warn(clippy::allow_attributes_without_reason)]
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;

@@ -2,7 +2,7 @@
 //!
 //! Envelope layout (binary, stored as the Redis value):
 //! `0x01 | id_len (u8) | key id | 96-bit random nonce | ciphertext || 128-bit tag`.
-//! The plaintext is the JSON of [`SealedCredentials`]; the AAD is [`AAD_DOMAIN`] plus the cache key,
+//! The plaintext is the JSON of `SealedCredentials`; the AAD is [`AAD_DOMAIN`] plus the cache key,
 //! so an entry copied to another key name fails to open.
 //!
 //! Invariants:

@@ -7,13 +7,17 @@
 //! - [`service`]: [`CachingExchange`], the policy on top: serve while more than the refresh window
 //!   remains, refresh early by one caller, single flight in-process and across replicas, a short
 //!   negative cache, and fallback to in-process + direct STS when Redis fails;
+//! - `state`: what one cache holds and the single flight (one fetch per key and process, locked
+//!   across replicas); [`service`], [`revoke`] and [`refresher`] use it, it uses none of them;
 //! - [`label`], [`revoke`]: revocation by subject or role, and blocks on re-issue;
-//! - [`refresher`]: background renewal of hot assume-role / issuer entries.
+//! - `hot`, [`refresher`]: the registry of hot assume-role / issuer keys and their background
+//!   renewal.
 //!
 //! Invariants: no store keeps a raw subject or token in a key name; Redis never holds a readable
 //! secret; every time decision reads the injected clock. Design notes: `docs/CACHE.md`.
 
 pub mod crypto;
+mod hot;
 pub mod key;
 pub mod label;
 pub mod memory;
@@ -22,15 +26,17 @@ pub mod redis;
 pub mod refresher;
 pub mod revoke;
 pub mod service;
+mod state;
 pub mod window;
 
 pub use self::crypto::Keyring;
+pub use self::hot::RenewFn;
 pub use self::key::{CacheKey, CacheKeyInput};
 pub use self::label::Label;
 pub use self::memory::MemoryCredentialCache;
 pub use self::metrics::{CacheMetrics, CacheMetricsSnapshot};
 pub use self::redis::RedisCredentialCache;
-pub use self::refresher::{RenewFn, REFRESHER_EVERY};
+pub use self::refresher::REFRESHER_EVERY;
 pub use self::revoke::Checked;
 pub use self::service::{CacheHealth, CacheOutcome, CachingExchange};
 pub use self::window::{EARLY_REFRESH_MARGIN, REFRESH_WINDOW};
@@ -49,8 +55,10 @@ pub struct CachedCredentials {
 }
 
 /// What [`CredentialCache::get_unless_blocked`] found.
-// A return value moved once, never stored: boxing would cost an allocation per cache hit.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a return value moved once, never stored: boxing would cost an allocation per cache hit"
+)]
 #[derive(Clone, Debug)]
 pub enum Guarded {
     /// One of the labels is blocked: the entry was not read (or not opened).

@@ -1,4 +1,5 @@
-//! [`CachingExchange`]: the cache policy around an STS fetch.
+//! [`CachingExchange`]: the cache policy around an STS fetch, and the one public face of the
+//! credential cache (revocation and the background refresher are reached through it too).
 //!
 //! `get_or_fetch(key, fetch)`:
 //! 1. a recent refusal/throttle for `key` (negative cache, [`NEGATIVE_TTL`]) is answered again;
@@ -14,44 +15,31 @@
 //! directly and keeps the result in an in-process fallback cache, and the shared store is skipped for
 //! [`SHARED_RETRY_AFTER`] before it is tried again (readiness reports [`CacheHealth::Degraded`]
 //! meanwhile); `fetch` runs at most once per call and in a spawned task, so a caller going away does
-//! not cancel a fetch others wait for.
+//! not cancel a fetch others wait for. Every time decision reads the injected clock.
 //!
-//! Revocation (labels, blocks) lives in [`super::revoke`], the background refresher of renewable
-//! (assume-role, issuer) entries in [`super::refresher`].
+//! The state and the flight live in `state.rs`; revocation (labels, blocks) in
+//! [`super::revoke`], the background refresher of renewable (assume-role, issuer) entries in
+//! [`super::refresher`]. This module uses them; none of them uses this one.
 
-use super::metrics::{inc, CacheMetrics, CacheMetricsSnapshot};
-use super::refresher::{Hot, RenewFn};
-use super::revoke::Checked;
-use super::window::{freshness, store_ttl, Freshness};
+use super::hot::RenewFn;
+use super::metrics::{inc, CacheMetricsSnapshot};
+use super::refresher;
+use super::revoke::{self, Checked};
+use super::state::{lock, CacheState, Flight};
+use super::window::{freshness, Freshness};
 use super::{
-    CacheError, CacheKey, CachedCredentials, CredentialCache, Label, LockToken,
-    MemoryCredentialCache,
+    CacheError, CacheKey, CachedCredentials, CredentialCache, Label, MemoryCredentialCache, Purged,
 };
 use crate::clock::SharedClock;
 use crate::sts::{StsCredentials, StsError};
-use chrono::{DateTime, Utc};
-use futures_util::future::{BoxFuture, FutureExt, Shared};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-/// How long an STS refusal (`Refused`) or throttling is answered from memory. Short: it only has to
-/// stop a storm of retries (every retry would be refused too, and throttling gets worse with each
-/// call), while a fixed trust policy should start working within seconds.
-pub const NEGATIVE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
-/// Lease of the cross-replica fetch lock. Long enough for an STS call with its retries; if the
-/// holder dies, others take over after at most this long.
-pub const LOCK_LEASE: Duration = Duration::from_secs(10);
-/// The holder renews its lease this often while STS is slow.
-pub const LOCK_RENEW_EVERY: Duration = Duration::from_millis(3_300);
-/// Longest a request waits for another replica's fetch before calling STS itself.
-pub const PEER_WAIT: Duration = Duration::from_secs(15);
-/// First and longest pause between polls of the store while another replica fetches.
-pub const PEER_POLL_MIN: Duration = Duration::from_millis(20);
-pub const PEER_POLL_MAX: Duration = Duration::from_millis(250);
-/// After a shared-store failure, skip it for this long (then try again: reconnection is automatic).
-pub const SHARED_RETRY_AFTER: Duration = Duration::from_secs(2);
+pub use super::state::{
+    LOCK_LEASE, LOCK_RENEW_EVERY, NEGATIVE_TTL, PEER_POLL_MAX, PEER_POLL_MIN, PEER_WAIT,
+    SHARED_RETRY_AFTER,
+};
 
 /// How a request was answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,41 +73,34 @@ pub enum CacheHealth {
     Degraded,
 }
 
-/// Result of one flight, shared by everyone waiting on it.
-#[derive(Clone)]
-pub(super) enum Flight {
-    Fetched(CachedCredentials),
-    FromPeer(CachedCredentials),
-    /// Refresh only: another replica is refreshing; keep serving the current entry.
-    PeerBusy,
-    Failed(Arc<StsError>),
+/// What is already known of the entry under a key when serving starts.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once per request, never stored: boxing would cost an allocation per cache hit"
+)]
+enum FirstRead {
+    /// Nothing read yet: serving reads the store.
+    NotRead,
+    /// Read together with the block check: nothing was there.
+    Empty,
+    /// Read together with the block check: this entry.
+    Found(CachedCredentials),
 }
 
-/// A remembered refusal and until when it is answered again.
-type NegativeEntry = (DateTime<Utc>, Arc<StsError>);
-
-pub(super) type FlightFuture = Shared<BoxFuture<'static, Flight>>;
-
-pub(super) struct Inner {
-    pub(super) store: Arc<dyn CredentialCache>,
-    /// The in-process store: `store` itself without Redis, else the fallback used while Redis fails
-    /// (and the local mirror of revocation blocks).
-    pub(super) local: Arc<MemoryCredentialCache>,
-    /// Whether `store` is shared (Redis) rather than `local`.
-    pub(super) shared: bool,
-    pub(super) clock: SharedClock,
-    pub(super) flights: Mutex<HashMap<CacheKey, FlightFuture>>,
-    negative: Mutex<HashMap<CacheKey, NegativeEntry>>,
-    shared_down_until: Mutex<Option<Instant>>,
-    /// Renewable entries in use, for the background refresher.
-    pub(super) hot: Mutex<HashMap<CacheKey, Hot>>,
-    pub(super) metrics: CacheMetrics,
+impl From<Option<CachedCredentials>> for FirstRead {
+    fn from(read: Option<CachedCredentials>) -> Self {
+        match read {
+            Some(e) => Self::Found(e),
+            None => Self::Empty,
+        }
+    }
 }
 
 /// The cache policy; cheap to clone (one per process, held in application state).
 #[derive(Clone)]
 pub struct CachingExchange {
-    pub(super) inner: Arc<Inner>,
+    inner: Arc<CacheState>,
 }
 
 impl std::fmt::Debug for CachingExchange {
@@ -128,10 +109,6 @@ impl std::fmt::Debug for CachingExchange {
             .field("store", &self.inner.store)
             .finish_non_exhaustive()
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CachingExchange {
@@ -154,17 +131,7 @@ impl CachingExchange {
         clock: SharedClock,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store,
-                local,
-                shared,
-                clock,
-                hot: Mutex::new(HashMap::new()),
-                flights: Mutex::new(HashMap::new()),
-                negative: Mutex::new(HashMap::new()),
-                shared_down_until: Mutex::new(None),
-                metrics: CacheMetrics::default(),
-            }),
+            inner: Arc::new(CacheState::new(store, local, shared, clock)),
         }
     }
 
@@ -174,9 +141,10 @@ impl CachingExchange {
 
     /// `Degraded` while the shared store is being skipped after a failure.
     pub fn health(&self) -> CacheHealth {
-        match *lock(&self.inner.shared_down_until) {
-            Some(until) if Instant::now() < until => CacheHealth::Degraded,
-            _ => CacheHealth::Ok,
+        if self.inner.shared_down() {
+            CacheHealth::Degraded
+        } else {
+            CacheHealth::Ok
         }
     }
 
@@ -184,7 +152,7 @@ impl CachingExchange {
     pub async fn check(&self) -> CacheHealth {
         match self.inner.store.ping().await {
             Ok(()) => {
-                *lock(&self.inner.shared_down_until) = None;
+                self.inner.shared_up();
                 CacheHealth::Ok
             }
             Err(e) => {
@@ -196,8 +164,7 @@ impl CachingExchange {
 
     /// Drop the entry for `key` everywhere this process can reach (revocation).
     pub async fn purge(&self, key: &CacheKey) -> Result<bool, CacheError> {
-        lock(&self.inner.negative).remove(key);
-        lock(&self.inner.hot).remove(key);
+        self.inner.forget(key);
         let mut found = false;
         if self.inner.shared {
             found |= self.inner.local.purge(key).await?;
@@ -208,6 +175,59 @@ impl CachingExchange {
     /// Whether the store in use is shared (Redis) rather than in-process.
     pub fn is_shared(&self) -> bool {
         self.inner.shared
+    }
+
+    /// Purge every entry under `labels` and block them for `block_for` (zero: purge only); see
+    /// [`super::revoke`].
+    pub async fn revoke(
+        &self,
+        labels: &[Label],
+        block_for: Duration,
+    ) -> Result<Purged, CacheError> {
+        revoke::revoke(&self.inner, labels, block_for).await
+    }
+
+    /// Whether any of `labels` is blocked (see [`super::revoke`] for the Redis-down case); a `true`
+    /// counts as a refused request in the metrics.
+    pub async fn blocked(&self, labels: &[Label]) -> bool {
+        revoke::blocked(&self.inner, labels).await
+    }
+
+    /// [`Self::blocked`] and the first read of `key` in one store call (one Redis round trip):
+    /// `None` (counted as refused) if a label is blocked, as `blocked` would say, else what
+    /// [`Self::get_or_fetch_checked`] serves or fetches from. The entry comes from the shared store
+    /// when it answers, else from the fallback, as `get_or_fetch_with` reads it.
+    pub async fn check_and_read(&self, key: &CacheKey, labels: &[Label]) -> Option<Checked> {
+        revoke::check_and_read(&self.inner, key, labels).await
+    }
+
+    /// Keys the background refresher currently tracks.
+    pub fn hot_keys(&self) -> usize {
+        self.inner.hot.len()
+    }
+
+    /// One pass of the background refresher (see [`super::refresher`]); returns how many renewals
+    /// stored a new credential.
+    pub async fn refresh_hot(&self) -> usize {
+        refresher::refresh_hot(&self.inner).await
+    }
+
+    /// Start the background task (refresher, sweep of expired in-process entries and of the
+    /// negative cache) every `every`; it ends when the last clone of this cache is dropped.
+    pub fn spawn_background(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<CacheState> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(state) = weak.upgrade() else { return };
+                refresher::refresh_hot(&state).await;
+                state.local.sweep();
+                state.sweep_negative();
+            }
+        })
     }
 
     /// Serve `key` from the cache, or run `fetch` (STS) once for every concurrent caller.
@@ -237,7 +257,7 @@ impl CachingExchange {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
     {
-        self.serve_and_register(key, labels, None, renew, fetch)
+        self.serve_and_register(key, labels, FirstRead::NotRead, renew, fetch)
             .await
     }
 
@@ -255,7 +275,7 @@ impl CachingExchange {
         Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
     {
         let Checked { key, entry } = checked;
-        self.serve_and_register(&key, labels, Some(entry), renew, fetch)
+        self.serve_and_register(&key, labels, entry.into(), renew, fetch)
             .await
     }
 
@@ -264,7 +284,7 @@ impl CachingExchange {
         &self,
         key: &CacheKey,
         labels: &[Label],
-        first: Option<Option<CachedCredentials>>,
+        first: FirstRead,
         renew: Option<RenewFn>,
         fetch: F,
     ) -> Result<(StsCredentials, CacheOutcome), StsError>
@@ -274,17 +294,19 @@ impl CachingExchange {
     {
         let out = self.serve(key, labels, first, fetch).await;
         if let (Ok(_), Some(renew)) = (&out, renew) {
-            self.touch_hot(key, labels, renew);
+            self.inner
+                .hot
+                .touch(key, labels, renew, self.inner.clock.now());
         }
         out
     }
 
-    /// `first`: the entry already read for `key` (`Some(None)`: read, nothing there).
+    /// `first`: what is already known of the entry for `key`.
     async fn serve<F, Fut>(
         &self,
         key: &CacheKey,
         labels: &[Label],
-        mut first: Option<Option<CachedCredentials>>,
+        mut first: FirstRead,
         fetch: F,
     ) -> Result<(StsCredentials, CacheOutcome), StsError>
     where
@@ -299,9 +321,10 @@ impl CachingExchange {
                 inc(&inner.metrics.negative_hits);
                 return Err(e);
             }
-            let current = match first.take() {
-                Some(read) => read,
-                None => inner.read(key).await,
+            let current = match std::mem::replace(&mut first, FirstRead::NotRead) {
+                FirstRead::NotRead => inner.read(key).await,
+                FirstRead::Empty => None,
+                FirstRead::Found(e) => Some(e),
             };
             let now = inner.clock.now();
             let stale = match &current {
@@ -322,7 +345,7 @@ impl CachingExchange {
                     Some(f) => (f.clone(), false),
                     None => {
                         let Some(fetch) = fetch.take() else { break };
-                        let f = self.start_flight(key.clone(), labels.to_vec(), fetch, refresh);
+                        let f = inner.start_flight(key.clone(), labels.to_vec(), fetch, refresh);
                         flights.insert(key.clone(), f.clone());
                         (f, true)
                     }
@@ -370,230 +393,125 @@ impl CachingExchange {
         inc(&inner.metrics.misses);
         fetch().await.map(|c| (c, CacheOutcome::Miss))
     }
-
-    pub(super) fn start_flight<F, Fut>(
-        &self,
-        key: CacheKey,
-        labels: Vec<Label>,
-        fetch: F,
-        refresh: bool,
-    ) -> FlightFuture
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<StsCredentials, StsError>> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        let task = tokio::spawn(async move {
-            let fetch = Box::new(move || fetch().boxed()) as BoxFetch;
-            let out = inner.clone().fly(&key, &labels, fetch, refresh).await;
-            lock(&inner.flights).remove(&key);
-            out
-        });
-        async move {
-            task.await.unwrap_or_else(|_| {
-                Flight::Failed(Arc::new(StsError::Unavailable(
-                    "the credential fetch task stopped".into(),
-                )))
-            })
-        }
-        .boxed()
-        .shared()
-    }
 }
 
-type BoxFetch = Box<dyn FnOnce() -> BoxFuture<'static, Result<StsCredentials, StsError>> + Send>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Guarded, LockToken};
+    use crate::clock::FixedClock;
+    use chrono::{TimeDelta, TimeZone, Utc};
 
-impl Inner {
-    pub(super) fn shared_usable(&self) -> bool {
-        !self.shared || !matches!(*lock(&self.shared_down_until), Some(t) if Instant::now() < t)
+    /// A shared store that never answers (Redis down).
+    #[derive(Debug)]
+    struct DownStore;
+
+    fn down() -> CacheError {
+        CacheError::Unavailable("redis down (test)".into())
     }
 
-    pub(super) fn shared_failed(&self, e: &CacheError) {
-        inc(&self.metrics.shared_errors);
-        if self.shared {
-            tracing::warn!(cache.error = %e, "shared credential cache failed; using the in-process fallback");
-            *lock(&self.shared_down_until) = Some(Instant::now() + SHARED_RETRY_AFTER);
+    #[async_trait::async_trait]
+    impl CredentialCache for DownStore {
+        async fn get(&self, _: &CacheKey) -> Result<Option<CachedCredentials>, CacheError> {
+            Err(down())
         }
-    }
-
-    /// Forget expired negative entries (background task).
-    pub(super) fn sweep_negative(&self) {
-        let now = self.clock.now();
-        lock(&self.negative).retain(|_, (until, _)| *until > now);
-    }
-
-    fn negative_hit(&self, key: &CacheKey) -> Option<StsError> {
-        let now = self.clock.now();
-        let mut neg = lock(&self.negative);
-        match neg.get(key) {
-            Some((until, e)) if *until > now => Some((**e).clone()),
-            Some(_) => {
-                neg.remove(key);
-                None
-            }
-            None => None,
+        async fn put(
+            &self,
+            _: &CacheKey,
+            _: &CachedCredentials,
+            _: Duration,
+        ) -> Result<(), CacheError> {
+            Err(down())
         }
-    }
-
-    /// The current entry: from the shared store, or the fallback while the store is failing.
-    pub(super) async fn read(&self, key: &CacheKey) -> Option<CachedCredentials> {
-        if self.shared_usable() {
-            match self.store.get(key).await {
-                Ok(e) => return e,
-                Err(CacheError::Corrupt(why)) => {
-                    tracing::warn!(cache.key = %key, cache.error = %why, "unreadable cache entry ignored");
-                    return None;
-                }
-                Err(e) => self.shared_failed(&e),
-            }
+        async fn try_lock(
+            &self,
+            _: &CacheKey,
+            _: Duration,
+        ) -> Result<Option<LockToken>, CacheError> {
+            Err(down())
         }
-        if self.shared {
-            self.local.get(key).await.ok().flatten()
-        } else {
-            None
+        async fn renew(
+            &self,
+            _: &CacheKey,
+            _: &LockToken,
+            _: Duration,
+        ) -> Result<bool, CacheError> {
+            Err(down())
         }
-    }
-
-    async fn store_entry(
-        &self,
-        key: &CacheKey,
-        labels: &[Label],
-        entry: &CachedCredentials,
-        shared: bool,
-    ) {
-        let Some(ttl) = store_ttl(
-            entry.fetched_at,
-            entry.credentials.expiration,
-            self.clock.now(),
-        ) else {
-            return;
-        };
-        if shared {
-            let stored = match self.store.put(key, entry, ttl).await {
-                Ok(()) => self.store.label(key, labels, ttl).await,
-                Err(e) => Err(e),
-            };
-            match stored {
-                Ok(()) => return,
-                Err(e) => self.shared_failed(&e),
-            }
+        async fn release(&self, _: &CacheKey, _: &LockToken) -> Result<(), CacheError> {
+            Err(down())
         }
-        if self.shared {
-            let _ = self.local.put(key, entry, ttl).await;
-            let _ = self.local.label(key, labels, ttl).await;
+        async fn purge(&self, _: &CacheKey) -> Result<bool, CacheError> {
+            Err(down())
+        }
+        async fn ping(&self) -> Result<(), CacheError> {
+            Err(down())
+        }
+        async fn label(&self, _: &CacheKey, _: &[Label], _: Duration) -> Result<(), CacheError> {
+            Err(down())
+        }
+        async fn purge_label(&self, _: &Label) -> Result<Purged, CacheError> {
+            Err(down())
+        }
+        async fn block(&self, _: &Label, _: Duration) -> Result<(), CacheError> {
+            Err(down())
+        }
+        async fn blocked(&self, _: &[Label]) -> Result<bool, CacheError> {
+            Err(down())
+        }
+        async fn get_unless_blocked(
+            &self,
+            _: &CacheKey,
+            _: &[Label],
+        ) -> Result<Guarded, CacheError> {
+            Err(down())
         }
     }
 
-    fn servable(&self, e: &CachedCredentials) -> bool {
-        freshness(e.fetched_at, e.credentials.expiration, self.clock.now()) != Freshness::Unservable
+    fn credentials(now: chrono::DateTime<Utc>) -> StsCredentials {
+        StsCredentials {
+            access_key_id: "ASIATEST".into(),
+            secret_access_key: "secret".to_owned().into(),
+            session_token: "token".to_owned().into(),
+            expiration: now + TimeDelta::hours(1),
+            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
+            assumed_role_id: "AROATEST:s".into(),
+            subject: None,
+            provider: None,
+            audience: None,
+            source_identity: None,
+            packed_policy_size: None,
+            chained: false,
+            request_id: None,
+        }
     }
 
-    /// One flight: lock across replicas (or wait for the holder), fetch, store.
-    async fn fly(
-        self: Arc<Self>,
-        key: &CacheKey,
-        labels: &[Label],
-        fetch: BoxFetch,
-        refresh: bool,
-    ) -> Flight {
-        let deadline = Instant::now() + PEER_WAIT;
-        let mut pause = PEER_POLL_MIN;
-        let mut waited = false;
-        while self.shared_usable() {
-            match self.store.try_lock(key, LOCK_LEASE).await {
-                Ok(Some(token)) => {
-                    if !refresh {
-                        // A peer may have stored a result between our read and our lock.
-                        if let Ok(Some(e)) = self.store.get(key).await {
-                            if self.servable(&e) {
-                                let _ = self.store.release(key, &token).await;
-                                return Flight::FromPeer(e);
-                            }
-                        }
-                    }
-                    return self.fetch_locked(key, labels, fetch, token).await;
-                }
-                Ok(None) if refresh => return Flight::PeerBusy,
-                Ok(None) => {
-                    if !waited {
-                        waited = true;
-                        inc(&self.metrics.lock_waits);
-                    }
-                    if Instant::now() >= deadline {
-                        tracing::warn!(cache.key = %key, "gave up waiting for another replica's fetch");
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(PEER_POLL_MAX);
-                    match self.store.get(key).await {
-                        Ok(Some(e)) if self.servable(&e) => return Flight::FromPeer(e),
-                        Ok(_) | Err(CacheError::Corrupt(_)) => {}
-                        Err(e) => self.shared_failed(&e),
-                    }
-                }
-                Err(e) => self.shared_failed(&e),
-            }
-        }
-        if self.shared {
-            inc(&self.metrics.fallbacks);
-        }
-        let shared = self.shared_usable();
-        self.fetch_and_store(key, labels, fetch, shared).await
-    }
-
-    async fn fetch_locked(
-        self: Arc<Self>,
-        key: &CacheKey,
-        labels: &[Label],
-        fetch: BoxFetch,
-        token: LockToken,
-    ) -> Flight {
-        let renewer = {
-            let (me, key, token) = (self.clone(), key.clone(), token.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(LOCK_RENEW_EVERY).await;
-                    match me.store.renew(&key, &token, LOCK_LEASE).await {
-                        Ok(true) => {}
-                        Ok(false) | Err(_) => return,
-                    }
-                }
-            })
-        };
-        let out = self.fetch_and_store(key, labels, fetch, true).await;
-        renewer.abort();
-        if let Err(e) = self.store.release(key, &token).await {
-            self.shared_failed(&e);
-        }
-        out
-    }
-
-    async fn fetch_and_store(
-        &self,
-        key: &CacheKey,
-        labels: &[Label],
-        fetch: BoxFetch,
-        shared: bool,
-    ) -> Flight {
-        inc(&self.metrics.sts_calls);
-        match fetch().await {
-            Ok(credentials) => {
-                let entry = CachedCredentials {
-                    credentials,
-                    fetched_at: self.clock.now(),
-                };
-                self.store_entry(key, labels, &entry, shared).await;
-                Flight::Fetched(entry)
-            }
-            Err(e) => {
-                inc(&self.metrics.sts_errors);
-                if matches!(e, StsError::Refused { .. } | StsError::Throttled) {
-                    let until = self.clock.now() + NEGATIVE_TTL;
-                    let e = Arc::new(e.clone());
-                    lock(&self.negative).insert(key.clone(), (until, e));
-                }
-                Flight::Failed(Arc::new(e))
-            }
-        }
+    /// The shared store is skipped for `SHARED_RETRY_AFTER` after a failure, measured on the
+    /// injected clock: a pinned clock keeps the cache degraded however long the test runs, and
+    /// moving it past the window ends the degraded period.
+    #[tokio::test]
+    async fn the_shared_store_retry_window_follows_the_injected_clock() {
+        let t0 = Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(t0));
+        let ex = CachingExchange::shared(Arc::new(DownStore), clock.clone());
+        assert_eq!(ex.health(), CacheHealth::Ok);
+        let key = crate::cache::CacheKey::derive(&crate::cache::CacheKeyInput {
+            subject: "alice".into(),
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            ..Default::default()
+        });
+        let (_, outcome) = ex
+            .get_or_fetch(&key, move || async move { Ok(credentials(t0)) })
+            .await
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Miss);
+        assert_eq!(ex.health(), CacheHealth::Degraded);
+        // Real time passing does not end it: only the injected clock counts.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.advance(SHARED_RETRY_AFTER - TimeDelta::milliseconds(1));
+        assert_eq!(ex.health(), CacheHealth::Degraded);
+        clock.advance(TimeDelta::milliseconds(1));
+        assert_eq!(ex.health(), CacheHealth::Ok);
+        assert_eq!(ex.metrics().fallbacks, 1);
     }
 }

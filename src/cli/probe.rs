@@ -24,6 +24,7 @@
 //! scheme://host:port only, Redis messages are scrubbed of the URL's credentials); a problem line
 //! says which key or provider, what failed and what to fix.
 
+use crate::clock::Stopwatch;
 use crate::config::{CacheConfig, Config, OidcProviderConfig};
 use crate::http::trust::{idps_or_errors, load_each_idp, HttpMetadataFetcher};
 use crate::oidc::fetch::{FetchError, HttpJwksFetcher, JwksFetcher};
@@ -32,7 +33,7 @@ use crate::oidc::provider::parse_algorithms;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Upper bound on any single probe (the longest inner timeout, a metadata fetch, is 10 s).
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(12);
@@ -194,7 +195,7 @@ async fn redis_entry(cache: &CacheConfig) -> (Probed, Vec<String>) {
             Vec::new(),
         );
     }
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let problems = bounded(&what, async { Ok(probe_redis(cache).await) })
         .await
         .unwrap_or_else(|e| vec![e]);
@@ -266,7 +267,7 @@ async fn probe_oidc(p: &OidcProviderConfig) -> (Probed, Vec<String>) {
     let Ok(fetcher) = HttpJwksFetcher::new(&p.issuer, ca.as_deref(), p.allow_insecure_http) else {
         return skipped("the provider's configuration is refused (reported above)");
     };
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let result = bounded(&what, async {
         let fix = |m: &str| {
             if m.contains("certificate") {
@@ -343,7 +344,7 @@ async fn probe_saml(cfg: &Config, now: DateTime<Utc>) -> (Vec<Probed>, Vec<Strin
         Ok(f) => f,
         Err(e) => return (Vec::new(), vec![e]),
     };
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let loaded = load_each_idp(cfg, &fetcher, now).await;
     let elapsed = started.elapsed();
     let services = cfg
@@ -442,7 +443,7 @@ fn federation_endpoints(cfg: &Config) -> Vec<(String, String)> {
 /// Reachability of `url`: TCP, TLS (system and Mozilla roots) and any HTTP answer; no redirect
 /// followed, nothing signed, no credentials sent.
 async fn reachable(what: String, url: String) -> (Probed, Vec<String>) {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let result = bounded(&what, async {
         let tls = crate::thumbprint::trust::client_config(&[]).map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()

@@ -4,39 +4,14 @@
 //! quoted strings) and as plain strings otherwise. Array-of-table entries are addressed by index:
 //! `FEDBROKER_SAML__IDPS__0__METADATA_FILE`. Only variables containing `__` are config overrides.
 
+use super::errors::ConfigErrors;
 use super::model::*;
 use super::validate::validate;
 use serde::de::DeserializeOwned;
-use std::fmt;
 use toml::{Table, Value};
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "FEDBROKER_";
-
-/// Every problem found in a configuration, each naming the key and what to fix.
-#[derive(Debug, Default)]
-pub struct ConfigErrors(pub Vec<String>);
-
-impl ConfigErrors {
-    pub fn push(&mut self, msg: impl Into<String>) {
-        self.0.push(msg.into());
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} configuration problem(s):", self.0.len())?;
-        for e in &self.0 {
-            writeln!(f, "  - {e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
 
 /// Load from a file (optional: defaults + environment when `None`) and the process environment.
 pub fn load(path: Option<&str>) -> Result<Config, ConfigErrors> {

@@ -4,10 +4,12 @@
 //! (and, through `crate::http::state`, every IdP metadata error) so `fedbroker check-config` can
 //! report them all at once. Keys and their meaning: README "Configuration".
 
+mod errors;
 mod load;
 mod model;
 mod validate;
 
-pub use load::{load, load_str, ConfigErrors};
+pub use errors::ConfigErrors;
+pub use load::{load, load_str};
 pub use model::*;
 pub use validate::{is_region, read_admin_token, MIN_ADMIN_TOKEN_LEN};

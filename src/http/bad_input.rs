@@ -149,7 +149,10 @@ mod tests {
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
+    #[expect(
+        dead_code,
+        reason = "serde's field list is what the test reads, not the values"
+    )]
     struct Body {
         role_arn: String,
         duration_seconds: Option<u32>,

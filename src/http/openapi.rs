@@ -230,7 +230,10 @@ pub enum CredentialCacheCheck {
 /// `POST /v1/saml/credentials` as a form (parameter names exactly these, unencoded, each at most
 /// once).
 #[derive(ToSchema)]
-#[allow(non_snake_case)]
+#[expect(
+    non_snake_case,
+    reason = "the field names are the form's parameter names on the wire"
+)]
 pub struct SamlCredentialsForm {
     /// The base64 SAML Response.
     pub SAMLResponse: String,
@@ -242,7 +245,10 @@ pub struct SamlCredentialsForm {
 
 /// `POST /v1/roles` as a form.
 #[derive(ToSchema)]
-#[allow(non_snake_case)]
+#[expect(
+    non_snake_case,
+    reason = "the field names are the form's parameter names on the wire"
+)]
 pub struct RolesForm {
     /// The base64 SAML Response.
     pub SAMLResponse: String,
@@ -252,7 +258,10 @@ pub struct RolesForm {
 
 /// `POST /saml/acs`: what the IdP posts.
 #[derive(ToSchema)]
-#[allow(non_snake_case)]
+#[expect(
+    non_snake_case,
+    reason = "the field names are the form's parameter names on the wire"
+)]
 pub struct SamlAcsForm {
     /// The base64 SAML Response.
     pub SAMLResponse: String,

@@ -47,7 +47,7 @@ pub async fn middleware(
     if let Some(ip) = client {
         span.record("client_ip", tracing::field::display(ip));
     }
-    let started = std::time::Instant::now();
+    let started = crate::clock::Stopwatch::start();
     let result = next.call(req).instrument(span.clone()).await;
     let _enter = span.enter();
     match result {

@@ -90,9 +90,12 @@ pub(crate) fn cross_check(
     audiences: &[String],
 ) -> Result<(), OidcError> {
     let mut validation = hardened_validation(token.header().alg, issuer, audiences);
-    // Deprecated upstream in favour of `dangerous::insecure_decode`, which would skip the claim
-    // checks this second opinion exists for; the signature is verified in `verify_signature`.
-    #[allow(deprecated)]
+    // The signature is verified in `verify_signature`.
+    #[expect(
+        deprecated,
+        reason = "deprecated upstream in favour of `dangerous::insecure_decode`, which would skip \
+                  the claim checks this second opinion exists for"
+    )]
     validation.insecure_disable_signature_validation();
     match jsonwebtoken::decode::<serde::de::IgnoredAny>(token.raw(), &key.decoding, &validation) {
         Ok(_) => Ok(()),

@@ -4,9 +4,10 @@
 //! missing duration is left to STS's default (1 hour, also the role-chaining cap).
 //!
 //! Signing, chaining and retries are the caller's (`sdk.rs`, `broker.rs`); the answer goes through
-//! the same conversion and error mapping as the unsigned calls.
+//! the same conversion (`answer.rs`) and error mapping (`aws_error.rs`) as the unsigned calls.
 
-use super::sdk::{credentials_from, map_sdk_error};
+use super::answer::credentials_from;
+use super::aws_error::map_sdk_error;
 use super::{AssumeRoleRequest, StsCredentials, StsError};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 

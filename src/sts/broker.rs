@@ -17,7 +17,7 @@
 //!   source does not turn from temporary to long-term (or back) while the process runs.
 //! - neither the keys nor the session token are ever logged or put in an error.
 
-use super::sdk::scrub;
+use super::aws_error::scrub;
 use super::StsError;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};

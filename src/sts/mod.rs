@@ -1,10 +1,17 @@
 //! AWS STS behind a small trait, so exchange logic is tested against moto and production talks to AWS
 //! through the same code path (`aws-sdk-sts`, see `sdk.rs`).
 //!
+//! Layout (imports go one way, from the client down): `sdk.rs` (the client) uses `assume_role.rs`
+//! (the signed request), `broker.rs` (the broker's own credentials) and `retry.rs`; all of them
+//! share `answer.rs` (answer → [`StsCredentials`]) and `aws_error.rs` (error → [`StsError`],
+//! message scrubbing), which use nothing but this module's types.
+//!
 //! Invariant: no request or response type here prints a secret: the assertion, token and returned
 //! keys are `SecretString`s.
 
+mod answer;
 mod assume_role;
+pub mod aws_error;
 pub mod broker;
 pub mod retry;
 pub mod sdk;
@@ -19,6 +26,14 @@ use crate::aws::{
 use crate::error::{ApiError, ErrorKind};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use std::time::Duration;
+
+/// Time allowed to open a connection (TCP + TLS) to STS. Regional endpoints answer in milliseconds;
+/// waiting longer only delays the retry.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time allowed for one STS call, from sending to the parsed answer. STS itself may wait on the IdP
+/// (web identity), so this is generous; a login waits at most `MAX_ATTEMPTS` times this.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Input to AssumeRoleWithSAML.
 #[derive(Clone, Debug)]

@@ -739,7 +739,7 @@ impl MeteredSts {
     fn count(
         &self,
         api: &'static str,
-        started: std::time::Instant,
+        started: crate::clock::Stopwatch,
         out: Result<StsCredentials, StsError>,
     ) -> Result<StsCredentials, StsError> {
         let outcome = match &out {
@@ -758,7 +758,7 @@ impl StsClient for MeteredSts {
         &self,
         req: AssumeRoleWithSamlRequest,
     ) -> Result<StsCredentials, StsError> {
-        let started = std::time::Instant::now();
+        let started = crate::clock::Stopwatch::start();
         let out = self.inner.assume_role_with_saml(req).await;
         self.count("AssumeRoleWithSAML", started, out)
     }
@@ -767,13 +767,13 @@ impl StsClient for MeteredSts {
         &self,
         req: AssumeRoleWithWebIdentityRequest,
     ) -> Result<StsCredentials, StsError> {
-        let started = std::time::Instant::now();
+        let started = crate::clock::Stopwatch::start();
         let out = self.inner.assume_role_with_web_identity(req).await;
         self.count("AssumeRoleWithWebIdentity", started, out)
     }
 
     async fn assume_role(&self, req: AssumeRoleRequest) -> Result<StsCredentials, StsError> {
-        let started = std::time::Instant::now();
+        let started = crate::clock::Stopwatch::start();
         let out = self.inner.assume_role(req).await;
         self.count("AssumeRole", started, out)
     }

@@ -6,7 +6,7 @@
 //! document's `issuer`, when present, must equal the one asked about (OIDC Discovery 1.0 §4.3),
 //! ignoring one trailing slash.
 
-use super::error::with_sources;
+use super::error::{with_sources, UNKNOWN_CA_HINT};
 use super::{ThumbprintError, MAX_DISCOVERY_BYTES, MAX_ISSUER_LEN};
 use serde::Deserialize;
 use url::{Host, Url};
@@ -145,7 +145,7 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
         s.push_str(" (timed out)");
     }
     if s.contains("UnknownIssuer") || s.contains("unknown issuer") {
-        s.push_str(super::tls::UNKNOWN_CA_HINT);
+        s.push_str(UNKNOWN_CA_HINT);
     }
     s
 }

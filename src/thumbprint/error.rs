@@ -75,6 +75,11 @@ impl ApiError for ThumbprintError {
     }
 }
 
+/// Appended to "unknown CA" failures (discovery and the TLS handshake): what the operator can do
+/// about it.
+pub(crate) const UNKNOWN_CA_HINT: &str = " — the server's CA is not trusted: pass --ca-file with \
+     its root CA (PEM), or set ca_file in the [[oidc.providers]] entry";
+
 /// An error and its sources, joined with ": " (reqwest and io errors hide the cause in `source`).
 pub(crate) fn with_sources(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();

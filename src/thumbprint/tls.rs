@@ -6,7 +6,7 @@
 //! connect and the handshake each have their own timeout.
 
 use super::discovery::JwksEndpoint;
-use super::error::with_sources;
+use super::error::{with_sources, UNKNOWN_CA_HINT};
 use super::{ThumbprintError, CONNECT_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 use rustls::{CertificateError, ClientConfig};
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -15,10 +15,6 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Host;
-
-/// Appended to "unknown CA" failures: what the operator can do about it.
-pub(crate) const UNKNOWN_CA_HINT: &str = " — the server's CA is not trusted: pass --ca-file with \
-     its root CA (PEM), or set ca_file in the [[oidc.providers]] entry";
 
 /// The chain served by `endpoint`, leaf first; never empty.
 pub async fn served_chain(

@@ -3,7 +3,6 @@
 //! or both, an in-process broker started from that URL as `fedbroker serve` starts (metadata
 //! fetched at start, then a `MetadataRefresher`), and helpers to read `/metrics` and the log.
 //! Included by `tests/saml_metadata_refresh.rs` only.
-#![allow(dead_code)]
 
 use crate::support;
 use actix_web::test::TestRequest;

@@ -1,7 +1,6 @@
 //! Test-time PKI for the TLS listener tests: a CA, server certificates for 127.0.0.1/localhost
 //! and client certificates, generated with the `openssl` crate (no committed keys), written as PEM
 //! files the broker reads.
-#![allow(dead_code)]
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::BigNum;
