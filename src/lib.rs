@@ -4,6 +4,7 @@
 //! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod audit;
 pub mod aws;
 pub mod cache;
@@ -23,7 +24,8 @@ pub mod redis_link;
 pub mod reload;
 pub mod replay;
 pub mod saml;
+pub mod sign_in;
 pub mod sts;
 pub mod telemetry;
 pub mod thumbprint;
-pub mod web;
+pub mod trust;

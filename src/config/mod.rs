@@ -1,7 +1,7 @@
 //! One typed configuration: defaults → TOML file → `FEDBROKER_SECTION__KEY` environment overrides.
 //!
 //! Loading never stops at the first problem: `load` collects every syntax, type and semantic error
-//! (and, through `crate::http::state`, every IdP metadata error) so `fedbroker check-config` can
+//! (and, through `crate::trust`, every IdP metadata error) so `fedbroker check-config` can
 //! report them all at once. Keys and their meaning: README "Configuration".
 
 mod load;

@@ -36,7 +36,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Per client address (`http::client_addr`), every route but health and metrics.
+    /// Per client address (`http::middleware::client_addr`), every route but health and metrics.
     pub per_client_per_minute: u32,
     /// Per verified subject, credential requests.
     pub per_subject_per_minute: u32,
@@ -111,7 +111,7 @@ pub struct ServerConfig {
     /// `GET /v1/container-credentials` then refuses requests without a verified one.
     pub tls_client_ca_file: Option<String>,
     /// Proxies (CIDR ranges or addresses) whose forwarding header names the client; empty: the
-    /// client is always the TCP peer (see `http::client_addr`).
+    /// client is always the TCP peer (see `http::middleware::client_addr`).
     pub trusted_proxies: Vec<String>,
     /// The one header read from a trusted proxy.
     pub trusted_proxy_header: ProxyHeader,

@@ -1,5 +1,5 @@
 //! Semantic checks on a deserialized `Config`; every failure is collected, none stops the others.
-//! (IdP metadata is loaded and checked when the application state is built; see `http::state`.)
+//! (IdP metadata is loaded and checked when the application state is built; see `app::build`.)
 
 use super::load::ConfigErrors;
 use super::model::*;
@@ -163,7 +163,9 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if !(1..=300).contains(&cfg.server.body_timeout_secs) {
         errors.push("server.body_timeout_secs must be between 1 and 300");
     }
-    if let Err(problems) = crate::http::client_addr::TrustedProxies::from_config(&cfg.server) {
+    if let Err(problems) =
+        crate::http::middleware::client_addr::TrustedProxies::from_config(&cfg.server)
+    {
         for p in problems {
             errors.push(p);
         }

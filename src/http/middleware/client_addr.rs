@@ -21,8 +21,8 @@
 //! - it is computed once per request and kept in the request's extensions, so every consumer of
 //!   one request sees the same value.
 
-use super::AppState;
 use crate::config::{ProxyHeader, ServerConfig};
+use crate::http::AppState;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, FORWARDED, X_FORWARDED_FOR};
 use actix_web::{web, HttpMessage, HttpRequest};

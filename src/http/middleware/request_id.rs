@@ -36,7 +36,7 @@ pub async fn middleware(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     // The client address is computed here, once, for everything the request goes on to do
     // (rate limit, audit, pending logins): `client_addr`.
-    let client = super::client_addr::service_client_ip(&req);
+    let client = crate::http::middleware::client_addr::service_client_ip(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
