@@ -24,7 +24,7 @@ pub mod saml;
 pub mod session;
 
 use crate::error::ApiError;
-use crate::http::errors::status_for;
+use crate::http::errors::{client_message, status_for};
 use crate::http::AppState;
 use crate::sign_in::{LOGIN_TTL, SAML_LOGIN_COOKIE};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -70,7 +70,11 @@ pub fn page(title: &str, body: &str) -> String {
 /// An error as a browser page, with the status from the one error table.
 pub fn error_page(err: &dyn ApiError) -> HttpResponse {
     let status = status_for(err.kind());
-    tracing::warn!(error.code = err.code(), error.message = %err, "browser request refused");
+    if status.is_server_error() {
+        tracing::error!(error.code = err.code(), error.message = %err, "browser request failed");
+    } else {
+        tracing::warn!(error.code = err.code(), error.message = %err, "browser request refused");
+    }
     secure(HttpResponse::build(status))
         .content_type("text/html; charset=utf-8")
         .body(page(
@@ -78,7 +82,7 @@ pub fn error_page(err: &dyn ApiError) -> HttpResponse {
             &format!(
                 "<p class=\"err\" role=\"alert\"><code>{}</code>: {}</p><p><a href=\"/roles\">Back to the start</a></p>",
                 esc(err.code()),
-                esc(&err.to_string())
+                esc(&client_message(err))
             ),
         ))
 }
