@@ -974,7 +974,7 @@ async fn a_login_flood_behind_a_trusted_proxy_does_not_evict_another_clients_pen
     // other's sign-in still completes.
     let (mut state, clock, kv) = setup_with_store();
     state.trusted_proxies = Arc::new(
-        fedbroker::http::middleware::client_addr::TrustedProxies::parse(
+        fedbroker::config::TrustedProxies::parse(
             &["10.0.0.0/8".to_owned()],
             fedbroker::config::ProxyHeader::XForwardedFor,
         )

@@ -8,9 +8,9 @@
 use crate::cache::CachingExchange;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::config::TrustedProxies;
 use crate::console::ConsoleService;
 use crate::exchange::Exchange;
-use crate::http::middleware::client_addr::TrustedProxies;
 use crate::http::AppState;
 use crate::issuer::Issuer;
 use crate::oidc::OidcValidator;

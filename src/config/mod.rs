@@ -6,8 +6,10 @@
 
 mod load;
 mod model;
+mod proxies;
 mod validate;
 
 pub use load::{load, load_str, ConfigErrors};
 pub use model::*;
+pub use proxies::TrustedProxies;
 pub use validate::{is_region, read_admin_token, MIN_ADMIN_TOKEN_LEN};

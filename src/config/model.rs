@@ -333,6 +333,12 @@ pub struct SamlIdpConfig {
     pub allow_cbc: bool,
 }
 
+/// Shortest wait between two metadata fetches after a success, whatever the metadata asks (the
+/// least `metadata_refresh_secs` may be; `reload::schedule` applies it).
+pub const MIN_REFRESH_SECS: u64 = 300;
+/// Longest `metadata_refresh_secs` (a day).
+pub const MAX_REFRESH_SECS: u64 = 86_400;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcConfig {

@@ -163,9 +163,7 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     if !(1..=300).contains(&cfg.server.body_timeout_secs) {
         errors.push("server.body_timeout_secs must be between 1 and 300");
     }
-    if let Err(problems) =
-        crate::http::middleware::client_addr::TrustedProxies::from_config(&cfg.server)
-    {
+    if let Err(problems) = super::TrustedProxies::from_config(&cfg.server) {
         for p in problems {
             errors.push(p);
         }
@@ -255,7 +253,7 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
             }
         }
         if let Some(secs) = idp.metadata_refresh_secs {
-            use crate::reload::schedule::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
+            use super::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
             if idp.metadata_url.is_none() {
                 errors.push(format!(
                     "{at}.metadata_refresh_secs: only applies to metadata_url (a metadata_file \

@@ -50,7 +50,7 @@ pub struct AppState {
     /// Console sign-in URLs (`POST /v1/console-url`).
     pub console: Arc<ConsoleService>,
     /// `server.trusted_proxies`: which peers may name the client (`http::middleware::client_addr`).
-    pub trusted_proxies: Arc<crate::http::middleware::client_addr::TrustedProxies>,
+    pub trusted_proxies: Arc<crate::config::TrustedProxies>,
 }
 
 impl AppState {
