@@ -1,7 +1,8 @@
 //! fedbroker: an identity federation broker from SAML 2.0 / OIDC to AWS STS temporary credentials.
 //!
 //! Layout and contracts: `README.md` and `docs/`. Data flows protocol validator → `VerifiedIdentity`
-//! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
+//! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin; `app/` builds the running
+//! broker (stores, validators, background tasks) from the `Config`, `trust` loads what it trusts.
 #![forbid(unsafe_code)]
 
 pub mod app;

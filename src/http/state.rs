@@ -55,8 +55,8 @@ pub struct AppState {
 
 impl AppState {
     /// Audit and count an answer about to be handed out on `route`; an `Err` (audit fail-closed)
-    /// means the credentials must be withheld.
-    pub fn record_issued(
+    /// means the credentials must be withheld. Handlers go through [`Self::record_outcome`].
+    fn record_issued(
         &self,
         req: &actix_web::HttpRequest,
         route: &str,
