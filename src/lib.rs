@@ -1,7 +1,8 @@
 //! fedbroker: an identity federation broker from SAML 2.0 / OIDC to AWS STS temporary credentials.
 //!
 //! Layout and contracts: `README.md` and `docs/`. Data flows protocol validator → `VerifiedIdentity`
-//! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin.
+//! → mapping → `exchange` → STS; HTTP handlers in `http/` stay thin; `app/` builds the running
+//! broker (stores, validators, background tasks) from the `Config`, `trust` loads what it trusts.
 #![forbid(unsafe_code)]
 // Time decisions read the injected `clock::Clock` (`clippy.toml`, `disallowed-methods`); unit tests
 // may read the wall clock.
@@ -9,6 +10,7 @@
 // An exception to a lint says why (`#[expect(…, reason = "…")]`, see `[lints]` in Cargo.toml).
 #![warn(clippy::allow_attributes_without_reason)]
 
+pub mod app;
 pub mod audit;
 pub mod aws;
 pub mod cache;
@@ -28,7 +30,8 @@ pub mod redis_link;
 pub mod reload;
 pub mod replay;
 pub mod saml;
+pub mod sign_in;
 pub mod sts;
 pub mod telemetry;
 pub mod thumbprint;
-pub mod web;
+pub mod trust;

@@ -2,7 +2,7 @@
 //! 429 with `Retry-After`.
 //!
 //! - per client: every request except `/healthz`, `/readyz` and `/metrics`, keyed by the client
-//!   address (`http::client_addr`: the TCP peer, or behind a proxy listed in
+//!   address (`http::middleware::client_addr`: the TCP peer, or behind a proxy listed in
 //!   `server.trusted_proxies` the client it names);
 //! - per subject: credential requests, keyed by `hash_subject(issuer, subject)`, checked after the
 //!   identity is verified and *before* the assertion or token is consumed, so a rate-limited

@@ -7,8 +7,8 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
-use fedbroker::http::{self, connections, request_id, AppState};
-use fedbroker::reload::{MetadataRefresher, Reloader};
+use fedbroker::http::middleware::{fallback, rate_limit, request_id, request_metrics};
+use fedbroker::http::{self, connections, AppState};
 use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,12 +142,12 @@ fn check_config(path: &str, probe: bool) -> ExitCode {
             let report = rt.block_on(fedbroker::cli::probe::run(cfg, now));
             problems.extend(report.problems);
             probed = report.services;
-        } else if let Err(e) = rt.block_on(http::state::load_idps(cfg)) {
+        } else if let Err(e) = rt.block_on(fedbroker::trust::load_idps(cfg)) {
             problems.extend(e.0);
         }
         let clock: fedbroker::clock::SharedClock =
             std::sync::Arc::new(fedbroker::clock::SystemClock);
-        if let Err(e) = http::state::load_oidc(cfg, clock.clone()) {
+        if let Err(e) = fedbroker::trust::load_oidc(cfg, clock.clone()) {
             problems.extend(e.0);
         }
         if let Err(e) = http::tls::ListenerTls::from_config(cfg, clock) {
@@ -155,7 +155,7 @@ fn check_config(path: &str, probe: bool) -> ExitCode {
         }
     }
     for idp in cfg.iter().flat_map(|c| &c.saml.idps) {
-        if let Some(warning) = http::state::legacy_algorithms_warning(idp) {
+        if let Some(warning) = fedbroker::trust::legacy_algorithms_warning(idp) {
             eprintln!("warning: {warning}");
         }
     }
@@ -235,31 +235,16 @@ fn serve(path: &str) -> anyhow::Result<()> {
         .map(Arc::new);
     let rt = actix_web::rt::System::new();
     rt.block_on(async move {
-        let state = AppState::build(&cfg)
+        // The state with the metadata refresher (each metadata_url fetched again on its
+        // schedule) and the reloader: SIGHUP (and POST /v1/admin/reload) reload the rules and
+        // SAML IdPs from this file.
+        let state = fedbroker::app::build_for_serving(&cfg, path)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        // Each metadata_url is fetched again on its schedule (certificate rollover without a
-        // restart); certificate expiry is exported and warned about.
-        let fetcher = fedbroker::http::trust::HttpMetadataFetcher::new()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let refresher = Arc::new(MetadataRefresher::new(
-            &cfg,
-            state.live_handle(),
-            state.metrics.clone(),
-            Arc::new(fetcher),
-        ));
-        refresher.spawn(fedbroker::reload::refresh::TICK);
-        // SIGHUP (and POST /v1/admin/reload) reload the rules and SAML IdPs from this file.
-        let reloader = Arc::new(
-            Reloader::new(
-                path,
-                cfg.clone(),
-                state.live_handle(),
-                state.metrics.clone(),
-            )
-            .with_metadata_refresher(refresher),
-        );
-        let state = state.with_reloader(reloader.clone());
+        let reloader = state
+            .reloader
+            .clone()
+            .context("the serving state has no reloader")?;
         let hangups = fedbroker::reload::on_sighup(reloader)
             .context("cannot install the SIGHUP (reload) handler")?;
         actix_web::rt::spawn(hangups);
@@ -308,10 +293,10 @@ fn serve(path: &str) -> anyhow::Result<()> {
                 .wrap(middleware::from_fn(move |req, next| {
                     connections::body_deadline(body_timeout, req, next)
                 }))
-                .wrap(middleware::from_fn(http::limits::middleware))
-                .wrap(middleware::from_fn(http::request_metrics::middleware))
+                .wrap(middleware::from_fn(rate_limit::middleware))
+                .wrap(middleware::from_fn(request_metrics::middleware))
                 .wrap(middleware::from_fn(request_id::middleware))
-                .wrap(http::fallback::every_answer_headers(&public_url))
+                .wrap(fallback::every_answer_headers(&public_url))
                 .configure(|c| http::public_routes(c, serve_metrics))
         })
         .workers(workers)
@@ -370,9 +355,9 @@ fn metrics_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(middleware::from_fn(http::request_metrics::middleware))
+            .wrap(middleware::from_fn(request_metrics::middleware))
             .wrap(middleware::from_fn(request_id::middleware))
-            .wrap(http::fallback::every_answer_headers(&public_url))
+            .wrap(fallback::every_answer_headers(&public_url))
             .configure(http::metrics_routes)
     })
     .workers(1)
@@ -390,7 +375,7 @@ fn metrics_server(
 /// Connections the metrics listener holds at once (scrapers: a handful).
 const METRICS_MAX_CONNECTIONS: usize = 64;
 
-/// Which credential cache the config selects (see `http::state::build_cache`).
+/// Which credential cache the config selects (see `app::Stores`).
 fn credential_cache_kind(cfg: &fedbroker::config::Config) -> &'static str {
     match (
         cfg.cache.enabled,

@@ -15,7 +15,7 @@ mod topology;
 
 use chrono::{DateTime, TimeDelta};
 use fedbroker::clock::FixedClock;
-use fedbroker::web::{BrowserKv, MemoryKv};
+use fedbroker::sign_in::{BrowserKv, MemoryKv};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 

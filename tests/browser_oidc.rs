@@ -77,7 +77,7 @@ fn state_with(config: &str) -> AppState {
 }
 
 /// A broker replica; with `kv`, its browser state lives there (shared by replicas).
-fn state_on(config: &str, kv: Option<Arc<dyn fedbroker::web::BrowserKv>>) -> AppState {
+fn state_on(config: &str, kv: Option<Arc<dyn fedbroker::sign_in::BrowserKv>>) -> AppState {
     let cfg = load_str(config, Vec::<(String, String)>::new()).expect("config loads");
     let broker_creds =
         aws_credential_types::Credentials::new("test", "test", None, None, "fedbroker-test");
@@ -86,9 +86,9 @@ fn state_on(config: &str, kv: Option<Arc<dyn fedbroker::web::BrowserKv>>) -> App
             .with_broker_credentials(broker_creds),
     );
     let clock: fedbroker::clock::SharedClock = Arc::new(SystemClock);
-    let kv = kv.unwrap_or_else(|| Arc::new(fedbroker::web::MemoryKv::new(clock.clone())));
+    let kv = kv.unwrap_or_else(|| Arc::new(fedbroker::sign_in::MemoryKv::new(clock.clone())));
     let browser =
-        fedbroker::web::OidcBrowser::from_config(&cfg, clock.clone(), kv.clone()).unwrap();
+        fedbroker::sign_in::OidcBrowser::from_config(&cfg, clock.clone(), kv.clone()).unwrap();
     AppState::from_parts_with_store(
         &cfg,
         Vec::new(),
@@ -441,13 +441,13 @@ async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_noth
         fedbroker::cache::Keyring::from_specs(["t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="])
             .unwrap()
     };
-    let kv_a: Arc<dyn fedbroker::web::BrowserKv> = Arc::new(
-        fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring())
+    let kv_a: Arc<dyn fedbroker::sign_in::BrowserKv> = Arc::new(
+        fedbroker::sign_in::RedisKv::connect(&redis_url, &prefix, keyring())
             .await
             .unwrap(),
     );
-    let kv_b: Arc<dyn fedbroker::web::BrowserKv> = Arc::new(
-        fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring())
+    let kv_b: Arc<dyn fedbroker::sign_in::BrowserKv> = Arc::new(
+        fedbroker::sign_in::RedisKv::connect(&redis_url, &prefix, keyring())
             .await
             .unwrap(),
     );

@@ -36,9 +36,9 @@ fn setup_with(
 }
 
 /// [`setup`] with the in-process browser store handed back (to look at its size).
-fn setup_with_store() -> (AppState, Arc<FixedClock>, Arc<fedbroker::web::MemoryKv>) {
+fn setup_with_store() -> (AppState, Arc<FixedClock>, Arc<fedbroker::sign_in::MemoryKv>) {
     let (state, clock) = setup(false);
-    let kv = Arc::new(fedbroker::web::MemoryKv::new(clock.clone()));
+    let kv = Arc::new(fedbroker::sign_in::MemoryKv::new(clock.clone()));
     let cfg = load_str(
         &format!(
             "[server]\npublic_url = \"{PUBLIC}\"\n[[saml.idps]]\nname = \"test-idp\"\nmetadata_file = \"config/test-idp-metadata.xml\"\n"
@@ -798,7 +798,7 @@ async fn flooding_pending_logins_never_stops_a_real_sign_in() {
         assert_eq!(resp.status().as_u16(), 302, "flood request {i} refused");
     }
     assert!(
-        kv.pending_len() <= fedbroker::web::pending::MAX_PENDING,
+        kv.pending_len() <= fedbroker::sign_in::pending::MAX_PENDING,
         "memory stays bounded: {} pending logins",
         kv.pending_len()
     );
@@ -828,7 +828,7 @@ async fn flooding_pending_logins_never_stops_a_real_sign_in() {
 async fn flooding_pending_logins_in_redis_keeps_keys_bounded_and_sessions_intact() {
     // With Redis, pending logins were uncapped. Now: per client and overall bounds (here 8 and
     // 100), the oldest evicted atomically; sessions are never evicted by pending logins.
-    use fedbroker::web::BrowserKv;
+    use fedbroker::sign_in::BrowserKv;
     let redis_url = std::env::var("FEDBROKER_TEST_REDIS_URL").expect(
         "FEDBROKER_TEST_REDIS_URL is not set: run scripts/services.sh start && . .fedbroker-run/services.env",
     );
@@ -836,7 +836,7 @@ async fn flooding_pending_logins_in_redis_keeps_keys_bounded_and_sessions_intact
     let keyring =
         fedbroker::cache::Keyring::from_specs(["t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="])
             .unwrap();
-    let kv = fedbroker::web::RedisKv::connect(&redis_url, &prefix, keyring)
+    let kv = fedbroker::sign_in::RedisKv::connect(&redis_url, &prefix, keyring)
         .await
         .unwrap()
         .with_pending_limits(100, 8);
@@ -974,7 +974,7 @@ async fn a_login_flood_behind_a_trusted_proxy_does_not_evict_another_clients_pen
     // other's sign-in still completes.
     let (mut state, clock, kv) = setup_with_store();
     state.trusted_proxies = Arc::new(
-        fedbroker::http::client_addr::TrustedProxies::parse(
+        fedbroker::config::TrustedProxies::parse(
             &["10.0.0.0/8".to_owned()],
             fedbroker::config::ProxyHeader::XForwardedFor,
         )
@@ -987,12 +987,12 @@ async fn a_login_flood_behind_a_trusted_proxy_does_not_evict_another_clients_pen
             .insert_header(("x-forwarded-for", client.to_owned()))
     };
     let (id, jar) = start_with(&state, behind_lb("198.51.100.1")).await;
-    for _ in 0..fedbroker::web::pending::MAX_PENDING_PER_CLIENT + 10 {
+    for _ in 0..fedbroker::sign_in::pending::MAX_PENDING_PER_CLIENT + 10 {
         start_with(&state, behind_lb("10.1.1.1, 198.51.100.66")).await;
     }
     assert_eq!(
         kv.pending_len(),
-        1 + fedbroker::web::pending::MAX_PENDING_PER_CLIENT,
+        1 + fedbroker::sign_in::pending::MAX_PENDING_PER_CLIENT,
         "the flooder holds at most its own share"
     );
     let (status, _, body) = send(

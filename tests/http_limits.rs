@@ -6,7 +6,8 @@ mod support;
 
 use actix_web::middleware::from_fn;
 use actix_web::{test, web, App};
-use fedbroker::http::{limits, routes};
+use fedbroker::http::middleware::rate_limit as limits;
+use fedbroker::http::routes;
 use support::app::{test_app, TestApp};
 use support::http::post_form;
 
@@ -107,7 +108,9 @@ async fn requests_are_counted_by_route_pattern_method_and_status_class() {
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(app.state))
-            .wrap(from_fn(fedbroker::http::request_metrics::middleware))
+            .wrap(from_fn(
+                fedbroker::http::middleware::request_metrics::middleware,
+            ))
             .configure(routes),
     )
     .await;

@@ -182,9 +182,9 @@ async fn max_assertion_age_seconds_from_config_reaches_the_trusted_idp() {
         Vec::<(String, String)>::new(),
     )
     .unwrap();
-    let idps = fedbroker::http::state::load_idps(&cfg).await.unwrap();
+    let idps = fedbroker::trust::load_idps(&cfg).await.unwrap();
     assert_eq!(idps[0].max_assertion_age, Duration::minutes(30));
     let cfg = load_str(&toml(""), Vec::<(String, String)>::new()).unwrap();
-    let idps = fedbroker::http::state::load_idps(&cfg).await.unwrap();
+    let idps = fedbroker::trust::load_idps(&cfg).await.unwrap();
     assert_eq!(idps[0].max_assertion_age, DEFAULT_MAX_ASSERTION_AGE);
 }

@@ -31,7 +31,7 @@ mod topology;
 use chrono::{TimeDelta, Utc};
 use fedbroker::cache::{CacheKey, CacheKeyInput, CredentialCache};
 use fedbroker::replay::ReplayGuard;
-use fedbroker::web::BrowserKv;
+use fedbroker::sign_in::BrowserKv;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

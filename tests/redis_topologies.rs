@@ -11,7 +11,7 @@ use fedbroker::cache::Keyring;
 use fedbroker::config::CacheConfig;
 use fedbroker::redis_link::{self, LinkSettings, RedisLink, Store, TlsFiles, Topology};
 use fedbroker::replay::{RedisReplayGuard, ReplayGuard};
-use fedbroker::web::{BrowserKv, RedisKv};
+use fedbroker::sign_in::{BrowserKv, RedisKv};
 use secrecy::SecretString;
 use std::time::Duration;
 

@@ -105,11 +105,11 @@ impl RedisCredentialCache {
     }
 
     /// On an open link (any topology).
-    pub fn new(link: RedisLink, key_prefix: &str, keyring: Keyring) -> Self {
+    pub fn new(link: RedisLink, key_prefix: &str, keyring: impl Into<Arc<Keyring>>) -> Self {
         Self {
             link,
             key_prefix: key_prefix.to_owned(),
-            keyring: Arc::new(keyring),
+            keyring: keyring.into(),
             renew: Arc::new(Script::new(RENEW_SCRIPT)),
             release: Arc::new(Script::new(RELEASE_SCRIPT)),
         }

@@ -9,7 +9,7 @@
 //! - each `[[oidc.providers]]` issuer: discovery (its `issuer` must match) and its `jwks_uri`,
 //!   through the broker's own fetcher (`oidc::fetch`) and JWKS parser (`oidc::keys`): the JWKS must
 //!   hold a usable key that can verify one of the provider's `allowed_algorithms`;
-//! - each SAML IdP `metadata_url`: fetched, parsed and checked by `http::trust::load_idp`, the
+//! - each SAML IdP `metadata_url`: fetched, parsed and checked by `trust::load_idp`, the
 //!   function start-up, reloads and the metadata refresher use (plain `check-config` does this too);
 //! - the STS endpoint (`aws.sts_endpoint`, else the SDK's regional default) and the console
 //!   federation endpoints (`aws.federation_endpoint`, `console.federation_endpoints`), which the
@@ -26,10 +26,10 @@
 
 use crate::clock::Stopwatch;
 use crate::config::{CacheConfig, Config, OidcProviderConfig};
-use crate::http::trust::{idps_or_errors, load_each_idp, HttpMetadataFetcher};
 use crate::oidc::fetch::{FetchError, HttpJwksFetcher, JwksFetcher};
 use crate::oidc::keys::KeySet;
 use crate::oidc::provider::parse_algorithms;
+use crate::trust::{idps_or_errors, load_each_idp, HttpMetadataFetcher};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use std::future::Future;

@@ -4,7 +4,7 @@
 //! the mapping rules offer).
 //!
 //! Invariants:
-//! - The verdict is the server's: the IdP is loaded by the server's loader (`http::trust`), the
+//! - The verdict is the server's: the IdP is loaded by the server's loader (`trust`), the
 //!   Response goes through `SamlValidator::validate_traced` (the body of `validate`) and the roles
 //!   through `exchange::offered_roles` (the body of `/v1/roles`). Nothing is re-implemented here.
 //! - Only the IdP named by `--idp` is trusted, so a Response from another IdP is refused
@@ -19,8 +19,8 @@ use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::{self, Config};
 use crate::error::ApiError;
 use crate::exchange::offered_roles;
-use crate::http::trust::{load_idp, HttpMetadataFetcher};
 use crate::saml::{preflight, trace, AwsAttributes, SamlValidator, Trace, TrustedIdp};
+use crate::trust::{load_idp, HttpMetadataFetcher};
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::{Read, Write};

@@ -7,7 +7,7 @@
 //! `unverified_fields`. Codes and messages are the server's own.
 
 use crate::exchange::RoleSummary;
-use crate::http::explain::roles_body;
+use crate::http::handlers::explain::roles_body;
 use crate::identity::VerifiedIdentity;
 use crate::saml::trace::{SignatureFacts, Trace};
 use serde::Serialize;

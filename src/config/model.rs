@@ -36,7 +36,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Per client address (`http::client_addr`), every route but health and metrics.
+    /// Per client address (`http::middleware::client_addr`), every route but health and metrics.
     pub per_client_per_minute: u32,
     /// Per verified subject, credential requests.
     pub per_subject_per_minute: u32,
@@ -111,7 +111,7 @@ pub struct ServerConfig {
     /// `GET /v1/container-credentials` then refuses requests without a verified one.
     pub tls_client_ca_file: Option<String>,
     /// Proxies (CIDR ranges or addresses) whose forwarding header names the client; empty: the
-    /// client is always the TCP peer (see `http::client_addr`).
+    /// client is always the TCP peer (see `http::middleware::client_addr`).
     pub trusted_proxies: Vec<String>,
     /// The one header read from a trusted proxy.
     pub trusted_proxy_header: ProxyHeader,
@@ -332,6 +332,12 @@ pub struct SamlIdpConfig {
     #[serde(default)]
     pub allow_cbc: bool,
 }
+
+/// Shortest wait between two metadata fetches after a success, whatever the metadata asks (the
+/// least `metadata_refresh_secs` may be; `reload::schedule` applies it).
+pub const MIN_REFRESH_SECS: u64 = 300;
+/// Longest `metadata_refresh_secs` (a day).
+pub const MAX_REFRESH_SECS: u64 = 86_400;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

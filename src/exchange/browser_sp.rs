@@ -23,8 +23,8 @@ pub struct BrowserSp {
 impl BrowserSp {
     pub fn from_config(cfg: &Config) -> Self {
         Self {
-            entity_id: crate::web::saml::sp_entity_id(cfg),
-            acs_url: crate::web::saml::acs_url(&cfg.server.public_url),
+            entity_id: crate::sign_in::saml::sp_entity_id(cfg),
+            acs_url: crate::sign_in::saml::acs_url(&cfg.server.public_url),
         }
     }
 

@@ -1,122 +1,30 @@
-//! HTTP surface (actix-web). Handlers are thin: extract → call one `Exchange` function → map the
-//! result through the one error table in `errors.rs`.
+//! HTTP surface (actix-web). Handlers are thin: extract → call one `Exchange` function → record the
+//! outcome → answer, mapping every error through the one status table in `errors.rs`.
+//!
+//! Map of this folder:
+//! - `router.rs`: the one route table (actix registration, [`ROUTES`], the OpenAPI paths);
+//! - `handlers/`: one file per route family (credentials by SAML, web identity, container and
+//!   console URL; explain and roles; admin; health; issuer; thumbprint), the credential answer
+//!   and body parsing they share, and `handlers/sign_in/` for the browser sign-in routes;
+//! - `middleware/`: what wraps every request (client address, rate limit, request id, request
+//!   metrics, the broker's own answers for unmatched requests and its headers on every answer);
+//! - `state.rs`: [`AppState`], the state handlers read (built in `app`);
+//! - `errors.rs`: the one error-kind → status table and the JSON error body;
+//! - `openapi.rs`: the OpenAPI document and its schemas;
+//! - `tls.rs`, `connections.rs`: the listener (TLS and client certificates; connection limits).
+//!
+//! "Browser" in three places: `sign_in` (the sign-in flows and sessions, no HTTP types),
+//! `http::handlers::sign_in` (their routes, cookies and pages), `exchange::signed_in` (credentials
+//! for a signed-in session).
 
-pub mod admin;
-pub mod answer;
-pub mod bad_input;
-pub mod body;
-pub mod browser;
-pub mod browser_audit;
-pub mod client_addr;
 pub mod connections;
-pub mod console;
-pub mod console_browser;
-pub mod container;
 pub mod errors;
-pub mod explain;
-pub mod fallback;
-pub mod health;
-pub mod issuer;
-pub mod limits;
+pub mod handlers;
+pub mod middleware;
 pub mod openapi;
-pub mod request_id;
-pub mod request_metrics;
-pub mod saml;
+pub mod router;
 pub mod state;
-pub mod thumbprint;
 pub mod tls;
-pub mod trust;
-pub mod web_identity;
 
+pub use router::{metrics_routes, public_routes, routes, routes_where, ApiDoc, ROUTES};
 pub use state::AppState;
-
-use actix_web::web;
-use openapi::Describe;
-
-/// The route table: the ONE list of the broker's routes. Each line `method "path" => handler`
-/// registers the route on actix ([`routes`]), lists it in [`ROUTES`], and puts the handler's
-/// `#[utoipa::path]` description into the OpenAPI document ([`ApiDoc`], served at
-/// `GET /openapi.json` by `openapi::openapi_json`). A handler without a description does not
-/// compile; a description whose method or path differs from its line here fails `tests/openapi.rs`.
-macro_rules! route_table {
-    ($($method:ident $path:expr => $($handler:ident)::+;)+) => {
-        /// Every route as `(method, path)`, in registration order (method in lower case).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),+];
-
-        fn register(cfg: &mut web::ServiceConfig, keep: impl Fn(&str, &str) -> bool) {
-            $(if keep(stringify!($method), $path) {
-                cfg.route($path, web::$method().to($($handler)::+));
-            })+
-        }
-
-        /// The OpenAPI document of every route in the table (see `openapi`).
-        #[derive(utoipa::OpenApi)]
-        #[openapi(
-            paths($($($handler)::+),+),
-            modifiers(&Describe),
-            tags(
-                (name = "credentials", description = "SAML Responses and web-identity tokens exchanged for AWS credentials"),
-                (name = "introspection", description = "Read-only: the roles an assertion or token may assume, and what a request would do"),
-                (name = "browser", description = "Browser sign-in (OIDC and SAML), the role picker and the AWS console (HTML pages and redirects)"),
-                (name = "admin", description = "Operator endpoints behind the admin bearer token"),
-                (name = "issuer", description = "Issuer mode's public OpenID documents"),
-                (name = "operations", description = "Health, readiness, metrics and this document"),
-            )
-        )]
-        pub struct ApiDoc;
-    };
-}
-
-route_table! {
-    get "/healthz" => health::healthz;
-    get "/readyz" => health::readyz;
-    get "/metrics" => health::metrics;
-    get "/openapi.json" => openapi::openapi_json;
-    post "/v1/admin/revoke" => admin::revoke;
-    post "/v1/admin/reload" => admin::reload;
-    get "/oidc/login" => browser::oidc_login;
-    get "/oidc/callback" => browser::oidc_callback;
-    get "/roles" => browser::roles;
-    get "/console" => console_browser::console;
-    post "/logout" => browser::logout;
-    get "/saml/metadata" => browser::saml_metadata;
-    get "/saml/login" => browser::saml_login;
-    post "/saml/acs" => browser::saml_acs;
-    post "/v1/saml/credentials" => saml::credentials;
-    post "/v1/web-identity/credentials" => web_identity::credentials;
-    get "/v1/container-credentials" => container::credentials;
-    get "/v1/roles" => explain::roles_get;
-    post "/v1/roles" => explain::roles_post;
-    post "/v1/explain" => explain::explain;
-    post "/v1/console-url" => console::console_url;
-    get "/v1/thumbprint" => thumbprint::thumbprint;
-    get crate::issuer::DISCOVERY_PATH => issuer::openid_configuration;
-    get crate::issuer::JWKS_PATH => issuer::jwks;
-}
-
-/// Register every route on an actix `App` (the table above), with the broker's own answers for
-/// unmatched requests and unparsable query strings and forms (`fallback`).
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    routes_where(cfg, |_, _| true);
-}
-
-/// [`routes`], but only the table's routes for which `keep(method, path)` holds (e.g. a listener
-/// that leaves `/metrics` to a separate one). The OpenAPI document still lists every route.
-pub fn routes_where(cfg: &mut web::ServiceConfig, keep: impl Fn(&str, &str) -> bool) {
-    fallback::configure(cfg);
-    register(cfg, keep);
-}
-
-/// [`routes`], with `GET /metrics` only when `serve_metrics`: with `server.metrics_listen` set the
-/// public listener does not know the route, so it answers it as any unknown path (404
-/// `not_found`), and [`metrics_routes`] serves it on its own listener.
-pub fn public_routes(cfg: &mut web::ServiceConfig, serve_metrics: bool) {
-    routes_where(cfg, |_, path| serve_metrics || path != "/metrics");
-}
-
-/// The routes of the `server.metrics_listen` listener: `GET /metrics` (the same registry as the
-/// public listener's) and nothing else; any other path is the broker's 404.
-pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
-    fallback::configure(cfg);
-    cfg.route("/metrics", web::get().to(health::metrics));
-}

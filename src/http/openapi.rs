@@ -36,7 +36,7 @@ pub const BROWSER_SESSION: &str = "browser_session";
 
 /// The document, as a value (for tests and tools).
 pub fn document() -> utoipa::openapi::OpenApi {
-    <super::ApiDoc as utoipa::OpenApi>::openapi()
+    <crate::http::ApiDoc as utoipa::OpenApi>::openapi()
 }
 
 /// The document's bytes, built once.
@@ -114,7 +114,7 @@ impl utoipa::Modify for Describe {
         components.add_security_scheme(
             BROWSER_SESSION,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::web::SESSION_COOKIE,
+                crate::sign_in::SESSION_COOKIE,
                 "The broker session set by a browser sign-in; named `__Host-fedbroker_session` \
                  when `server.public_url` is https",
             ))),

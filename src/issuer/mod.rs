@@ -3,7 +3,7 @@
 //! The broker signs a short-lived JWT for its own IAM OIDC provider, carrying the mapped session
 //! tags and source identity (which AssumeRoleWithWebIdentity can only take from inside the token),
 //! and publishes what AWS needs to verify it: `GET /.well-known/openid-configuration` and
-//! `GET /.well-known/jwks.json` (served by `http::issuer`).
+//! `GET /.well-known/jwks.json` (served by `http::handlers::issuer`).
 //!
 //! - `keys`: PEM signing keys → checked [`KeyRing`] (one active key, all published; rotation).
 //! - `jwks`, `discovery`: the two public documents.

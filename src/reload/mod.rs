@@ -30,10 +30,10 @@ pub use refresh::{MetadataRefresher, RefreshOutcome};
 use crate::config::{self, Config, ConfigErrors};
 use crate::error::{ApiError, ErrorKind};
 use crate::exchange::Exchange;
-use crate::http::trust::load_idps_at;
 use crate::saml::{SamlValidator, TrustedIdp};
+use crate::sign_in::SamlBrowser;
 use crate::telemetry::metrics::Metrics;
-use crate::web::SamlBrowser;
+use crate::trust::load_idps_at;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 

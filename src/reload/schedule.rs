@@ -11,13 +11,10 @@
 //! - after a failure the retry backs off exponentially from [`FIRST_RETRY_SECS`], never waiting
 //!   longer than the regular interval nor [`MAX_RETRY_SECS`].
 
+pub use crate::config::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
 use crate::saml::validity::MetadataValidity;
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// Shortest wait between two fetches after a success (whatever the metadata asks).
-pub const MIN_REFRESH_SECS: u64 = 300;
-/// Longest configurable interval (a day).
-pub const MAX_REFRESH_SECS: u64 = 86_400;
 /// The interval when `metadata_refresh_secs` is not set.
 pub const DEFAULT_REFRESH_SECS: u64 = 3_600;
 /// At most this share of the wait is taken off at random.

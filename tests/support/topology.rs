@@ -14,7 +14,7 @@
 use fedbroker::cache::{CredentialCache, Keyring};
 use fedbroker::config::CacheConfig;
 use fedbroker::replay::ReplayGuard;
-use fedbroker::web::BrowserKv;
+use fedbroker::sign_in::BrowserKv;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -277,7 +277,7 @@ mod stores {
         per_client: usize,
     ) -> Arc<dyn BrowserKv> {
         Arc::new(
-            fedbroker::web::RedisKv::new(link, &cfg.key_prefix, keyring())
+            fedbroker::sign_in::RedisKv::new(link, &cfg.key_prefix, keyring())
                 .with_pending_limits(max, per_client),
         )
     }

@@ -48,7 +48,7 @@ pub(super) fn check_idps(errors: &mut ConfigErrors, saml: &SamlConfig) {
             }
         }
         if let Some(secs) = idp.metadata_refresh_secs {
-            use crate::reload::schedule::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
+            use crate::config::{MAX_REFRESH_SECS, MIN_REFRESH_SECS};
             if idp.metadata_url.is_none() {
                 errors.push(format!(
                     "{at}.metadata_refresh_secs: only applies to metadata_url (a metadata_file \

@@ -42,7 +42,7 @@ pub(super) fn check(errors: &mut ConfigErrors, server: &ServerConfig) {
     if !(1..=300).contains(&server.body_timeout_secs) {
         errors.push("server.body_timeout_secs must be between 1 and 300");
     }
-    if let Err(problems) = crate::http::client_addr::TrustedProxies::from_config(server) {
+    if let Err(problems) = crate::config::TrustedProxies::from_config(server) {
         for p in problems {
             errors.push(p);
         }

@@ -6,8 +6,8 @@
 //! the usual JSON error body, code `issuer_disabled` (built here so that it is logged at debug
 //! level only: probing a disabled issuer is not a refusal worth a warning).
 
-use super::openapi::{ErrorBody, Jwks, OpenIdConfiguration};
-use super::AppState;
+use crate::http::openapi::{ErrorBody, Jwks, OpenIdConfiguration};
+use crate::http::AppState;
 use crate::issuer::{Issuer, PUBLIC_DOCS_MAX_AGE_SECS};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};

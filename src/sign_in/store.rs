@@ -1,5 +1,5 @@
 //! An in-process map whose entries expire (injected clock), bounded in size: the store behind
-//! broker sessions (pending logins have their own, evicting store: `web::pending`).
+//! broker sessions (pending logins have their own, evicting store: `sign_in::pending`).
 //!
 //! Invariants: an expired entry is never returned; `take` removes atomically (single use); when
 //! full, expired entries are swept and, if still full, the insert is refused (the caller answers

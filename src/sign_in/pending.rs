@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 /// Most pending logins held at once, all clients together (a login lasts at most `LOGIN_TTL`).
 pub const MAX_PENDING: usize = 10_000;
-/// Most pending logins one client (its address, `http::client_addr`) holds; its oldest is evicted
+/// Most pending logins one client (its address, `http::middleware::client_addr`) holds; its oldest is evicted
 /// beyond this.
 /// A few browsers behind one NAT each start a login or two; a flood from one address cannot
 /// push out anyone else's until it has `MAX_PENDING / MAX_PENDING_PER_CLIENT` addresses.

@@ -2,9 +2,9 @@
 //! certificate it is of. Thin: read the query, call the state's `ThumbprintService` (an
 //! `IssuerGate`: configured issuers only unless `server.thumbprint_any_issuer`), map the result.
 
-use super::errors::{error_response, RequestError};
-use super::openapi::ErrorBody;
-use super::AppState;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::openapi::ErrorBody;
+use crate::http::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 

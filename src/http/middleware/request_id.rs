@@ -4,6 +4,9 @@
 //! id outside that form (too long, spaces, control characters, quotes, non-ASCII) is replaced,
 //! never truncated or escaped, so what reaches logs, audit lines and the response header is always
 //! the bounded safe form.
+//!
+//! The id is also available to everything the request runs ([`current`]), so an answer can name it
+//! (a 500 says only its code and this id: `errors`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,6 +17,17 @@ use tracing::Instrument;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest incoming request id we keep (longer ones are replaced, not truncated).
 pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+tokio::task_local! {
+    /// The id of the request being served (set by [`middleware`] around the rest of the chain).
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served; `None` outside the request-id middleware (e.g. a test that
+/// mounts the routes without it).
+pub fn current() -> Option<String> {
+    REQUEST_ID.try_with(String::clone).ok()
+}
 
 fn well_formed(id: &str) -> bool {
     !id.is_empty()
@@ -36,7 +50,7 @@ pub async fn middleware(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     // The client address is computed here, once, for everything the request goes on to do
     // (rate limit, audit, pending logins): `client_addr`.
-    let client = super::client_addr::service_client_ip(&req);
+    let client = crate::http::middleware::client_addr::service_client_ip(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -48,7 +62,10 @@ pub async fn middleware(
         span.record("client_ip", tracing::field::display(ip));
     }
     let started = crate::clock::Stopwatch::start();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = REQUEST_ID
+        .scope(id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await;
     let _enter = span.enter();
     match result {
         Ok(mut res) => {

@@ -12,14 +12,14 @@
 //! verified against that CA during the TLS handshake (`http::tls` marks such connections);
 //! without one the answer is 401 `client_certificate_required`, before the token is looked at.
 
-use super::answer::cache_header;
-use super::errors::{error_response, RequestError};
-use super::openapi::ErrorBody;
-use super::tls::VerifiedClientCertificate;
-use super::AppState;
 use crate::aws::RoleArn;
 use crate::error::ErrorKind;
 use crate::exchange::WebIdentityRequest;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::answer::cache_header;
+use crate::http::openapi::ErrorBody;
+use crate::http::tls::VerifiedClientCertificate;
+use crate::http::AppState;
 use crate::sts::StsCredentials;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -81,23 +81,16 @@ pub async fn credentials(
         session_name: None,
         console_session_seconds: None,
     };
-    match state.exchange().container_credentials(input).await {
-        Ok(issued) => {
-            if let Err(e) = state.record_issued(&req, "container", &issued) {
-                return error_response(&e);
-            }
-            HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .insert_header(cache_header(&issued))
-                .json(container_credentials_body(
-                    &issued.credentials,
-                    &issued.role_arn,
-                ))
-        }
-        Err(e) => {
-            state.record_refused(&req, "container", &e);
-            error_response(&e)
-        }
+    let result = state.exchange().container_credentials(input).await;
+    match state.record_outcome(&req, "container", result) {
+        Ok(issued) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(cache_header(&issued))
+            .json(container_credentials_body(
+                &issued.credentials,
+                &issued.role_arn,
+            )),
+        Err(e) => error_response(&*e),
     }
 }
 

@@ -5,10 +5,10 @@
 //! its stable code (never the message, which may name the IdP's own error text); a started session is recorded before the browser learns of it, and under
 //! `audit.fail_closed` a session whose record cannot be written is ended again.
 
-use super::browser::error_page;
-use super::client_addr::client_ip_string;
-use super::AppState;
+use super::error_page;
 use crate::error::ApiError;
+use crate::http::middleware::client_addr::client_ip_string;
+use crate::http::AppState;
 use crate::identity::VerifiedIdentity;
 use actix_web::{HttpRequest, HttpResponse};
 

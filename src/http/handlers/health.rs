@@ -10,10 +10,10 @@
 //!   whose traffic is mostly reusable workload tokens, which keep working without Redis (every
 //!   replica shares the Redis, so a strict probe takes all of them out at once).
 
-use super::openapi::{ErrorBody, Health, Readiness};
-use super::AppState;
 use crate::cache::CacheHealth;
 use crate::error::ApiError;
+use crate::http::openapi::{ErrorBody, Health, Readiness};
+use crate::http::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;

@@ -7,7 +7,7 @@
 //! client send any token as a method); the status is a class. Requests refused by the rate limiter
 //! are counted too (this middleware wraps it), under the same bounded labels.
 
-use super::AppState;
+use crate::http::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;

@@ -6,13 +6,13 @@
 //! and nowhere else (no log line, no error message). Checks, exchange and sign-in:
 //! `console::ConsoleService::sign_in`.
 
-use super::body::{json_or_default, read_parsed, NumberOrString};
-use super::errors::{error_response, RequestError};
-use super::explain::one_credential;
-use super::openapi::ErrorBody;
-use super::web_identity::bearer;
-use super::AppState;
 use crate::console::{ConsoleRequest, ConsoleUrl, ConsoleUrlRequest};
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::body::{json_or_default, read_parsed, NumberOrString};
+use crate::http::handlers::explain::one_credential;
+use crate::http::handlers::web_identity::bearer;
+use crate::http::openapi::ErrorBody;
+use crate::http::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::SecondsFormat;
@@ -65,26 +65,18 @@ pub async fn console_url(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.console.sign_in(&state.exchange(), input).await {
-        Ok(signin) => {
-            if let Err(e) = state.record_issued(&req, "console_url", &signin.issued) {
-                return error_response(&e);
-            }
-            let audited = state.audit.console_url_issued(
-                "console_url",
-                &signin.issued,
-                &signin.url,
-                state.now(),
-            );
-            if let Err(e) = audited {
-                return error_response(&e);
-            }
-            answer(&signin.url)
-        }
-        Err(e) => {
-            state.record_refused(&req, "console_url", &e);
-            error_response(&e)
-        }
+    let result = state.console.sign_in(&state.exchange(), input).await;
+    let signin = match state.record_outcome(&req, "console_url", result) {
+        Ok(signin) => signin,
+        Err(e) => return error_response(&*e),
+    };
+    let audited =
+        state
+            .audit
+            .console_url_issued("console_url", &signin.issued, &signin.url, state.now());
+    match audited {
+        Ok(()) => answer(&signin.url),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -1,5 +1,8 @@
-//! Browser sign-in (the corporate SSO entrypoint): login state, broker sessions and the OIDC
-//! authorization-code flow. HTTP handlers live in `http::browser`; this module knows no actix types.
+//! Browser sign-in (the corporate SSO entrypoint): login state, broker sessions, the OIDC
+//! authorization-code flow and the broker as a SAML SP; this module knows no actix types.
+//!
+//! "Browser" in three places: here (the flows and sessions), `http::handlers::sign_in` (their
+//! routes, cookies and pages), `exchange::signed_in` (credentials for a signed-in session).
 //!
 //! Invariants:
 //! - every login is bound to the browser that started it: `state` is single-use and is accepted

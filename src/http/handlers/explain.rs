@@ -10,15 +10,15 @@
 //!
 //! Invariant: answers never contain the assertion, the token or any credential.
 
-use super::body::{
-    bad_json, content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString,
-};
-use super::errors::{error_response, RequestError};
-use super::openapi::{ErrorBody, RolesForm};
-use super::web_identity::bearer;
-use super::AppState;
 use crate::aws::{RoleArn, RoleSessionName};
 use crate::exchange::{ExplainRequest, Explanation, PresentedCredential, RoleSummary};
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::body::{
+    bad_json, content_type, json_or_default, parse_strict_form, read_parsed, NumberOrString,
+};
+use crate::http::handlers::web_identity::bearer;
+use crate::http::openapi::{ErrorBody, RolesForm};
+use crate::http::AppState;
 use crate::identity::Protocol;
 use crate::mapping::StsMode;
 use actix_web::http::header;

@@ -2,12 +2,12 @@
 //! or the token in `Authorization: Bearer` (then the JSON body, if any, carries no token) →
 //! credential JSON.
 
-use super::answer::credentials_response;
-use super::body::{json_or_default, read_parsed, NumberOrString};
-use super::errors::{error_response, RequestError};
-use super::openapi::ErrorBody;
-use super::AppState;
 use crate::exchange::WebIdentityRequest;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::answer::credentials_response;
+use crate::http::handlers::body::{json_or_default, read_parsed, NumberOrString};
+use crate::http::openapi::ErrorBody;
+use crate::http::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
@@ -34,7 +34,7 @@ pub struct JsonBody {
     security((), ("workload_bearer" = [])),
     request_body(content = Option<JsonBody>, content_type = "application/json", description = "May be empty when the token is in `Authorization: Bearer`"),
     responses(
-        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = super::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
+        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = crate::http::handlers::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
         (status = 400, description = "A malformed request, assertion or token, or a bad role, duration or session name", body = ErrorBody),
         (status = 401, description = "The assertion or token does not verify (signature, issuer, audience, lifetime, replay)", body = ErrorBody),
         (status = 403, description = "Verified, but no such role for this identity, access revoked, or AWS refused", body = ErrorBody),
@@ -56,17 +56,10 @@ pub async fn credentials(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.exchange().web_identity_credentials(input).await {
-        Ok(issued) => {
-            if let Err(e) = state.record_issued(&req, "web_identity", &issued) {
-                return error_response(&e);
-            }
-            credentials_response(&issued)
-        }
-        Err(e) => {
-            state.record_refused(&req, "web_identity", &e);
-            error_response(&e)
-        }
+    let result = state.exchange().web_identity_credentials(input).await;
+    match state.record_outcome(&req, "web_identity", result) {
+        Ok(issued) => credentials_response(&issued),
+        Err(e) => error_response(&*e),
     }
 }
 

@@ -34,7 +34,7 @@ struct Record {
 }
 
 /// Server-side sessions over a [`BrowserKv`] (keys: `sess:` + SHA-256 of the cookie value):
-/// in-process, or Redis sealed with the cache keyring (see `web::kv`).
+/// in-process, or Redis sealed with the cache keyring (see `sign_in::kv`).
 #[derive(Debug)]
 pub struct SessionStore {
     clock: SharedClock,

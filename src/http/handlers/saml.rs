@@ -4,13 +4,15 @@
 //! Form parsing is strict (checklist S24): parameter names must be exactly the documented ones,
 //! unencoded, each at most once.
 
-use super::answer::credentials_response;
-use super::body::{bad_json, content_type, parse_strict_form, read_parsed, NumberOrString};
-use super::errors::{error_response, RequestError};
-use super::openapi::{ErrorBody, SamlCredentialsForm};
-use super::AppState;
 use crate::error::ErrorKind;
 use crate::exchange::SamlCredentialsRequest;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::answer::credentials_response;
+use crate::http::handlers::body::{
+    bad_json, content_type, parse_strict_form, read_parsed, NumberOrString,
+};
+use crate::http::openapi::{ErrorBody, SamlCredentialsForm};
+use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 
@@ -29,7 +31,7 @@ const FORM_FIELDS: &[&str] = &["SAMLResponse", "role_arn", "duration_seconds", "
         (JsonBody = "application/json"),
     )),
     responses(
-        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = super::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
+        (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = crate::http::handlers::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
         (status = 400, description = "A malformed request, assertion or token, or a bad role, duration or session name", body = ErrorBody),
         (status = 401, description = "The assertion or token does not verify (signature, issuer, audience, lifetime, replay)", body = ErrorBody),
         (status = 403, description = "Verified, but no such role for this identity, access revoked, or AWS refused", body = ErrorBody),
@@ -51,17 +53,10 @@ pub async fn credentials(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    match state.exchange().saml_credentials(input).await {
-        Ok(issued) => {
-            if let Err(e) = state.record_issued(&req, "saml", &issued) {
-                return error_response(&e);
-            }
-            credentials_response(&issued)
-        }
-        Err(e) => {
-            state.record_refused(&req, "saml", &e);
-            error_response(&e)
-        }
+    let result = state.exchange().saml_credentials(input).await;
+    match state.record_outcome(&req, "saml", result) {
+        Ok(issued) => credentials_response(&issued),
+        Err(e) => error_response(&*e),
     }
 }
 

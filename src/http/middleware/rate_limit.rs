@@ -2,9 +2,9 @@
 //! readiness and metrics, keyed by the client address (`client_addr`: the TCP peer, or the client a
 //! trusted proxy names); over the limit → 429 with `Retry-After`.
 
-use super::client_addr::service_client_ip;
-use super::errors::error_response;
-use super::AppState;
+use crate::http::errors::error_response;
+use crate::http::middleware::client_addr::service_client_ip;
+use crate::http::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;

@@ -9,15 +9,15 @@
 //! or `admin.revoke` / `admin.reload` naming the admin by the token's fingerprint, the target and
 //! the outcome (see `audit::schema`).
 
-use super::bad_input::{fields_of, json_message};
-use super::body::read_parsed;
-use super::client_addr::client_ip_string;
-use super::errors::{error_response, RequestError};
-use super::openapi::{ErrorBody, ReloadAnswer, ReloadStatus};
-use super::AppState;
 use crate::audit::{token_fingerprint, RevokeTarget};
 use crate::error::{ApiError, ErrorKind};
 use crate::exchange::RevokeRequest;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::bad_input::{fields_of, json_message};
+use crate::http::handlers::body::read_parsed;
+use crate::http::middleware::client_addr::client_ip_string;
+use crate::http::openapi::{ErrorBody, ReloadAnswer, ReloadStatus};
+use crate::http::AppState;
 use crate::reload::ReloadError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -211,7 +211,7 @@ fn check_token(req: &HttpRequest, state: &AppState) -> Result<String, RequestErr
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if presented.is_empty() || !crate::web::secrets_equal(presented, expected.expose_secret()) {
+    if presented.is_empty() || !crate::sign_in::secrets_equal(presented, expected.expose_secret()) {
         return Err(RequestError {
             kind: ErrorKind::Unauthenticated,
             code: "admin_unauthorized",

@@ -20,21 +20,16 @@
 //!   IPv4 peer) are compared and reported as IPv4, both in the trusted ranges and in the hops;
 //! - it is computed once per request and kept in the request's extensions, so every consumer of
 //!   one request sees the same value.
+//!
+//! The trusted list itself (`server.trusted_proxies`, parsed and checked with the rest of the
+//! configuration) is `config::TrustedProxies`; this file reads a request with it.
 
-use super::AppState;
-use crate::config::{ProxyHeader, ServerConfig};
+use crate::config::{ProxyHeader, TrustedProxies};
+use crate::http::AppState;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, FORWARDED, X_FORWARDED_FOR};
 use actix_web::{web, HttpMessage, HttpRequest};
-use ipnet::{IpNet, Ipv4Net};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-
-/// The ranges whose requests may name the client in a forwarding header, and which header.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies {
-    nets: Vec<IpNet>,
-    header: ProxyHeader,
-}
 
 /// The client address computed for a request (kept in its extensions).
 #[derive(Debug, Clone, Copy)]
@@ -66,52 +61,13 @@ pub fn client_ip_string(req: &HttpRequest) -> Option<String> {
 }
 
 impl TrustedProxies {
-    /// `server.trusted_proxies` and `server.trusted_proxy_header`; `Err`: every invalid entry,
-    /// each message naming the key and the entry.
-    pub fn from_config(server: &ServerConfig) -> Result<Self, Vec<String>> {
-        Self::parse(&server.trusted_proxies, server.trusted_proxy_header)
-    }
-
-    /// Parse `entries` (CIDR ranges or plain addresses, a plain address meaning /32 or /128).
-    pub fn parse(entries: &[String], header: ProxyHeader) -> Result<Self, Vec<String>> {
-        let mut nets = Vec::with_capacity(entries.len());
-        let mut problems = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            match parse_entry(entry) {
-                Ok(net) => nets.push(net),
-                Err(why) => problems.push(format!("server.trusted_proxies[{i}] = {entry:?} {why}")),
-            }
-        }
-        if problems.is_empty() {
-            Ok(Self { nets, header })
-        } else {
-            Err(problems)
-        }
-    }
-
-    /// No trusted proxy: the client is always the TCP peer.
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
-
-    /// How many ranges are trusted.
-    pub fn len(&self) -> usize {
-        self.nets.len()
-    }
-
-    /// Whether `ip` is inside a trusted range (IPv4-mapped IPv6 compared as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.nets.iter().any(|n| n.contains(&ip))
-    }
-
     /// The client of a request from `peer` carrying `headers` (see the module doc).
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer?.to_canonical();
         if !self.contains(peer) {
             return Some(peer);
         }
-        let hops = match self.header {
+        let hops = match self.header() {
             ProxyHeader::XForwardedFor => joined(headers, &X_FORWARDED_FOR).map(|v| xff_hops(&v)),
             ProxyHeader::Forwarded => joined(headers, &FORWARDED).and_then(|v| forwarded_hops(&v)),
         };
@@ -133,43 +89,6 @@ impl TrustedProxies {
             _ => None,
         }
     }
-}
-
-/// One entry of `server.trusted_proxies` as a network (IPv4-mapped IPv6 ranges as IPv4).
-fn parse_entry(entry: &str) -> Result<IpNet, &'static str> {
-    let s = entry.trim();
-    let net = if s.contains('/') {
-        let net: IpNet = s
-            .parse()
-            .map_err(|_| "is not a CIDR range like 10.0.0.0/8 or 2001:db8::/32")?;
-        if net.trunc() != net {
-            return Err(
-                "has bits set after its prefix length: write the network address \
-                        (e.g. 10.0.0.0/8, not 10.0.0.1/8)",
-            );
-        }
-        if net.prefix_len() == 0 {
-            return Err(
-                "trusts every address: any client could then choose its own address \
-                        for the rate limit and the audit log; list the proxies' ranges",
-            );
-        }
-        net
-    } else {
-        let ip: IpAddr = s
-            .parse()
-            .map_err(|_| "is not an IP address or a CIDR range like 10.0.0.0/8")?;
-        IpNet::from(ip)
-    };
-    Ok(match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-            Some(v4) => {
-                IpNet::V4(Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32"))
-            }
-            None => net,
-        },
-        _ => net,
-    })
 }
 
 /// One hop of a forwarding header: an address, or anything else (`unknown`, an obfuscated

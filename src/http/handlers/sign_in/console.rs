@@ -6,10 +6,11 @@
 //! Invariants: the URL is only ever a `Location` header of a `Cache-Control: no-store`,
 //! `Referrer-Policy: no-referrer` response; it is never logged or rendered.
 
-use super::browser::{current_session, error_page, secure, CsrfError};
-use super::openapi::ErrorBody;
-use super::AppState;
+use super::session::current_session;
+use super::{error_page, secure, CsrfError};
 use crate::console::ConsoleRequest;
+use crate::http::openapi::ErrorBody;
+use crate::http::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
@@ -73,20 +74,14 @@ pub async fn console(
         Ok(checked) => checked.session_duration_secs(),
         Err(e) => return error_page(&e),
     };
-    let issued = match state
+    let result = state
         .exchange()
         .session_credentials(&session.identity, &q.role, None, console_session_seconds)
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => {
-            state.record_refused(&req, "console", &e);
-            return error_page(&e);
-        }
+        .await;
+    let issued = match state.record_outcome(&req, "console", result) {
+        Ok(issued) => issued,
+        Err(e) => return error_page(&*e),
     };
-    if let Err(e) = state.record_issued(&req, "console", &issued) {
-        return error_page(&e);
-    }
     let signin = match state.console.signin_url(&issued, &options).await {
         Ok(u) => u,
         Err(e) => return error_page(&e),

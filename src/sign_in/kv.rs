@@ -195,11 +195,11 @@ impl RedisKv {
     }
 
     /// On an open link (any topology).
-    pub fn new(link: RedisLink, key_prefix: &str, keyring: Keyring) -> Self {
+    pub fn new(link: RedisLink, key_prefix: &str, keyring: impl Into<Arc<Keyring>>) -> Self {
         Self {
             link,
             prefix: format!("{key_prefix}{{web}}:"),
-            keyring: Arc::new(keyring),
+            keyring: keyring.into(),
             max_pending: MAX_PENDING,
             max_pending_per_client: MAX_PENDING_PER_CLIENT,
         }

@@ -12,10 +12,10 @@
 //! answer over TLS). A request line actix cannot parse at all is refused by actix-http before any
 //! of this runs (400, empty body).
 
-use super::bad_input::urlencoded_message;
-use super::browser::error_page;
-use super::errors::{error_response, RequestError};
 use crate::error::ErrorKind;
+use crate::http::errors::{error_response, RequestError};
+use crate::http::handlers::bad_input::urlencoded_message;
+use crate::http::handlers::sign_in::error_page;
 use actix_web::error::{InternalError, JsonPayloadError, QueryPayloadError, UrlencodedError};
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
@@ -152,9 +152,10 @@ fn json_error(e: &JsonPayloadError) -> RequestError {
             "unsupported_media_type",
             "send the body as application/json",
         ),
-        JsonPayloadError::Deserialize(inner) => {
-            RequestError::bad("bad_json", super::bad_input::json_message(inner, &[]))
-        }
+        JsonPayloadError::Deserialize(inner) => RequestError::bad(
+            "bad_json",
+            crate::http::handlers::bad_input::json_message(inner, &[]),
+        ),
         _ => RequestError::bad("bad_json", "the JSON body could not be read"),
     }
 }

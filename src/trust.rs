@@ -1,5 +1,7 @@
-//! Trust configuration from the `Config`: each SAML IdP's metadata (file or URL, fetched with a size
-//! cap and a timeout) into pinned `TrustedIdp`s, the OIDC providers, and the optional issuer.
+//! Loading what the broker trusts from the `Config`: each SAML IdP's metadata (file or URL,
+//! fetched with a size cap and a timeout) into pinned `TrustedIdp`s, the OIDC providers, and the
+//! optional issuer. Used by `app` (start-up), `reload` (a reload and the metadata refresher) and
+//! `cli` (`check-config`, `saml-check`, the probe); it builds no state of its own.
 //!
 //! Invariants: every problem is collected, not just the first (`ConfigErrors`), so start-up,
 //! `fedbroker check-config` and a reload report them all at once; nothing here logs a secret or
@@ -84,7 +86,7 @@ pub fn idps_or_errors(
         // Signed AuthnRequests: the SP key pair, and an SP key for every IdP that wants them.
         errors
             .0
-            .extend(crate::web::saml_sign::sp_signing_problems(cfg, &idps));
+            .extend(crate::sign_in::saml_sign::sp_signing_problems(cfg, &idps));
     }
     if errors.is_empty() {
         Ok(idps)
@@ -251,12 +253,12 @@ pub async fn load_idp(
         .audiences
         .clone()
         .unwrap_or_else(|| default_audiences(&cfg.aws.region));
-    audiences.push(crate::web::saml::sp_entity_id(cfg));
+    audiences.push(crate::sign_in::saml::sp_entity_id(cfg));
     let mut recipients = idp
         .recipients
         .clone()
         .unwrap_or_else(|| default_recipients(&cfg.aws.region));
-    recipients.push(crate::web::saml::acs_url(&cfg.server.public_url));
+    recipients.push(crate::sign_in::saml::acs_url(&cfg.server.public_url));
     if let Some(warning) = legacy_algorithms_warning(idp) {
         tracing::warn!(idp = %idp.name, "{warning}");
     }

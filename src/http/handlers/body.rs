@@ -1,9 +1,9 @@
 //! Request bodies: bounded reading, the strict form parser and small JSON helpers shared by the
 //! credential and explain handlers.
 
-use super::connections::BodyDeadline;
-use super::errors::RequestError;
 use crate::error::ErrorKind;
+use crate::http::connections::BodyDeadline;
+use crate::http::errors::RequestError;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
@@ -103,7 +103,10 @@ pub fn bad_json<'de, T: serde::Deserialize<'de>>(
         "bad_json",
         format!(
             "{}; expected {expected}",
-            super::bad_input::json_message(e, super::bad_input::fields_of::<T>())
+            crate::http::handlers::bad_input::json_message(
+                e,
+                crate::http::handlers::bad_input::fields_of::<T>()
+            )
         ),
     )
 }

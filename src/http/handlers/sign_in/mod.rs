@@ -1,0 +1,168 @@
+//! Browser sign-in routes (HTTP side): cookies, pages and redirects here, the flows and sessions
+//! in `sign_in` (no HTTP types there), the credentials of a signed-in session in
+//! `exchange::signed_in`.
+//!
+//! - `mod.rs`: what every browser page shares (security headers, HTML, the error page, cookies);
+//! - `oidc.rs`: `GET /oidc/login`, `GET /oidc/callback`;
+//! - `saml.rs`: `GET /saml/metadata`, `GET /saml/login`, `POST /saml/acs`;
+//! - `session.rs`: the session behind the cookie, starting one, `POST /logout`;
+//! - `picker.rs`: `GET /roles` (the role picker, HTML or JSON);
+//! - `console.rs`: `GET /console` (the AWS console redirect);
+//! - `audit.rs`: the audit records of sign-in outcomes.
+//!
+//! Invariants: every page is `Cache-Control: no-store` with a strict CSP (`default-src 'none'`,
+//! `frame-ancestors 'none'`, forms to self only) and `Referrer-Policy: no-referrer`; links and forms
+//! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
+//! is ever written into a page, a log line or an error; with an https `public_url` the session
+//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session.
+
+pub mod audit;
+pub mod console;
+pub mod oidc;
+pub mod picker;
+pub mod saml;
+pub mod session;
+
+use crate::error::ApiError;
+use crate::http::errors::{client_message, status_for};
+use crate::http::AppState;
+use crate::sign_in::{LOGIN_TTL, SAML_LOGIN_COOKIE};
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+/// Content-Security-Policy of every browser page: nothing but inline styles, forms to self.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// A response builder with the browser security headers.
+pub fn secure(mut b: HttpResponseBuilder) -> HttpResponseBuilder {
+    b.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    b
+}
+
+/// HTML-escape text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A small accessible page.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} · fedbroker</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;\
+         margin:2rem auto;padding:0 1rem;color:#111}}table{{border-collapse:collapse;width:100%}}\
+         th,td{{text-align:left;padding:.5rem;border-bottom:1px solid #ccc}}a.console{{font-weight:600}}\
+         .err{{color:#a00}}</style></head><body><main><h1>{t}</h1>\n{body}\n</main></body></html>",
+        t = esc(title)
+    )
+}
+
+/// An error as a browser page, with the status from the one error table.
+pub fn error_page(err: &dyn ApiError) -> HttpResponse {
+    let status = status_for(err.kind());
+    if status.is_server_error() {
+        tracing::error!(error.code = err.code(), error.message = %err, "browser request failed");
+    } else {
+        tracing::warn!(error.code = err.code(), error.message = %err, "browser request refused");
+    }
+    secure(HttpResponse::build(status))
+        .content_type("text/html; charset=utf-8")
+        .body(page(
+            "Sign-in problem",
+            &format!(
+                "<p class=\"err\" role=\"alert\"><code>{}</code>: {}</p><p><a href=\"/roles\">Back to the start</a></p>",
+                esc(err.code()),
+                esc(&client_message(err))
+            ),
+        ))
+}
+
+fn cookie<'a>(
+    state: &AppState,
+    name: &'a str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+fn expired(state: &AppState, name: &'static str) -> Cookie<'static> {
+    cookie(state, name, String::new(), CookieDuration::ZERO)
+}
+
+/// The cookie binding a SAML sign-in to its browser. The IdP answers with a cross-site POST to
+/// `/saml/acs`, which browsers send `SameSite=Lax` cookies with only when IdP and broker are one
+/// site; so this one is `SameSite=None`, which browsers accept only with `Secure`. It is `Secure`
+/// even on a plain-http loopback `public_url`: Chromium treats `http://127.0.0.1` and
+/// `http://localhost` as secure for cookies (it stores and sends `Secure` and `__Host-` cookies
+/// there). Login CSRF stays closed because the cookie only proves which browser started the
+/// login: the response must still answer (InResponseTo) a request started with this very cookie.
+fn saml_binding_cookie(value: String, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(SAML_LOGIN_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::None)
+        .max_age(max_age)
+        .finish()
+}
+
+/// A redirect to the IdP that sets `binding`, the cookie binding the sign-in to this browser.
+fn to_idp(url: String, binding: Cookie<'_>) -> HttpResponse {
+    secure(HttpResponse::Found())
+        .insert_header((header::LOCATION, url))
+        .cookie(binding)
+        .finish()
+}
+
+/// The client a pending login is counted against: its address (`client_addr`, as for rate
+/// limits).
+fn client_of(req: &HttpRequest) -> String {
+    crate::http::middleware::client_addr::client_ip_string(req).unwrap_or_default()
+}
+
+fn login_max_age() -> CookieDuration {
+    CookieDuration::seconds(LOGIN_TTL.num_seconds())
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+/// A state-changing browser request without the session's CSRF token.
+#[derive(Debug, thiserror::Error)]
+#[error("this request did not come from a fedbroker page (missing or wrong CSRF token); reload the role list and try again")]
+pub struct CsrfError;
+
+impl ApiError for CsrfError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Forbidden
+    }
+    fn code(&self) -> &'static str {
+        "csrf_token_invalid"
+    }
+}
+
+/// Percent-encode a query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
