@@ -1,4 +1,4 @@
-//! Credential cache (issue 5): STS credentials keyed by everything that shapes the session.
+//! Credential cache: STS credentials keyed by everything that shapes the session.
 //!
 //! - [`key`]: [`CacheKey`] derivation (hash of provider, subject, role, mode, tags, ...);
 //! - [`CredentialCache`]: the store trait, with an in-process ([`memory`], default) and a Redis

@@ -1,4 +1,4 @@
-//! Read-only questions about an assertion or token (issue 4): which roles may it assume
+//! Read-only questions about an assertion or token: which roles may it assume
 //! ([`Exchange::roles`]), and what would a credentials request for one role do
 //! ([`Exchange::explain`]): the rule, session name, tags, source identity and duration, and every
 //! AWS or broker rule the request would break.
