@@ -5,7 +5,7 @@
 //! entries' `t0`), fixed IDs, RSA PKCS#1 v1.5 (deterministic). Names say what the target must do
 //! with a seed, and `tests/fuzz_corpus.rs` asserts it: `valid-*` accepted, `reject-*` refused;
 //! other names (Wycheproof vectors whose outcome is policy, inputs kept from fuzzer runs)
-//! are only replayed for panics. Negative seeds are named after their attack (house rule 9).
+//! are only replayed for panics. Negative seeds are named after their attack (docs/ARCHITECTURE.md rule 9).
 
 #[path = "../tests/support/jwt_idp.rs"]
 mod jwt_idp;

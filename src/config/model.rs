@@ -1,4 +1,4 @@
-//! The configuration schema (serde). Field names are a contract (ARCHITECTURE.md): rename nothing.
+//! The configuration schema (serde). Field names are a contract (docs/ARCHITECTURE.md "Contracts"): rename nothing.
 
 use secrecy::SecretString;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! `UnverifiedToken`: the single insecure decode of a compact JWS (rule 2).
+//! `UnverifiedToken`: the single insecure decode of a compact JWS (docs/ARCHITECTURE.md rule 2).
 //!
 //! Invariants: the length cap is checked before anything else; exactly three segments of strict
 //! base64url without padding (JWE and JSON serialization refused); the header is strict JSON (no
