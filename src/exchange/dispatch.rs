@@ -1,4 +1,4 @@
-//! From a chosen grant to STS, by the grant's mode (docs/ARCHITECTURE.md "STS modes"):
+//! From a chosen grant to STS, by the grant's mode (ARCHITECTURE "STS modes"):
 //! - pass-through: the IdP's own assertion/token → AssumeRoleWithSAML / AssumeRoleWithWebIdentity;
 //! - assume-role: the broker's own credentials → AssumeRole with tags, transitive keys, source
 //!   identity, ExternalId and session policies;
