@@ -5,7 +5,7 @@
 //! entries' `t0`), fixed IDs, RSA PKCS#1 v1.5 (deterministic). Names say what the target must do
 //! with a seed, and `tests/fuzz_corpus.rs` asserts it: `valid-*` accepted, `reject-*` refused;
 //! other names (Wycheproof vectors whose outcome is policy, inputs kept from fuzzer runs)
-//! are only replayed for panics. Negative seeds are named after their attack (house rule 9).
+//! are only replayed for panics. Negative seeds are named after their attack (docs/ARCHITECTURE.md rule 9).
 
 #[path = "../tests/support/jwt_idp.rs"]
 mod jwt_idp;
@@ -464,21 +464,16 @@ fn jwt(out: &mut Out, rsa: &SigningKey, ec: &SigningKey) {
     out.put(c, "reject-duplicate-sub.json", dup);
 }
 
-/// Wycheproof JWS and JWK vectors (Apache-2.0, /work/shared/testdata/wycheproof) as
+/// Wycheproof JWS and JWK vectors (Apache-2.0, `tests/data/wycheproof/`) as
 /// `JWKS\ntoken` seeds, one valid and one invalid per group. Invalid ones and algorithms outside the allowlist
 /// (HMAC, none) must be refused; valid in-scope ones are only replayed (policy may refuse them,
 /// see tests/oidc_wycheproof.rs).
 fn wycheproof(out: &mut Out) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in ["json_web_signature_test.json", "json_web_key_test.json"] {
-        let path = [
-            manifest.join("../shared/testdata/wycheproof").join(file),
-            PathBuf::from("/work/shared/testdata/wycheproof").join(file),
-        ]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{file} not found"));
-        let d: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let path = manifest.join("tests/data/wycheproof").join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let d: Value = serde_json::from_slice(&bytes).unwrap();
         // One valid and one invalid vector per group keeps the corpus small (~50 KB).
         let mut taken = std::collections::BTreeSet::new();
         for (gi, g) in d["testGroups"].as_array().unwrap().iter().enumerate() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the committed fuzz seeds and fuzz/fixtures/jwks.json with examples/fuzz_seeds.rs
-# (test keys from certs/, Wycheproof vectors from ../shared/testdata/wycheproof/).
+# (test keys from certs/, Wycheproof vectors from tests/data/wycheproof/).
 #
 #   fuzz/gen-corpus.sh
 #

@@ -14,7 +14,7 @@
 # (fresh keys, one SAML Response, one JWT) come from examples/peer_inputs.rs; each harness first
 # asserts that the valid input verifies and that a tampered one and a wrong audience are refused.
 # Each harness reports verifications per wall second and per CPU-second of its own process; the
-# ratio and issue 7's targets use the CPU figure (what one core sustains, steadier when other
+# ratio and the performance targets use the CPU figure (what one core sustains, steadier when other
 # jobs share the machine). With ROUNDS > 1 the verifiers run in turn ROUNDS times and the median
 # of each is reported.
 # Prints one table and writes it to .fedbroker-run/bench/peers.txt. What each side checks:
@@ -145,10 +145,10 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
                 ratio = (p[2] == "fedbroker") ? "—" : sprintf("%.2f×", fb[p[1]] / med[key])
                 printf "| %-12s | %-28s | %9s | %10.1f | %11s | %14s |\n", p[2], ver[key], commas(med[key]), 1e6 / med[key], commas(medw[key]), ratio
             }
-            # Issue 7 targets, from the same figures.
+            # The performance targets (docs/BENCHMARKS.md), from the same figures.
             f = fb["saml"]; py = med["saml", "python3-saml"]; ns = med["saml", "node-saml"]
             j = fb["jwt"]; jo = med["jwt", "jose"]; pj = med["jwt", "pyjwt"]
-            printf "\nIssue 7 targets (ops/CPU-s):\n"
+            printf "\nTargets (ops/CPU-s):\n"
             printf "  SAML: fedbroker >= 5,000/s: %s (%s/s); >= 5x python3-saml: %s (%.2fx); >= 2x node-saml: %s (%.2fx)\n", yn(f >= 5000), commas(f), yn(f >= 5 * py), f / py, yn(f >= 2 * ns), f / ns
             printf "  JWT:  fedbroker >= 30,000/s: %s (%s/s); ahead of jose: %s (%.2fx); ahead of PyJWT: %s (%.2fx)\n", yn(j >= 30000), commas(j), yn(j > jo), j / jo, yn(j > pj), j / pj
         }' "$results"

@@ -142,7 +142,7 @@ impl VerifiedIdentity {
         self.encrypted
     }
 
-    /// The subject as logs may show it: a SHA-256 prefix of `issuer | subject` (rule 7).
+    /// The subject as logs may show it: a SHA-256 prefix of `issuer | subject` (docs/ARCHITECTURE.md rule 7).
     pub fn subject_hash(&self) -> String {
         hash_subject(&self.issuer, &self.subject)
     }

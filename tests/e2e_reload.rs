@@ -1,4 +1,4 @@
-//! End to end: the real `fedbroker` binary reloads its mapping rules on SIGHUP (issue 7). The rule
+//! End to end: the real `fedbroker` binary reloads its mapping rules on SIGHUP. The rule
 //! in its config file is edited and the process sent SIGHUP: `POST /v1/explain` then grants the new
 //! role. A broken file and another SIGHUP leave the new rules in force and the process alive, with
 //! one error line listing the problems (and no secret from the file), and `/metrics` counts both.

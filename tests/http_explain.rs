@@ -1,4 +1,4 @@
-//! `GET|POST /v1/roles` and `POST /v1/explain` in process (issue 4): a SAML identity under mapping
+//! `GET|POST /v1/roles` and `POST /v1/explain` in process: a SAML identity under mapping
 //! rules lists its roles with aliases; explaining a granted role shows the rendered session name,
 //! tags, source identity and duration with its reason; an ungranted role, a too-long duration, a
 //! missing choice and an invalid template value are all reported as problems in one 200 answer; a

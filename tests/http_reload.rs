@@ -1,4 +1,4 @@
-//! Hot reload in process (issue 7): `Reloader::reload_from` swaps the mapping rules and SAML IdPs
+//! Hot reload in process: `Reloader::reload_from` swaps the mapping rules and SAML IdPs
 //! that the next request sees (observed through `POST /v1/explain`), keeps the running ones when
 //! the file or an IdP's metadata is bad (reporting every problem in check-config's wording), leaves
 //! a snapshot taken before the swap untouched, applies the reloadable sections while naming those

@@ -1,4 +1,4 @@
-//! `POST /v1/saml/credentials` in process: every hostile SAML case of the checklist answers the
+//! `POST /v1/saml/credentials` in process: every hostile SAML case of docs/SECURITY.md answers the
 //! documented status and code through the real handler and error table, and none reaches STS.
 //! STS is the real `SdkStsClient` talking to moto, wrapped in `support::recording_sts` (moto
 //! ignores DurationSeconds and cannot parse multi-valued Role attributes, so those are checked on

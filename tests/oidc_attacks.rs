@@ -1,5 +1,5 @@
 //! OIDC negative suite against a live loopback HTTPS issuer: each test is named after its attack
-//! (checklist §2, J01-J20) and asserts the stable error code. One positive test proves the
+//! (docs/SECURITY.md J01-J20) and asserts the stable error code. One positive test proves the
 //! happy path works with the same setup, so every refusal is for the stated reason.
 
 #[path = "support/jwt_idp.rs"]

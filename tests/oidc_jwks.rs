@@ -1,4 +1,4 @@
-//! JWKS cache behaviour against a live loopback HTTPS issuer (checklist J14, J15): key rotation
+//! JWKS cache behaviour against a live loopback HTTPS issuer (docs/SECURITY.md J14, J15): key rotation
 //! picked up on an unknown kid without restart, refetch storms bounded by the cooldown (requests
 //! counted at the server), stale-while-error while the IdP is down and fail-closed after the
 //! maximum stale age, discovery issuer mismatch refused, kid-less tokens.

@@ -1,4 +1,4 @@
-//! Wycheproof JWS/JWK vectors (Apache-2.0, `shared/testdata/wycheproof/`) through the broker's own
+//! Wycheproof JWS/JWK vectors (Apache-2.0, `tests/data/wycheproof/`) through the broker's own
 //! signature path: `verify_jws_signature` (one JWK) and `verify_jws_with_jwks` (JWKS ingest + kid
 //! selection). Valid RS/PS/ES256/ES384 vectors must pass, invalid ones must fail. Vectors outside
 //! the allowlist (HMAC, ES512) must be refused; a valid vector refused by a deliberate policy is
@@ -24,16 +24,11 @@ const POLICY_REFUSALS: &[(&str, u64, &str)] = &[
 ];
 
 fn data(file: &str) -> Value {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../shared/testdata/wycheproof").join(file),
-        PathBuf::from("/work/shared/testdata/wycheproof").join(file),
-    ];
-    let path = candidates
-        .iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{file} not found in {candidates:?}"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/wycheproof")
+        .join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn jws_text(t: &Value) -> String {

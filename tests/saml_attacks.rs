@@ -1,4 +1,4 @@
-//! Signed negative suite, part 1: signature and XML-structure attacks (checklist §1 S01-S12,
+//! Signed negative suite, part 1: signature and XML-structure attacks (docs/SECURITY.md S01-S12,
 //! S19, S20, S23). Every case starts from a response validly signed by the test IdP and mutates
 //! it AFTER signing (`support::mutate`), so the original signature stays valid; each test is named
 //! after its attack and asserts rejection with the validator's stable code (`src/saml/error.rs`).

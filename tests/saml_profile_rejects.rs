@@ -1,5 +1,5 @@
 //! Signed negative suite, part 2: validly signed responses that break the SAML/AWS profile
-//! (checklist S13-S18, aws-federation-rules §2.4-2.5). Each test is named after the defect and
+//! (docs/SECURITY.md S13-S18, docs/AWS-RULES.md §2.4-2.5). Each test is named after the defect and
 //! asserts rejection with the validator's stable code; time cases pin a FixedClock at the
 //! boundaries ± the allowed skew.
 

@@ -1,4 +1,4 @@
-//! The OIDC thumbprint (AWS procedure, `reference/aws-federation-rules.md` §3.3) against local HTTPS
+//! The OIDC thumbprint (AWS procedure, `docs/AWS-RULES.md` §3.3) against local HTTPS
 //! servers serving the generated chain of `scripts/gen-tls-chain.sh` (root → intermediate → leaf
 //! for localhost), compared with what the `openssl` CLI says about the same certificate files.
 //! Covers the library, the `fedbroker thumbprint` binary and `GET /v1/thumbprint` in process.

@@ -1,9 +1,9 @@
 //! IAM role and SAML provider ARNs, and the `role,provider` pairs of the SAML `Role` attribute.
 //!
-//! Grammar (reference §2.5, §5.3): `arn:<partition>:iam::<12-digit account>:role/<path/><name>` with a
+//! Grammar (docs/AWS-RULES.md §2.5, §5.3): `arn:<partition>:iam::<12-digit account>:role/<path/><name>` with a
 //! role name of at most 64 characters from `[A-Za-z0-9+=,.@_-]` and a path of at most 512;
 //! `arn:<partition>:iam::<account>:saml-provider/<name>`. A pair is classified by resource type, not
-//! by position, so both orders are read (reference §2.5 "Role-pair order"). Comparison is exact and
+//! by position, so both orders are read (docs/AWS-RULES.md §2.5 "Role-pair order"). Comparison is exact and
 //! case-sensitive (reference C10).
 
 use super::AwsNameError;

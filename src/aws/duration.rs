@@ -6,7 +6,7 @@ use super::AwsNameError;
 pub const MIN_SESSION_SECONDS: u32 = 900;
 /// Longest role session (12 hours; a role's MaxSessionDuration cannot exceed it).
 pub const MAX_SESSION_SECONDS: u32 = 43_200;
-/// Role-chained sessions are capped at one hour; larger requests fail (reference §5.2).
+/// Role-chained sessions are capped at one hour; larger requests fail (docs/AWS-RULES.md §5.2).
 pub const CHAINED_MAX_SESSION_SECONDS: u32 = 3_600;
 /// STS's default when `DurationSeconds` is omitted.
 pub const DEFAULT_SESSION_SECONDS: u32 = 3_600;

@@ -1,4 +1,4 @@
-//! `ExternalId` for AssumeRole (reference §5.3, §8.3): 2–1,224 characters from
+//! `ExternalId` for AssumeRole (docs/AWS-RULES.md §5.3, §8.3): 2–1,224 characters from
 //! `[A-Za-z0-9_+=,.@:/-]`, no whitespace. AWS does not treat it as a secret, so it prints as is; the
 //! broker operator (the deputy) chooses one per customer, never the caller.
 //!

@@ -1,7 +1,7 @@
 //! AWS names and limits as checked newtypes.
 //!
 //! Invariant: a value of any type in this module satisfies the AWS rule it is named after
-//! (`../shared/reference/aws-federation-rules.md` §5.3, §4.2); it is checked once, at construction.
+//! (`docs/AWS-RULES.md` §5.3, §4.2); it is checked once, at construction.
 
 /// `Display` as the plain value; `Debug` as `Type("value")`, for string newtypes.
 macro_rules! display_debug {

@@ -1,5 +1,5 @@
 //! `RoleSessionName` and `SourceIdentity`: `[a-zA-Z_0-9+=,.@-]{2,64}`; a source identity must not
-//! begin with `aws:` (AWS error texts: reference §2.12).
+//! begin with `aws:` (AWS error texts: docs/AWS-RULES.md §2.12).
 
 use super::AwsNameError;
 

@@ -1,6 +1,6 @@
-//! Session policies (reference §5.4): one inline JSON policy document and up to 10 managed policy
+//! Session policies (docs/AWS-RULES.md §5.4): one inline JSON policy document and up to 10 managed policy
 //! ARNs, whose combined plaintext AWS caps at 2,048 characters. Policy documents may only contain
-//! U+0009, U+000A, U+000D and U+0020–U+00FF (reference §5.3).
+//! U+0009, U+000A, U+000D and U+0020–U+00FF (docs/AWS-RULES.md §5.3).
 //!
 //! Invariant: a `SessionPolicy` is a JSON object within the length and character limits; a
 //! `PolicyArn` is an IAM managed policy ARN (`arn:<partition>:iam::<account|aws>:policy/...`).

@@ -1,4 +1,4 @@
-//! Session tags (reference §4.2): at most 50; key 1–128 and value 0–256 characters from letters,
+//! Session tags (docs/AWS-RULES.md §4.2): at most 50; key 1–128 and value 0–256 characters from letters,
 //! digits, space and `_ . : / = + - @`; no `aws:` prefix; keys unique case-insensitively (AWS
 //! overrides "regardless of case"); transitive keys must name passed tags.
 

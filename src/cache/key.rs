@@ -11,7 +11,7 @@
 //! - the key is 64 lowercase hex characters: no raw token, subject, tag value or secret appears in a
 //!   Redis key name or a log line that prints it;
 //! - the AccessKeyId is never part of a key (AWS: "unique only in combination with the secret access
-//!   key and the session token", rules §7.1).
+//!   key and the session token", docs/AWS-RULES.md §7.1).
 //!
 //! Field order (the hash input, after the [`DOMAIN`] string), documented in `docs/CACHE.md`:
 //! 1 provider, 2 issuer, 3 subject, 4 role_arn, 5 mode, 6 tags (sorted by key, then value),
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 /// changes, so old entries are never read under the new meaning.
 pub const DOMAIN: &[u8] = b"fedbroker.credential-cache.key.v1\0";
 
-/// Everything that makes two STS sessions differ (rules §7.1 "cache-key inputs").
+/// Everything that makes two STS sessions differ (docs/AWS-RULES.md §7.1 "cache-key inputs").
 ///
 /// `session_name` and `sts_endpoint` go beyond the issue's list: the RoleSessionName appears in the
 /// assumed-role ARN (and so in CloudTrail and in resource policies naming the session), and tokens

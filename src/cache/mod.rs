@@ -1,9 +1,9 @@
-//! Credential cache (issue 5): STS credentials keyed by everything that shapes the session.
+//! Credential cache: STS credentials keyed by everything that shapes the session.
 //!
 //! - [`key`]: [`CacheKey`] derivation (hash of provider, subject, role, mode, tags, ...);
 //! - [`CredentialCache`]: the store trait, with an in-process ([`memory`], default) and a Redis
 //!   ([`redis`], standalone or cluster, AES-256-GCM envelopes from [`crypto`]) implementation, both
-//!   held to one conformance suite (`tests/cache_conformance.rs`);
+//!   held to one conformance suite (`tests/all/cache/conformance.rs`);
 //! - [`service`]: [`CachingExchange`], the policy on top: serve while more than the refresh window
 //!   remains, refresh early by one caller, single flight in-process and across replicas, a short
 //!   negative cache, and fallback to in-process + direct STS when Redis fails;

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 /// Least time left on a credential the cache hands out. AWS gives one concrete figure for refreshing
 /// temporary credentials: "at least 15 minutes before the current set expires" (EC2 instance
-/// metadata, rules §7.1); callers (the CLI, SDKs) cache what they get, so a credential handed out
+/// metadata, docs/AWS-RULES.md §7.1); callers (the CLI, SDKs) cache what they get, so a credential handed out
 /// with less left would expire in their hands mid-job.
 pub const REFRESH_WINDOW: TimeDelta = TimeDelta::minutes(15);
 

@@ -1,11 +1,11 @@
-//! The configuration schema (serde). Field names are a contract (ARCHITECTURE.md): rename nothing.
+//! The configuration schema (serde). Field names are a contract (docs/ARCHITECTURE.md "Contracts"): rename nothing.
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-/// Largest request body accepted (checklist S23: cap before base64 decoding). A 100,000-character
+/// Largest request body accepted (docs/SECURITY.md S23: cap before base64 decoding). A 100,000-character
 /// SAMLResponse form-encodes to well under this.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a request body may take to arrive after its headers.

@@ -1,4 +1,4 @@
-//! The console `SessionDuration` (reference §6.2, §6.4): how long the console session lasts,
+//! The console `SessionDuration` (docs/AWS-RULES.md §6.2, §6.4): how long the console session lasts,
 //! separate from the credentials' STS `DurationSeconds`.
 //!
 //! Rules: 900–43,200 s for AssumeRole / AssumeRoleWithSAML / AssumeRoleWithWebIdentity

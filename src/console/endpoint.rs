@@ -1,4 +1,4 @@
-//! The AWS federation endpoint's `getSigninToken` (reference §6.2) behind a trait, and its HTTP
+//! The AWS federation endpoint's `getSigninToken` (docs/AWS-RULES.md §6.2) behind a trait, and its HTTP
 //! implementation (reqwest, rustls).
 //!
 //! Invariants: the request is one GET with `Action=getSigninToken`, `SessionDuration` only when

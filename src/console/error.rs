@@ -22,7 +22,7 @@ pub enum ConsoleError {
     RegionWithDestination,
     #[error("session_duration must be a whole number of seconds between 900 and 43200 (the console's limits); it is never clamped")]
     InvalidSessionDuration,
-    /// Role-chained credentials open console sessions of at most one hour (reference §6.4).
+    /// Role-chained credentials open console sessions of at most one hour (docs/AWS-RULES.md §6.4).
     #[error(
         "these credentials are role-chained (the broker's own AWS credentials are temporary), and AWS \
          allows console sessions of at most {CHAINED_MAX_SESSION_SECONDS} seconds for them; \

@@ -1,4 +1,4 @@
-//! AWS console sign-in URLs (reference §6): temporary credentials → `getSigninToken` at the
+//! AWS console sign-in URLs (docs/AWS-RULES.md §6): temporary credentials → `getSigninToken` at the
 //! role's partition's federation endpoint → `...?Action=login&Issuer&Destination&SigninToken`.
 //!
 //! Invariants: every caller input (destination, region, session duration) is checked by
@@ -35,7 +35,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// How long a login URL works: AWS accepts a sign-in token for 15 minutes after issuing it
-/// (reference §6.3); answers report `expires_at` = creation + this.
+/// (docs/AWS-RULES.md §6.3); answers report `expires_at` = creation + this.
 pub const SIGNIN_URL_LIFETIME: TimeDelta = TimeDelta::minutes(15);
 
 /// A caller's console options (unverified text).

@@ -1,5 +1,5 @@
 //! AWS partitions the broker can open a console in, read from the role ARN, with each one's
-//! federation endpoint and console origin (reference §6.2; GovCloud and China use their own
+//! federation endpoint and console origin (docs/AWS-RULES.md §6.2; GovCloud and China use their own
 //! sign-in and console domains).
 
 use super::ConsoleError;

@@ -1,6 +1,6 @@
 //! Revocation by an administrator (`POST /v1/admin/revoke`): purge the cached credentials of one
 //! subject or one role, block re-issue for a while, and hand back the IAM deny policy that cuts off
-//! the sessions AWS already issued (AWS cannot revoke temporary credentials; reference §7.2).
+//! the sessions AWS already issued (AWS cannot revoke temporary credentials; docs/AWS-RULES.md §7.2).
 //!
 //! Invariants:
 //! - exactly one of subject / role per request (a union of both would surprise);

@@ -7,7 +7,7 @@
 //! security schemes. The document is built and serialized once, on first use, and served as
 //! the same bytes afterwards.
 //!
-//! Invariants (checked by `tests/openapi.rs` and by `scripts/check-openapi.sh` against a live
+//! Invariants (checked by `tests/all/openapi.rs` and by `scripts/check-openapi.sh` against a live
 //! broker): the document lists exactly the routes of the route table, every operation has an
 //! `operationId` and at least one answer, every JSON error answer is [`ErrorBody`] (the one
 //! envelope of `errors.rs`), and every answer the broker gives matches it.

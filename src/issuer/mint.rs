@@ -1,5 +1,5 @@
 //! Minting: a verified subject plus the mapped session tags and source identity in, a short-lived
-//! compact JWS for AssumeRoleWithWebIdentity out (reference §3.5).
+//! compact JWS for AssumeRoleWithWebIdentity out (docs/AWS-RULES.md §3.5).
 //!
 //! Token: header `{alg, kid, typ: "JWT"}` of the active key; claims `iss`, `sub`, `aud`, `iat`,
 //! `nbf` (= `iat`), `exp` (= `iat` + lifetime), `jti` (random UUID), `https://aws.amazon.com/tags`

@@ -1,4 +1,4 @@
-//! Issuer mode: the broker as its own OIDC issuer (ARCHITECTURE "STS modes").
+//! Issuer mode: the broker as its own OIDC issuer (docs/ARCHITECTURE.md "STS modes").
 //!
 //! The broker signs a short-lived JWT for its own IAM OIDC provider, carrying the mapped session
 //! tags and source identity (which AssumeRoleWithWebIdentity can only take from inside the token),

@@ -394,7 +394,7 @@ fn compile_tags(
     (tags, transitive)
 }
 
-/// Which fields each STS mode can carry (ARCHITECTURE "STS modes").
+/// Which fields each STS mode can carry (docs/ARCHITECTURE.md "STS modes").
 fn check_mode(at: &str, g: &GrantConfig, errors: &mut Vec<String>) {
     match g.mode {
         StsMode::PassThrough => {

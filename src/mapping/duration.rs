@@ -2,7 +2,7 @@
 //!
 //! Inputs, all already parsed: the caller's request, the grant's configured `duration_seconds`
 //! (the default and the maximum the operator allows), the SAML `SessionDuration` attribute (the
-//! IdP's maximum; in an API call it "can be used to shorten the duration", reference §2.5), the time
+//! IdP's maximum; in an API call it "can be used to shorten the duration", docs/AWS-RULES.md §2.5), the time
 //! left before SAML `SessionNotOnOrAfter`, and whether the call is role chaining.
 //!
 //! Rules: an explicit request above the grant's or the IdP's maximum is refused; above one hour

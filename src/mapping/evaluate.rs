@@ -7,8 +7,8 @@
 //! application set up for the broker, sending only its own attributes) still gets the rules'
 //! assume-role and issuer grants, and a pass-through grant it matches is refused as
 //! `saml_role_missing` when it is the one requested or the only one left.
-//! With no rules configured, the assertion's offered roles are the grants (pass-through), as
-//! before issue 4. Every rendered value goes through its AWS newtype; a failure is refused with
+//! With no rules configured, the assertion's offered roles are the grants (pass-through).
+//! Every rendered value goes through its AWS newtype; a failure is refused with
 //! `template_value_invalid`, never truncated.
 
 use super::compile::{GrantSpec, Rule, RuleMatch, Rules};

@@ -4,7 +4,7 @@
 //!   problem collected at config load; `matcher` and `template`: the match and value languages;
 //!   `evaluate`: identity → grants (`evaluate`, `select`); `duration`: the duration negotiator.
 //! - Without rules, the SAML `Role` attribute offers role/provider pairs and the caller may name one
-//!   (`select_saml_role`, issue 2): one offered and none named → that one; several and none named →
+//!   (`select_saml_role`): one offered and none named → that one; several and none named →
 //!   409 listing them; a named role that is not offered → 403.
 //!
 //! Rules and keys: docs/MAPPING.md.

@@ -1,7 +1,7 @@
 //! The signing algorithms this broker can ever accept, and what key each one needs.
 //!
 //! Invariant: `none` and every HMAC algorithm are unrepresentable here, so no configuration can
-//! allow them (checklist J01, J02). EdDSA and ES512 are not offered: AWS STS does not document
+//! allow them (docs/SECURITY.md J01, J02). EdDSA and ES512 are not offered: AWS STS does not document
 //! them for web-identity tokens and no supported IdP needs them.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! AWS claims carried in a web-identity token (reference §3.5) into checked newtypes.
+//! AWS claims carried in a web-identity token (docs/AWS-RULES.md §3.5) into checked newtypes.
 //!
 //! `https://aws.amazon.com/tags` = `{"principal_tags": {key: [value]}, "transitive_tag_keys": [key]}`
 //! with exactly one value per tag (AWS has no multi-valued session tags) and no other members;

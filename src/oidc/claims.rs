@@ -1,4 +1,4 @@
-//! Claim checks on a verified payload, with the injected clock (checklist J07-J12, J20).
+//! Claim checks on a verified payload, with the injected clock (docs/SECURITY.md J07-J12, J20).
 //!
 //! Invariants: `iss` is one JSON string equal to the provider's issuer byte for byte; `aud` is a
 //! string or a non-empty array of strings, every one of them a configured audience (a token minted
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
 /// Clock leeway on exp/nbf/iat. 60 s is jsonwebtoken's default and covers NTP-synced IdPs while
-/// keeping expired tokens usable for at most a minute (checklist J07: "small leeway").
+/// keeping expired tokens usable for at most a minute (docs/SECURITY.md J07: "small leeway").
 pub const LEEWAY: Duration = Duration::seconds(60);
 
 /// Longest accepted token lifetime (`exp - iat`, or `exp - now` without `iat`). EKS and Kubernetes

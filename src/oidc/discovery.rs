@@ -1,6 +1,6 @@
 //! OIDC discovery (OpenID Connect Discovery 1.0 §4): where the provider's JWKS lives.
 //!
-//! Invariants (checklist J15): the discovery URL is built only from the *configured* issuer, never
+//! Invariants (docs/SECURITY.md J15): the discovery URL is built only from the *configured* issuer, never
 //! from a token; the document's `issuer` must equal the configured issuer byte for byte; `jwks_uri`
 //! must be https (plain http only for a loopback issuer whose provider opted in).
 

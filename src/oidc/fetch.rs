@@ -14,7 +14,7 @@ use url::Url;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Whole-request timeout: a slow IdP must not hold a request thread (stale keys serve meanwhile).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest JWKS body accepted (real ones are < 10 KiB; checklist J14 "serve 10 MB").
+/// Largest JWKS body accepted (real ones are < 10 KiB; docs/SECURITY.md J14 "serve 10 MB").
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Largest discovery document accepted.
 pub const MAX_DISCOVERY_BYTES: usize = 64 * 1024;

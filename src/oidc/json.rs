@@ -1,7 +1,7 @@
 //! Strict JSON for JOSE headers and claim sets: duplicate member names are refused at every depth.
 //!
 //! `serde_json::Value` silently keeps the last of two equal keys (`{"sub":"a","sub":"admin"}`), a
-//! JSON-interoperability hazard (checklist J17, RFC 7515 §5.2). [`parse_object`] is the only way
+//! JSON-interoperability hazard (docs/SECURITY.md J17, RFC 7515 §5.2). [`parse_object`] is the only way
 //! header and payload bytes become JSON here. The top level must be an object; nesting is bounded
 //! by serde_json's recursion limit (128).
 

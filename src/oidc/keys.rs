@@ -1,6 +1,6 @@
 //! JWK / JWKS ingest: untrusted JSON from the IdP in, [`KeySet`] of checked verification keys out.
 //!
-//! Invariants (checklist J14, J19): only `kty` RSA and EC become keys; `oct` (HMAC secrets) and
+//! Invariants (docs/SECURITY.md J14, J19): only `kty` RSA and EC become keys; `oct` (HMAC secrets) and
 //! keys meant for encryption (`use` other than `sig`, `key_ops` without `verify`) are refused;
 //! private members (`d`, `p`, ...) make a key unusable (an IdP that publishes them is compromised);
 //! RSA moduli are 2048-8192 bits with an odd public exponent ≥ 3 and no ROCA fingerprint; EC keys are
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Smallest RSA modulus accepted (NIST SP 800-131A; checklist J19 `rejects1024bitRsaKey`).
+/// Smallest RSA modulus accepted (NIST SP 800-131A; docs/SECURITY.md J19 `rejects1024bitRsaKey`).
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted: aws-lc verifies up to 8192 bits; bigger keys only cost CPU.
 pub const MAX_RSA_BITS: usize = 8192;

@@ -1,4 +1,4 @@
-//! `UnverifiedToken`: the single insecure decode of a compact JWS (rule 2).
+//! `UnverifiedToken`: the single insecure decode of a compact JWS (docs/ARCHITECTURE.md rule 2).
 //!
 //! Invariants: the length cap is checked before anything else; exactly three segments of strict
 //! base64url without padding (JWE and JSON serialization refused); the header is strict JSON (no
@@ -15,16 +15,16 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 /// Longest token accepted: AWS AssumeRoleWithWebIdentity takes at most 20,000 characters, and a
-/// cap before decoding bounds the work an attacker can cause (checklist J16).
+/// cap before decoding bounds the work an attacker can cause (docs/SECURITY.md J16).
 pub const MAX_TOKEN_LEN: usize = 20_000;
 
 /// Longest `kid` accepted. `kid` is an opaque lookup key; real IdPs use ≤ 64 characters and a bound
-/// stops 10 KB kids from reaching logs or maps (checklist J03).
+/// stops 10 KB kids from reaching logs or maps (docs/SECURITY.md J03).
 pub const MAX_KID_LEN: usize = 256;
 
 /// `typ` values accepted (compared case-insensitively, RFC 7515 §4.1.9): absent, `JWT` (ID tokens,
 /// Kubernetes and CI tokens) and RFC 9068 access tokens. Logout (`logout+jwt`), security-event and
-/// other typed tokens are refused (checklist J12).
+/// other typed tokens are refused (docs/SECURITY.md J12).
 pub const ACCEPTED_TYP: &[&str] = &["jwt", "at+jwt", "application/at+jwt"];
 
 /// The checked JOSE header of an unverified token.
@@ -134,7 +134,7 @@ impl<'a> UnverifiedToken<'a> {
     }
 
     /// `iss`, unverified, only to choose the provider whose keys are tried. Anything but a single
-    /// JSON string (missing, number, array) is refused here (checklist J08).
+    /// JSON string (missing, number, array) is refused here (docs/SECURITY.md J08).
     pub fn unverified_iss(&self) -> Result<String, OidcError> {
         issuer_of(&self.unverified_claims()?).map(str::to_owned)
     }
@@ -146,7 +146,7 @@ impl<'a> UnverifiedToken<'a> {
     }
 }
 
-/// `iss` of a claim set: a single JSON string, anything else refused (checklist J08).
+/// `iss` of a claim set: a single JSON string, anything else refused (docs/SECURITY.md J08).
 pub(crate) fn issuer_of(claims: &Map<String, Value>) -> Result<&str, OidcError> {
     match claims.get("iss") {
         Some(Value::String(s)) => Ok(s),
@@ -211,7 +211,7 @@ fn check_header(bytes: &[u8]) -> Result<UnverifiedHeader, OidcError> {
         }
         Some(_) => return Err(malformed("header typ must be a string")),
     }
-    // jku, x5u, jwk, x5c: deliberately never read (checklist J04).
+    // jku, x5u, jwk, x5c: deliberately never read (docs/SECURITY.md J04).
     Ok(UnverifiedHeader { alg, kid })
 }
 

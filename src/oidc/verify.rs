@@ -59,7 +59,7 @@ pub fn verify_jws_with_jwks(token: &str, jwks: &[u8]) -> Result<Vec<u8>, OidcErr
     verify_signature(&t, &key, "test").map(<[u8]>::to_vec)
 }
 
-/// The hardened `jsonwebtoken::Validation` for one provider (checklist §5): one algorithm,
+/// The hardened `jsonwebtoken::Validation` for one provider (jsonwebtoken defaults: docs/SECURITY.md): one algorithm,
 /// required `exp`/`iss`/`aud`/`sub`, exact issuer, configured audiences. `validate_exp` and
 /// `validate_nbf` are off only because jsonwebtoken reads the system clock: `claims` checks
 /// exp/nbf/iat against the injected clock (CVE-2026-25537 types included) before this runs.

@@ -1,4 +1,4 @@
-//! One-time use of assertion IDs and token IDs (checklist S13).
+//! One-time use of assertion IDs and token IDs (docs/SECURITY.md S13).
 //!
 //! `first_use` atomically records a key until `until`; it returns `Ok(true)` the first time and
 //! `Ok(false)` for every later use before expiry. Two implementations share one conformance suite:

@@ -1,9 +1,9 @@
-//! AWS SAML attributes (reference §2.5) into checked newtypes.
+//! AWS SAML attributes (docs/AWS-RULES.md §2.5) into checked newtypes.
 //!
 //! Invariants: input is the verified attribute map from `profile`; names are matched exactly and
 //! case-sensitively; any value of an AWS attribute with leading or trailing whitespace is refused
-//! (AWS's own rule, reference §2.12); single-valued attributes must have exactly one value; nothing
-//! is truncated or trimmed (reject rather than repair, checklist B02). Error messages carry the
+//! (AWS's own rule, docs/AWS-RULES.md §2.12); single-valued attributes must have exactly one value; nothing
+//! is truncated or trimmed (reject rather than repair, docs/SECURITY.md B02). Error messages carry the
 //! attribute name and the AWS rule, never the value.
 //!
 //! `Role` and `RoleSessionName` are required when the assertion itself names the role (no mapping

@@ -4,7 +4,7 @@
 //! `ds:Signature`).
 //!
 //! Why our own: the native verifier (`dsig`) canonicalizes the very tree that preflight parsed and
-//! that the profile stage reads, so verification and extraction share one parse (checklist S11) and
+//! that the profile stage reads, so verification and extraction share one parse (docs/SECURITY.md S11) and
 //! no second XML parser sees the untrusted input. The crates that exist either re-parse with
 //! libxml2 in recover mode (`xml_c14n`) or bring their own parsers and a large algorithm surface
 //! (`xml-sec`). The input here is narrow: preflight has already refused DTDs, entities beyond the

@@ -1,5 +1,5 @@
 //! Native XML-DSig verification of a preflighted SAML Response, on the same parse tree preflight
-//! built and the profile stage reads ("one parse tree for verification and extraction", checklist
+//! built and the profile stage reads ("one parse tree for verification and extraction", docs/SECURITY.md
 //! S11): exclusive or inclusive C14N 1.0 (`c14n`), SHA-2 digests, and RSA/ECDSA through aws-lc-rs
 //! with the IdP's pinned keys parsed at load (`keys`). KeyInfo is never read (S06).
 //!
@@ -111,7 +111,7 @@ fn shape(msg: &'static str) -> SamlError {
 fn check_keys(idp: &TrustedIdp) -> Result<(), SamlError> {
     let keys = idp.pinned_keys();
     if keys.is_empty() || keys.len() != idp.signing_certs.len() {
-        // Never reached for a TrustedIdp built by metadata.rs; fail closed anyway (checklist R1).
+        // Never reached for a TrustedIdp built by metadata.rs; fail closed anyway (docs/SECURITY.md R1).
         return Err(SamlError::IdpMisconfigured {
             idp: idp.name.clone(),
         });

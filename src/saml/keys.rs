@@ -5,7 +5,7 @@
 //!
 //! Invariants: a key verifies only the methods of its own type and size (RSA keys the RSA methods;
 //! a P-256 key only ECDSA-SHA256, a P-384 key only ECDSA-SHA384), which rules out key-type and
-//! curve confusion (checklist S07). The fingerprint is the SHA-256 of the certificate DER, as the
+//! curve confusion (docs/SECURITY.md S07). The fingerprint is the SHA-256 of the certificate DER, as the
 //! audit log reports it.
 //!
 //! [`AlgorithmPolicy::Strict`] (every IdP's default) accepts SHA-256 and stronger only, and RSA keys
@@ -56,7 +56,7 @@ impl AlgorithmPolicy {
     }
 }
 
-/// The XML-DSig SignatureMethods fedbroker knows (checklist R3, S07, S08); `RsaSha1` only under
+/// The XML-DSig SignatureMethods fedbroker knows (docs/SECURITY.md R3, S07, S08); `RsaSha1` only under
 /// [`AlgorithmPolicy::Legacy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureMethod {

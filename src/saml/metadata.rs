@@ -2,12 +2,12 @@
 //!
 //! Invariant: a `TrustedIdp` built here always holds at least one signing certificate that parses
 //! as X.509 with an RSA key of at least [`MIN_RSA_BITS`] bits or an EC key of at least
-//! [`MIN_EC_BITS`] bits (samael fails open when metadata has none — checklist R1, Keycloak
+//! [`MIN_EC_BITS`] bits (samael fails open when metadata has none — docs/SECURITY.md R1, Keycloak
 //! CVE-2026-16443 — so an IdP without one is a config error). An IdP built with
 //! [`AlgorithmPolicy::Legacy`] (`legacy_algorithms = true`) may also pin RSA keys of 1024 to 2047
 //! bits (AWS's floor); every other IdP keeps the 2048-bit floor. Metadata is parsed strictly: UTF-8
 //! without BOM (as AWS IAM requires), no DTD. Certificate expiry is deliberately not enforced,
-//! like AWS IAM (reference §2.3); rotate by updating metadata.
+//! like AWS IAM (docs/AWS-RULES.md §2.3); rotate by updating metadata.
 
 use super::decryption_key::Decryption;
 use super::error::SamlConfigError;

@@ -1,4 +1,4 @@
-//! Metadata parsing tests: signing keys pinned, encryption-only metadata refused (checklist R1).
+//! Metadata parsing tests: signing keys pinned, encryption-only metadata refused (docs/SECURITY.md R1).
 
 use super::*;
 use crate::saml::test_support::key;

@@ -52,7 +52,7 @@ pub use trace::{Stage, Trace};
 use crate::clock::SharedClock;
 use crate::identity::{OriginalCredential, Protocol, VerifiedIdentity};
 
-/// AWS accepts at most 100,000 base64 characters in AssumeRoleWithSAML (reference §2.11).
+/// AWS accepts at most 100,000 base64 characters in AssumeRoleWithSAML (docs/AWS-RULES.md §2.11).
 pub const MAX_SAML_RESPONSE_BASE64_LEN: usize = 100_000;
 
 /// Clock skew tolerated on NotBefore/NotOnOrAfter/IssueInstant. Shibboleth uses 180 s; two minutes

@@ -15,7 +15,7 @@
 //! Invariant: nothing read here is trusted for identity. The only value used downstream is the
 //! Assertion Issuer, to *select* which IdP's pinned keys verify the signature; a lie there just
 //! makes verification fail. This stage exists because xmlsec 1.2 dereferences references and runs
-//! transforms before it checks SignatureValue (checklist R4, S09).
+//! transforms before it checks SignatureValue (docs/SECURITY.md R4, S09).
 
 use super::keys::{AlgorithmPolicy, DigestMethod, SignatureMethod};
 use super::xml::{self, is, NS_DS, NS_EXC_C14N, NS_SAML, NS_SAMLP};

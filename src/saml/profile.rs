@@ -1,4 +1,4 @@
-//! Profile: the SAML Web Browser SSO checks samael leaves out or makes optional (checklist R5,
+//! Profile: the SAML Web Browser SSO checks samael leaves out or makes optional (docs/SECURITY.md R5,
 //! S13-S18), on the *verified* Assertion, with an injected clock and a bounded skew.
 //!
 //! Invariants: every value in [`AssertionFacts`] comes from the verified Assertion. Response-level

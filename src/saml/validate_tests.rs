@@ -231,7 +231,7 @@ fn try_new_refuses_idp_without_signing_key() {
     bad.signing_certs.clear();
     let clock = Arc::new(FixedClock::new(now()));
     assert!(SamlValidator::try_new(vec![bad.clone()], clock.clone()).is_err());
-    // Even if built unchecked, a request fails closed (checklist R1).
+    // Even if built unchecked, a request fails closed (docs/SECURITY.md R1).
     let v = SamlValidator::new(vec![bad], clock);
     assert_eq!(
         code(&v, &assertion_signed("alice")),

@@ -2,7 +2,7 @@
 //!
 //! Invariants: elements are always matched by (namespace URI, local name), never by prefix; identity
 //! text is read with [`strict_text`], which concatenates every text node and refuses comments,
-//! processing instructions and child elements (comment-injection truncation, checklist S05), so a
+//! processing instructions and child elements (comment-injection truncation, docs/SECURITY.md S05), so a
 //! prefix of a signed value is never taken.
 
 use super::SamlError;

@@ -1,6 +1,6 @@
 //! `xmlenc::decrypt` against EncryptedData built here with aws-lc-rs and the aes crates (full
 //! control over padding, key lengths and placement); xmlsec1-made inputs are in
-//! `tests/saml_encrypted.rs`.
+//! `tests/all/saml/encrypted.rs`.
 
 use super::*;
 use aes::cipher::BlockEncrypt;

@@ -49,7 +49,7 @@ pub(super) async fn send_once(
         .set_policy_arns(nonempty(policy_arns))
         .send()
         .await
-        // Nothing secret in this request: the ExternalId is not a secret (reference §8.3), so
+        // Nothing secret in this request: the ExternalId is not a secret (docs/AWS-RULES.md §8.3), so
         // only the generic base64/JWT-run redaction applies.
         .map_err(|e| map_sdk_error(&e, ""))?;
     credentials_from(out.into())

@@ -10,7 +10,7 @@
 //!   retries off) plus the credentials provider: one retry policy (`super::retry`) for both;
 //! - "temporary" means the resolved credentials carry a session token. Then AssumeRole is role
 //!   chaining and AWS caps the session at one hour. This over-approximates AWS's rule in two
-//!   documented cases: EC2 instance-profile credentials do not count as chaining (reference §5.2),
+//!   documented cases: EC2 instance-profile credentials do not count as chaining (docs/AWS-RULES.md §5.2),
 //!   nor do `GetSessionToken` credentials of an IAM user; with those the broker refuses (before
 //!   AWS) durations above one hour that AWS would have granted. It never lets through a duration
 //!   AWS would fail. The answer is cached after the first successful resolution: a credential

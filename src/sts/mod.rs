@@ -69,7 +69,7 @@ pub struct AssumeRoleRequest {
     /// `Tags.member.N` and `TransitiveTagKeys.member.N`.
     pub tags: SessionTags,
     pub source_identity: Option<SourceIdentity>,
-    /// Set by the broker operator per customer account (confused deputy, reference §8.3).
+    /// Set by the broker operator per customer account (confused deputy, docs/AWS-RULES.md §8.3).
     pub external_id: Option<ExternalId>,
     /// Inline session policy (JSON); checked by AWS (≤ 2,048 plaintext characters with the ARNs).
     pub policy: Option<String>,
@@ -214,7 +214,7 @@ pub trait StsClient: Send + Sync + std::fmt::Debug {
 }
 
 /// Refuse, before calling AWS, a chained AssumeRole asking for more than one hour: AWS would fail
-/// it anyway (reference §5.2: DurationSeconds above 1 hour on a chained call FAILS, it is not
+/// it anyway (docs/AWS-RULES.md §5.2: DurationSeconds above 1 hour on a chained call FAILS, it is not
 /// clamped). Without a duration nothing is sent: STS's default is 1 hour, the cap itself.
 pub fn check_chaining(chained: bool, duration: Option<SessionDuration>) -> Result<(), StsError> {
     match duration {

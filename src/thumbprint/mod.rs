@@ -1,5 +1,5 @@
 //! The IAM OIDC provider thumbprint of an issuer, computed exactly as AWS documents it
-//! (`reference/aws-federation-rules.md` §3.3):
+//! (`docs/AWS-RULES.md` §3.3):
 //!
 //! 1. fetch `<issuer>/.well-known/openid-configuration` (https only);
 //! 2. take the host (and port, default 443) of its `jwks_uri` — not the issuer's host;

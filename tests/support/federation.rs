@@ -1,4 +1,4 @@
-//! A stand-in for the AWS federation endpoint (reference §6.2–6.3): a real HTTP server on a
+//! A stand-in for the AWS federation endpoint (docs/AWS-RULES.md §6.2–6.3): a real HTTP server on a
 //! loopback port, in its own thread and actix System, so any test (in-process handlers, a running
 //! broker, a browser) can use it.
 //!

@@ -1,5 +1,5 @@
 //! Attack mutators: string edits applied to an already signed Response, so the signature over the
-//! original element stays valid (checklist §4: "generate attacks AFTER signing").
+//! original element stays valid (docs/SECURITY.md "How the hostile test cases are built").
 //!
 //! Element positions come from roxmltree byte ranges, so edits are exact: removing an element
 //! removes exactly the bytes the enveloped-signature transform removes. XSW1-XSW8 follow SAML
@@ -204,7 +204,7 @@ pub fn xsw8(xml: &str) -> String {
     )
 }
 
-/// Insert `<!---->` into the first occurrence of `signed_text`, after `prefix` (checklist S05).
+/// Insert `<!---->` into the first occurrence of `signed_text`, after `prefix` (docs/SECURITY.md S05).
 pub fn inject_comment(xml: &str, signed_text: &str, prefix: &str) -> String {
     assert!(signed_text.starts_with(prefix));
     let at = xml.find(signed_text).expect("signed text present") + prefix.len();
@@ -254,7 +254,7 @@ pub fn duplicate_ds_element(xml: &str, local: &str) -> String {
 }
 
 /// Add `<samlp:Extensions><saml:Attribute ID="{id}"/></samlp:Extensions>` after the Response
-/// Issuer: a second element carrying an existing ID (checklist S10).
+/// Issuer: a second element carrying an existing ID (docs/SECURITY.md S10).
 pub fn add_element_with_id(xml: &str, id: &str) -> String {
     let xml = strip_xml_declaration(xml);
     let issuer = element_range(&xml, NS_SAML, "Issuer", 0);

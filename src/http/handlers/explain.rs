@@ -1,4 +1,4 @@
-//! Read-only answers about an assertion or token (issue 4); nothing is consumed, STS is not called.
+//! Read-only answers about an assertion or token; nothing is consumed, STS is not called.
 //!
 //! - `GET /v1/roles` with `Authorization: Bearer <token>`: the roles a web-identity token may
 //!   assume. A SAML Response is too large for a header, so `POST /v1/roles` takes form

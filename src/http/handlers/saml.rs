@@ -1,7 +1,7 @@
 //! `POST /v1/saml/credentials`: a SAML Response (form `SAMLResponse` or JSON `saml_response`),
 //! optional `role_arn` and `duration_seconds` → credential JSON.
 //!
-//! Form parsing is strict (checklist S24): parameter names must be exactly the documented ones,
+//! Form parsing is strict (docs/SECURITY.md S24): parameter names must be exactly the documented ones,
 //! unencoded, each at most once.
 
 use crate::error::ErrorKind;
