@@ -1,4 +1,4 @@
-//! Credentials for an identity signed in through the browser (the sign-in pages live in `web/`):
+//! Credentials for an identity signed in through the browser (the sign-in pages live in `sign_in/`):
 //! the identity was verified (and its assertion consumed in the replay store, or its login
 //! `state`/`nonce` used up) when the person signed in, so a click in the role picker goes straight
 //! to the session plan → revocation check → cache → STS.
