@@ -5,7 +5,7 @@
 use crate::cli::broker_client::{BrokerClient, BrokerUrl};
 use crate::cli::session::{self, SessionError};
 use crate::cli::state::Env;
-use crate::cli::{credentials, login, whoami};
+use crate::cli::{credentials, login, profiles, whoami};
 use crate::clock::{Clock, FixedClock};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::collections::{HashMap, HashSet};
@@ -23,6 +23,8 @@ struct Fake {
     /// Device-code polls answered so far.
     polls: u32,
     deny: bool,
+    /// Each refresh answers a new refresh token and retires the old one.
+    rotate: bool,
     access: HashSet<String>,
     refresh: HashSet<String>,
     issued: u32,
@@ -42,12 +44,17 @@ fn issue(f: &mut Fake) -> HttpResponse {
     f.issued += 1;
     let access = format!("at-{}", f.issued);
     f.access.insert(access.clone());
-    f.refresh.insert("rt-1".into());
+    let refresh = if f.rotate {
+        format!("rt-{}", f.issued)
+    } else {
+        "rt-1".to_string()
+    };
+    f.refresh.insert(refresh.clone());
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({
             "access_token": access, "token_type": "Bearer", "expires_in": 600,
-            "refresh_token": "rt-1", "session_expires_at": "2030-01-01T08:00:00Z"
+            "refresh_token": refresh, "session_expires_at": "2030-01-01T08:00:00Z"
         }))
 }
 
@@ -101,7 +108,12 @@ async fn token(f: Shared, req: HttpRequest, form: Form) -> HttpResponse {
                 oauth_error("invalid_grant")
             }
         }
-        "refresh_token" if g.refresh.contains(&field("refresh_token")) => issue(&mut g),
+        "refresh_token" if g.refresh.contains(&field("refresh_token")) => {
+            if g.rotate {
+                g.refresh.remove(&field("refresh_token"));
+            }
+            issue(&mut g)
+        }
         "refresh_token" => oauth_error("invalid_grant"),
         _ => oauth_error("unsupported_grant_type"),
     }
@@ -305,6 +317,19 @@ async fn device_login_then_credentials_from_the_local_copy_then_a_quiet_refresh(
     let who = whoami::roles(&env, &client, &clock).await.unwrap();
     assert_eq!(who.subject, SUBJECT);
     assert_eq!(who.roles[0].alias.as_deref(), Some("dev"));
+
+    // profiles --write from the same answer.
+    let list = profiles::profiles("corp-", &who.roles);
+    let block = profiles::render_block(client.broker(), "/opt/fed broker/fedbroker", &list);
+    profiles::write_block(&env.aws_config_file, client.broker(), &block).unwrap();
+    let text = std::fs::read_to_string(&env.aws_config_file).unwrap();
+    let expected = format!(
+        "[profile corp-dev]\ncredential_process = \"/opt/fed broker/fedbroker\" credentials \
+         --broker {} --role {ROLE}\nregion = eu-west-1\n",
+        client.broker()
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.starts_with(&format!("# BEGIN fedbroker {}\n", client.broker())));
 }
 
 #[actix_web::test]
@@ -376,6 +401,7 @@ async fn loopback_login_with_pkce_and_state() {
     let env = env(&dir);
     let clock = clock();
     let (client, fake) = fake_broker(Fake::default()).await;
+    device_login(&env, &client, &clock).await.unwrap();
     // The "browser": follows the authorize URL and its redirect to the loopback listener.
     let show = |url: &str| {
         let url = url.to_string();
@@ -389,7 +415,36 @@ async fn loopback_login_with_pkce_and_state() {
     assert_eq!(stored.subject.as_deref(), Some(SUBJECT));
     let (_, redirect) = fake.lock().unwrap().authorize.clone().unwrap();
     assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"));
-    assert_eq!(fake.lock().unwrap().issued, 1);
+    assert_eq!(fake.lock().unwrap().issued, 2);
+    assert_eq!(
+        fake.lock().unwrap().revoked,
+        1,
+        "the previous session was ended"
+    );
+}
+
+#[actix_web::test]
+async fn a_refresh_token_rotated_by_another_process_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let clock = clock();
+    let (client, _fake) = fake_broker(Fake {
+        rotate: true,
+        ..Fake::default()
+    })
+    .await;
+    device_login(&env, &client, &clock).await.unwrap();
+    let stale = session::load(&env, client.broker()).unwrap().unwrap();
+    // Another process refreshes first (rotating the refresh token) and stores its session.
+    let theirs = session::refresh(&env, &client, &clock, stale.clone())
+        .await
+        .unwrap();
+    // This one, still holding the old session, is refused, then finds the newer session.
+    let mine = session::refresh(&env, &client, &clock, stale)
+        .await
+        .unwrap();
+    assert_eq!(mine, theirs);
+    assert!(session::load(&env, client.broker()).unwrap().is_some());
 }
 
 #[actix_web::test]

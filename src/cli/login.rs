@@ -102,9 +102,14 @@ async fn finish(
             stored.session_expires_at = stored.session_expires_at.min(end);
         }
     }
-    // A new sign-in replaces the old session and whatever was cached under it.
+    // A new sign-in replaces the old session (ended at the broker, best effort) and whatever was
+    // cached under it.
+    let previous = session::load(env, broker).ok().flatten();
     crate::cli::credentials::CredentialCache::forget_broker(env, broker)?;
     session::save(env, broker, stored.clone())?;
+    if let Some(old) = previous.and_then(|p| p.refresh_token) {
+        let _ = client.revoke(&old).await;
+    }
     Ok(stored)
 }
 

@@ -7,7 +7,8 @@
 //! triggers one refresh and one retry, no more; when the broker refuses the session (401
 //! `cli_session_invalid` after the retry, or `invalid_grant` on refresh) the local entry and the
 //! broker's cached credentials are deleted and the caller gets [`SessionError::Ended`], shown as
-//! one line telling the person to run `fedbroker login --broker URL`.
+//! one line telling the person to run `fedbroker login --broker URL` (unless another process
+//! rotated the refresh token meanwhile, see [`refresh`]).
 
 use crate::cli::broker_client::{BrokerClient, BrokerUrl, ClientError, TokenAnswer};
 use crate::cli::credentials::CredentialCache;
@@ -18,6 +19,9 @@ use std::future::Future;
 
 /// An access token is refreshed this long before its end (clock skew, request time).
 pub const ACCESS_SKEW: Duration = Duration::seconds(60);
+/// How many times, and how far apart, the session file is read again after a refused refresh.
+pub const ROTATION_CHECKS: u32 = 3;
+pub const ROTATION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Access token lifetime assumed when the token answer names none.
 const DEFAULT_ACCESS_LIFETIME: Duration = Duration::seconds(300);
 
@@ -119,6 +123,20 @@ pub async fn access_token(
     if !force && now < session.access_expires_at - ACCESS_SKEW {
         return Ok(session.access_token);
     }
+    refresh(env, client, clock, session).await
+}
+
+/// Refresh `session` (as read from the file) and store the answer. When the broker refuses the
+/// refresh token, another `fedbroker` process (a parallel `aws` call) may have rotated it a moment
+/// ago: the file is read again, [`ROTATION_CHECKS`] times [`ROTATION_WAIT`] apart, and a newer
+/// session found there is used instead of ending this one.
+pub async fn refresh(
+    env: &Env,
+    client: &BrokerClient,
+    clock: &dyn Clock,
+    session: StoredSession,
+) -> Result<Token, SessionError> {
+    let broker = client.broker();
     let Some(refresh) = session.refresh_token.clone() else {
         forget(env, broker)?;
         return Err(SessionError::Ended);
@@ -131,6 +149,18 @@ pub async fn access_token(
             Ok(token)
         }
         Err(e) if e.oauth_code() == Some("invalid_grant") || e == ClientError::SessionInvalid => {
+            for attempt in 0..ROTATION_CHECKS {
+                if attempt > 0 {
+                    tokio::time::sleep(ROTATION_WAIT).await;
+                }
+                if let Some(stored) = load(env, broker)? {
+                    if stored.refresh_token != session.refresh_token
+                        || stored.access_token != session.access_token
+                    {
+                        return Ok(stored.access_token);
+                    }
+                }
+            }
             forget(env, broker)?;
             Err(SessionError::Ended)
         }

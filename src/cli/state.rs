@@ -62,8 +62,14 @@ impl Env {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".config")))?;
+        // Like the AWS CLI, a leading `~/` in AWS_CONFIG_FILE is the home directory.
         let aws_config_file = non_empty("AWS_CONFIG_FILE")
-            .map(PathBuf::from)
+            .map(
+                |v| match (v.to_str().and_then(|s| s.strip_prefix("~/")), &home) {
+                    (Some(rest), Some(h)) => h.join(rest),
+                    _ => PathBuf::from(v),
+                },
+            )
             .or_else(|| home.as_ref().map(|h| h.join(".aws").join("config")))?;
         Some(Self {
             state_dir: config_home.join("fedbroker"),
