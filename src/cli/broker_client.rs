@@ -397,12 +397,21 @@ async fn api_error(rsp: reqwest::Response) -> ClientError {
     }
 }
 
-/// A non-2xx answer: 401 is an ended session; otherwise the broker's `{"error":{…}}` when present.
+/// Error codes of a 401 that mean "this CLI session is not (or no longer) accepted".
+const SESSION_INVALID_CODES: [&str; 2] = ["cli_session_invalid", "invalid_token"];
+
+/// A non-2xx answer: a 401 `cli_session_invalid` (or a 401 without the broker's error body) is an
+/// ended session; otherwise the broker's `{"error":{…}}` when present. Another 401 (say, a
+/// pass-through grant whose assertion has expired) is reported as it is and keeps the session.
 fn classify_api_error(status: u16, body: &[u8]) -> ClientError {
+    let parsed = serde_json::from_slice::<ApiError>(body);
     if status == 401 {
-        return ClientError::SessionInvalid;
+        match &parsed {
+            Ok(e) if !SESSION_INVALID_CODES.contains(&e.error.code.as_str()) => {}
+            _ => return ClientError::SessionInvalid,
+        }
     }
-    match serde_json::from_slice::<ApiError>(body) {
+    match parsed {
         Ok(e) => ClientError::Api {
             status,
             code: e.error.code,
@@ -464,6 +473,18 @@ mod tests {
                 br#"{"error":{"code":"cli_session_invalid","message":"m"}}"#
             ),
             ClientError::SessionInvalid
+        );
+        assert_eq!(classify_api_error(401, b""), ClientError::SessionInvalid);
+        assert_eq!(
+            classify_api_error(
+                401,
+                br#"{"error":{"code":"assertion_expired","message":"m"}}"#
+            ),
+            ClientError::Api {
+                status: 401,
+                code: "assertion_expired".into(),
+                message: "m".into()
+            }
         );
         assert_eq!(
             classify_api_error(

@@ -424,6 +424,32 @@ async fn loopback_login_with_pkce_and_state() {
 }
 
 #[actix_web::test]
+async fn a_callback_with_another_state_stops_the_loopback_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let (client, fake) = fake_broker(Fake::default()).await;
+    // Something other than this sign-in's browser reaches the listener first.
+    let show = |url: &str| {
+        let url = url::Url::parse(url).unwrap();
+        let redirect = url
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .unwrap()
+            .1
+            .into_owned();
+        actix_web::rt::spawn(async move {
+            let _ = reqwest::get(format!("{redirect}?code=the-code&state=forged")).await;
+        });
+    };
+    let e = login::loopback(&env, &client, &clock(), show, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(e.contains("does not match this sign-in"), "{e}");
+    assert!(requests(&fake).is_empty(), "no code was redeemed");
+    assert!(!env.sessions_file().exists());
+}
+
+#[actix_web::test]
 async fn a_refresh_token_rotated_by_another_process_is_picked_up() {
     let dir = tempfile::tempdir().unwrap();
     let env = env(&dir);
