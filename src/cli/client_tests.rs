@@ -23,6 +23,8 @@ struct Fake {
     /// Device-code polls answered so far.
     polls: u32,
     deny: bool,
+    /// The device code is never approved, and lives one interval.
+    never_approved: bool,
     /// Each refresh answers a new refresh token and retires the old one.
     rotate: bool,
     access: HashSet<String>,
@@ -65,7 +67,7 @@ fn log<'a>(f: &'a Shared, req: &HttpRequest) -> std::sync::MutexGuard<'a, Fake> 
 }
 
 async fn device_authorization(f: Shared, req: HttpRequest, form: Form) -> HttpResponse {
-    let _g = log(&f, &req);
+    let g = log(&f, &req);
     assert_eq!(
         form.get("client_id").map(String::as_str),
         Some("fedbroker-cli")
@@ -74,7 +76,7 @@ async fn device_authorization(f: Shared, req: HttpRequest, form: Form) -> HttpRe
         "device_code": "dc-secret", "user_code": "BCDF-GHJK",
         "verification_uri": "https://b.example/device",
         "verification_uri_complete": "https://b.example/device?user_code=BCDF-GHJK",
-        "expires_in": 600, "interval": 1
+        "expires_in": if g.never_approved { 20 } else { 600 }, "interval": 1
     }))
 }
 
@@ -89,6 +91,9 @@ async fn token(f: Shared, req: HttpRequest, form: Form) -> HttpResponse {
         "urn:ietf:params:oauth:grant-type:device_code" => {
             assert_eq!(field("device_code"), "dc-secret");
             g.polls += 1;
+            if g.never_approved {
+                return oauth_error("authorization_pending");
+            }
             match g.polls {
                 1 => oauth_error("authorization_pending"),
                 2 => oauth_error("slow_down"),
@@ -392,6 +397,25 @@ async fn a_denied_device_code_stores_nothing() {
     .await;
     let e = device_login(&env, &client, &clock()).await.unwrap_err();
     assert!(e.contains("denied"), "{e}");
+    assert!(!env.sessions_file().exists());
+}
+
+#[actix_web::test]
+async fn a_device_code_never_approved_ends_when_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let (client, fake) = fake_broker(Fake {
+        never_approved: true,
+        ..Fake::default()
+    })
+    .await;
+    let e = device_login(&env, &client, &clock()).await.unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+    let polls = fake.lock().unwrap().polls;
+    assert!(
+        (1..=3).contains(&polls),
+        "one poll per interval until expiry: {polls}"
+    );
     assert!(!env.sessions_file().exists());
 }
 

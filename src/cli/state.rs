@@ -123,12 +123,21 @@ pub fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<
     }
 }
 
-/// Write a JSON state file atomically, mode 0600, creating its directory (mode 0700).
+/// Write a JSON state file atomically, mode 0600, in its directory (created, or narrowed, to 0700).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
     bytes.push(b'\n');
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir)?;
+        // The state directory is this program's own: an existing one open to others is closed.
+        let mode = fs::metadata(dir)
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
+        }
     }
     write_atomic(path, &bytes, 0o600)
 }
@@ -208,6 +217,10 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("sessions.json")]);
+        // A state directory left open to others is closed on the next write.
+        fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+        write_json(&path, &s).unwrap();
+        assert_eq!(mode(&dir), 0o700);
     }
 
     #[test]
