@@ -5,7 +5,8 @@
 //! `slow_down` adds 5 seconds for the rest of the flow (RFC 8628 §3.5); a transport failure backs
 //! off (the interval doubles, up to a minute) instead of hammering the broker; `access_denied`,
 //! `expired_token` and `invalid_grant` end the flow with a sentence for the person; the whole flow
-//! stops when the code's `expires_in` has passed. The device code is a [`Token`], never printed.
+//! stops when the code's `expires_in` has passed. The device code is a
+//! [`crate::cli::state::Token`], never printed.
 
 use crate::cli::broker_client::{
     BrokerClient, ClientError, DeviceAuthorization, TokenAnswer, DEVICE_GRANT,
