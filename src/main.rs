@@ -1,4 +1,5 @@
-//! `fedbroker` command line: `serve`, `check-config`, `thumbprint`, `saml-check` (its code lives in
+//! `fedbroker` command line: `serve`, `check-config`, `thumbprint`, `saml-check`, and the sign-in
+//! verbs `login`, `credentials`, `profiles`, `console`, `logout`, `whoami` (their code lives in
 //! `fedbroker::cli`). (`anyhow` lives here only.)
 #![warn(clippy::disallowed_methods)]
 #![warn(clippy::allow_attributes_without_reason)]
@@ -77,6 +78,19 @@ enum Command {
         /// File holding the SAMLResponse (base64, or the raw XML), or `-` for stdin.
         response: String,
     },
+    /// Sign in to a broker from this terminal: a browser on this machine, or --device for a code
+    /// to approve in any browser. Stores the session under $XDG_CONFIG_HOME/fedbroker/.
+    Login(fedbroker::cli::commands::LoginArgs),
+    /// Print credential_process JSON for a role (cached locally until shortly before expiry).
+    Credentials(fedbroker::cli::commands::CredentialsArgs),
+    /// Print (or --write into the AWS config file) one profile per role of the broker.
+    Profiles(fedbroker::cli::commands::ProfilesArgs),
+    /// Open the AWS console for a role (or --print its sign-in URL).
+    Console(fedbroker::cli::commands::ConsoleArgs),
+    /// End the session at the broker and forget it (and its cached credentials) here.
+    Logout(fedbroker::cli::commands::BrokerArg),
+    /// Show the broker, the signed-in subject, the session's end and the roles.
+    Whoami(fedbroker::cli::commands::BrokerArg),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +113,12 @@ fn main() -> ExitCode {
                 response,
             },
         )),
+        Command::Login(a) => fedbroker::cli::commands::login(a),
+        Command::Credentials(a) => fedbroker::cli::commands::credentials(a),
+        Command::Profiles(a) => fedbroker::cli::commands::profiles(a),
+        Command::Console(a) => fedbroker::cli::commands::console(a),
+        Command::Logout(a) => fedbroker::cli::commands::logout(a),
+        Command::Whoami(a) => fedbroker::cli::commands::whoami(a),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
