@@ -1,0 +1,110 @@
+//! What the authorization server did, as values the HTTP layer writes to the audit log: every
+//! device authorization, approval, denial, authorization code, token issue, refresh and logout
+//! is an [`OauthEvent`] returned by the [`super::Oauth`] call that did it.
+//!
+//! Invariants: an event holds no token, code or clear subject (the subject only as
+//! `identity::hash_subject`), and no user code (a short-lived secret until it is used).
+
+use crate::identity::VerifiedIdentity;
+use chrono::{DateTime, Utc};
+
+/// Which grant produced a CLI session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// RFC 8628 device authorization grant.
+    DeviceCode,
+    /// Authorization code with PKCE and a loopback redirect.
+    AuthorizationCode,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceCode => "device_code",
+            Self::AuthorizationCode => "authorization_code",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// `POST /oauth/device_authorization` issued a device code.
+    DeviceAuthorized,
+    /// A signed-in person approved a device code.
+    DeviceApproved,
+    /// A signed-in person denied a device code.
+    DeviceDenied,
+    /// A signed-in person approved a loopback sign-in: an authorization code went to the CLI.
+    CodeIssued,
+    /// An authorization code was presented again: the session it had produced was ended
+    /// (RFC 6749 §4.1.2).
+    CodeReplayed,
+    /// A CLI session was created and its first tokens issued.
+    TokenIssued,
+    /// A refresh token gave a new access token.
+    TokenRefreshed,
+    /// The CLI session was ended by its holder (`POST /oauth/revoke`).
+    LoggedOut,
+}
+
+impl EventKind {
+    /// The audit log's `event` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DeviceAuthorized => "oauth.device_authorized",
+            Self::DeviceApproved => "oauth.device_approved",
+            Self::DeviceDenied => "oauth.device_denied",
+            Self::CodeIssued => "oauth.code_issued",
+            Self::CodeReplayed => "oauth.code_replayed",
+            Self::TokenIssued => "oauth.token_issued",
+            Self::TokenRefreshed => "oauth.token_refreshed",
+            Self::LoggedOut => "oauth.logged_out",
+        }
+    }
+}
+
+/// One audit record's worth of facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OauthEvent {
+    pub kind: EventKind,
+    pub time: DateTime<Utc>,
+    pub grant: Option<Grant>,
+    /// Configured IdP/provider name of the identity, when one is involved.
+    pub provider: Option<String>,
+    /// `identity::hash_subject` of the identity, when one is involved.
+    pub subject_hash: Option<String>,
+    /// The address that asked for the device code (device events).
+    pub requester_ip: Option<String>,
+    /// The address of the signed-in person who approved or denied (device and code events).
+    pub approver_ip: Option<String>,
+    /// The CLI session's hard end (token events).
+    pub session_expires_at: Option<DateTime<Utc>>,
+}
+
+impl OauthEvent {
+    pub(crate) fn new(kind: EventKind, time: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            time,
+            grant: None,
+            provider: None,
+            subject_hash: None,
+            requester_ip: None,
+            approver_ip: None,
+            session_expires_at: None,
+        }
+    }
+
+    pub(crate) fn identity(mut self, identity: &VerifiedIdentity) -> Self {
+        self.provider = Some(identity.provider().to_owned());
+        self.subject_hash = Some(identity.subject_hash());
+        self
+    }
+
+    pub(crate) fn grant(mut self, grant: Grant) -> Self {
+        self.grant = Some(grant);
+        self
+    }
+}
