@@ -265,8 +265,21 @@ impl Oauth {
             DeviceDecision::Deny => (Decision::Denied, EventKind::DeviceDenied),
         };
         let ttl = record.pending.expires_at - now + EXPIRED_GRACE;
-        self.put_json(&decision_key(&record.device_key), &stored, ttl)
-            .await?;
+        if let Err(e) = self
+            .put_json(&decision_key(&record.device_key), &stored, ttl)
+            .await
+        {
+            // Give the code back so the person can try again once the store answers.
+            let _ = self
+                .put_pending_json(
+                    &record.pending.requester_ip,
+                    &user_code_key(&code),
+                    &record,
+                    record.pending.expires_at - now,
+                )
+                .await;
+            return Err(e.into());
+        }
         let mut event = OauthEvent::new(kind, now)
             .grant(Grant::DeviceCode)
             .identity(identity);

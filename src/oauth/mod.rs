@@ -19,6 +19,7 @@
 pub mod code;
 pub mod device;
 pub mod events;
+pub mod forms;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ pub mod user_code;
 pub use code::{AuthorizeError, AuthorizeRequest, LoopbackRedirect, ValidAuthorize};
 pub use device::{DeviceAuthorization, DeviceDecision, LookupError, PendingDevice};
 pub use events::{EventKind, Grant, OauthEvent};
+pub use forms::{bearer, CliSessionInvalid};
 pub use session::{browser_signed_in_at, CliSession, TokenSet};
 
 use crate::cache::CacheError;

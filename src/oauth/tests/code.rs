@@ -82,7 +82,7 @@ async fn loopback_sign_in_gives_a_session() {
 
 #[tokio::test]
 async fn non_loopback_redirect_uri_is_refused_and_never_redirected_to() {
-    let h = stores().await.remove(0);
+    let h = memory().await;
     let challenge = s256(VERIFIER);
     for bad in [
         "https://127.0.0.1:49152/callback",
@@ -141,7 +141,7 @@ fn redirected_error(e: AuthorizeError) -> (String, &'static str) {
 
 #[tokio::test]
 async fn plain_method_missing_method_bad_challenge_and_missing_state_are_refused() {
-    let h = stores().await.remove(0);
+    let h = memory().await;
     let challenge = s256(VERIFIER);
     let base = request(REDIRECT, &challenge);
     let plain = AuthorizeRequest {
@@ -330,7 +330,7 @@ async fn expired_code_is_invalid_grant() {
 
 #[tokio::test]
 async fn unknown_client_is_refused_at_the_token_endpoint() {
-    let h = stores().await.remove(0);
+    let h = memory().await;
     let code = code_for(&h, REDIRECT).await;
     let e = h
         .oauth

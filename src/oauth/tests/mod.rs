@@ -90,6 +90,18 @@ pub(super) async fn stores_with(settings: OauthSettings) -> Vec<Harness> {
     out
 }
 
+/// The in-process store alone (tests of shapes rather than of storage).
+pub(super) async fn memory() -> Harness {
+    let clock = Arc::new(FixedClock::new(t0()));
+    let kv: Arc<dyn BrowserKv> = Arc::new(MemoryKv::new(clock.clone()));
+    Harness {
+        name: "memory",
+        oauth: Arc::new(Oauth::new(clock.clone(), kv, OauthSettings::default())),
+        clock,
+        cleanup: None,
+    }
+}
+
 pub(super) async fn stores() -> Vec<Harness> {
     stores_with(OauthSettings::default()).await
 }

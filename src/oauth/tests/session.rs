@@ -229,7 +229,7 @@ async fn tokens_are_never_in_debug_output_nor_store_keys() {
 
 #[tokio::test]
 async fn refresh_needs_the_cli_client_and_a_token() {
-    let h = stores().await.remove(0);
+    let h = memory().await;
     let t = sign_in(&h, &alice()).await;
     let e = h
         .oauth
