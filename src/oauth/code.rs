@@ -247,6 +247,26 @@ impl Oauth {
         Ok((code, location, event))
     }
 
+    /// The signed-in person denied `req`: the 302 target telling the CLI
+    /// (`redirect_uri?error=access_denied&state=…`) and the event.
+    pub fn deny_code(
+        &self,
+        req: &ValidAuthorize,
+        identity: &VerifiedIdentity,
+        approver_ip: &str,
+    ) -> (String, OauthEvent) {
+        let location = req.redirect_uri.with_query(&[
+            ("error", "access_denied"),
+            ("error_description", "the person denied the sign-in"),
+            ("state", req.state.as_str()),
+        ]);
+        let mut event = OauthEvent::new(EventKind::CodeDenied, self.clock.now())
+            .grant(Grant::AuthorizationCode)
+            .identity(identity);
+        event.approver_ip = Some(approver_ip.to_owned());
+        (location, event)
+    }
+
     /// `POST /oauth/token` with `grant_type=authorization_code`.
     pub async fn exchange_code(
         &self,

@@ -38,6 +38,8 @@ pub enum EventKind {
     DeviceDenied,
     /// A signed-in person approved a loopback sign-in: an authorization code went to the CLI.
     CodeIssued,
+    /// A signed-in person denied a loopback sign-in.
+    CodeDenied,
     /// An authorization code was presented again: the session it had produced was ended
     /// (RFC 6749 §4.1.2).
     CodeReplayed,
@@ -57,6 +59,7 @@ impl EventKind {
             Self::DeviceApproved => "oauth.device_approved",
             Self::DeviceDenied => "oauth.device_denied",
             Self::CodeIssued => "oauth.code_issued",
+            Self::CodeDenied => "oauth.code_denied",
             Self::CodeReplayed => "oauth.code_replayed",
             Self::TokenIssued => "oauth.token_issued",
             Self::TokenRefreshed => "oauth.token_refreshed",

@@ -20,6 +20,7 @@ pub mod code;
 pub mod device;
 pub mod events;
 pub mod forms;
+pub mod pages;
 pub mod session;
 #[cfg(test)]
 mod tests;

@@ -316,6 +316,20 @@ async fn racing_exchanges_of_one_code_issue_at_most_one_session() {
 }
 
 #[tokio::test]
+async fn a_denied_loopback_sign_in_tells_the_cli_and_issues_no_code() {
+    let h = memory().await;
+    let challenge = s256(VERIFIER);
+    let valid = h
+        .oauth
+        .validate_authorize(&request(REDIRECT, &challenge))
+        .unwrap();
+    let (location, event) = h.oauth.deny_code(&valid, &alice(), "127.0.0.1");
+    assert_eq!(event.kind, EventKind::CodeDenied);
+    assert!(location.starts_with(&format!("{REDIRECT}?error=access_denied&")));
+    assert!(location.ends_with("&state=st4te") && !location.contains("code="));
+}
+
+#[tokio::test]
 async fn expired_code_is_invalid_grant() {
     for h in stores().await {
         let code = code_for(&h, REDIRECT).await;
