@@ -128,6 +128,53 @@ impl OauthEvent {
     }
 }
 
+/// The fields of every `oauth.*` audit record after `time` and `event`, in the shape of
+/// `audit::schema` (for its `EVENTS` table: one entry per [`EventKind::name`]).
+pub const SCHEMA_FIELDS: &[crate::audit::schema::Field] = {
+    use crate::audit::schema::Type::StrOrNull;
+    &[
+        ("grant", StrOrNull, "`device_code` or `authorization_code`"),
+        (
+            "provider",
+            StrOrNull,
+            "configured IdP or OIDC provider name of the person",
+        ),
+        (
+            "subject_hash",
+            StrOrNull,
+            "16 hex: SHA-256 of issuer, NUL, subject",
+        ),
+        (
+            "requester_ip",
+            StrOrNull,
+            "device grant: the address that asked for the device code; **may be personal data**",
+        ),
+        (
+            "approver_ip",
+            StrOrNull,
+            "the address of the signed-in person who approved or denied; **may be personal data**",
+        ),
+        (
+            "session_expires_at",
+            StrOrNull,
+            "RFC 3339: the CLI session's hard end (token and logout events)",
+        ),
+    ]
+};
+
+/// Every kind, for the schema table.
+pub const ALL_KINDS: &[EventKind] = &[
+    EventKind::DeviceAuthorized,
+    EventKind::DeviceApproved,
+    EventKind::DeviceDenied,
+    EventKind::CodeIssued,
+    EventKind::CodeDenied,
+    EventKind::CodeReplayed,
+    EventKind::TokenIssued,
+    EventKind::TokenRefreshed,
+    EventKind::LoggedOut,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +190,15 @@ mod tests {
         assert_eq!(r["session_expires_at"], "2026-03-01T09:00:00Z");
         assert_eq!(r.as_object().unwrap().len(), 8);
         assert!(r["subject_hash"].is_null() && r["approver_ip"].is_null());
+        let names: Vec<&str> = r
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !["time", "event"].contains(k))
+            .collect();
+        let mut schema: Vec<&str> = SCHEMA_FIELDS.iter().map(|f| f.0).collect();
+        schema.sort_unstable();
+        assert_eq!(names, schema, "the record and its schema fields agree");
     }
 }
