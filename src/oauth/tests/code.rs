@@ -291,7 +291,7 @@ async fn code_reuse_is_invalid_grant_and_ends_the_session_it_gave() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_exchanges_of_one_code_issue_at_most_one_session() {
     for h in stores().await {
         let code = code_for(&h, REDIRECT).await;
@@ -352,5 +352,37 @@ async fn unknown_client_is_refused_at_the_token_endpoint() {
         .await
         .unwrap_err();
     assert_eq!(e.error(), "invalid_client");
+    h.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_issued_on_one_replica_is_exchanged_once_across_replicas() {
+    let (h, other) = replicas().await;
+    let code = code_for(&h, REDIRECT).await;
+    let racers = (0..8).map(|i| {
+        let oauth = if i % 2 == 0 {
+            h.oauth.clone()
+        } else {
+            other.clone()
+        };
+        let code = code.clone();
+        tokio::spawn(async move {
+            oauth
+                .exchange_code(Some(&code), Some(REDIRECT), Some(VERIFIER), CLI)
+                .await
+                .ok()
+        })
+    });
+    let won: Vec<_> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(won.len(), 1);
+    // The session serves on both replicas; a logout on one ends it on the other.
+    let access = won[0].access_token.expose_secret();
+    assert!(other.authenticate(access).await.unwrap().is_some());
+    other.logout(access).await.unwrap();
+    assert!(h.oauth.authenticate(access).await.unwrap().is_none());
     h.done().await;
 }

@@ -94,7 +94,7 @@ async fn second_poll_after_success_is_invalid_grant() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_polls_after_an_approval_issue_exactly_one_session() {
     for h in stores().await {
         let d = start(&h).await;
@@ -147,7 +147,7 @@ async fn denied_code_is_access_denied_and_never_a_token() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_code_is_decided_once_even_by_racing_approvals() {
     for h in stores().await {
         let d = start(&h).await;
@@ -336,4 +336,66 @@ async fn device_code_is_never_in_debug_output_nor_a_store_key() {
         assert!(h.oauth.kv.get(&hashed).await.unwrap().is_some());
         h.done().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_the_grant_approve_once_issue_once_and_keep_the_approval() {
+    let (h, other) = replicas().await;
+    let d = start(&h).await;
+    let code = d.device_code.expose_secret().to_owned();
+    // The page on the other replica shows the request.
+    let shown = other
+        .device_lookup(&d.user_code, APPROVER, None)
+        .await
+        .unwrap();
+    assert_eq!(shown.requester_ip, REQUESTER);
+    // Polls on both replicas racing one approval on the other: approved once, issued once,
+    // and the approval is not lost to the polls.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let oauth = if i % 2 == 0 {
+            h.oauth.clone()
+        } else {
+            other.clone()
+        };
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            oauth.device_poll(Some(&code), CLI).await.is_ok()
+        }));
+    }
+    let approvers = (0..4).map(|i| {
+        let oauth = if i % 2 == 0 {
+            h.oauth.clone()
+        } else {
+            other.clone()
+        };
+        let user_code = d.user_code.clone();
+        let now = h.now();
+        tokio::spawn(async move {
+            oauth
+                .device_decide(&user_code, DeviceDecision::Approve, &alice(), now, APPROVER)
+                .await
+                .is_ok()
+        })
+    });
+    let approved = futures_util::future::join_all(approvers)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(approved, 1, "approved once");
+    let mut issued = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    // If every poll ran before the approval landed, the next poll collects it.
+    h.advance(TimeDelta::seconds(30));
+    for oauth in [&h.oauth, &other] {
+        if oauth.device_poll(Some(&code), CLI).await.is_ok() {
+            issued += 1;
+        }
+    }
+    assert_eq!(issued, 1, "issued once, and the approval was not lost");
+    h.done().await;
 }

@@ -90,6 +90,37 @@ pub(super) async fn stores_with(settings: OauthSettings) -> Vec<Harness> {
     out
 }
 
+/// Two replicas over one Redis (same prefix and keys, one clock): what one writes, the other
+/// reads; delete with [`Harness::done`] on the first.
+pub(super) async fn replicas() -> (Harness, Arc<Oauth>) {
+    const KEY_SPEC: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let clock = Arc::new(FixedClock::new(t0()));
+    let prefix = format!("fedbroker-oauth-test-{}:", uuid::Uuid::new_v4().simple());
+    let url = redis_url();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let keyring = Keyring::from_specs([KEY_SPEC]).unwrap();
+        let kv = RedisKv::connect(&url, &prefix, keyring)
+            .await
+            .unwrap_or_else(|e| panic!("Redis at {url} (FEDBROKER_TEST_REDIS_URL): {e}"));
+        let kv: Arc<dyn BrowserKv> = Arc::new(kv);
+        replicas.push(Arc::new(Oauth::new(
+            clock.clone(),
+            kv,
+            OauthSettings::default(),
+        )));
+    }
+    let second = replicas.pop().unwrap();
+    let first = replicas.pop().unwrap();
+    let h = Harness {
+        name: "redis replicas",
+        oauth: first,
+        clock,
+        cleanup: Some((url, prefix)),
+    };
+    (h, second)
+}
+
 /// The in-process store alone (tests of shapes rather than of storage).
 pub(super) async fn memory() -> Harness {
     let clock = Arc::new(FixedClock::new(t0()));

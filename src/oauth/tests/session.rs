@@ -170,7 +170,7 @@ async fn token_after_revoke_is_refused_and_a_later_sign_in_works() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_refreshes_all_succeed() {
     for h in stores().await {
         let t = sign_in(&h, &alice()).await;
@@ -246,5 +246,21 @@ async fn refresh_needs_the_cli_client_and_a_token() {
         .await
         .unwrap_err();
     assert_eq!(e.error(), "invalid_grant");
+    h.done().await;
+}
+
+#[tokio::test]
+async fn a_revocation_through_one_replica_ends_the_session_on_the_other() {
+    let (h, other) = replicas().await;
+    let t = sign_in(&h, &alice()).await;
+    assert!(other
+        .authenticate(t.access_token.expose_secret())
+        .await
+        .unwrap()
+        .is_some());
+    h.advance(TimeDelta::seconds(1));
+    other.revoke_subject("alice@example.com").await.unwrap();
+    assert!(!live(&h, &t).await);
+    assert_eq!(refresh(&h, &t).await.unwrap_err().error(), "invalid_grant");
     h.done().await;
 }
