@@ -132,6 +132,49 @@ pub fn device_authorization_body(d: &DeviceAuthorization, public_url: &str) -> V
     })
 }
 
+/// One role of `GET /v1/roles` (from the picker's role list: `Exchange::picker_for`).
+#[derive(Clone, Copy, Debug)]
+pub struct RoleEntry<'a> {
+    pub role_arn: &'a str,
+    pub alias: Option<&'a str>,
+    /// `StsMode::as_str`: `pass-through`, `assume-role` or `issuer`.
+    pub mode: &'a str,
+}
+
+/// The answer of `GET /v1/roles` for a CLI session: subject, the session's end, and each role
+/// with its account and name (what `fedbroker profiles` names profiles from) and the region.
+pub fn roles_body<'a>(
+    session: &super::CliSession,
+    roles: impl IntoIterator<Item = RoleEntry<'a>>,
+    region: Option<&str>,
+) -> Value {
+    let roles: Vec<Value> = roles
+        .into_iter()
+        .map(|r| {
+            let mut v = json!({
+                "role_arn": r.role_arn,
+                "account_id": r.role_arn.split(':').nth(4).unwrap_or_default(),
+                "role_name": r.role_arn.rsplit('/').next().unwrap_or_default(),
+                "mode": r.mode,
+            });
+            if let Some(a) = r.alias {
+                v["alias"] = json!(a);
+            }
+            if let Some(region) = region {
+                v["region"] = json!(region);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "subject": session.identity.subject(),
+        "session_expires_at": session
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "roles": roles,
+    })
+}
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750
 /// §2.1); `None` for any other header.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
@@ -194,6 +237,37 @@ mod tests {
             error_body(&TokenError::AuthorizationPending)["error"],
             "authorization_pending"
         );
+    }
+
+    #[test]
+    fn the_roles_answer_names_account_role_alias_and_region() {
+        let session = super::super::CliSession {
+            identity: std::sync::Arc::new(super::super::tests::alice()),
+            signed_in_at: super::super::tests::t0(),
+            expires_at: super::super::tests::t0() + chrono::TimeDelta::hours(12),
+            grant: super::super::Grant::DeviceCode,
+        };
+        let roles = [
+            RoleEntry {
+                role_arn: "arn:aws:iam::111122223333:role/team/Dev",
+                alias: Some("dev"),
+                mode: "assume-role",
+            },
+            RoleEntry {
+                role_arn: "arn:aws:iam::444455556666:role/Ops",
+                alias: None,
+                mode: "pass-through",
+            },
+        ];
+        let body = roles_body(&session, roles, Some("eu-west-1"));
+        assert_eq!(body["subject"], "alice@example.com");
+        assert_eq!(body["session_expires_at"], "2026-03-01T21:00:00Z");
+        assert_eq!(body["roles"][0]["account_id"], "111122223333");
+        assert_eq!(body["roles"][0]["role_name"], "Dev");
+        assert_eq!(body["roles"][0]["alias"], "dev");
+        assert_eq!(body["roles"][0]["region"], "eu-west-1");
+        assert!(body["roles"][1].get("alias").is_none());
+        assert_eq!(body["roles"][1]["mode"], "pass-through");
     }
 
     #[tokio::test]
