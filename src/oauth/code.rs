@@ -217,14 +217,15 @@ impl Oauth {
     }
 
     /// The signed-in person approved `req`: a new code bound to `identity`, the redirect URI
-    /// and the challenge; returns the 302 target (`redirect_uri?code=…&state=…`) and the event.
+    /// and the challenge; returns the code, the 302 target (`redirect_uri?code=…&state=…`,
+    /// secret too: it carries the code) and the event.
     pub async fn issue_code(
         &self,
         req: &ValidAuthorize,
         identity: &VerifiedIdentity,
         signed_in_at: DateTime<Utc>,
         approver_ip: &str,
-    ) -> Result<(SecretString, String, OauthEvent), CacheError> {
+    ) -> Result<(SecretString, SecretString, OauthEvent), CacheError> {
         let now = self.clock.now();
         let code = new_secret();
         let record = CodeRecord {
@@ -244,7 +245,7 @@ impl Oauth {
             .grant(Grant::AuthorizationCode)
             .identity(identity);
         event.approver_ip = Some(approver_ip.to_owned());
-        Ok((code, location, event))
+        Ok((code, SecretString::from(location), event))
     }
 
     /// The signed-in person denied `req`: the 302 target telling the CLI

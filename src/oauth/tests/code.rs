@@ -33,7 +33,7 @@ async fn code_for(h: &Harness, redirect_uri: &str) -> String {
         .unwrap();
     assert_eq!(event.kind, EventKind::CodeIssued);
     assert_eq!(
-        location,
+        location.expose_secret(),
         format!("{redirect_uri}?code={}&state=st4te", code.expose_secret())
     );
     code.expose_secret().to_owned()
