@@ -1,8 +1,9 @@
 //! The broker as an OAuth 2.0 authorization server for its own command line (`fedbroker login`):
 //! the device authorization grant (RFC 8628, [`device`]), the authorization code grant with PKCE
 //! and a loopback redirect (RFC 7636 / RFC 8252, [`code`]), and the CLI sessions their tokens
-//! stand for ([`session`]). This module knows no HTTP types: handlers parse the forms, call
-//! [`Oauth`], answer what it returns and write the [`OauthEvent`] it hands back to the audit log.
+//! stand for ([`session`]). This module knows no HTTP types: handlers parse the forms
+//! ([`forms`]), call [`Oauth`], answer what it returns (JSON bodies in [`forms`], HTML bodies in
+//! [`pages`]) and write the [`OauthEvent`] it hands back to the audit log ([`events`]).
 //!
 //! Invariants:
 //! - every secret handed out (device code, authorization code, access and refresh tokens) is 32
