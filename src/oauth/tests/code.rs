@@ -378,11 +378,31 @@ async fn a_code_issued_on_one_replica_is_exchanged_once_across_replicas() {
         .into_iter()
         .filter_map(|r| r.unwrap())
         .collect();
+    // Exactly one exchange wins; a loser that came after it is a replay and may have ended
+    // the session already (RFC 6749 §4.1.2), so nothing more is asserted about it here.
     assert_eq!(won.len(), 1);
-    // The session serves on both replicas; a logout on one ends it on the other.
-    let access = won[0].access_token.expose_secret();
+
+    // Exchanged on one replica: the session serves on both; a logout on one ends it on both.
+    let code = code_for(&h, REDIRECT).await;
+    let t = exchange(&h, &code, REDIRECT, Some(VERIFIER)).await.unwrap();
+    let access = t.access_token.expose_secret();
     assert!(other.authenticate(access).await.unwrap().is_some());
     other.logout(access).await.unwrap();
     assert!(h.oauth.authenticate(access).await.unwrap().is_none());
+
+    // Replayed on the other replica: refused, and the session it gave is ended everywhere.
+    let code = code_for(&h, REDIRECT).await;
+    let t = exchange(&h, &code, REDIRECT, Some(VERIFIER)).await.unwrap();
+    let e = other
+        .exchange_code(Some(&code), Some(REDIRECT), Some(VERIFIER), CLI)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TokenError::CodeReplayed(_)), "{e:?}");
+    assert!(h
+        .oauth
+        .authenticate(t.access_token.expose_secret())
+        .await
+        .unwrap()
+        .is_none());
     h.done().await;
 }
