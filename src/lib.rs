@@ -25,6 +25,7 @@ pub mod identity;
 pub mod issuer;
 pub mod limits;
 pub mod mapping;
+pub mod oauth;
 pub mod oidc;
 pub mod redis_link;
 pub mod reload;
