@@ -296,7 +296,7 @@ impl Oauth {
             ));
         }
         if !verifier_ok(verifier)
-            || !crate::web::secrets_equal(&s256(verifier), &record.code_challenge)
+            || !crate::sign_in::secrets_equal(&s256(verifier), &record.code_challenge)
         {
             return Err(TokenError::InvalidGrant(
                 "code_verifier does not match the code_challenge",

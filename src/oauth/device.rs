@@ -23,7 +23,7 @@
 //! §3.5); user-code lookups are bounded per client address and per subject
 //! ([`super::OauthSettings::user_code_guesses_per_minute`]).
 //!
-//! [`BrowserKv::put_pending`]: crate::web::BrowserKv::put_pending
+//! [`BrowserKv::put_pending`]: crate::sign_in::BrowserKv::put_pending
 
 use super::events::{EventKind, Grant, OauthEvent};
 use super::session::{SignIn, TokenSet};
@@ -157,7 +157,7 @@ impl Oauth {
         let now = self.clock.now();
         let expires_at = now + DEVICE_CODE_TTL;
         let device_code = new_secret();
-        let hash = crate::web::token_hash(device_code.expose_secret());
+        let hash = crate::sign_in::token_hash(device_code.expose_secret());
         // A live user code is never reused (a clash among 20^8 codes is rare; try again).
         let mut code = user_code::generate();
         for _ in 0..4 {
@@ -299,7 +299,7 @@ impl Oauth {
         let device_code = device_code
             .filter(|c| !c.is_empty())
             .ok_or(TokenError::InvalidRequest("device_code is required"))?;
-        let hash = crate::web::token_hash(device_code);
+        let hash = crate::sign_in::token_hash(device_code);
         let record: DeviceRecord =
             self.get_json(&device_key(&hash))
                 .await?

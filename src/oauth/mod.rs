@@ -38,7 +38,7 @@ use crate::clock::SharedClock;
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorKind};
 use crate::limits::RateLimits;
-use crate::web::BrowserKv;
+use crate::sign_in::BrowserKv;
 use base64::Engine;
 use chrono::TimeDelta;
 pub use secrecy::SecretString;
@@ -175,7 +175,7 @@ pub fn new_secret() -> SecretString {
 
 /// The store key of a secret: `<space>:` + SHA-256 hex of it.
 pub(crate) fn secret_key(space: &str, secret: &str) -> String {
-    format!("oauth:{space}:{}", crate::web::token_hash(secret))
+    format!("oauth:{space}:{}", crate::sign_in::token_hash(secret))
 }
 
 /// Whether `client_id` is the broker's CLI.

@@ -1,5 +1,5 @@
 //! CLI sessions: what the tokens of `fedbroker login` stand for. A session holds the verified
-//! identity, like a browser session ([`crate::web::session`]), server-side in the browser state
+//! identity, like a browser session ([`crate::sign_in::session`]), server-side in the browser state
 //! store (sealed in Redis); the CLI holds an access token (short-lived) and a refresh token (as
 //! long as the session), both opaque, of which the store keeps only SHA-256 hashes.
 //!
@@ -22,7 +22,7 @@ use super::events::{EventKind, Grant, OauthEvent};
 use super::{check_client, new_secret, secret_key, Oauth, TokenError};
 use crate::cache::{CacheError, Label};
 use crate::identity::{StoredIdentity, VerifiedIdentity};
-use crate::web::BrowserSession;
+use crate::sign_in::BrowserSession;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -75,10 +75,10 @@ pub(crate) struct SignIn<'a> {
 }
 
 /// When a browser session's person signed in at the broker (its start: sessions last
-/// [`crate::web::SESSION_TTL`]); what the approval and authorize handlers pass as
+/// [`crate::sign_in::SESSION_TTL`]); what the approval and authorize handlers pass as
 /// `signed_in_at`.
 pub fn browser_signed_in_at(session: &BrowserSession) -> DateTime<Utc> {
-    session.expires_at - crate::web::SESSION_TTL
+    session.expires_at - crate::sign_in::SESSION_TTL
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -153,7 +153,7 @@ impl Oauth {
                 "the sign-in was revoked: sign in again",
             ));
         }
-        let id = crate::web::token_hash(new_secret().expose_secret());
+        let id = crate::sign_in::token_hash(new_secret().expose_secret());
         let record = SessionRecord {
             identity: StoredIdentity::from(s.identity),
             signed_in_at: s.signed_in_at,

@@ -332,7 +332,7 @@ async fn device_code_is_never_in_debug_output_nor_a_store_key() {
             .await
             .unwrap()
             .is_none());
-        let hashed = format!("oauth:dev:{}", crate::web::token_hash(&code));
+        let hashed = format!("oauth:dev:{}", crate::sign_in::token_hash(&code));
         assert!(h.oauth.kv.get(&hashed).await.unwrap().is_some());
         h.done().await;
     }

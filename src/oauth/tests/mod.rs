@@ -12,7 +12,7 @@ use super::{Oauth, OauthSettings};
 use crate::cache::Keyring;
 use crate::clock::{Clock, FixedClock};
 use crate::identity::{AwsClaims, OriginalCredential, Protocol, VerifiedIdentity};
-use crate::web::{BrowserKv, MemoryKv, RedisKv};
+use crate::sign_in::{BrowserKv, MemoryKv, RedisKv};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use std::sync::Arc;
 
