@@ -13,6 +13,7 @@
 //! the loopback HTTPS test issuer of `support/jwt_idp.rs`.
 
 use crate::support;
+use crate::support::fixtures::test_saml_idp;
 use crate::support::issuer as issuer_support;
 use crate::support::jwt_idp;
 
@@ -41,10 +42,7 @@ fn config(oidc_issuer: &str) -> String {
         r#"
 [server]
 public_url = "{PUBLIC}"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-[[oidc.providers]]
+{saml_idp}[[oidc.providers]]
 name = "ci"
 issuer = "{oidc_issuer}"
 audiences = ["sts.amazonaws.com"]
@@ -84,7 +82,8 @@ provider = "test-idp"
 [[rules.grants]]
 role_arn = "{STAFF}"
 mode = "assume-role"
-"#
+"#,
+        saml_idp = test_saml_idp!()
     )
 }
 

@@ -12,6 +12,7 @@
 //!   replica keeps a copy of Redis that would delay it).
 
 use crate::support::broker;
+use crate::support::fixtures::admin_token;
 use crate::support::oidc_idp;
 
 use broker::{spare_port, Broker, BrokerOptions};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 const CACHE_KEY: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A test-only admin token (`/v1/admin/revoke`).
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+const ADMIN_TOKEN: &str = admin_token!();
 
 fn broker_with(redis_url: &str, prefix: &str) -> Broker {
     let opts = BrokerOptions {

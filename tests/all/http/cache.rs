@@ -8,6 +8,7 @@
 //! hand to reach refresh windows.
 
 use crate::support;
+use crate::support::fixtures::{admin_server, admin_token, test_saml_idp};
 
 use actix_web::test::TestRequest;
 use chrono::{TimeDelta, Utc};
@@ -19,23 +20,14 @@ use support::http::send;
 use support::saml_idp::SamlResponseBuilder;
 
 const DEPLOYER: &str = "arn:aws:iam::111122223333:role/Deployer";
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+const ADMIN_TOKEN: &str = admin_token!();
 
-const PASS_THROUGH: &str = r#"
-[server]
-admin_token = "test-admin-token-0123456789abcdef0123456789"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-"#;
+const PASS_THROUGH: &str = concat!(admin_server!(), test_saml_idp!());
 
-const ASSUME_ROLE: &str = r#"
-[server]
-admin_token = "test-admin-token-0123456789abcdef0123456789"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-
+const ASSUME_ROLE: &str = concat!(
+    admin_server!(),
+    test_saml_idp!(),
+    r#"
 [[rules]]
 name = "deployers"
 [rules.match]
@@ -46,7 +38,8 @@ role_arn = "arn:aws:iam::111122223333:role/Deployer"
 mode = "assume-role"
 session_name = "{subject}"
 duration_seconds = 3600
-"#;
+"#
+);
 
 /// The per-test broker (see `support::app`) with this file's request helpers.
 impl TestApp {
@@ -266,13 +259,7 @@ async fn admin_revoke_without_or_with_a_wrong_token_is_refused() {
 
 #[actix_web::test]
 async fn admin_endpoints_are_disabled_without_a_configured_token() {
-    let s = test_app(
-        r#"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-"#,
-    );
+    let s = test_app(test_saml_idp!());
     let (status, body) = s
         .revoke(json!({ "subject": "alice@example.com" }), Some(ADMIN_TOKEN))
         .await;

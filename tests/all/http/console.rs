@@ -4,6 +4,7 @@
 //! reached neither STS nor the federation endpoint.
 
 use crate::support;
+use crate::support::fixtures::test_saml_idp;
 
 use actix_web::test::TestRequest;
 use chrono::TimeDelta;
@@ -34,10 +35,8 @@ fn setup(federation_endpoint: &str) -> Setup {
 public_url = "{ISSUER}"
 [aws]
 federation_endpoint = "{federation_endpoint}"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-"#
+{idp}"#,
+        idp = test_saml_idp!()
     )))
 }
 

@@ -6,6 +6,7 @@
 //! and explaining does not consume the assertion (a real exchange afterwards succeeds, via moto).
 
 use crate::support;
+use crate::support::fixtures::test_saml_idp;
 
 use actix_web::{test, web, App};
 use fedbroker::clock::{FixedClock, SharedClock};
@@ -25,11 +26,9 @@ const READ_ONLY: &str = "arn:aws:iam::111122223333:role/ReadOnly";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/Admin";
 const ATTR_SESSION_DURATION: &str = "https://aws.amazon.com/SAML/Attributes/SessionDuration";
 
-const RULES: &str = r#"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-
+const RULES: &str = concat!(
+    test_saml_idp!(),
+    r#"
 [[rules]]
 name = "engineers"
 [rules.match]
@@ -66,7 +65,8 @@ subject = { glob = "*@example.org" }
 role_arn = "arn:aws:iam::111122223333:role/Tagged"
 mode = "assume-role"
 tags = { Who = "{subject}" }
-"#;
+"#
+);
 
 struct Setup {
     state: AppState,

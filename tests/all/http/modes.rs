@@ -7,6 +7,7 @@
 //! wrapped in `support::recording_sts`.
 
 use crate::support;
+use crate::support::fixtures::test_saml_idp;
 use crate::support::issuer as issuer_support;
 
 use fedbroker::clock::{FixedClock, SharedClock};
@@ -25,11 +26,9 @@ use support::saml_idp::SamlResponseBuilder;
 const TAGGED: &str = "arn:aws:iam::111122223333:role/Tagged";
 const DEPLOYER: &str = "arn:aws:iam::111122223333:role/Deployer";
 
-const RULES: &str = r#"
-[[saml.idps]]
-name = "test-idp"
-metadata_file = "config/test-idp-metadata.xml"
-
+const RULES: &str = concat!(
+    test_saml_idp!(),
+    r#"
 [issuer]
 enabled = true
 issuer_url = "https://broker.example.com"
@@ -61,7 +60,8 @@ tags = { Team = "platform" }
 source_identity = "{subject}"
 external_id = "Example987"
 duration_seconds = 1800
-"#;
+"#
+);
 
 struct Setup {
     state: AppState,

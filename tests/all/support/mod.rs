@@ -5,7 +5,8 @@
 //! - JWTs from a test OIDC IdP (`jwt_idp`), the real test OIDC IdP (`oidc_idp`), issuer mode
 //!   (`issuer`), a TLS test PKI (`tls_pki`);
 //! - the in-process broker (`app`) and HTTP caller (`http`), the STS recorder (`recording_sts`),
-//!   the federation endpoint double (`federation`), the broker as a child process (`broker`);
+//!   the federation endpoint double (`federation`), the broker as a child process (`broker`),
+//!   the config fragments several tests share (`fixtures`);
 //! - credential-cache fixtures (`cache`), the Redis topologies and the Sentinel group
 //!   (`topology`), the one process-wide log capture (`logs`).
 #![allow(dead_code)]
@@ -15,6 +16,7 @@ pub mod broker;
 pub mod cache;
 pub mod encrypt;
 pub mod federation;
+pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod issuer;
