@@ -14,6 +14,7 @@
 
 use crate::support;
 use crate::support::fixtures::test_saml_idp;
+use crate::support::http::code;
 use crate::support::issuer as issuer_support;
 use crate::support::jwt_idp;
 
@@ -155,10 +156,6 @@ impl Setup {
     async fn web_identity(&self, body: Value) -> (u16, Value) {
         self.post("/v1/web-identity/credentials", body).await
     }
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
 }
 
 #[actix_web::test]

@@ -12,13 +12,11 @@
 //!   POST to `/saml/acs`), and the session it opens is served by both replicas.
 
 use crate::support::broker;
-use crate::support::saml_idp;
+use crate::support::harness::fresh;
 use crate::support::topology;
 
 use base64::Engine as _;
 use broker::{spare_port, Broker, BrokerOptions};
-use chrono::Utc;
-use saml_idp::SamlResponseBuilder;
 use serde_json::Value;
 use std::io::Read as _;
 use topology::Topology;
@@ -36,13 +34,6 @@ fn replicas(t: Topology) -> (Broker, Broker) {
     let first = Broker::start_on(opts(), port, &envs);
     let second = Broker::start_on(opts(), spare_port(), &envs);
     (first, second)
-}
-
-fn fresh() -> SamlResponseBuilder {
-    let mut b = SamlResponseBuilder::new(Utc::now());
-    b.response_id = format!("_r{}", uuid::Uuid::new_v4().simple());
-    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-    b
 }
 
 async fn exchange(broker: &Broker, saml: &str) -> (u16, Value) {

@@ -2,25 +2,18 @@
 //! `scripts/test.sh`), SAML Responses signed at test time by the test IdP key.
 
 use crate::support::broker;
+use crate::support::harness::fresh;
 use crate::support::saml_idp;
 
 use broker::{Broker, BrokerOptions};
 use chrono::Utc;
-use saml_idp::{SamlResponseBuilder, ATTR_ROLE};
+use saml_idp::ATTR_ROLE;
 use serde_json::Value;
 
 const ROLE_A: &str =
     "arn:aws:iam::111122223333:role/ReadOnly,arn:aws:iam::111122223333:saml-provider/TestIdp";
 const ROLE_B: &str =
     "arn:aws:iam::111122223333:role/Admin,arn:aws:iam::111122223333:saml-provider/TestIdp";
-
-/// A freshly signed response with unique IDs (each test's assertion is its own).
-fn fresh() -> SamlResponseBuilder {
-    let mut b = SamlResponseBuilder::new(Utc::now());
-    b.response_id = format!("_r{}", uuid::Uuid::new_v4().simple());
-    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
-    b
-}
 
 async fn post_form(
     broker: &Broker,

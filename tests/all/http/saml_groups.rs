@@ -8,6 +8,7 @@
 //! talking to moto, wrapped in `support::recording_sts`.
 
 use crate::support;
+use crate::support::http::code;
 
 use actix_web::test::TestRequest;
 use fedbroker::clock::{FixedClock, SharedClock};
@@ -99,10 +100,6 @@ fn groups_only(groups: &[&str]) -> String {
 
 async fn credentials(s: &Setup, fields: &[(&str, &str)]) -> (u16, Value) {
     post_form(&s.state, "/v1/saml/credentials", fields).await
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
 }
 
 #[actix_web::test]

@@ -6,6 +6,7 @@
 //! STS is the real `SdkStsClient` talking to moto, wrapped in `support::recording_sts`.
 
 use crate::support;
+use crate::support::http::code;
 
 use chrono::{DateTime, Duration, Utc};
 use fedbroker::clock::{FixedClock, SharedClock};
@@ -72,10 +73,6 @@ fn setup(idp: TrustedIdp, now: DateTime<Utc>) -> Setup {
 
 async fn exchange(s: &Setup, saml: &str) -> (u16, Value) {
     post_form(&s.state, "/v1/saml/credentials", &[("SAMLResponse", saml)]).await
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
 }
 
 #[actix_web::test]

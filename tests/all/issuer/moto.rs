@@ -6,6 +6,7 @@
 //! minted `SecretString` token, the request and the credentials answer), not AWS's verification;
 //! that the token is verifiable from the published JWKS is `issuer_mode.rs`'s job.
 
+use crate::support::recording_sts::moto_endpoint as endpoint;
 use fedbroker::aws::{RoleArn, RoleSessionName, SessionTags, SourceIdentity, TagKey, TagValue};
 use fedbroker::clock::SystemClock;
 use fedbroker::config::{IssuerConfig, IssuerKeyConfig};
@@ -15,16 +16,6 @@ use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/fedbroker-test/IssuerMode";
-
-fn endpoint() -> String {
-    std::env::var("FEDBROKER_TEST_STS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "FEDBROKER_TEST_STS_ENDPOINT is not set: run the tests through scripts/test.sh, or \
-             `FEDBROKER_VENV=/tmp/setup/venv bash scripts/services.sh start && \
-             . .fedbroker-run/services.env` first"
-        )
-    })
-}
 
 fn issuer() -> Issuer {
     let file = |f: &str| format!("{}/certs/{f}", env!("CARGO_MANIFEST_DIR"));

@@ -15,6 +15,7 @@
 //! AWS errors moto cannot produce (AccessDenied, AWS's own role-chaining ValidationError,
 //! throttling) are checked on the same signed path against a scripted fake STS at the end.
 
+use crate::support::recording_sts::moto_endpoint as endpoint;
 use chrono::{TimeDelta, Utc};
 use fedbroker::aws::{
     ExternalId, RoleArn, RoleSessionName, SessionDuration, SessionTags, SourceIdentity, TagKey,
@@ -36,15 +37,6 @@ const BROKER_SESSION_TOKEN: &str = "FwoGZXIvYXdzEBYaDHRlc3Rfc2Vzc2lvbl90b2tlbl9m
 
 /// One test at a time drives moto's (global) recorder.
 static RECORDER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn endpoint() -> String {
-    std::env::var("FEDBROKER_TEST_STS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "FEDBROKER_TEST_STS_ENDPOINT is not set: run the tests through scripts/test.sh, or \
-             `scripts/services.sh start && . .fedbroker-run/services.env` first"
-        )
-    })
-}
 
 /// `SdkStsClient` signing AssumeRole with `test`/`test` (+ `token`: temporary, i.e. chaining).
 fn client(token: Option<&str>) -> SdkStsClient {

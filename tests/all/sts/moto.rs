@@ -25,6 +25,7 @@
 //! checked against the fake STS in `sts_error_mapping.rs`. Token validation is the broker's job
 //! (`src/oidc`), before STS is called.
 
+use crate::support::recording_sts::moto_endpoint as endpoint;
 use base64::Engine;
 use chrono::{TimeDelta, Utc};
 use fedbroker::aws::{RoleArn, RoleSessionName, SamlProviderArn, SessionDuration};
@@ -35,15 +36,6 @@ use secrecy::{ExposeSecret, SecretString};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/fedbroker-test/Admin";
 const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/corp";
-
-fn endpoint() -> String {
-    std::env::var("FEDBROKER_TEST_STS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "FEDBROKER_TEST_STS_ENDPOINT is not set: run the tests through scripts/test.sh, or \
-             `scripts/services.sh start && . .fedbroker-run/services.env` first"
-        )
-    })
-}
 
 fn client() -> SdkStsClient {
     SdkStsClient::new("us-east-1", Some(&endpoint()))

@@ -82,3 +82,12 @@ pub fn assert_rejected(result: Result<VerifiedIdentity, SamlError>, code: &str) 
 pub fn assert_xml_rejected(xml: &str, code: &str) {
     assert_rejected(validate_xml(xml), code);
 }
+
+/// A response issued now with response and assertion ids no other test uses (for brokers with a
+/// real clock and a shared replay store).
+pub fn fresh() -> SamlResponseBuilder {
+    let mut b = SamlResponseBuilder::new(Utc::now());
+    b.response_id = format!("_r{}", uuid::Uuid::new_v4().simple());
+    b.assertion_id = format!("_a{}", uuid::Uuid::new_v4().simple());
+    b
+}

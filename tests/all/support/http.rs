@@ -76,3 +76,8 @@ impl CookieJar {
             .map(|(_, v)| v.as_str())
     }
 }
+
+/// The `error.code` of an error answer (empty when there is none).
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}

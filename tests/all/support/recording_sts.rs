@@ -70,9 +70,14 @@ impl RecordingSts {
     }
 }
 
+/// moto's URL, from the env file `scripts/services.sh start` writes.
 pub fn moto_endpoint() -> String {
-    std::env::var("FEDBROKER_TEST_STS_ENDPOINT")
-        .expect("FEDBROKER_TEST_STS_ENDPOINT is not set: run scripts/test.sh (it starts moto)")
+    std::env::var("FEDBROKER_TEST_STS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "FEDBROKER_TEST_STS_ENDPOINT is not set: run the tests through scripts/test.sh, or \
+             `scripts/services.sh start && . .fedbroker-run/services.env` first"
+        )
+    })
 }
 
 #[async_trait::async_trait]
