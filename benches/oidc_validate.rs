@@ -3,7 +3,7 @@
 //! The JWKS comes from a local HTTPS test issuer (fetched once, before measuring).
 //! Run: `cargo bench --bench oidc_validate`. Figures: docs/BENCHMARKS.md.
 
-#[path = "../tests/support/jwt_idp.rs"]
+#[path = "../tests/all/support/jwt_idp.rs"]
 mod jwt_idp;
 
 use criterion::{criterion_group, criterion_main, Criterion};

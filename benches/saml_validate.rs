@@ -4,7 +4,7 @@
 //! refuses) beside a valid Response of the same size.
 //! Run: `cargo bench --bench saml_validate`. Figures: docs/BENCHMARKS.md.
 
-#[path = "../tests/support/saml_idp.rs"]
+#[path = "../tests/all/support/saml_idp.rs"]
 mod saml_idp;
 
 use chrono::{TimeZone, Utc};

@@ -3,15 +3,15 @@
 //!
 //! Deterministic except ECDSA signatures: fixed issue instant (2030-01-02T03:04:05Z, the fuzz
 //! entries' `t0`), fixed IDs, RSA PKCS#1 v1.5 (deterministic). Names say what the target must do
-//! with a seed, and `tests/fuzz_corpus.rs` asserts it: `valid-*` accepted, `reject-*` refused;
+//! with a seed, and `tests/all/fuzz_corpus.rs` asserts it: `valid-*` accepted, `reject-*` refused;
 //! other names (Wycheproof vectors whose outcome is policy, inputs kept from fuzzer runs)
 //! are only replayed for panics. Negative seeds are named after their attack (docs/ARCHITECTURE.md rule 9).
 
-#[path = "../tests/support/jwt_idp.rs"]
+#[path = "../tests/all/support/jwt_idp.rs"]
 mod jwt_idp;
-#[path = "../tests/support/mutate.rs"]
+#[path = "../tests/all/support/mutate.rs"]
 mod mutate;
-#[path = "../tests/support/saml_idp.rs"]
+#[path = "../tests/all/support/saml_idp.rs"]
 mod saml_idp;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -467,7 +467,7 @@ fn jwt(out: &mut Out, rsa: &SigningKey, ec: &SigningKey) {
 /// Wycheproof JWS and JWK vectors (Apache-2.0, `tests/data/wycheproof/`) as
 /// `JWKS\ntoken` seeds, one valid and one invalid per group. Invalid ones and algorithms outside the allowlist
 /// (HMAC, none) must be refused; valid in-scope ones are only replayed (policy may refuse them,
-/// see tests/oidc_wycheproof.rs).
+/// see tests/all/oidc/wycheproof.rs).
 fn wycheproof(out: &mut Out) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in ["json_web_signature_test.json", "json_web_key_test.json"] {

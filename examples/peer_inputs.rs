@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Keys are fresh RSA-2048 keys made on every run (benchmark only, never a secret). Signing reuses
-//! the test IdP code (`tests/support/saml_idp.rs`: samael/xmlsec; `tests/support/jwt_idp.rs`:
+//! the test IdP code (`tests/all/support/saml_idp.rs`: samael/xmlsec; `tests/all/support/jwt_idp.rs`:
 //! jsonwebtoken). The SAML Response is AWS-shaped: Assertion signed (RSA-SHA256, exclusive c14n,
 //! SHA-256 digest), one Role attribute, RoleSessionName, Destination and Recipient
 //! `https://signin.aws.amazon.com/saml`, Audience `urn:amazon:webservices`, valid for 30 minutes
@@ -15,9 +15,9 @@
 //! hour. `inputs.json` names every value a verifier is configured with. Two tampered copies (one
 //! signed value changed after signing) let each harness check that its verifier really verifies.
 
-#[path = "../tests/support/jwt_idp.rs"]
+#[path = "../tests/all/support/jwt_idp.rs"]
 mod jwt_idp;
-#[path = "../tests/support/saml_idp.rs"]
+#[path = "../tests/all/support/saml_idp.rs"]
 mod saml_idp;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -7,7 +7,7 @@
 //! Defaults match `config/test-idp-metadata.xml` and AWS (audience `urn:amazon:webservices`,
 //! recipient/destination `https://signin.aws.amazon.com/saml`). Shares its code with the tests.
 
-#[path = "../tests/support/saml_idp.rs"]
+#[path = "../tests/all/support/saml_idp.rs"]
 mod saml_idp;
 
 use clap::Parser;

@@ -7,7 +7,7 @@
 # Generated seeds (valid-*, reject-*, wycheproof-*) are deleted first so renamed or dropped
 # cases do not linger; other files under fuzz/corpus/ (inputs kept from fuzzer runs) stay.
 # Rerun after scripts/gen-certs.sh --force: the signed SAML seeds are only valid for the test IdP
-# key in config/test-idp-metadata.xml (tests/fuzz_corpus.rs fails otherwise).
+# key in config/test-idp-metadata.xml (tests/all/fuzz_corpus.rs fails otherwise).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -d fuzz/corpus ]]; then

@@ -14,7 +14,7 @@
 # timeout, leak or out-of-memory the script prints the saved input (fuzz/artifacts/<target>/...)
 # and how to reproduce and minimise it, runs the remaining targets, and exits 1. A finding becomes
 # a regression test: commit the minimised input under fuzz/regressions/<target>/ (replayed by
-# tests/fuzz_corpus.rs) and add a named test next to the fixed code.
+# tests/all/fuzz_corpus.rs) and add a named test next to the fixed code.
 #
 # Environment: FUZZ_JOBS (cargo build jobs, default 2), FUZZ_SANITIZER (none|address, default
 # none), FUZZ_TARGET_DIR (default $CARGO_TARGET_DIR/fuzz or fuzz/target), FUZZ_TIMEOUT (seconds per
@@ -104,7 +104,7 @@ for t in "${TARGETS[@]}"; do
         if [[ -n ${artifact:-} ]]; then
             say "  reproduce: cargo fuzz run ${FUZZ_FLAGS[*]} $t $artifact"
             say "  minimise:  cargo fuzz tmin ${FUZZ_FLAGS[*]} $t $artifact"
-            say "  replay on stable: copy it to fuzz/regressions/$t/ and run cargo test --test fuzz_corpus"
+            say "  replay on stable: copy it to fuzz/regressions/$t/ and run cargo test --test all fuzz_corpus::"
         fi
     else
         summary+=("$line  ok")

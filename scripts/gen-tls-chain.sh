@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generate the TEST-ONLY TLS chain used by the thumbprint tests (tests/thumbprint.rs):
+# Generate the TEST-ONLY TLS chain used by the thumbprint tests (tests/all/thumbprint/mod.rs):
 #
 #   root CA (self-signed) → intermediate CA → leaf for localhost / 127.0.0.1 / ::1
 #

@@ -11,7 +11,7 @@
 #                         ${DS_PROMETHEUS} input, and every query is valid PromQL (promtool)
 #   systemd-analyze       verify + security (exposure score) of deploy/systemd/*.service
 #   tomllib               the example TOML configs parse (deploy/*.toml, the ConfigMap's, the
-#                         overlays' fedbroker.toml; tests/observability_names.rs checks their keys)
+#                         overlays' fedbroker.toml; tests/all/observability_names.rs checks their keys)
 #   ShellCheck            .ci/run and scripts/*.sh
 # A linter that cannot be installed or is not on the machine is reported as SKIPPED, not failed,
 # except promtool: scripts/setup.sh installs it (Debian package prometheus), so missing fails.

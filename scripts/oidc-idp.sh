@@ -3,7 +3,7 @@
 # Start/stop the test OIDC IdP (testidp/server.mjs: oidc-provider over HTTPS on 127.0.0.1).
 #
 #   scripts/oidc-idp.sh start     # start on a free port; writes .fedbroker-run/oidc-idp.env
-#   . .fedbroker-run/oidc-idp.env && cargo test --test oidc_idp_smoke
+#   . .fedbroker-run/oidc-idp.env && cargo test --test all oidc::idp_smoke::
 #   scripts/oidc-idp.sh restart   # same port (same issuer), new process: TESTIDP_* env re-read,
 #                                 # e.g. TESTIDP_JWKS=testidp/keys/rotated.json for key rotation
 #   scripts/oidc-idp.sh status

@@ -3,7 +3,7 @@
 #
 #   scripts/redis-cluster.sh start   # 3 masters on spare loopback ports, no replicas, no persistence;
 #                                    # writes .fedbroker-run/redis-cluster.env
-#   . .fedbroker-run/redis-cluster.env && cargo test --test cache_conformance
+#   . .fedbroker-run/redis-cluster.env && cargo test --test all cache::conformance::
 #   scripts/redis-cluster.sh stop    # stops only the nodes `start` launched (by their pid)
 #
 # Needs redis-server and redis-cli (7.x). Everything listens on 127.0.0.1 only.

@@ -12,7 +12,7 @@
 #   - a 3-node Redis Cluster over TLS (client certificates required, cluster bus over TLS).
 #
 #   scripts/redis-topologies.sh start    # writes .fedbroker-run/redis-topologies.env
-#   . .fedbroker-run/redis-topologies.env && cargo test --test redis_topologies
+#   . .fedbroker-run/redis-topologies.env && cargo test --test all redis::topologies::
 #   scripts/redis-topologies.sh status
 #   scripts/redis-topologies.sh stop     # stops only the processes `start` launched (by pid)
 #
@@ -271,7 +271,7 @@ start() {
   done
 
   {
-    echo "# Written by scripts/redis-topologies.sh start; source it before tests/redis_topologies.rs."
+    echo "# Written by scripts/redis-topologies.sh start; source it before tests/all/redis/topologies.rs."
     echo "export FEDBROKER_TEST_REDIS_TLS_URL=rediss://127.0.0.1:$tls_port"
     echo "export FEDBROKER_TEST_REDIS_TLS_CA=$CERTS/ca.crt"
     echo "export FEDBROKER_TEST_REDIS_TLS_CLIENT_CERT=$CERTS/client.crt"

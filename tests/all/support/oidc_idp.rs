@@ -1,0 +1,89 @@
+//! Client side of the test OIDC IdP (`testidp/server.mjs`, started by `scripts/oidc-idp.sh`):
+//! a reqwest client trusting only the test CA, and workload tokens by client_credentials.
+//!
+//! The test IdP is one server shared by every test of the binary, and the key-rotation test
+//! restarts it with other keys: that test holds [`SHARED_IDP`] exclusively, every other test that
+//! talks to the IdP (directly or through a broker) holds it shared for its whole run
+//! ([`shared`], [`shared_blocking`]).
+#![allow(dead_code)]
+
+use base64::Engine;
+use serde_json::Value;
+
+/// See the module documentation.
+pub static SHARED_IDP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Holds the test IdP shared (the first line of an async test that uses it).
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SHARED_IDP.read().await
+}
+
+/// Holds the test IdP shared (the first line of a sync test that uses it).
+pub fn shared_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SHARED_IDP.blocking_read()
+}
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run scripts/test.sh (it starts the test IdP and moto), or \
+             `scripts/oidc-idp.sh start && . .fedbroker-run/oidc-idp.env` \
+             (and `scripts/services.sh start && . .fedbroker-run/services.env`) first"
+        )
+    })
+}
+
+pub struct Idp {
+    pub issuer: String,
+    pub http: reqwest::Client,
+}
+
+/// A client that trusts the test CA only.
+pub fn idp() -> Idp {
+    let issuer = env("FEDBROKER_TEST_OIDC_ISSUER");
+    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).expect("read the test CA");
+    let http = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    Idp { issuer, http }
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    let res = http.get(url).send().await.expect(url);
+    assert_eq!(res.status(), 200, "{url}");
+    res.json().await.unwrap()
+}
+
+pub fn b64_json(part: &str) -> Value {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url segment");
+    serde_json::from_slice(&bytes).expect("JSON segment")
+}
+
+/// Discovery, then a client_credentials token for the workload client.
+pub async fn workload_token(idp: &Idp) -> (Value, String) {
+    let disco = get_json(
+        &idp.http,
+        &format!("{}/.well-known/openid-configuration", idp.issuer),
+    )
+    .await;
+    let token_endpoint = disco["token_endpoint"].as_str().unwrap().to_owned();
+    let res = idp
+        .http
+        .post(&token_endpoint)
+        .basic_auth(
+            env("FEDBROKER_TEST_OIDC_CLIENT_ID"),
+            Some(env("FEDBROKER_TEST_OIDC_CLIENT_SECRET")),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    (disco, body["access_token"].as_str().unwrap().to_owned())
+}
