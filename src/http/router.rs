@@ -12,7 +12,7 @@ use actix_web::web;
 /// registers the route on actix ([`routes`]), lists it in [`ROUTES`], and puts the handler's
 /// `#[utoipa::path]` description into the OpenAPI document ([`ApiDoc`], served at
 /// `GET /openapi.json` by `openapi::openapi_json`). A handler without a description does not
-/// compile; a description whose method or path differs from its line here fails `tests/openapi.rs`.
+/// compile; a description whose method or path differs from its line here fails `tests/all/openapi.rs`.
 macro_rules! route_table {
     ($($method:ident $path:expr => $($handler:ident)::+;)+) => {
         /// Every route as `(method, path)`, in registration order (method in lower case).
