@@ -9,6 +9,9 @@
 #     short down-after/failover timeouts so failover tests take seconds;
 #   - the same Sentinel group over TLS (sentinels, master and replica all TLS-only, client
 #     certificates required everywhere, replication over TLS);
+#   - two more plain Sentinel groups, one for each failover-under-load test
+#     (tests/all/redis/failover.rs): each test fails over or kills the master of its own group, so
+#     the tests on the shared groups above never wait for them and the two run side by side;
 #   - a 3-node Redis Cluster over TLS (client certificates required, cluster bus over TLS).
 #
 #   scripts/redis-topologies.sh start    # writes .fedbroker-run/redis-topologies.env
@@ -58,8 +61,12 @@ running() {
     pid_is "$pid" redis || return 1
   done
   [ "$(tls_cli "${FEDBROKER_TEST_REDIS_TLS_URL##*:}" ping)" = "PONG" ] || return 1
-  local s="${FEDBROKER_TEST_SENTINEL_URLS%%,*}"
-  cli -p "${s##*:}" sentinel ckquorum "$FEDBROKER_TEST_SENTINEL_MASTER" | grep -q '^OK'
+  local s
+  for s in "${FEDBROKER_TEST_SENTINEL_URLS%%,*}" "${FEDBROKER_TEST_SENTINEL_FAILOVER_URLS%%,*}" \
+    "${FEDBROKER_TEST_SENTINEL_KILL_URLS%%,*}"; do
+    [ -n "${s##*:}" ] || return 1
+    cli -p "${s##*:}" sentinel ckquorum "$FEDBROKER_TEST_SENTINEL_MASTER" | grep -q '^OK' || return 1
+  done
 }
 
 gen_certs() {
@@ -129,9 +136,11 @@ sentinel_ready() {
     && [ -n "$("${c[@]}" sentinel replicas "$MASTER_NAME")" ]
 }
 
-# start_sentinel_group MODE (plain | tls): a master, a replica and three sentinels; sets GROUP_URLS.
+# start_sentinel_group MODE (plain | tls) [NAME]: a master, a replica and three sentinels in
+# $DIR/sentinel-NAME (NAME defaults to MODE); sets GROUP_URLS. Waits for the replica to sync, not
+# for the sentinels (see sentinel_ready).
 start_sentinel_group() {
-  local mode=$1 gdir="$DIR/sentinel-$1" master_port replica_port tls_args=() scheme=redis
+  local mode=$1 gdir="$DIR/sentinel-${2:-$1}" master_port replica_port tls_args=() scheme=redis
   master_port="$(spare_port)"; replica_port="$(spare_port)"
   if [ "$mode" = tls ]; then
     scheme=rediss
@@ -257,13 +266,17 @@ start() {
   local sentinel_urls=("${GROUP_URLS[@]}")
   start_sentinel_group tls
   local sentinel_tls_urls=("${GROUP_URLS[@]}")
+  start_sentinel_group plain failover
+  local sentinel_failover_urls=("${GROUP_URLS[@]}")
+  start_sentinel_group plain kill
+  local sentinel_kill_urls=("${GROUP_URLS[@]}")
   start_tls_cluster
 
   wait_for "the TLS Redis did not answer" is_pong tls_cli "$tls_port" ping
   wait_for "the password Redis did not answer" is_pong \
     cli -p "$auth_port" --no-auth-warning -a "$AUTH_PASSWORD" ping
   local s
-  for s in "${sentinel_urls[@]}"; do
+  for s in "${sentinel_urls[@]}" "${sentinel_failover_urls[@]}" "${sentinel_kill_urls[@]}"; do
     wait_for "sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready plain "${s##*:}"
   done
   for s in "${sentinel_tls_urls[@]}"; do
@@ -283,10 +296,13 @@ start() {
     echo "export FEDBROKER_TEST_SENTINEL_URLS=$(IFS=,; echo "${sentinel_urls[*]}")"
     echo "export FEDBROKER_TEST_SENTINEL_MASTER=$MASTER_NAME"
     echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(IFS=,; echo "${sentinel_tls_urls[*]}")"
+    echo "# The failover tests' own groups (same master name), one per test."
+    echo "export FEDBROKER_TEST_SENTINEL_FAILOVER_URLS=$(IFS=,; echo "${sentinel_failover_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_KILL_URLS=$(IFS=,; echo "${sentinel_kill_urls[*]}")"
     echo "export FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS=$(IFS=,; echo "${CLUSTER_TLS_URLS[*]}")"
     echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"${pids[*]}\""
   } >"$ENV_FILE"
-  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]} ($ENV_FILE)"
+  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]}, failover-test sentinels ${sentinel_failover_urls[*]} / ${sentinel_kill_urls[*]} ($ENV_FILE)"
 }
 
 stop_quiet() {

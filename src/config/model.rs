@@ -369,6 +369,9 @@ pub struct OidcProviderConfig {
     pub claim_conditions: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Seconds a fetched JWKS is used before refreshing (30 to 86400; default 600).
     pub jwks_ttl_secs: Option<u64>,
+    /// Minimum seconds between two JWKS fetches, e.g. on tokens with an unknown `kid` (1 to 3600;
+    /// default 30): bounds the requests made-up kids can cause, and delays picking up a rotated key.
+    pub jwks_refetch_cooldown_secs: Option<u64>,
     /// Browser sign-in (`/oidc/login?provider=NAME`): the broker's client ID at this provider.
     /// Absent: the provider serves tokens only (API, workloads).
     pub client_id: Option<String>,

@@ -3,8 +3,9 @@
 //!
 //! Invariants: time comes from the injected clock; at most one fetch per provider runs at a time
 //! and callers that waited for it use its result instead of fetching again; no fetch starts within
-//! [`REFETCH_COOLDOWN`] of the previous attempt (successful or not), so a flood of tokens with
-//! unknown kids or a down IdP costs at most one request per cooldown; cached keys keep serving for
+//! the provider's refetch cooldown ([`REFETCH_COOLDOWN`] unless configured) of the previous attempt
+//! (successful or not), so a flood of tokens with unknown kids or a down IdP costs at most one
+//! request per cooldown; cached keys keep serving for
 //! up to [`MAX_STALE`] after their last successful fetch when refreshing fails; a fetched JWKS
 //! without any usable key does not replace the cached one.
 
@@ -22,8 +23,8 @@ use std::sync::{Arc, Mutex};
 /// (compromised) key keeps verifying.
 pub const DEFAULT_JWKS_TTL: Duration = Duration::minutes(10);
 
-/// Minimum time between two fetches of one provider's keys (panva/jose uses 30 s): bounds the
-/// requests an attacker can cause with made-up kids, and the retry rate against a down IdP.
+/// Default minimum time between two fetches of one provider's keys (panva/jose uses 30 s): bounds
+/// the requests an attacker can cause with made-up kids, and the retry rate against a down IdP.
 pub const REFETCH_COOLDOWN: Duration = Duration::seconds(30);
 
 /// Longest time cached keys keep serving while the IdP cannot be reached. One day rides out an
@@ -58,6 +59,8 @@ pub struct JwksCache {
     fetcher: Arc<dyn JwksFetcher>,
     clock: SharedClock,
     ttl: Duration,
+    /// Minimum time between two fetch attempts ([`REFETCH_COOLDOWN`] unless configured).
+    cooldown: Duration,
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
 }
@@ -74,9 +77,17 @@ impl JwksCache {
             fetcher,
             clock,
             ttl,
+            cooldown: REFETCH_COOLDOWN,
             state: Mutex::new(State::default()),
             flight: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The same with another refetch cooldown than [`REFETCH_COOLDOWN`]
+    /// (`[[oidc.providers]] jwks_refetch_cooldown_secs`).
+    pub fn with_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -93,7 +104,7 @@ impl JwksCache {
             }
             if st
                 .last_attempt
-                .is_some_and(|t| self.clock.now() - t < REFETCH_COOLDOWN)
+                .is_some_and(|t| self.clock.now() - t < self.cooldown)
             {
                 return;
             }
@@ -126,7 +137,7 @@ impl JwksCache {
         let now = self.clock.now();
         let retry_after = st
             .last_attempt
-            .map(|t| (REFETCH_COOLDOWN - (now - t)).num_seconds())
+            .map(|t| (self.cooldown - (now - t)).num_seconds())
             .unwrap_or(1)
             .max(1) as u64;
         let provider = self.provider.clone();

@@ -3,7 +3,7 @@
 
 use super::alg::SigningAlg;
 use super::fetch::HttpJwksFetcher;
-use super::jwks::{JwksCache, KeySource, DEFAULT_JWKS_TTL};
+use super::jwks::{JwksCache, KeySource, DEFAULT_JWKS_TTL, REFETCH_COOLDOWN};
 use super::OidcConfigError;
 use crate::clock::SharedClock;
 use crate::config::OidcProviderConfig;
@@ -14,6 +14,11 @@ use std::sync::Arc;
 pub const MIN_JWKS_TTL_SECS: u64 = 30;
 /// Longest configurable JWKS TTL: a removed key must stop verifying within a day.
 pub const MAX_JWKS_TTL_SECS: u64 = 24 * 3600;
+/// Shortest configurable refetch cooldown: at most one JWKS request per second per provider,
+/// however many tokens with unknown kids arrive.
+pub const MIN_JWKS_REFETCH_COOLDOWN_SECS: u64 = 1;
+/// Longest configurable refetch cooldown: a rotated key is picked up within this time.
+pub const MAX_JWKS_REFETCH_COOLDOWN_SECS: u64 = 3600;
 
 /// One trusted OIDC provider.
 #[derive(Debug, Clone)]
@@ -78,7 +83,26 @@ impl OidcProvider {
                 ))
             }
         };
-        let cache = JwksCache::new(&cfg.name, Arc::new(fetcher), clock, ttl);
+        let cooldown = match cfg.jwks_refetch_cooldown_secs {
+            None => REFETCH_COOLDOWN,
+            Some(s)
+                if (MIN_JWKS_REFETCH_COOLDOWN_SECS..=MAX_JWKS_REFETCH_COOLDOWN_SECS)
+                    .contains(&s) =>
+            {
+                chrono::Duration::seconds(s as i64)
+            }
+            Some(_) => {
+                return Err(bad(
+                    cfg,
+                    format!(
+                        "jwks_refetch_cooldown_secs must be {MIN_JWKS_REFETCH_COOLDOWN_SECS} to \
+                         {MAX_JWKS_REFETCH_COOLDOWN_SECS}"
+                    ),
+                ))
+            }
+        };
+        let cache = JwksCache::new(&cfg.name, Arc::new(fetcher), clock, ttl)
+            .with_refetch_cooldown(cooldown);
         Self::new(cfg, Arc::new(cache))
     }
 

@@ -7,7 +7,8 @@
 //! Invariants: nothing here changes process-wide state a test in another module could observe
 //! (environment variables, the working directory, a tracing subscriber other than the one in
 //! `support::logs`); tests that reconfigure a shared server (the Sentinel group's master) hold
-//! `support::topology::SENTINEL_GROUP` exclusively and every other user of it holds it shared.
+//! `support::topology::SENTINEL_GROUP` exclusively and every other user of it holds it shared
+//! (the failover-under-load tests each fail over a Sentinel group of their own).
 
 mod browser;
 mod cache;

@@ -63,6 +63,16 @@ pub(super) fn check(errors: &mut ConfigErrors, oidc: &OidcConfig, saml: &SamlCon
                 ));
             }
         }
+        if let Some(cooldown) = p.jwks_refetch_cooldown_secs {
+            use crate::oidc::provider::{
+                MAX_JWKS_REFETCH_COOLDOWN_SECS as MAX, MIN_JWKS_REFETCH_COOLDOWN_SECS as MIN,
+            };
+            if !(MIN..=MAX).contains(&cooldown) {
+                errors.push(format!(
+                    "{at}.jwks_refetch_cooldown_secs: must be {MIN} to {MAX}"
+                ));
+            }
+        }
         for (claim, patterns) in p.claim_conditions.iter().flatten() {
             if claim.is_empty() || patterns.is_empty() {
                 errors.push(format!(

@@ -276,6 +276,7 @@ issuer = "https://token.actions.githubusercontent.com"
 audiences = ["sts.amazonaws.com"]
 allowed_algorithms = ["RS256", "ES256"]
 jwks_ttl_secs = 600
+jwks_refetch_cooldown_secs = 5
 claim_conditions = { sub = ["repo:my-org/*"] }
 [[oidc.providers]]
 name = "local"
@@ -303,6 +304,7 @@ audiences = ["a"]
 allow_insecure_http = true
 allowed_algorithms = ["HS256", "none"]
 jwks_ttl_secs = 1
+jwks_refetch_cooldown_secs = 0
 "#,
         env(&[]),
     )
@@ -313,6 +315,7 @@ jwks_ttl_secs = 1
         "allow_insecure_http",
         "allowed_algorithms",
         "jwks_ttl_secs",
+        "jwks_refetch_cooldown_secs",
     ] {
         assert!(err.contains(needle), "missing {needle} in:\n{err}");
     }

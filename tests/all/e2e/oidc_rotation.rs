@@ -1,7 +1,10 @@
 //! Key rotation at the IdP is picked up without restarting the broker: the test IdP is restarted
 //! on the same issuer with a JWKS holding only a new key; the broker, which cached the old JWKS,
-//! refetches on the unknown `kid` and accepts the new token. It restarts the shared test IdP, so it
-//! holds it alone (`oidc_idp::SHARED_IDP`): no other test talks to the IdP meanwhile.
+//! refetches on the unknown `kid` and accepts the new token — not before the provider's refetch
+//! cooldown has passed since its last fetch, and as soon as it has. The broker is configured with a
+//! short cooldown ([`COOLDOWN`], `jwks_refetch_cooldown_secs`; production default 30 s) and the
+//! test measures against it. It restarts the shared test IdP, so it holds it alone
+//! (`oidc_idp::SHARED_IDP`): no other test talks to the IdP meanwhile.
 
 use crate::support::broker;
 use crate::support::oidc_idp;
@@ -9,8 +12,18 @@ use crate::support::oidc_idp;
 use broker::{Broker, BrokerOptions};
 use oidc_idp::{b64_json, env, idp, workload_token};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/CiDeploy";
+
+/// The refetch cooldown the broker is given: longer than the IdP restart takes (about 1 s), so the
+/// new key is refused at first, and far shorter than the production default to keep the test short.
+const COOLDOWN: Duration = Duration::from_secs(8);
+/// How often the test asks again while the new key is refused (far below the per-client rate
+/// limit).
+const POLL: Duration = Duration::from_millis(250);
+/// Slack for the last poll's round trip (a debug broker on a loaded machine).
+const SLACK: Duration = Duration::from_secs(10);
 
 fn restart_idp(jwks: &str) {
     let status = Command::new("bash")
@@ -38,14 +51,19 @@ async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
     let _alone = oidc_idp::SHARED_IDP.write().await;
     let broker = Broker::start(BrokerOptions {
         extra_toml: format!(
-            "\n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\n",
+            "\n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\njwks_refetch_cooldown_secs = {}\n",
             env("FEDBROKER_TEST_OIDC_ISSUER"),
-            env("FEDBROKER_TEST_OIDC_CA")
+            env("FEDBROKER_TEST_OIDC_CA"),
+            COOLDOWN.as_secs()
         ),
         ..Default::default()
     });
     let (_, before) = workload_token(&idp()).await;
+    // The broker fetches the JWKS on its first token, during this exchange: the last fetch
+    // before the rotation happened between these two instants.
+    let first_sent = Instant::now();
     let (status, body) = exchange(&broker, &before).await;
+    let first_done = Instant::now();
     assert_eq!(status, 200, "{body}");
 
     restart_idp("testidp/keys/rotated.json");
@@ -54,27 +72,35 @@ async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
         let kid_before = b64_json(before.split('.').next().unwrap())["kid"].clone();
         let kid_after = b64_json(after.split('.').next().unwrap())["kid"].clone();
         assert_ne!(kid_before, kid_after, "the IdP now signs with another key");
-        // The broker refetches an unknown kid at most once per cooldown (30 s), so the new key may
-        // be refused at first (`oidc_key_not_found`, which does not consume the token).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+        // The broker refetches an unknown kid at most once per cooldown, so the new key is
+        // refused at first (`oidc_key_not_found`, which does not consume the token).
+        let deadline = first_done + COOLDOWN + SLACK;
         loop {
             let (status, body) = exchange(&broker, &after).await;
-            if status == 200 || std::time::Instant::now() > deadline {
-                return (status, body);
+            let done = Instant::now();
+            if status == 200 || body["error"]["code"] != "oidc_key_not_found" || done > deadline {
+                return (status, body, done);
             }
-            assert_eq!(body["error"]["code"], "oidc_key_not_found", "{body}");
-            // Polled often enough that the test ends soon after the cooldown (it holds the IdP
-            // alone meanwhile); far below the per-client rate limit.
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            // Polled often, so the test ends soon after the cooldown (it holds the IdP alone
+            // meanwhile).
+            tokio::time::sleep(POLL).await;
         }
     }
     .await;
     restart_idp("testidp/keys/default.json");
-    let (status, body) = result;
+    let (status, body, done) = result;
     assert_eq!(
         status,
         200,
-        "rotated key not picked up: {body}\n{}",
+        "rotated key not picked up within {COOLDOWN:?} + {SLACK:?} of the first fetch: {body}\n{}",
         broker.logs()
+    );
+    // Accepted only after a refetch, which the cooldown allows no earlier than COOLDOWN after the
+    // first fetch (itself after `first_sent`).
+    assert!(
+        done >= first_sent + COOLDOWN,
+        "the new key was accepted {:?} after the first fetch: the refetch cooldown ({COOLDOWN:?}) \
+         was not honoured",
+        done - first_sent
     );
 }

@@ -247,3 +247,35 @@ async fn jwks_with_too_many_keys_is_refused() {
         .unwrap_err();
     assert_eq!(e.code(), "oidc_jwks_unavailable", "{e}");
 }
+
+#[tokio::test]
+async fn a_configured_refetch_cooldown_replaces_the_default() {
+    let k1 = rsa_key("oidc-signing-rsa.key", "k1");
+    let k2 = rsa_key("oidc-signing-rsa2.key", "k2");
+    let idp = TestIdp::start(jwks(&[&k1])).await;
+    let clock = fixed_clock();
+    let mut cfg = idp.provider_config("ci");
+    cfg.jwks_refetch_cooldown_secs = Some(5);
+    let v = validator(&[cfg], clock.clone());
+    assert!(v
+        .validate(&mint(&k1, &claims(&idp.issuer, now_secs(&clock))))
+        .await
+        .is_ok());
+    assert_eq!(idp.jwks_hits(), 1);
+    idp.set_jwks(jwks(&[&k1, &k2]));
+    // Just short of the configured cooldown: not fetched again.
+    clock.advance(Duration::seconds(4));
+    let e = v
+        .validate(&mint(&k2, &claims(&idp.issuer, now_secs(&clock))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "oidc_key_not_found");
+    assert_eq!(idp.jwks_hits(), 1);
+    // Once it has passed (well before the default's 30 s), the new key is fetched and accepted.
+    clock.advance(Duration::seconds(1));
+    assert!(v
+        .validate(&mint(&k2, &claims(&idp.issuer, now_secs(&clock))))
+        .await
+        .is_ok());
+    assert_eq!(idp.jwks_hits(), 2);
+}

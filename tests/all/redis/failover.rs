@@ -21,9 +21,11 @@
 //!   store objects (nothing rebuilt, nothing restarted), and the load ends with every store
 //!   answering without errors.
 //!
-//! Afterwards the group is healthy again (a master with a replica online, every sentinel agreeing),
-//! which the next test in the run relies on. The two runs are serialised, and no other test uses
-//! the group meanwhile (`support::topology::SENTINEL_GROUP`).
+//! Each run has a Sentinel group of its own (`sentinel::Group::FAILOVER`, `sentinel::Group::KILL`,
+//! started by `scripts/redis-topologies.sh` beside the group the other tests share), so the two
+//! runs go side by side and no other test waits for them or sees their failover. Afterwards the
+//! group is healthy again (a master with a replica online, every sentinel agreeing), so a second
+//! run against the same servers starts from the same state.
 
 use crate::support::cache;
 use crate::support::topology;
@@ -36,7 +38,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use topology::{sentinel, Topology};
+use topology::sentinel::{self, Group};
 
 /// Concurrent workers generating the load.
 const WORKERS: usize = 12;
@@ -74,6 +76,16 @@ const CACHE_LOSS_MARGIN: Duration = Duration::from_secs(2);
 enum Trigger {
     SentinelFailover,
     KillMaster,
+}
+
+impl Trigger {
+    /// The Sentinel group this run owns: nothing else touches it.
+    fn group(self) -> Group {
+        match self {
+            Self::SentinelFailover => Group::FAILOVER,
+            Self::KillMaster => Group::KILL,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -324,10 +336,9 @@ fn restart(p: &MasterProcess) {
 }
 
 async fn run(trigger: Trigger) {
-    // Alone on the group: the other tests that use it wait (and the two runs are serialised).
-    let _group = topology::SENTINEL_GROUP.write().await;
-    let t = Topology::Sentinel;
-    let old_master = sentinel::wait_healthy(Duration::from_secs(60)).await;
+    // Alone on its own group: no other test uses it.
+    let group = trigger.group();
+    let old_master = sentinel::wait_healthy(group, Duration::from_secs(60)).await;
     let replicas = sentinel::info(&old_master, "replication")
         .await
         .map_or(0, |i| sentinel::replicas_online(&i));
@@ -337,7 +348,13 @@ async fn run(trigger: Trigger) {
         RECOVERY_BOUND
     };
     let prefix = topology::prefix("failover");
-    let (replay, cache, browser) = topology::broker_stores(t, &prefix, 100_000, 100_000).await;
+    let (replay, cache, browser) = topology::broker_stores_for(
+        &group.cache_config(&prefix),
+        &format!("{trigger:?} Sentinel group"),
+        100_000,
+        100_000,
+    )
+    .await;
     let stores = Arc::new(Stores {
         replay,
         cache,
@@ -368,7 +385,7 @@ async fn run(trigger: Trigger) {
     };
     let triggered = start.elapsed();
     match &killed {
-        None => sentinel::failover().await,
+        None => sentinel::failover(group).await,
         Some(p) => {
             let status = std::process::Command::new("kill")
                 .args(["-KILL", &p.pid.to_string()])
@@ -377,7 +394,7 @@ async fn run(trigger: Trigger) {
             assert!(status.success(), "kill -KILL {} failed", p.pid);
         }
     }
-    let new_master = sentinel::wait_master_change(&old_master, SWITCH_BOUND).await;
+    let new_master = sentinel::wait_master_change(group, &old_master, SWITCH_BOUND).await;
     let switched = start.elapsed();
 
     // The killed master is started again at once, as an orchestrator would restart it; the
@@ -559,8 +576,8 @@ async fn run(trigger: Trigger) {
         );
     }
 
-    // The group is usable again for the tests that follow.
-    let healthy = sentinel::wait_healthy(Duration::from_secs(60)).await;
+    // The group is usable again (for a run after this one against the same servers).
+    let healthy = sentinel::wait_healthy(group, Duration::from_secs(60)).await;
     eprintln!("{trigger:?}: group healthy again, master {healthy}");
     stores
         .replay

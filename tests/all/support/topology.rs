@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 /// The cache encryption key every topology test uses (test value, never a real one).
 pub const KEY_SPEC: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-/// The plain Sentinel group of the test servers (`Topology::Sentinel`) is shared by every test of
-/// the binary: a test that changes its master or stops its replica (the failover tests) holds this
-/// exclusively, every other test that stores through the group holds it shared
+/// The plain Sentinel group of the test servers (`Topology::Sentinel`, [`sentinel::Group::SHARED`])
+/// is shared by every test of the binary: a test that changes its master or stops its replica holds
+/// this exclusively, every other test that stores through the group holds it shared
 /// ([`Topology::hold`]), so no test sees a failover it did not start. Nothing fails over the TLS
-/// Sentinel group.
+/// Sentinel group. The failover-under-load tests each have a group of their own
+/// ([`sentinel::Group::FAILOVER`], [`sentinel::Group::KILL`]) and never take this lock.
 pub static SENTINEL_GROUP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A shared Redis deployment a broker can be configured for.
@@ -180,7 +181,7 @@ impl Topology {
     /// to the sentinels with a connected replica, e.g. after another test's failover).
     pub async fn wait_ready(self) {
         if self == Self::Sentinel {
-            sentinel::wait_healthy(Duration::from_secs(60)).await;
+            sentinel::wait_healthy(sentinel::Group::SHARED, Duration::from_secs(60)).await;
         }
     }
 }
@@ -240,10 +241,23 @@ pub async fn broker_stores(
     Arc<dyn BrowserKv>,
 ) {
     t.wait_ready().await;
-    let cfg = t.cache_config(prefix);
-    let link = stores::link(&cfg)
+    broker_stores_for(&t.cache_config(prefix), t.name(), max, per_client).await
+}
+
+/// The same for a broker given the `[cache]` section `cfg` (`what` names it in a failure).
+pub async fn broker_stores_for(
+    cfg: &CacheConfig,
+    what: &str,
+    max: usize,
+    per_client: usize,
+) -> (
+    Arc<dyn ReplayGuard>,
+    Arc<dyn CredentialCache>,
+    Arc<dyn BrowserKv>,
+) {
+    let link = stores::link(cfg)
         .await
-        .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", t.name()));
+        .unwrap_or_else(|e| panic!("{what}: cannot connect: {e}"));
     (
         Arc::new(fedbroker::replay::RedisReplayGuard::new(
             link.clone(),
@@ -254,7 +268,7 @@ pub async fn broker_stores(
             &cfg.key_prefix,
             keyring(),
         )),
-        stores::browser_on(link, &cfg, max, per_client),
+        stores::browser_on(link, cfg, max, per_client),
     )
 }
 
@@ -307,12 +321,39 @@ mod stores {
     }
 }
 
-/// Sentinel group control for the failover test: who is master, fail over, wait for health.
+/// Sentinel group control for the failover tests: who is master, fail over, wait for health.
 pub mod sentinel {
     use super::*;
 
-    pub fn urls() -> Vec<String> {
-        list(&env("FEDBROKER_TEST_SENTINEL_URLS", "redis-topologies.sh"))
+    /// A plain Sentinel group of the test servers, named by the variable listing its sentinels
+    /// (every group's master has the same name, `FEDBROKER_TEST_SENTINEL_MASTER`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Group(&'static str);
+
+    impl Group {
+        /// The group of `Topology::Sentinel`, shared by every test ([`SENTINEL_GROUP`]).
+        pub const SHARED: Group = Group("FEDBROKER_TEST_SENTINEL_URLS");
+        /// The `SENTINEL FAILOVER` under-load test's own group.
+        pub const FAILOVER: Group = Group("FEDBROKER_TEST_SENTINEL_FAILOVER_URLS");
+        /// The killed-master under-load test's own group.
+        pub const KILL: Group = Group("FEDBROKER_TEST_SENTINEL_KILL_URLS");
+
+        pub fn urls(self) -> Vec<String> {
+            list(&env(self.0, "redis-topologies.sh"))
+        }
+
+        /// The `[cache]` section of a broker storing through this group, with `prefix` and the
+        /// test encryption key, parsed as the broker parses it.
+        pub fn cache_config(self, prefix: &str) -> CacheConfig {
+            let body = format!(
+                "key_prefix = {prefix:?}\nencryption_keys = [{KEY_SPEC:?}]\n\
+                 sentinel_urls = {}\nsentinel_master = {:?}\n",
+                toml_list(&self.urls()),
+                master_name()
+            );
+            toml::from_str(&body)
+                .unwrap_or_else(|e| panic!("{}: the [cache] section does not parse: {e}", self.0))
+        }
     }
 
     pub fn master_name() -> String {
@@ -333,8 +374,8 @@ pub mod sentinel {
     }
 
     /// The master's `host:port` as the first answering sentinel reports it.
-    pub async fn master_addr() -> Option<String> {
-        for url in urls() {
+    pub async fn master_addr(g: Group) -> Option<String> {
+        for url in g.urls() {
             let r: redis::RedisResult<Option<(String, String)>> = query(
                 &url,
                 redis::cmd("SENTINEL")
@@ -350,9 +391,9 @@ pub mod sentinel {
     }
 
     /// What every sentinel reports as master (to check they agree).
-    pub async fn masters_by_sentinel() -> Vec<Option<String>> {
+    pub async fn masters_by_sentinel(g: Group) -> Vec<Option<String>> {
         let mut out = Vec::new();
-        for url in urls() {
+        for url in g.urls() {
             let r: redis::RedisResult<Option<(String, String)>> = query(
                 &url,
                 redis::cmd("SENTINEL")
@@ -400,8 +441,8 @@ pub mod sentinel {
 
     /// The group is healthy: every sentinel names the same master, that node says it is master
     /// and has at least one replica online.
-    pub async fn healthy() -> Result<String, String> {
-        let all = masters_by_sentinel().await;
+    pub async fn healthy(g: Group) -> Result<String, String> {
+        let all = masters_by_sentinel(g).await;
         let first = all
             .first()
             .cloned()
@@ -423,10 +464,10 @@ pub mod sentinel {
     }
 
     /// Wait (up to `limit`) until [`healthy`]; panic with the last reason otherwise.
-    pub async fn wait_healthy(limit: Duration) -> String {
+    pub async fn wait_healthy(g: Group, limit: Duration) -> String {
         let start = Instant::now();
         loop {
-            match healthy().await {
+            match healthy(g).await {
                 Ok(master) => return master,
                 Err(why) if start.elapsed() > limit => {
                     panic!("the Sentinel group is not healthy after {limit:?}: {why}")
@@ -437,9 +478,9 @@ pub mod sentinel {
     }
 
     /// `SENTINEL FAILOVER <master>` on the first sentinel that accepts it.
-    pub async fn failover() {
+    pub async fn failover(g: Group) {
         let mut errors = Vec::new();
-        for url in urls() {
+        for url in g.urls() {
             match query::<String>(
                 &url,
                 redis::cmd("SENTINEL").arg("failover").arg(master_name()),
@@ -454,10 +495,10 @@ pub mod sentinel {
     }
 
     /// Wait (up to `limit`) until the sentinels name a master other than `old`.
-    pub async fn wait_master_change(old: &str, limit: Duration) -> String {
+    pub async fn wait_master_change(g: Group, old: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
-            if let Some(m) = master_addr().await {
+            if let Some(m) = master_addr(g).await {
                 if m != old {
                     return m;
                 }
