@@ -98,6 +98,7 @@ pub(super) fn assemble(cfg: &Config, parts: Parts) -> AppState {
             cfg.oauth.settings(),
         )),
         public_url: cfg.server.public_url.trim_end_matches('/').into(),
+        aws_region: cfg.aws.region.as_str().into(),
         // A TLS listener makes every answer https, whatever `public_url` says.
         secure_cookies: !is_loopback_http(&cfg.server.public_url)
             || cfg.server.tls_cert_file.is_some(),

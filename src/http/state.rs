@@ -56,6 +56,8 @@ pub struct AppState {
     pub oauth: Arc<crate::oauth::Oauth>,
     /// `server.public_url` without a trailing `/` (the device grant's verification URI).
     pub public_url: Arc<str>,
+    /// `aws.region` (the region `GET /v1/roles` tells the CLI to write into its profiles).
+    pub aws_region: Arc<str>,
 }
 
 impl AppState {

@@ -35,6 +35,67 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
+/// The Content-Security-Policy of the pages whose form posts end in a redirect to the command
+/// line's loopback listener (`/oauth/authorize`): browsers apply `form-action` to the redirects
+/// that follow a form post, so the loopback origins must be allowed.
+pub const LOOPBACK_FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+                                     form-action 'self' http://127.0.0.1:* http://[::1]:*; \
+                                     frame-ancestors 'none'; base-uri 'none'";
+
+/// The cookie that brings a browser back to the command line's approval page after it signs in
+/// (`/device?...`, `/oauth/authorize?...`). Like [`SAML_LOGIN_COOKIE`] it is
+/// `__Host-`, `Secure` and `SameSite=None`, so it also survives a SAML IdP's cross-site POST.
+pub const RETURN_COOKIE: &str = "__Host-fedbroker_return";
+
+/// Whether `path` is a page a sign-in may return to: the CLI's approval pages, local, no
+/// scheme, host or backslash.
+pub fn is_return_path(path: &str) -> bool {
+    let page = path.split('?').next().unwrap_or_default();
+    (page == "/device" || page == "/oauth/authorize")
+        && path.len() <= 2048
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The sign-in choices (401), remembering `back` (a [`is_return_path`]) to come back to after
+/// the sign-in.
+pub fn sign_in_then(req: &HttpRequest, state: &AppState, back: &str) -> HttpResponse {
+    let mut resp = picker::sign_in_page(req, state);
+    if is_return_path(back) {
+        let c = Cookie::build(RETURN_COOKIE, urlencode(back))
+            .path("/")
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::None)
+            .max_age(login_max_age())
+            .finish();
+        if let Err(e) = resp.add_cookie(&c) {
+            tracing::warn!(error = %e, "could not set the return cookie");
+        }
+    }
+    resp
+}
+
+/// Where a sign-in that started on a CLI approval page returns to (the [`RETURN_COOKIE`]).
+pub fn return_path(req: &HttpRequest) -> Option<String> {
+    let c = req.cookie(RETURN_COOKIE)?;
+    let path = url::form_urlencoded::parse(format!("p={}", c.value()).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    is_return_path(&path).then_some(path)
+}
+
+/// The [`RETURN_COOKIE`], expired.
+fn return_cookie_cleared() -> Cookie<'static> {
+    Cookie::build(RETURN_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::None)
+        .max_age(CookieDuration::ZERO)
+        .finish()
+}
+
 /// A response builder with the browser security headers.
 pub fn secure(mut b: HttpResponseBuilder) -> HttpResponseBuilder {
     b.insert_header((header::CACHE_CONTROL, "no-store"))

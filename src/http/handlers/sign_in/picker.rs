@@ -125,7 +125,8 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         .body(page("AWS roles", &body))
 }
 
-fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
+/// The sign-in choices (401): HTML, or JSON on request.
+pub(crate) fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
     let saml_browser = state.saml_browser();
     if wants_json(req) {
         return secure(HttpResponse::Unauthorized()).json(json!({"error": {
