@@ -7,10 +7,12 @@
 //!
 //! - `device.rs`: the device grant, end to end and every refusal named after its attack;
 //! - `code.rs`: the loopback grant and PKCE;
+//! - `picker.rs`: the role picker's command lines;
 //! - `session.rs`: the bearer token on the API routes, refresh, logout and revocation.
 
 mod code;
 mod device;
+mod picker;
 mod session;
 
 use crate::support;

@@ -227,3 +227,28 @@ impl ApiError for CsrfError {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_return_path;
+
+    #[test]
+    fn a_sign_in_returns_only_to_the_cli_approval_pages() {
+        assert!(is_return_path("/device"));
+        assert!(is_return_path("/device?user_code=BCDF-GHJK"));
+        assert!(is_return_path(
+            "/oauth/authorize?response_type=code&state=x"
+        ));
+        for bad in [
+            "//attacker.example/device",
+            "https://attacker.example/device",
+            "/devices",
+            "/roles",
+            "/device\\x",
+            "/device?a=b c",
+            "/oauth/authorize/../../x",
+        ] {
+            assert!(!is_return_path(bad), "{bad}");
+        }
+    }
+}
