@@ -8,12 +8,14 @@
 //! - `device.rs`: the device grant, end to end and every refusal named after its attack;
 //! - `code.rs`: the loopback grant and PKCE;
 //! - `picker.rs`: the role picker's command lines;
-//! - `session.rs`: the bearer token on the API routes, refresh, logout and revocation.
+//! - `session.rs`: the bearer token on the API routes, refresh, logout and revocation;
+//! - `sso.rs`: the approval page behind the real browser sign-in (the test OIDC IdP).
 
 mod code;
 mod device;
 mod picker;
 mod session;
+mod sso;
 
 use crate::support;
 use crate::support::fixtures::{admin_server, admin_token, test_saml_idp};
