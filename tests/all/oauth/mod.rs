@@ -72,6 +72,13 @@ pub fn broker() -> Broker {
     Broker(test_app(CONFIG))
 }
 
+/// [`broker`] with the AWS console's federation endpoint at `federation`.
+pub fn broker_with_federation(federation: &str) -> Broker {
+    Broker(test_app(&format!(
+        "{CONFIG}\n[aws]\nfederation_endpoint = \"{federation}\"\n"
+    )))
+}
+
 impl Broker {
     /// POST a form; (status, headers, body).
     pub async fn form(

@@ -3,7 +3,7 @@
 //! recorder), refresh, `fedbroker logout` (`POST /oauth/revoke`) and the administrator's
 //! revocation of the subject.
 
-use super::{broker, oauth_error, CLIENT, DEPLOYER};
+use super::{broker, broker_with_federation, oauth_error, CLIENT, DEPLOYER};
 use actix_web::test::TestRequest;
 use chrono::TimeDelta;
 use serde_json::{json, Value};
@@ -216,4 +216,49 @@ async fn token_after_admin_revoke_with_a_block_is_refused() {
         (status, body["error"]["code"].as_str()),
         (401, Some("cli_session_invalid"))
     );
+}
+
+#[actix_web::test]
+async fn console_url_accepts_the_cli_session() {
+    let fed = crate::support::federation::FederationDouble::start();
+    let b = broker_with_federation(&fed.url);
+    let tokens = b.device_login().await;
+    let console = || TestRequest::post().uri("/v1/console-url");
+    let (status, headers, body) = b
+        .bearer(
+            at(&tokens),
+            console().set_json(json!({"role_arn": "deploy"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    assert!(body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}?Action=login&", fed.url)));
+    // A CLI session and a second credential in the body are ambiguous.
+    let (status, _, body) = b
+        .bearer(
+            at(&tokens),
+            console().set_json(json!({"role_arn": DEPLOYER, "token": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("ambiguous_credential"))
+    );
+    // After logout the token is refused before anything else.
+    b.form("/oauth/revoke", &[("token", at(&tokens))]).await;
+    let hits = fed.hits();
+    let (status, _, body) = b
+        .bearer(
+            at(&tokens),
+            console().set_json(json!({"role_arn": DEPLOYER})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("cli_session_invalid"))
+    );
+    assert_eq!(fed.hits(), hits, "the federation endpoint was not called");
 }
