@@ -322,3 +322,122 @@ async fn device_login_profiles_and_the_aws_cli_through_credential_process() {
     assert!(!out.status.success());
     assert!(stderr.contains("fedbroker login"), "{stderr}");
 }
+
+/// The value of the hidden field `name` on a page (HTML-unescaped).
+fn hidden(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no field {name}: {page}"))
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn loopback_login_with_the_real_cli_follows_the_printed_url() {
+    let broker = Broker::start_on(
+        BrokerOptions {
+            redis: false,
+            extra_toml: RULES.to_owned(),
+        },
+        crate::support::broker::spare_port(),
+        &[],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let base = broker.url("");
+    let base = base.trim_end_matches('/').to_owned();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fedbroker"));
+    cmd.args(["login", "--broker", &base, "--no-browser"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    client_env(&mut cmd, home.path());
+    let mut login = cmd.spawn().expect("spawn fedbroker login");
+    let stderr = login.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let printed = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("fedbroker login printed the sign-in URL");
+        if line.contains("/oauth/authorize?") {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(printed.starts_with(&base), "{printed}");
+
+    // The browser follows the printed URL, approves, and is sent to the CLI's loopback listener.
+    let browser = signed_in_browser(&broker).await;
+    let resp = browser.get(&printed).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("http://127.0.0.1:*"), "{csp}");
+    let page = resp.text().await.unwrap();
+    let resp = browser
+        .post(broker.url("/oauth/authorize"))
+        .form(&[
+            ("csrf", hidden(&page, "csrf").as_str()),
+            ("decision", "approve"),
+            ("redirect_uri", hidden(&page, "redirect_uri").as_str()),
+            ("code_challenge", hidden(&page, "code_challenge").as_str()),
+            ("state", hidden(&page, "state").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302, "{}", broker.logs());
+    let to_cli = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_cli.starts_with("http://127.0.0.1:"), "{to_cli}");
+    let resp = reqwest::get(&to_cli)
+        .await
+        .expect("the CLI's listener answers");
+    assert!(resp.status().is_success(), "{}", resp.status());
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = login.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "fedbroker login did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let said: Vec<String> = rx.try_iter().collect();
+    assert!(status.success(), "fedbroker login: {said:?}");
+
+    let out = fedbroker(home.path(), &["whoami", "--broker", &base]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("alice@example.com"), "{text}");
+
+    // `fedbroker logout` ends the session at the broker: whoami then says to sign in again.
+    let out = fedbroker(home.path(), &["logout", "--broker", &base]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fedbroker(
+        home.path(),
+        &["credentials", "--broker", &base, "--role", "deploy"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fedbroker login"));
+}
