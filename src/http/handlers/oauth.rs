@@ -454,10 +454,11 @@ pub async fn authorize_decision(
         .finish()
 }
 
-/// A bearer token that is a CLI access token rather than a web-identity JWT: an opaque
-/// base64url string (a JWT always has dots).
+/// A bearer token that is a CLI access token rather than a web-identity JWT: 32 random bytes
+/// in base64url without padding, 43 characters (a JWT always has dots). Any other malformed
+/// token keeps the web-identity answer it always had.
 pub fn is_cli_token(token: &str) -> bool {
-    !token.is_empty()
+    token.len() == 43
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -589,5 +590,20 @@ pub async fn credentials(
     match state.record_outcome(&req, "cli", result) {
         Ok(issued) => credentials_response(&issued),
         Err(e) => error_response(&*e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cli_token;
+
+    #[test]
+    fn only_a_43_character_base64url_token_is_taken_for_a_cli_session() {
+        let cli = crate::oauth::new_secret();
+        assert!(is_cli_token(secrecy::ExposeSecret::expose_secret(&cli)));
+        assert!(!is_cli_token("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"));
+        assert!(!is_cli_token("short"));
+        assert!(!is_cli_token(&"A".repeat(42)));
+        assert!(!is_cli_token(&format!("{}.", "A".repeat(42))));
     }
 }

@@ -79,7 +79,13 @@ async fn credentials_with_the_bearer_token_go_through_the_exchange_and_cache() {
 #[actix_web::test]
 async fn credentials_without_a_valid_token_are_cli_session_invalid() {
     let b = broker();
-    for auth in [None, Some("Bearer notatoken"), Some("Basic abc")] {
+    let unknown = format!("Bearer {}", "A".repeat(43));
+    for auth in [
+        None,
+        Some(unknown.as_str()),
+        Some("Bearer notatoken"),
+        Some("Basic abc"),
+    ] {
         let mut req = credentials(json!({"role_arn": DEPLOYER}));
         if let Some(a) = auth {
             req = req.insert_header(("Authorization", a));
