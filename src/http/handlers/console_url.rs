@@ -125,6 +125,10 @@ async fn cli_console_url(
         ));
     };
     let role = resolve_role(&state, &session, &role);
+    if let Some(e) = crate::http::handlers::oauth::pass_through_expired(&state, &session, &role) {
+        state.record_refused(&req, "console_url", &e);
+        return error_response(&e);
+    }
     let options = ConsoleRequest {
         destination: j.destination,
         region: j.region,

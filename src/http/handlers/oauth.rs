@@ -505,6 +505,33 @@ pub fn resolve_role(state: &AppState, session: &CliSession, role: &str) -> Strin
         .unwrap_or_else(|| role.to_owned())
 }
 
+/// The refusal of a pass-through role whose original assertion or token has expired: a
+/// pass-through session is AWS's own exchange of the IdP's message (AssumeRoleWithSAML /
+/// AssumeRoleWithWebIdentity), so, as in the role picker, it is served only while that message
+/// is valid, a few minutes after the sign-in; a CLI session outlives it.
+pub fn pass_through_expired(
+    state: &AppState,
+    session: &CliSession,
+    role_arn: &str,
+) -> Option<RequestError> {
+    let (roles, _) = state.exchange().picker_for(&session.identity).ok()?;
+    let pass_through = roles
+        .iter()
+        .any(|r| r.role_arn.as_str() == role_arn && r.mode == crate::mapping::StsMode::PassThrough);
+    let expired_at = session.identity.expires_at();
+    (pass_through && expired_at <= state.now()).then(|| RequestError {
+        kind: crate::error::ErrorKind::Forbidden,
+        code: "pass_through_expired",
+        message: format!(
+            "{role_arn} is a pass-through grant: AWS exchanges the IdP's own assertion or token, \
+             which expired at {}; pass-through roles are served only while it is valid (minutes \
+             after signing in). Run fedbroker login again just before using it, or ask an \
+             administrator for an assume-role grant",
+            expired_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    })
+}
+
 /// `GET /v1/roles` with a CLI access token: the session's roles (`explain::roles_get` calls this
 /// for a token that is not a JWT).
 pub async fn cli_roles(state: &AppState, token: &str) -> HttpResponse {
@@ -550,7 +577,7 @@ pub struct CliCredentialsJson {
         (status = 200, description = "Credentials (`Cache-Control: no-store`)", body = crate::http::handlers::answer::CredentialsAnswer, headers(("x-fedbroker-cache" = String, description = "How the credential cache answered: hit, miss, refreshed, coalesced or off"))),
         (status = 400, description = "A malformed request, role or duration (`bad_json`, `invalid_role_arn`, `invalid_duration`, ...)", body = ErrorBody),
         (status = 401, description = "No, an unknown, expired, logged-out or revoked CLI session (`cli_session_invalid`: run `fedbroker login`), or a pass-through grant whose original assertion has expired", body = ErrorBody),
-        (status = 403, description = "No such role for this identity, access revoked, or AWS refused", body = ErrorBody),
+        (status = 403, description = "No such role for this identity, access revoked, AWS refused, or a pass-through role whose original assertion or token has expired (`pass_through_expired`: pass-through roles are served only while it is valid)", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`request_too_large`)", body = ErrorBody),
         (status = 429, description = "Rate limited or STS throttled (with `Retry-After`)", body = ErrorBody),
@@ -582,6 +609,10 @@ pub async fn credentials(
         Err(e) => return error_response(&e),
     };
     let role = resolve_role(&state, &session, &input.role_arn);
+    if let Some(e) = pass_through_expired(&state, &session, &role) {
+        state.record_refused(&req, "cli", &e);
+        return error_response(&e);
+    }
     let duration = input.duration_seconds.map(NumberOrString::into_string);
     let result = state
         .exchange()

@@ -72,6 +72,15 @@ pub fn broker() -> Broker {
     Broker(test_app(CONFIG))
 }
 
+/// A broker without rules: the SAML `Role` attribute grants pass-through roles.
+pub fn pass_through_broker() -> Broker {
+    Broker(test_app(concat!(
+        admin_server!(),
+        "public_url = \"http://127.0.0.1:8080\"\n",
+        test_saml_idp!()
+    )))
+}
+
 /// [`broker`] with the AWS console's federation endpoint at `federation`.
 pub fn broker_with_federation(federation: &str) -> Broker {
     Broker(test_app(&format!(

@@ -3,7 +3,7 @@
 //! recorder), refresh, `fedbroker logout` (`POST /oauth/revoke`) and the administrator's
 //! revocation of the subject.
 
-use super::{broker, broker_with_federation, oauth_error, CLIENT, DEPLOYER};
+use super::{broker, broker_with_federation, oauth_error, pass_through_broker, CLIENT, DEPLOYER};
 use actix_web::test::TestRequest;
 use chrono::TimeDelta;
 use serde_json::{json, Value};
@@ -267,4 +267,35 @@ async fn console_url_accepts_the_cli_session() {
         (401, Some("cli_session_invalid"))
     );
     assert_eq!(fed.hits(), hits, "the federation endpoint was not called");
+}
+
+#[actix_web::test]
+async fn pass_through_role_is_served_only_while_the_original_assertion_is_valid() {
+    let b = pass_through_broker();
+    let tokens = b.device_login().await;
+    let read_only = "arn:aws:iam::111122223333:role/ReadOnly";
+    let (status, _, body) = b
+        .bearer(at(&tokens), credentials(json!({"role_arn": read_only})))
+        .await;
+    assert_eq!(status, 200, "while the assertion is valid: {body}");
+    // The assertion's SubjectConfirmation ends 5 minutes after issue; the CLI session lives on.
+    b.clock.advance(TimeDelta::minutes(6));
+    let calls = b.sts.calls();
+    let (status, _, body) = b
+        .bearer(
+            at(&tokens),
+            credentials(json!({"role_arn": read_only, "duration_seconds": 1800})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "pass_through_expired");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pass-through"));
+    assert_eq!(b.sts.calls(), calls, "STS not called");
+    let (status, _, _) = b
+        .bearer(at(&tokens), TestRequest::get().uri("/v1/roles"))
+        .await;
+    assert_eq!(status, 200, "the session itself is still valid");
 }
