@@ -295,3 +295,27 @@ async fn fedbroker_send(
 ) -> (u16, actix_web::http::header::HeaderMap, Value) {
     crate::support::http::send(&b.state, req).await
 }
+
+#[actix_web::test]
+async fn tokens_are_withheld_and_the_session_ended_when_the_audit_log_fails_closed() {
+    let mut b = broker();
+    let sink = Arc::new(MemorySink::default());
+    b.0.state.audit = Audit::to_sink(sink.clone(), true);
+    let d = b.device_authorization().await;
+    let browser = b.browser().await;
+    let user_code = d["user_code"].as_str().unwrap();
+    b.in_browser(&browser, decide(&browser.csrf, user_code, "approve"))
+        .await;
+    sink.failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = b.poll(d["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "audit_unavailable");
+    assert!(body.get("access_token").is_none());
+    sink.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The approval was used up by the withheld issue: nothing more comes out of this code.
+    b.clock.advance(TimeDelta::seconds(5));
+    let (status, body) = b.poll(d["device_code"].as_str().unwrap()).await;
+    assert_eq!((status, oauth_error(&body)), (400, "invalid_grant"));
+}
