@@ -33,10 +33,11 @@ session_name = "{subject}"
 duration_seconds = 3600
 "#;
 
-/// The AWS CLI: the test venv's when it has one, else the one on `PATH`.
+/// The AWS CLI: `.venv-awscli`'s (scripts/setup.sh; `FEDBROKER_AWSCLI_VENV` overrides), else the
+/// one on `PATH`.
 fn aws_cli() -> String {
-    let venv = std::env::var("FEDBROKER_VENV")
-        .unwrap_or_else(|_| repo_path(".venv").display().to_string());
+    let venv = std::env::var("FEDBROKER_AWSCLI_VENV")
+        .unwrap_or_else(|_| repo_path(".venv-awscli").display().to_string());
     let in_venv = format!("{venv}/bin/aws");
     if Path::new(&in_venv).exists() {
         in_venv
