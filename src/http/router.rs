@@ -2,7 +2,7 @@
 //! described in the OpenAPI document ([`ApiDoc`]) from one list, so the three never disagree.
 
 use super::handlers::{
-    admin, console_url, container, device, explain, health, issuer, oauth, saml, sign_in,
+    admin, cli, console_url, container, device, explain, health, issuer, oauth, saml, sign_in,
     thumbprint, web_identity,
 };
 use super::middleware::fallback;
@@ -66,7 +66,7 @@ route_table! {
     post "/v1/roles" => explain::roles_post;
     post "/v1/explain" => explain::explain;
     post "/v1/console-url" => console_url::console_url;
-    post "/v1/credentials" => oauth::credentials;
+    post "/v1/credentials" => cli::credentials;
     post "/oauth/device_authorization" => oauth::device_authorization;
     post "/oauth/token" => oauth::token;
     post "/oauth/revoke" => oauth::revoke;

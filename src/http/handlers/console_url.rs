@@ -65,7 +65,7 @@ pub async fn console_url(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if let Ok(Some(token)) = bearer(&req) {
-        if crate::http::handlers::oauth::is_cli_token(&token) {
+        if crate::http::handlers::cli::is_cli_token(&token) {
             return cli_console_url(req, payload, state, &token).await;
         }
     }
@@ -96,7 +96,7 @@ async fn cli_console_url(
     state: web::Data<AppState>,
     token: &str,
 ) -> HttpResponse {
-    use crate::http::handlers::oauth::{cli_session, resolve_role};
+    use crate::http::handlers::cli::{cli_session, resolve_role};
     let j = read_parsed(&req, payload, state.max_body_bytes, |_, body| {
         json_or_default::<ConsoleJson>(
             body,
@@ -125,7 +125,7 @@ async fn cli_console_url(
         ));
     };
     let role = resolve_role(&state, &session, &role);
-    if let Some(e) = crate::http::handlers::oauth::pass_through_expired(&state, &session, &role) {
+    if let Some(e) = crate::http::handlers::cli::pass_through_expired(&state, &session, &role) {
         state.record_refused(&req, "console_url", &e);
         return error_response(&e);
     }

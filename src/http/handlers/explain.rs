@@ -52,8 +52,8 @@ const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
 )]
 pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let credential = match bearer(&req) {
-        Ok(Some(token)) if crate::http::handlers::oauth::is_cli_token(&token) => {
-            return crate::http::handlers::oauth::cli_roles(&state, &token).await
+        Ok(Some(token)) if crate::http::handlers::cli::is_cli_token(&token) => {
+            return crate::http::handlers::cli::cli_roles(&state, &token).await
         }
         Ok(Some(token)) => PresentedCredential::WebIdentityToken(SecretString::from(token)),
         Ok(None) => {

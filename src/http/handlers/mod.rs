@@ -6,6 +6,7 @@ pub mod admin;
 pub mod answer;
 pub mod bad_input;
 pub mod body;
+pub mod cli;
 pub mod console_url;
 pub mod container;
 pub mod device;

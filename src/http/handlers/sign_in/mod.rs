@@ -14,7 +14,9 @@
 //! `frame-ancestors 'none'`, forms to self only) and `Referrer-Policy: no-referrer`; links and forms
 //! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
 //! is ever written into a page, a log line or an error; with an https `public_url` the session
-//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session.
+//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session; a sign-in
+//! started from a command-line approval page (`/device`, `/oauth/authorize`) returns there
+//! ([`RETURN_COOKIE`], checked by [`is_return_path`] when set and when read), nowhere else.
 
 pub mod audit;
 pub mod console;
