@@ -3,6 +3,7 @@
 mod browser;
 mod cache;
 mod cli;
+mod cli_browser;
 mod container;
 mod oidc;
 mod oidc_rotation;

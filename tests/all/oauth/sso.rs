@@ -215,3 +215,26 @@ async fn device_approval_signs_in_through_the_idp_and_returns_to_the_page() {
     assert_eq!(status, 200, "{roles}");
     assert_eq!(roles["roles"][0]["alias"], "sandbox");
 }
+
+#[actix_web::test]
+async fn loopback_approval_signs_in_through_the_idp_and_returns_with_the_whole_query() {
+    let state = state();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let page = format!(
+        "/oauth/authorize?response_type=code&client_id=fedbroker-cli&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&code_challenge={challenge}&code_challenge_method=S256&state=s%2B1"
+    );
+    let mut jar = CookieJar::default();
+    let (status, _, _) = get(&state, &mut jar, &page).await;
+    assert_eq!(status, 401);
+    let (status, h, _) = get(&state, &mut jar, "/oidc/login?provider=testidp").await;
+    assert_eq!(status, 302);
+    let callback = sign_in_at_idp(&location(&h)).await;
+    let u = url::Url::parse(&callback).unwrap();
+    let path = format!("{}?{}", u.path(), u.query().unwrap_or_default());
+    let (status, h, _) = get(&state, &mut jar, &path).await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&h), page, "every parameter comes back");
+    let (status, _, approval) = get(&state, &mut jar, &page).await;
+    assert_eq!(status, 200, "{approval}");
+    assert!(approval.as_str().unwrap().contains("value=\"s+1\""));
+}

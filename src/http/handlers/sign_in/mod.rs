@@ -81,9 +81,15 @@ pub fn sign_in_then(req: &HttpRequest, state: &AppState, back: &str) -> HttpResp
 /// Where a sign-in that started on a CLI approval page returns to (the [`RETURN_COOKIE`]).
 pub fn return_path(req: &HttpRequest) -> Option<String> {
     let c = req.cookie(RETURN_COOKIE)?;
-    let path = url::form_urlencoded::parse(format!("p={}", c.value()).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    // actix percent-decodes cookie values as it reads them (`Cookie::parse_encoded`), so the
+    // value is normally the path itself; a value still encoded is decoded here.
+    let path = if c.value().starts_with('/') {
+        c.value().to_owned()
+    } else {
+        url::form_urlencoded::parse(format!("p={}", c.value()).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?
+    };
     is_return_path(&path).then_some(path)
 }
 
