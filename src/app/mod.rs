@@ -33,7 +33,8 @@ use std::time::Duration;
 
 /// Build the production state: system clock, SDK STS client, the stores `[cache]` asks for, every
 /// IdP's metadata loaded and checked, the OIDC providers, issuer mode and the audit log; starts
-/// the cache refresher, the Redis health check and the rate-limit sweeper.
+/// the cache refresher, the Redis health check and the rate-limit sweeper (the user-code guess
+/// counters of `oauth` included).
 pub async fn build(cfg: &Config) -> Result<AppState, ConfigErrors> {
     let clock: SharedClock = Arc::new(SystemClock);
     let idps = load_idps(cfg).await?;
@@ -80,11 +81,13 @@ pub async fn build(cfg: &Config) -> Result<AppState, ConfigErrors> {
     }
     state.metrics.attach_redis(link);
     let limits = state.exchange().limits.clone();
+    let oauth = state.oauth.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
             every.tick().await;
             limits.sweep();
+            oauth.sweep();
         }
     });
     Ok(state)

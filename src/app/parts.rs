@@ -91,7 +91,14 @@ pub(super) fn assemble(cfg: &Config, parts: Parts) -> AppState {
         metrics,
         audit: crate::audit::Audit::off(),
         oidc_browser: Arc::new(oidc_browser),
-        sessions: Arc::new(SessionStore::new(clock.clone(), browser_store)),
+        sessions: Arc::new(SessionStore::new(clock.clone(), browser_store.clone())),
+        oauth: Arc::new(crate::oauth::Oauth::new(
+            clock.clone(),
+            browser_store,
+            cfg.oauth.settings(),
+        )),
+        public_url: cfg.server.public_url.trim_end_matches('/').into(),
+        aws_region: cfg.aws.region.as_str().into(),
         // A TLS listener makes every answer https, whatever `public_url` says.
         secure_cookies: !is_loopback_http(&cfg.server.public_url)
             || cfg.server.tls_cert_file.is_some(),

@@ -1,5 +1,5 @@
-//! The audit events beyond credentials: browser sign-in and sign-out, console URLs, admin actions
-//! and admin authentication failures. Fields and their types are listed in `schema.rs`; what each
+//! The audit events beyond credentials: browser sign-in and sign-out, console URLs, the CLI's
+//! sign-in (`oauth.*`), admin actions and admin authentication failures. Fields and their types are listed in `schema.rs`; what each
 //! event does under `audit.fail_closed` is stated there and enforced by the return types here:
 //! the events that can refuse an action return `Result<(), AuditUnavailable>`, the others `()`.
 //!
@@ -40,6 +40,13 @@ pub struct RevokeTarget {
 }
 
 impl Audit {
+    /// What the CLI's authorization server did (`oauth.*`); `Err` under `fail_closed` when the
+    /// record could not be written: the caller withholds what the event hands out, for the
+    /// events whose schema entry says "refused".
+    pub fn oauth(&self, event: &crate::oauth::OauthEvent) -> Result<(), AuditUnavailable> {
+        self.write(event.to_record())
+    }
+
     /// A browser session was started for `identity`; `Err`: fail-closed, end the session.
     pub fn signed_in(
         &self,

@@ -79,7 +79,7 @@ pub const EVENTS: &[Event] = &[
         fields: &[
             ("decision", Str, "`issued`"),
             ("reason", Str, "`rule NAME; cache OUTCOME`"),
-            ("route", Str, "`saml`, `web_identity`, `container`, `console_url`, `console`"),
+            ("route", Str, "`saml`, `web_identity`, `container`, `console_url`, `console`, `cli` (`POST /v1/credentials` with a CLI session)"),
             ("protocol", Str, "`saml` or `oidc`"),
             ("provider", Str, "configured IdP or OIDC provider name"),
             ("issuer", Str, "the IdP's entity ID or the token's `iss`"),
@@ -201,6 +201,59 @@ pub const EVENTS: &[Event] = &[
             ("route", Str, "`admin_revoke` or `admin_reload`"),
             CLIENT_IP,
         ],
+    },    Event {
+        name: "oauth.device_authorized",
+        when: "`POST /oauth/device_authorization` is about to hand out a device code (no code is written)",
+        fail_closed: "refused: 503 `audit_unavailable`, no code handed out",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.device_approved",
+        when: "a signed-in person approved a device code on `POST /device`",
+        fail_closed: "never refused: the decision is stored; the tokens it leads to are audited as `oauth.token_issued`, which refuses",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.device_denied",
+        when: "a signed-in person denied a device code on `POST /device`",
+        fail_closed: "never refused (nothing is handed out)",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.code_issued",
+        when: "a signed-in person approved a loopback sign-in: an authorization code is about to go to the CLI's redirect (the code is never written)",
+        fail_closed: "refused: 503 `audit_unavailable` page, the redirect withheld (the unused code expires in 60 s)",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.code_denied",
+        when: "a signed-in person denied a loopback sign-in",
+        fail_closed: "never refused (nothing is handed out)",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.code_replayed",
+        when: "an authorization code came back after its exchange: the session it produced was ended",
+        fail_closed: "never refused: the session has already ended",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.token_issued",
+        when: "a CLI session was created and its first tokens are about to be handed out on `POST /oauth/token` (no token is written)",
+        fail_closed: "refused: the new session is ended, 503 `audit_unavailable`",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.token_refreshed",
+        when: "a refresh token is about to get a new access token on `POST /oauth/token`",
+        fail_closed: "refused: 503 `audit_unavailable`, the new access token withheld",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
+    },
+    Event {
+        name: "oauth.logged_out",
+        when: "`POST /oauth/revoke` ended a CLI session (`fedbroker logout`)",
+        fail_closed: "never refused (the session has already ended)",
+        fields: crate::oauth::events::SCHEMA_FIELDS,
     },
 ];
 

@@ -63,6 +63,7 @@ pub fn load_str(
             "console" => section_into(&mut cfg.console, "console", value, &mut errors),
             "audit" => section_into(&mut cfg.audit, "audit", value, &mut errors),
             "limits" => section_into(&mut cfg.limits, "limits", value, &mut errors),
+            "oauth" => section_into(&mut cfg.oauth, "oauth", value, &mut errors),
             "saml" => saml_section(value, &mut cfg.saml, &mut errors),
             "oidc" => list_section(
                 value,
@@ -74,7 +75,7 @@ pub fn load_str(
             "mapping" => section_into(&mut cfg.mapping, "mapping", value, &mut errors),
             "rules" => inline_rules = Some(value),
             other => errors.push(format!(
-                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer, console, audit, limits)"
+                "unknown section [{other}] (known: server, aws, cache, log, saml, oidc, mapping, rules, issuer, console, audit, limits, oauth)"
             )),
         }
     }

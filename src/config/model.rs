@@ -30,6 +30,42 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub audit: AuditConfig,
     pub limits: LimitsConfig,
+    /// `[oauth]`: the command line's sign-in (`fedbroker login`). See `crate::oauth`.
+    pub oauth: OauthConfig,
+}
+
+/// `[oauth]`: lifetimes and bounds of CLI sessions and device codes (see `crate::oauth`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OauthConfig {
+    /// The longest a CLI session lasts from sign-in (300..=604800; never beyond the IdP session).
+    pub cli_session_seconds: u64,
+    /// How long one access token is accepted (60..=`cli_session_seconds`).
+    pub access_token_seconds: u64,
+    /// User-code lookups per client address and per signed-in subject per minute (1..=600).
+    pub user_code_guesses_per_minute: u32,
+}
+
+impl Default for OauthConfig {
+    fn default() -> Self {
+        Self {
+            cli_session_seconds: 43_200,
+            access_token_seconds: 3_600,
+            user_code_guesses_per_minute: 10,
+        }
+    }
+}
+
+impl OauthConfig {
+    /// The authorization server's settings (after validation).
+    pub fn settings(&self) -> crate::oauth::OauthSettings {
+        let secs = |s: u64| chrono::TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        crate::oauth::OauthSettings {
+            cli_session_ttl: secs(self.cli_session_seconds),
+            access_token_ttl: secs(self.access_token_seconds),
+            user_code_guesses_per_minute: self.user_code_guesses_per_minute,
+        }
+    }
 }
 
 /// `[limits]`: requests per minute (0 = no limit). See `crate::limits`.

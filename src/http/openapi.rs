@@ -31,6 +31,8 @@ pub const ADMIN_BEARER: &str = "admin_bearer";
 pub const WORKLOAD_BEARER: &str = "workload_bearer";
 /// The container-credentials endpoint's `Authorization` header (the token as is, or `Bearer`).
 pub const CONTAINER_AUTHORIZATION: &str = "container_authorization";
+/// A CLI session's access token (`fedbroker login`) in `Authorization: Bearer`.
+pub const CLI_BEARER: &str = "cli_bearer";
 /// The browser session cookie set by a sign-in.
 pub const BROWSER_SESSION: &str = "browser_session";
 
@@ -103,6 +105,10 @@ impl utoipa::Modify for Describe {
             .build();
         workload.bearer_format = Some("JWT".into());
         components.add_security_scheme(WORKLOAD_BEARER, SecurityScheme::Http(workload));
+        components.add_security_scheme(
+            CLI_BEARER,
+            bearer("A CLI session's access token from `POST /oauth/token` (`fedbroker login`); also accepted by `GET /v1/roles` and `POST /v1/console-url`"),
+        );
         components.add_security_scheme(
             CONTAINER_AUTHORIZATION,
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(

@@ -2,7 +2,8 @@
 //! described in the OpenAPI document ([`ApiDoc`]) from one list, so the three never disagree.
 
 use super::handlers::{
-    admin, console_url, container, explain, health, issuer, saml, sign_in, thumbprint, web_identity,
+    admin, cli, console_url, container, device, explain, health, issuer, oauth, saml, sign_in,
+    thumbprint, web_identity,
 };
 use super::middleware::fallback;
 use super::openapi::{self, Describe};
@@ -33,6 +34,7 @@ macro_rules! route_table {
                 (name = "credentials", description = "SAML Responses and web-identity tokens exchanged for AWS credentials"),
                 (name = "introspection", description = "Read-only: the roles an assertion or token may assume, and what a request would do"),
                 (name = "browser", description = "Browser sign-in (OIDC and SAML), the role picker and the AWS console (HTML pages and redirects)"),
+                (name = "cli", description = "The command line's sign-in (`fedbroker login`): OAuth 2.0 device and loopback grants, CLI sessions and their credentials"),
                 (name = "admin", description = "Operator endpoints behind the admin bearer token"),
                 (name = "issuer", description = "Issuer mode's public OpenID documents"),
                 (name = "operations", description = "Health, readiness, metrics and this document"),
@@ -64,6 +66,14 @@ route_table! {
     post "/v1/roles" => explain::roles_post;
     post "/v1/explain" => explain::explain;
     post "/v1/console-url" => console_url::console_url;
+    post "/v1/credentials" => cli::credentials;
+    post "/oauth/device_authorization" => oauth::device_authorization;
+    post "/oauth/token" => oauth::token;
+    post "/oauth/revoke" => oauth::revoke;
+    get "/oauth/authorize" => oauth::authorize;
+    post "/oauth/authorize" => oauth::authorize_decision;
+    get "/device" => device::device_page;
+    post "/device" => device::device_decision;
     get "/v1/thumbprint" => thumbprint::thumbprint;
     get crate::issuer::DISCOVERY_PATH => issuer::openid_configuration;
     get crate::issuer::JWKS_PATH => issuer::jwks;

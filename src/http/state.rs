@@ -51,6 +51,13 @@ pub struct AppState {
     pub console: Arc<ConsoleService>,
     /// `server.trusted_proxies`: which peers may name the client (`http::middleware::client_addr`).
     pub trusted_proxies: Arc<crate::config::TrustedProxies>,
+    /// The authorization server of `fedbroker login` (device and loopback grants, CLI sessions),
+    /// over the browser-state store.
+    pub oauth: Arc<crate::oauth::Oauth>,
+    /// `server.public_url` without a trailing `/` (the device grant's verification URI).
+    pub public_url: Arc<str>,
+    /// `aws.region` (the region `GET /v1/roles` tells the CLI to write into its profiles).
+    pub aws_region: Arc<str>,
 }
 
 impl AppState {

@@ -20,6 +20,7 @@ mod identity_attribution;
 mod issuer;
 mod layout;
 mod mapping_rules;
+mod oauth;
 mod observability_names;
 mod oidc;
 mod openapi;

@@ -154,6 +154,9 @@ fn every_json_error_answer_is_the_error_envelope() {
                         ["$ref"],
                     "#/components/schemas/ErrorDetail"
                 );
+            } else if path.starts_with("/oauth/") && (status == "400" || status == "401") {
+                // The authorization server's refusals are RFC 6749 §5.2's own shape.
+                assert_eq!(schema, "#/components/schemas/OauthError", "{method} {path}");
             } else {
                 assert_eq!(
                     schema, "#/components/schemas/ErrorBody",

@@ -11,6 +11,7 @@ mod cache;
 mod common;
 mod console;
 mod issuer;
+mod oauth;
 mod observability;
 mod oidc;
 mod saml;
@@ -36,4 +37,5 @@ pub(super) fn validate(cfg: &Config, errors: &mut ConfigErrors) {
     saml::check_idps(errors, &cfg.saml);
     oidc::check(errors, &cfg.oidc, &cfg.saml);
     issuer::check(errors, cfg);
+    oauth::check(errors, &cfg.oauth);
 }

@@ -79,6 +79,23 @@ pub async fn revoke(
         }
     };
     let target = revoke_target(&input);
+    // A subject's CLI sessions end with every revocation of the subject, `block_seconds = 0`
+    // included: the marker refuses every session signed in until now, on every replica.
+    if let (Some(subject), None) = (input.subject.as_deref(), input.role_arn.as_deref()) {
+        if !subject.is_empty() {
+            if let Err(e) = state.oauth.revoke_subject(subject).await {
+                let e = RequestError {
+                    kind: crate::error::ErrorKind::Unavailable,
+                    code: "revocation_incomplete",
+                    message: format!(
+                        "the CLI sessions of the subject could not be ended (the session store failed: {e}); retry the revocation"
+                    ),
+                };
+                audit_refusal(&e, &target);
+                return error_response(&e);
+            }
+        }
+    }
     match state.exchange().revoke(input, state.revocation_block).await {
         Ok(r) => {
             let outcome = Ok((r.purged, r.blocked_until.as_deref()));

@@ -2,6 +2,9 @@
 //! session_name?, destination?, region?, session_duration?}` (the token may also come in
 //! `Authorization: Bearer`) → `{"url","expires_at","session_duration"}` (200, `no-store`).
 //!
+//! A CLI session's access token (`fedbroker login`) in `Authorization: Bearer` is accepted too:
+//! the body then names only the role (ARN or alias) and the console options.
+//!
 //! Invariant: the URL is a bearer credential for the AWS console: it goes into this one answer
 //! and nowhere else (no log line, no error message). Checks, exchange and sign-in:
 //! `console::ConsoleService::sign_in`.
@@ -45,7 +48,7 @@ pub struct ConsoleJson {
     responses(
         (status = 200, description = "The sign-in URL (`Cache-Control: no-store`)", body = ConsoleUrlAnswer),
         (status = 400, description = "A malformed request, assertion or token, or bad console options", body = ErrorBody),
-        (status = 401, description = "The assertion or token does not verify", body = ErrorBody),
+        (status = 401, description = "The assertion or token does not verify, or the CLI session is invalid (`cli_session_invalid`)", body = ErrorBody),
         (status = 403, description = "Verified, but no such role, access revoked, or AWS refused", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = ErrorBody),
         (status = 409, description = "Several roles match: choose one with `role_arn` (`role_choice_required`, with `roles`)", body = ErrorBody),
@@ -61,6 +64,11 @@ pub async fn console_url(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if let Ok(Some(token)) = bearer(&req) {
+        if crate::http::handlers::cli::is_cli_token(&token) {
+            return cli_console_url(req, payload, state, &token).await;
+        }
+    }
     let input = match read_parsed(&req, payload, state.max_body_bytes, parse).await {
         Ok(i) => i,
         Err(e) => return error_response(&e),
@@ -76,6 +84,86 @@ pub async fn console_url(
             .console_url_issued("console_url", &signin.issued, &signin.url, state.now());
     match audited {
         Ok(()) => answer(&signin.url),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /v1/console-url` with a CLI session's access token: the session's identity, the role
+/// (ARN or alias) and the console options from the body; then as the role picker's console.
+async fn cli_console_url(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    token: &str,
+) -> HttpResponse {
+    use crate::http::handlers::cli::{cli_session, resolve_role};
+    let j = read_parsed(&req, payload, state.max_body_bytes, |_, body| {
+        json_or_default::<ConsoleJson>(
+            body,
+            "{\"role_arn\": ARN or alias, \"duration_seconds\"?, \"destination\"?, \"region\"?, \"session_duration\"?}",
+        )
+    })
+    .await;
+    let session = match cli_session(&state, token).await {
+        Ok(s) => s,
+        Err(refusal) => return refusal,
+    };
+    let j = match j {
+        Ok(j) => j,
+        Err(e) => return error_response(&e),
+    };
+    if j.saml_response.is_some() || j.token.is_some() || j.session_name.is_some() {
+        return error_response(&RequestError::bad(
+            "ambiguous_credential",
+            "with a CLI session in Authorization: Bearer, send no saml_response, token or session_name",
+        ));
+    }
+    let Some(role) = j.role_arn.filter(|r| !r.is_empty()) else {
+        return error_response(&RequestError::bad(
+            "role_arn_required",
+            "name the role with role_arn (an ARN or an alias from GET /v1/roles)",
+        ));
+    };
+    let role = resolve_role(&state, &session, &role);
+    if let Some(e) = crate::http::handlers::cli::pass_through_expired(&state, &session, &role) {
+        state.record_refused(&req, "console_url", &e);
+        return error_response(&e);
+    }
+    let options = ConsoleRequest {
+        destination: j.destination,
+        region: j.region,
+        session_duration: j.session_duration.map(NumberOrString::into_string),
+    };
+    let partition = crate::aws::RoleArn::parse(&role)
+        .ok()
+        .and_then(|r| crate::console::Partition::of_role(&r).ok());
+    let console_session_seconds = match state.console.check(&options, partition) {
+        Ok(checked) => checked.session_duration_secs(),
+        Err(e) => return error_response(&e),
+    };
+    let duration = j.duration_seconds.map(NumberOrString::into_string);
+    let result = state
+        .exchange()
+        .session_credentials(
+            &session.identity,
+            &role,
+            duration.as_deref(),
+            console_session_seconds,
+        )
+        .await;
+    let issued = match state.record_outcome(&req, "console_url", result) {
+        Ok(issued) => issued,
+        Err(e) => return error_response(&*e),
+    };
+    let url = match state.console.signin_url(&issued, &options).await {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
+    match state
+        .audit
+        .console_url_issued("console_url", &issued, &url, state.now())
+    {
+        Ok(()) => answer(&url),
         Err(e) => error_response(&e),
     }
 }

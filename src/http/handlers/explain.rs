@@ -36,12 +36,12 @@ const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
     path = "/v1/roles",
     tag = "introspection",
     operation_id = "rolesOfToken",
-    summary = "The roles a web-identity token may assume (nothing consumed, STS not called)",
+    summary = "The roles a web-identity token (or a CLI session's access token) may assume (nothing consumed, STS not called)",
     security(("workload_bearer" = [])),
     responses(
-        (status = 200, description = "The roles (`Cache-Control: no-store`)", body = RolesAnswer),
+        (status = 200, description = "The roles (`Cache-Control: no-store`); for a CLI access token `{subject, session_expires_at, roles: [{role_arn, alias?, account_id, role_name, mode, region}]}`", body = RolesAnswer),
         (status = 400, description = "No or a malformed Authorization header or token (`missing_token`, `bad_authorization`, ...)", body = ErrorBody),
-        (status = 401, description = "The token does not verify", body = ErrorBody),
+        (status = 401, description = "The token does not verify, or names no live CLI session (`cli_session_invalid`)", body = ErrorBody),
         (status = 403, description = "Verified, but refused by the rules", body = ErrorBody),
         (status = 413, description = "The token is too large (`oidc_token_too_large`)", body = ErrorBody),
         (status = 429, description = "Rate limited (`rate_limited_client`, with `Retry-After`)", body = ErrorBody),
@@ -52,6 +52,9 @@ const ROLES_FORM_FIELDS: &[&str] = &["SAMLResponse", "RelayState"];
 )]
 pub async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let credential = match bearer(&req) {
+        Ok(Some(token)) if crate::http::handlers::cli::is_cli_token(&token) => {
+            return crate::http::handlers::cli::cli_roles(&state, &token).await
+        }
         Ok(Some(token)) => PresentedCredential::WebIdentityToken(SecretString::from(token)),
         Ok(None) => {
             return error_response(&RequestError::bad(

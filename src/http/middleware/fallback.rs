@@ -25,8 +25,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 /// Browser routes: their refusals are the error page, not JSON.
-const BROWSER_PATHS: [&str; 7] = [
+const BROWSER_PATHS: [&str; 9] = [
     "/roles",
+    "/device",
+    "/oauth/authorize",
     "/console",
     "/logout",
     "/oidc/login",

@@ -52,7 +52,7 @@ const SAML_IDP_HOST: &str = "localhost";
 const CONSOLE: &str = "https://console.aws.amazon.com/";
 
 /// A child process killed (and reaped) on drop.
-struct Proc {
+pub(super) struct Proc {
     child: Child,
     stderr: PathBuf,
 }
@@ -70,12 +70,12 @@ impl Drop for Proc {
     }
 }
 
-fn chromium() -> String {
+pub(super) fn chromium() -> String {
     std::env::var("FEDBROKER_E2E_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.to_owned())
 }
 
 /// Everything the browser run needs, or a failure saying how to get it.
-fn preflight() {
+pub(super) fn preflight() {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.as_ref().is_ok_and(|o| o.status.success()),
@@ -95,7 +95,7 @@ fn preflight() {
 }
 
 /// Start `node script` with `envs`; wait for a stdout line starting with `ready_prefix`.
-fn start_node(
+pub(super) fn start_node(
     dir: &Path,
     name: &str,
     script: &str,
@@ -135,7 +135,7 @@ fn start_node(
 }
 
 /// `export K='V'` lines of an env file written by testidp/server.mjs.
-fn read_env_file(path: &Path) -> HashMap<String, String> {
+pub(super) fn read_env_file(path: &Path) -> HashMap<String, String> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()

@@ -14,7 +14,9 @@
 //! `frame-ancestors 'none'`, forms to self only) and `Referrer-Policy: no-referrer`; links and forms
 //! that change state carry the session's CSRF token; no token, assertion, credential or sign-in URL
 //! is ever written into a page, a log line or an error; with an https `public_url` the session
-//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session.
+//! and login cookies are `__Host-`; a new sign-in ends the browser's previous session; a sign-in
+//! started from a command-line approval page (`/device`, `/oauth/authorize`) returns there
+//! ([`RETURN_COOKIE`], checked by [`is_return_path`] when set and when read), nowhere else.
 
 pub mod audit;
 pub mod console;
@@ -34,6 +36,73 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 /// Content-Security-Policy of every browser page: nothing but inline styles, forms to self.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
+
+/// The Content-Security-Policy of the pages whose form posts end in a redirect to the command
+/// line's loopback listener (`/oauth/authorize`): browsers apply `form-action` to the redirects
+/// that follow a form post, so the loopback origins must be allowed.
+pub const LOOPBACK_FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+                                     form-action 'self' http://127.0.0.1:* http://[::1]:*; \
+                                     frame-ancestors 'none'; base-uri 'none'";
+
+/// The cookie that brings a browser back to the command line's approval page after it signs in
+/// (`/device?...`, `/oauth/authorize?...`). Like [`SAML_LOGIN_COOKIE`] it is
+/// `__Host-`, `Secure` and `SameSite=None`, so it also survives a SAML IdP's cross-site POST.
+pub const RETURN_COOKIE: &str = "__Host-fedbroker_return";
+
+/// Whether `path` is a page a sign-in may return to: the CLI's approval pages, local, no
+/// scheme, host or backslash.
+pub fn is_return_path(path: &str) -> bool {
+    let page = path.split('?').next().unwrap_or_default();
+    (page == "/device" || page == "/oauth/authorize")
+        && path.len() <= 2048
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The sign-in choices (401), remembering `back` (a [`is_return_path`]) to come back to after
+/// the sign-in.
+pub fn sign_in_then(req: &HttpRequest, state: &AppState, back: &str) -> HttpResponse {
+    let mut resp = picker::sign_in_page(req, state);
+    if is_return_path(back) {
+        let c = Cookie::build(RETURN_COOKIE, urlencode(back))
+            .path("/")
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::None)
+            .max_age(login_max_age())
+            .finish();
+        if let Err(e) = resp.add_cookie(&c) {
+            tracing::warn!(error = %e, "could not set the return cookie");
+        }
+    }
+    resp
+}
+
+/// Where a sign-in that started on a CLI approval page returns to (the [`RETURN_COOKIE`]).
+pub fn return_path(req: &HttpRequest) -> Option<String> {
+    let c = req.cookie(RETURN_COOKIE)?;
+    // actix percent-decodes cookie values as it reads them (`Cookie::parse_encoded`), so the
+    // value is normally the path itself; a value still encoded is decoded here.
+    let path = if c.value().starts_with('/') {
+        c.value().to_owned()
+    } else {
+        url::form_urlencoded::parse(format!("p={}", c.value()).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?
+    };
+    is_return_path(&path).then_some(path)
+}
+
+/// The [`RETURN_COOKIE`], expired.
+fn return_cookie_cleared() -> Cookie<'static> {
+    Cookie::build(RETURN_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::None)
+        .max_age(CookieDuration::ZERO)
+        .finish()
+}
 
 /// A response builder with the browser security headers.
 pub fn secure(mut b: HttpResponseBuilder) -> HttpResponseBuilder {
@@ -165,4 +234,29 @@ impl ApiError for CsrfError {
 /// Percent-encode a query value.
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_return_path;
+
+    #[test]
+    fn a_sign_in_returns_only_to_the_cli_approval_pages() {
+        assert!(is_return_path("/device"));
+        assert!(is_return_path("/device?user_code=BCDF-GHJK"));
+        assert!(is_return_path(
+            "/oauth/authorize?response_type=code&state=x"
+        ));
+        for bad in [
+            "//attacker.example/device",
+            "https://attacker.example/device",
+            "/devices",
+            "/roles",
+            "/device\\x",
+            "/device?a=b c",
+            "/oauth/authorize/../../x",
+        ] {
+            assert!(!is_return_path(bad), "{bad}");
+        }
+    }
 }

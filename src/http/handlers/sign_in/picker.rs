@@ -1,5 +1,5 @@
-//! `GET /roles`: the role picker of the signed-in browser (HTML, or JSON on request), and the
-//! sign-in choices when no session is open.
+//! `GET /roles`: the role picker of the signed-in browser (HTML, or JSON on request) with the
+//! `fedbroker` command lines for this broker, and the sign-in choices when no session is open.
 
 use super::session::current_session;
 use super::{error_page, esc, page, secure, urlencode, wants_json};
@@ -113,19 +113,35 @@ pub async fn roles(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                 .into();
     }
     let body = format!(
-        "<p>Signed in as <strong>{who}</strong> ({provider}).</p>{table}\
+        "<p>Signed in as <strong>{who}</strong> ({provider}).</p>{table}{cli}\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">Sign out</button></form>",
         who = esc(session.identity.subject()),
         provider = esc(session.identity.provider()),
         csrf = esc(&session.csrf_token),
+        cli = command_line_section(&state.public_url),
     );
     secure(HttpResponse::Ok())
         .content_type("text/html; charset=utf-8")
         .body(page("AWS roles", &body))
 }
 
-fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
+/// The picker's "Command line" section: the `fedbroker` commands for this broker, ready to copy
+/// (HTML-escaped; `public_url` comes from the configuration).
+fn command_line_section(public_url: &str) -> String {
+    let url = esc(public_url);
+    format!(
+        "<section aria-labelledby=\"cli\"><h2 id=\"cli\">Command line</h2>\
+         <p>Sign in on a terminal (on this computer or over SSH; you approve the code here):</p>\
+         <pre><code>fedbroker login --broker {url} --device</code></pre>\
+         <p>Then write an AWS CLI profile for every role above \
+         (<code>aws s3 ls --profile &lt;name&gt;</code> then works, refreshed quietly):</p>\
+         <pre><code>fedbroker profiles --broker {url} --write</code></pre></section>"
+    )
+}
+
+/// The sign-in choices (401): HTML, or JSON on request.
+pub(crate) fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
     let saml_browser = state.saml_browser();
     if wants_json(req) {
         return secure(HttpResponse::Unauthorized()).json(json!({"error": {
@@ -153,4 +169,18 @@ fn sign_in_page(req: &HttpRequest, state: &AppState) -> HttpResponse {
     secure(HttpResponse::Unauthorized())
         .content_type("text/html; charset=utf-8")
         .body(page("Sign in", &format!("<ul>{links}</ul>")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_section_escapes_the_broker_url() {
+        let html = super::command_line_section("https://broker.example/<x>&y");
+        assert!(html
+            .contains("fedbroker login --broker https://broker.example/&lt;x&gt;&amp;y --device"));
+        assert!(html.contains(
+            "fedbroker profiles --broker https://broker.example/&lt;x&gt;&amp;y --write"
+        ));
+        assert!(!html.contains("<x>"));
+    }
 }

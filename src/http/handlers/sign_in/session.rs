@@ -2,7 +2,10 @@
 //! one after a verified sign-in (ending the browser's previous one), and `POST /logout`.
 
 use super::audit;
-use super::{cookie, error_page, expired, saml_binding_cookie, secure, CsrfError};
+use super::{
+    cookie, error_page, expired, return_cookie_cleared, return_path, saml_binding_cookie, secure,
+    CsrfError,
+};
 use crate::http::openapi::ErrorBody;
 use crate::http::AppState;
 use crate::sign_in::{login_cookie_name, session_cookie_name, BrowserSession, SESSION_TTL};
@@ -49,8 +52,9 @@ async fn end_previous_session(req: &HttpRequest, state: &AppState) {
     }
 }
 
-/// Start the broker session and send the browser to `next` (a checked local path); a session
-/// the browser held before ends.
+/// Start the broker session and send the browser to `next` (a checked local path), or back to
+/// the command line's approval page the sign-in started from (`RETURN_COOKIE`) when `next` is
+/// the role picker; a session the browser held before ends.
 pub async fn signed_in_to(
     req: &HttpRequest,
     state: &AppState,
@@ -71,8 +75,13 @@ pub async fn signed_in_to(
             if let Some(refusal) = audit::signed_in(state, req, &audited, &value).await {
                 return refusal;
             }
+            let next = match return_path(req) {
+                Some(back) if next == "/roles" => back,
+                _ => next.to_owned(),
+            };
             secure(HttpResponse::SeeOther())
-                .insert_header((header::LOCATION, next.to_owned()))
+                .insert_header((header::LOCATION, next))
+                .cookie(return_cookie_cleared())
                 .cookie(cookie(
                     state,
                     session_cookie_name(state.secure_cookies),
