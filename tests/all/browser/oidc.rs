@@ -36,15 +36,7 @@ public_url = "{public}"
 [aws]
 federation_endpoint = "{federation}"
 
-[[oidc.providers]]
-name = "testidp"
-issuer = "{issuer}"
-audiences = ["sts.amazonaws.com"]
-ca_file = "{ca}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-scopes = ["email", "profile"]
-
+{oidc_provider}
 [[rules]]
 name = "people"
 [rules.match]
@@ -60,10 +52,7 @@ role_arn = "arn:aws:iam::444455556666:role/Admin"
 mode = "assume-role"
 session_name = "{{subject}}"
 "#,
-        issuer = env("FEDBROKER_TEST_OIDC_ISSUER"),
-        ca = env("FEDBROKER_TEST_OIDC_CA"),
-        client_id = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
-        client_secret = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+        oidc_provider = support::fixtures::oidc_web_provider("testidp", &env),
         user = env("FEDBROKER_TEST_OIDC_USER"),
     )
 }
@@ -98,51 +87,6 @@ fn state_on(config: &str, kv: Option<Arc<dyn fedbroker::sign_in::BrowserKv>>) ->
         kv,
     )
     .with_oidc_browser(browser)
-}
-
-/// A browser at the IdP: follows its redirects and submits its sign-in form until it is sent to
-/// the broker's callback; returns that callback URL.
-async fn sign_in_at_idp(authorize_url: &str) -> String {
-    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).unwrap();
-    let idp = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let callback = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
-    let mut next = authorize_url.to_owned();
-    let mut method_post = false;
-    for _ in 0..10 {
-        if next.starts_with(&callback) {
-            return next;
-        }
-        let resp = if method_post {
-            idp.post(&next)
-                .form(&[("login", "1")])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            idp.get(&next).send().await.unwrap()
-        };
-        let base = resp.url().clone();
-        if resp.status().is_redirection() {
-            let loc = resp.headers()["location"].to_str().unwrap();
-            next = base.join(loc).unwrap().to_string();
-            method_post = false;
-            continue;
-        }
-        let html = resp.text().await.unwrap();
-        let action = html
-            .split("action=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_else(|| panic!("no sign-in form at {next}: {html}"));
-        next = base.join(action).unwrap().to_string();
-        method_post = true;
-    }
-    panic!("the IdP never sent the browser back to {callback}");
 }
 
 struct Browser {
@@ -200,7 +144,7 @@ async fn login(state: &AppState, browser: &mut Browser) -> String {
         "PKCE: {to_idp}"
     );
     assert!(to_idp.contains("nonce="), "nonce: {to_idp}");
-    sign_in_at_idp(&to_idp).await
+    support::oidc_idp::sign_in_at_idp(&to_idp).await
 }
 
 #[actix_web::test]

@@ -180,15 +180,7 @@ name = "{SAML_NAME}"
 metadata_file = "{saml_metadata}"
 sso_url = "http://{SAML_IDP_HOST}:{saml_port}/sso"
 
-[[oidc.providers]]
-name = "{OIDC_NAME}"
-issuer = "{issuer}"
-audiences = ["sts.amazonaws.com"]
-ca_file = "{ca}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-scopes = ["email", "profile"]
-
+{oidc_provider}
 [[rules]]
 name = "oidc-people"
 [rules.match]
@@ -222,10 +214,7 @@ session_name = "{{subject}}"
         saml_metadata = saml_metadata.display(),
         sp_key = repo_path("certs/saml-sp.key").display(),
         sp_cert = repo_path("certs/saml-sp.crt").display(),
-        issuer = get("FEDBROKER_TEST_OIDC_ISSUER"),
-        ca = get("FEDBROKER_TEST_OIDC_CA"),
-        client_id = get("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
-        client_secret = get("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+        oidc_provider = crate::support::fixtures::oidc_web_provider(OIDC_NAME, &get),
         user = get("FEDBROKER_TEST_OIDC_USER"),
     )
 }

@@ -130,15 +130,7 @@ fn both_cli_logins_through_headless_chromium_and_the_real_idp() {
     let get = |k: &str| oidc.get(k).unwrap_or_else(|| panic!("{k} missing")).clone();
     let toml = format!(
         r#"
-[[oidc.providers]]
-name = "{PROVIDER}"
-issuer = "{issuer}"
-audiences = ["sts.amazonaws.com"]
-ca_file = "{ca}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-scopes = ["email", "profile"]
-
+{oidc_provider}
 [[rules]]
 name = "people"
 [rules.match]
@@ -150,10 +142,7 @@ mode = "assume-role"
 alias = "sandbox"
 session_name = "{{subject}}"
 "#,
-        issuer = get("FEDBROKER_TEST_OIDC_ISSUER"),
-        ca = get("FEDBROKER_TEST_OIDC_CA"),
-        client_id = get("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
-        client_secret = get("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+        oidc_provider = crate::support::fixtures::oidc_web_provider(PROVIDER, &get),
         user = get("FEDBROKER_TEST_OIDC_USER"),
     );
     let broker = Broker::start_on(

@@ -29,15 +29,7 @@ fn state() -> AppState {
 [server]
 public_url = "{public}"
 
-[[oidc.providers]]
-name = "testidp"
-issuer = "{issuer}"
-audiences = ["sts.amazonaws.com"]
-ca_file = "{ca}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-scopes = ["email", "profile"]
-
+{oidc_provider}
 [[rules]]
 name = "people"
 [rules.match]
@@ -49,10 +41,7 @@ mode = "assume-role"
 alias = "sandbox"
 session_name = "{{subject}}"
 "#,
-        issuer = env("FEDBROKER_TEST_OIDC_ISSUER"),
-        ca = env("FEDBROKER_TEST_OIDC_CA"),
-        client_id = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
-        client_secret = env("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+        oidc_provider = support::fixtures::oidc_web_provider("testidp", &env),
         user = env("FEDBROKER_TEST_OIDC_USER"),
     );
     let cfg = load_str(&config, Vec::<(String, String)>::new()).expect("config loads");
@@ -75,51 +64,6 @@ session_name = "{{subject}}"
         kv,
     )
     .with_oidc_browser(browser)
-}
-
-/// A browser at the IdP: follows its redirects and submits its sign-in form until it is sent
-/// back to the broker's callback; that callback URL.
-async fn sign_in_at_idp(authorize_url: &str) -> String {
-    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).unwrap();
-    let idp = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let callback = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
-    let mut next = authorize_url.to_owned();
-    let mut post = false;
-    for _ in 0..10 {
-        if next.starts_with(&callback) {
-            return next;
-        }
-        let resp = if post {
-            idp.post(&next)
-                .form(&[("login", "1")])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            idp.get(&next).send().await.unwrap()
-        };
-        let base = resp.url().clone();
-        if resp.status().is_redirection() {
-            let loc = resp.headers()["location"].to_str().unwrap();
-            next = base.join(loc).unwrap().to_string();
-            post = false;
-            continue;
-        }
-        let html = resp.text().await.unwrap();
-        let action = html
-            .split("action=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_else(|| panic!("no sign-in form at {next}: {html}"));
-        next = base.join(action).unwrap().to_string();
-        post = true;
-    }
-    panic!("the IdP never sent the browser back to {callback}");
 }
 
 async fn get(
@@ -162,7 +106,7 @@ async fn device_approval_signs_in_through_the_idp_and_returns_to_the_page() {
         .contains("/oidc/login?provider=testidp"));
     let (status, h, _) = get(&state, &mut jar, "/oidc/login?provider=testidp").await;
     assert_eq!(status, 302);
-    let callback = sign_in_at_idp(&location(&h)).await;
+    let callback = support::oidc_idp::sign_in_at_idp(&location(&h)).await;
     let u = url::Url::parse(&callback).unwrap();
     let path = format!("{}?{}", u.path(), u.query().unwrap_or_default());
     let (status, h, _) = get(&state, &mut jar, &path).await;
@@ -228,7 +172,7 @@ async fn loopback_approval_signs_in_through_the_idp_and_returns_with_the_whole_q
     assert_eq!(status, 401);
     let (status, h, _) = get(&state, &mut jar, "/oidc/login?provider=testidp").await;
     assert_eq!(status, 302);
-    let callback = sign_in_at_idp(&location(&h)).await;
+    let callback = support::oidc_idp::sign_in_at_idp(&location(&h)).await;
     let u = url::Url::parse(&callback).unwrap();
     let path = format!("{}?{}", u.path(), u.query().unwrap_or_default());
     let (status, h, _) = get(&state, &mut jar, &path).await;

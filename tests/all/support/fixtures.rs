@@ -33,3 +33,24 @@ macro_rules! admin_server {
     };
 }
 pub(crate) use admin_server;
+
+/// The test OIDC IdP (`scripts/oidc-idp.sh`) as an `[[oidc.providers]]` entry named `name` with its
+/// web client (browser sign-in); `var` reads the IdP's `FEDBROKER_TEST_OIDC_*` values (from the
+/// environment, or from an env file the test started its own IdP with).
+pub fn oidc_web_provider(name: &str, var: &dyn Fn(&str) -> String) -> String {
+    format!(
+        r#"[[oidc.providers]]
+name = "{name}"
+issuer = "{issuer}"
+audiences = ["sts.amazonaws.com"]
+ca_file = "{ca}"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+scopes = ["email", "profile"]
+"#,
+        issuer = var("FEDBROKER_TEST_OIDC_ISSUER"),
+        ca = var("FEDBROKER_TEST_OIDC_CA"),
+        client_id = var("FEDBROKER_TEST_OIDC_WEB_CLIENT_ID"),
+        client_secret = var("FEDBROKER_TEST_OIDC_WEB_CLIENT_SECRET"),
+    )
+}

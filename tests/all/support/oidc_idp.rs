@@ -87,3 +87,48 @@ pub async fn workload_token(idp: &Idp) -> (Value, String) {
     assert_eq!(body["token_type"], "Bearer");
     (disco, body["access_token"].as_str().unwrap().to_owned())
 }
+
+/// A browser at the IdP: follows its redirects and submits its sign-in form until it is sent to
+/// the broker's callback; returns that callback URL.
+pub async fn sign_in_at_idp(authorize_url: &str) -> String {
+    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).unwrap();
+    let idp = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
+    let mut next = authorize_url.to_owned();
+    let mut post = false;
+    for _ in 0..10 {
+        if next.starts_with(&callback) {
+            return next;
+        }
+        let resp = if post {
+            idp.post(&next)
+                .form(&[("login", "1")])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            idp.get(&next).send().await.unwrap()
+        };
+        let base = resp.url().clone();
+        if resp.status().is_redirection() {
+            let loc = resp.headers()["location"].to_str().unwrap();
+            next = base.join(loc).unwrap().to_string();
+            post = false;
+            continue;
+        }
+        let html = resp.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no sign-in form at {next}: {html}"));
+        next = base.join(action).unwrap().to_string();
+        post = true;
+    }
+    panic!("the IdP never sent the browser back to {callback}");
+}
