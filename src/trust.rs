@@ -186,8 +186,10 @@ impl HttpMetadataFetcher {
 
 #[async_trait]
 impl MetadataFetcher for HttpMetadataFetcher {
-    async fn fetch(&self, url: &str) -> Result<String, String> {
-        let mut resp = self.client.get(url).send().await.map_err(|e| {
+    async fn fetch(&self, full_url: &str) -> Result<String, String> {
+        // Errors name the URL without its query: it may carry a token (`shown_url`).
+        let url = crate::oidc::fetch::shown_url(full_url);
+        let mut resp = self.client.get(full_url).send().await.map_err(|e| {
             format!(
                 "cannot fetch metadata_url {url}: {}",
                 crate::oidc::fetch::describe(&e)
@@ -280,7 +282,11 @@ pub async fn load_idp(
         .filter(|_| trusted.metadata_validity.expired_at(now))
     {
         let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        match &idp.metadata_url {
+        match idp
+            .metadata_url
+            .as_deref()
+            .map(crate::oidc::fetch::shown_url)
+        {
             Some(url) => {
                 return Err(MetadataLoadError::Expired(format!(
                     "metadata_url {url} serves metadata whose validUntil ({until}) has passed; \
@@ -335,4 +341,40 @@ pub fn legacy_algorithms_warning(idp: &SamlIdpConfig) -> Option<String> {
             idp.name
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack: an IdP whose metadata URL carries an access token in its query (`?token=…`); a
+    /// failed fetch must not copy the token into the error, which reaches the log and
+    /// `check-config`'s report.
+    #[tokio::test]
+    async fn metadata_url_token_does_not_reach_fetch_errors() {
+        let fetcher = HttpMetadataFetcher::new().unwrap();
+        let err = fetcher
+            .fetch("http://127.0.0.1:1/federationmetadata.xml?token=s3cr3t-metadata-token")
+            .await
+            .unwrap_err();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(
+            err.contains("metadata_url http://127.0.0.1:1/federationmetadata.xml?…"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shown_url_drops_query_user_info_and_fragment() {
+        use crate::oidc::fetch::shown_url;
+        assert_eq!(
+            shown_url("https://user:pw@idp.example.com:8443/app/md.xml?sig=abc#frag"),
+            "https://idp.example.com:8443/app/md.xml?…"
+        );
+        assert_eq!(
+            shown_url("https://idp.example.com/md.xml"),
+            "https://idp.example.com/md.xml"
+        );
+        assert_eq!(shown_url("not a url ?token=x"), "(an unparsable URL)");
+    }
 }

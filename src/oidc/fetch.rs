@@ -118,6 +118,26 @@ impl HttpJwksFetcher {
     }
 }
 
+/// A configured URL as it may appear in an error or a log: scheme, host, port and path only. A
+/// query string (where some IdPs put an access token or signature, e.g. a metadata URL with
+/// `?token=…`) is shown as `?…`, user info and fragment are dropped; an unparsable URL is not shown.
+pub fn shown_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => {
+            let mut shown = format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""));
+            if let Some(port) = u.port() {
+                shown.push_str(&format!(":{port}"));
+            }
+            shown.push_str(u.path());
+            if u.query().is_some() {
+                shown.push_str("?…");
+            }
+            shown
+        }
+        Err(_) => "(an unparsable URL)".into(),
+    }
+}
+
 /// A reqwest failure without the URL (reqwest's own message names it); for a failed connection the
 /// innermost cause, e.g. `Connection refused (os error 111)` or
 /// `invalid peer certificate: UnknownIssuer` (a wrong or missing `ca_file`).
