@@ -13,9 +13,9 @@ use crate::support::fixtures::admin_token;
 use crate::support::harness::fresh;
 
 use base64::Engine;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ADMIN_TOKEN: &str = admin_token!();
@@ -172,30 +172,12 @@ async fn device_login_profiles_and_the_aws_cli_through_credential_process() {
     let base = base.trim_end_matches('/').to_owned();
 
     // 1. `fedbroker login --device`: read the verification URI from its instructions.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fedbroker"));
-    cmd.args(["login", "--broker", &base, "--device"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    client_env(&mut cmd, home.path());
-    let mut login = cmd.spawn().expect("spawn fedbroker login");
-    let stderr = login.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let complete = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("fedbroker login printed the verification URI");
-        if let Some(i) = line.find("/device?user_code=") {
-            break line[i..].trim().to_owned();
-        }
-    };
+    let (mut login, line, rx) = super::cli_browser::start_login(
+        home.path(),
+        &["--broker", &base, "--device"],
+        "/device?user_code=",
+    );
+    let complete = line[line.find("/device?user_code=").unwrap()..].to_owned();
 
     // 2. The person, signed in at the broker, opens it and approves.
     let browser = signed_in_browser(&broker).await;
@@ -350,30 +332,11 @@ async fn loopback_login_with_the_real_cli_follows_the_printed_url() {
     let home = tempfile::tempdir().unwrap();
     let base = broker.url("");
     let base = base.trim_end_matches('/').to_owned();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fedbroker"));
-    cmd.args(["login", "--broker", &base, "--no-browser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    client_env(&mut cmd, home.path());
-    let mut login = cmd.spawn().expect("spawn fedbroker login");
-    let stderr = login.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let printed = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("fedbroker login printed the sign-in URL");
-        if line.contains("/oauth/authorize?") {
-            break line.trim().to_owned();
-        }
-    };
+    let (mut login, printed, rx) = super::cli_browser::start_login(
+        home.path(),
+        &["--broker", &base, "--no-browser"],
+        "/oauth/authorize?",
+    );
     assert!(printed.starts_with(&base), "{printed}");
 
     // The browser follows the printed URL, approves, and is sent to the CLI's loopback listener.

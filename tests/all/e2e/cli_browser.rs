@@ -54,8 +54,9 @@ fn run_driver(broker: &Broker, url: &str, mode: &str, dir: &Path) -> Value {
     v
 }
 
-/// Start `fedbroker login` with `args`; the line of its instructions that holds `marker`.
-fn start_login(
+/// Start `fedbroker login` with `args`; the line of its instructions that holds `marker`, and the
+/// rest of what it prints.
+pub(super) fn start_login(
     home: &Path,
     args: &[&str],
     marker: &str,
