@@ -57,7 +57,7 @@ pub struct SessionTerms {
 }
 
 impl SessionTerms {
-    /// The terms for `grant`; `caller_session_name` is what [`accept_caller_session_name`] let
+    /// The terms for `grant`; `caller_session_name` is what `accept_caller_session_name` let
     /// through.
     pub fn decide(
         identity: &VerifiedIdentity,
@@ -237,7 +237,7 @@ impl StsCall {
     }
 }
 
-/// Everything one credentials request will do, built once by [`Exchange::plan`] (see the module
+/// Everything one credentials request will do, built once by `Exchange::plan` (see the module
 /// doc). The call is shared with the cache, which may repeat it to renew the session.
 #[derive(Clone, Debug)]
 pub struct SessionPlan {
@@ -255,7 +255,7 @@ pub struct SessionPlan {
 
 impl SessionPlan {
     /// The plan for a chosen grant and negotiated duration; `caller_session_name` is what
-    /// [`accept_caller_session_name`] let through; `sts_scope` is the Region and STS endpoint.
+    /// `accept_caller_session_name` let through; `sts_scope` is the Region and STS endpoint.
     pub fn build(
         identity: VerifiedIdentity,
         grant: Grant,

@@ -44,7 +44,7 @@ pub struct Revocation {
     /// Until when nothing is issued for the subject or role (`None`: not blocked).
     pub blocked_until: Option<String>,
     /// AWS sessions known to be still valid (assumed-role ARNs of the purged entries, sorted; the
-    /// first [`MAX_LISTED_SESSIONS`]).
+    /// first `MAX_LISTED_SESSIONS`).
     pub sessions: Vec<String>,
     /// How many distinct sessions there were in all.
     pub sessions_total: usize,

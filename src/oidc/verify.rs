@@ -3,7 +3,7 @@
 //! Invariants: the key comes from the provider's JWKS (never from the token header); the key type
 //! and the key's own `alg` must fit the header `alg` (J02); the signature is checked by aws-lc-rs
 //! (the key parsed once at JWKS ingest) over the exact received `header.payload` bytes; claims are
-//! trusted only after it succeeded. [`cross_check`] then runs jsonwebtoken's own `decode` with a
+//! trusted only after it succeeded. `cross_check` then runs jsonwebtoken's own `decode` with a
 //! hardened `Validation` as a second, independent opinion on issuer, audience and required claims.
 
 use super::alg::SigningAlg;

@@ -4,9 +4,9 @@
 //! the address it names and keeps it only if `ROLE` says `master` (a sentinel may lag behind a
 //! failover). The connection in use sits behind an atomic pointer: requests load it lock-free.
 //!
-//! Re-resolution: [`Failover::trigger`] (a broken connection, a timeout, a failed health PING)
+//! Re-resolution: `Failover::trigger` (a broken connection, a timeout, a failed health PING)
 //! starts one background task that retries every [`RETRY_EVERY`] until a master answers;
-//! [`Failover::reresolve_now`] (a `READONLY` reply: the node was demoted, nothing was written)
+//! `Failover::reresolve_now` (a `READONLY` reply: the node was demoted, nothing was written)
 //! waits for that, bounded, so the command can be sent once more to the new master.
 //!
 //! Invariants: at most one resolution runs at a time; every connect is bounded by the link's

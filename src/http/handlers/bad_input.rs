@@ -1,7 +1,7 @@
 //! Messages for bodies and query strings that do not parse, built without the caller's input.
 //!
-//! serde's messages quote what the caller sent (`unknown field `<name>``, `invalid type: integer
-//! `123``, `unknown variant `<value>``), and a quoted field name can carry a newline or markup. So
+//! serde's messages quote what the caller sent (``unknown field `<name>` ``, ``invalid type: integer
+//! `123` ``, ``unknown variant `<value>` ``), and a quoted field name can carry a newline or markup. So
 //! the Display of a serde, serde_json or serde_urlencoded error never reaches a client. Instead:
 //! a fixed description of what kind of problem it is, the position (line and column) for JSON,
 //! and the names the broker accepts — which come from our own types ([`fields_of`]), never from
