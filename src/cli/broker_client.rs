@@ -355,8 +355,10 @@ fn transport(e: reqwest::Error) -> ClientError {
     ClientError::Transport(e.without_url().to_string())
 }
 
-async fn oauth_answer<T: for<'de> Deserialize<'de>>(
+/// A 2xx answer parsed as `T`; otherwise the error `refusal` reads from the status and body.
+async fn answer<T: for<'de> Deserialize<'de>>(
     rsp: reqwest::Response,
+    refusal: fn(u16, &[u8]) -> ClientError,
 ) -> Result<T, ClientError> {
     let status = rsp.status().as_u16();
     let body = rsp.bytes().await.map_err(transport)?;
@@ -366,27 +368,29 @@ async fn oauth_answer<T: for<'de> Deserialize<'de>>(
             what: format!("the answer does not follow the contract ({e})"),
         });
     }
-    if let Ok(e) = serde_json::from_slice::<OAuthErrorBody>(&body) {
-        return Err(ClientError::OAuth {
-            error: e.error,
-            description: e.error_description,
-        });
-    }
-    Err(classify_api_error(status, &body))
+    Err(refusal(status, &body))
+}
+
+/// An `/oauth/*` answer: refusals carry the RFC 6749 error body, else the broker's own.
+async fn oauth_answer<T: for<'de> Deserialize<'de>>(
+    rsp: reqwest::Response,
+) -> Result<T, ClientError> {
+    answer(rsp, |status, body| {
+        match serde_json::from_slice::<OAuthErrorBody>(body) {
+            Ok(e) => ClientError::OAuth {
+                error: e.error,
+                description: e.error_description,
+            },
+            Err(_) => classify_api_error(status, body),
+        }
+    })
+    .await
 }
 
 async fn api_answer<T: for<'de> Deserialize<'de>>(
     rsp: reqwest::Response,
 ) -> Result<T, ClientError> {
-    let status = rsp.status().as_u16();
-    let body = rsp.bytes().await.map_err(transport)?;
-    if (200..300).contains(&status) {
-        return serde_json::from_slice(&body).map_err(|e| ClientError::Unexpected {
-            status,
-            what: format!("the answer does not follow the contract ({e})"),
-        });
-    }
-    Err(classify_api_error(status, &body))
+    answer(rsp, classify_api_error).await
 }
 
 async fn api_error(rsp: reqwest::Response) -> ClientError {
