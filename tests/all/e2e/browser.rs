@@ -94,6 +94,24 @@ pub(super) fn preflight() {
     }
 }
 
+/// A test OIDC IdP of this test's own (`testidp/server.mjs` on a spare port), whose web client
+/// redirects to the broker at `public`; the values of the env file it writes.
+pub(super) fn start_own_oidc_idp(dir: &Path, public: &str) -> (Proc, HashMap<String, String>) {
+    let env_file = dir.join("oidc-idp.env");
+    let (idp, _) = start_node(
+        dir,
+        "oidc-idp",
+        "testidp/server.mjs",
+        &[
+            ("TESTIDP_PORT", "0".into()),
+            ("TESTIDP_REDIRECT_URI", format!("{public}/oidc/callback")),
+            ("TESTIDP_ENV_FILE", env_file.display().to_string()),
+        ],
+        "testidp: ready",
+    );
+    (idp, read_env_file(&env_file))
+}
+
 /// Start `node script` with `envs`; wait for a stdout line starting with `ready_prefix`.
 pub(super) fn start_node(
     dir: &Path,
@@ -356,19 +374,7 @@ fn browser_sign_in_end_to_end_oidc_and_saml() {
     let public = format!("http://127.0.0.1:{broker_port}");
 
     // The OIDC provider, its web client's redirect URI on this broker's port.
-    let oidc_env = dir.path().join("oidc-idp.env");
-    let (_oidc_idp, _) = start_node(
-        dir.path(),
-        "oidc-idp",
-        "testidp/server.mjs",
-        &[
-            ("TESTIDP_PORT", "0".into()),
-            ("TESTIDP_REDIRECT_URI", format!("{public}/oidc/callback")),
-            ("TESTIDP_ENV_FILE", oidc_env.display().to_string()),
-        ],
-        "testidp: ready",
-    );
-    let oidc = read_env_file(&oidc_env);
+    let (_oidc_idp, oidc) = start_own_oidc_idp(dir.path(), &public);
 
     let broker = Broker::start_on(
         BrokerOptions {

@@ -52,6 +52,25 @@ fn python() -> String {
     format!("{venv}/bin/python")
 }
 
+/// Wait (at most `limit`) for `fedbroker login` to exit, and require success; what it printed
+/// is the failure message.
+async fn login_succeeds(
+    mut login: std::process::Child,
+    rx: &std::sync::mpsc::Receiver<String>,
+    limit: Duration,
+) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = login.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < limit, "fedbroker login did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let said: Vec<String> = rx.try_iter().collect();
+    assert!(status.success(), "fedbroker login: {said:?}");
+}
+
 /// The environment every client process gets: its own config directories, no ambient AWS
 /// credentials, STS at moto.
 fn client_env(cmd: &mut Command, home: &Path) {
@@ -172,7 +191,7 @@ async fn device_login_profiles_and_the_aws_cli_through_credential_process() {
     let base = base.trim_end_matches('/').to_owned();
 
     // 1. `fedbroker login --device`: read the verification URI from its instructions.
-    let (mut login, line, rx) = super::cli_browser::start_login(
+    let (login, line, rx) = super::cli_browser::start_login(
         home.path(),
         &["--broker", &base, "--device"],
         "/device?user_code=",
@@ -208,19 +227,7 @@ async fn device_login_profiles_and_the_aws_cli_through_credential_process() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
 
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = login.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "fedbroker login did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let said: Vec<String> = rx.try_iter().collect();
-    assert!(status.success(), "fedbroker login: {said:?}");
+    login_succeeds(login, &rx, Duration::from_secs(60)).await;
 
     // 3. `fedbroker profiles --write` into the temporary AWS config file.
     let out = fedbroker(home.path(), &["profiles", "--broker", &base, "--write"]);
@@ -332,7 +339,7 @@ async fn loopback_login_with_the_real_cli_follows_the_printed_url() {
     let home = tempfile::tempdir().unwrap();
     let base = broker.url("");
     let base = base.trim_end_matches('/').to_owned();
-    let (mut login, printed, rx) = super::cli_browser::start_login(
+    let (login, printed, rx) = super::cli_browser::start_login(
         home.path(),
         &["--broker", &base, "--no-browser"],
         "/oauth/authorize?",
@@ -368,19 +375,7 @@ async fn loopback_login_with_the_real_cli_follows_the_printed_url() {
         .expect("the CLI's listener answers");
     assert!(resp.status().is_success(), "{}", resp.status());
 
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = login.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "fedbroker login did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let said: Vec<String> = rx.try_iter().collect();
-    assert!(status.success(), "fedbroker login: {said:?}");
+    login_succeeds(login, &rx, Duration::from_secs(30)).await;
 
     let out = fedbroker(home.path(), &["whoami", "--broker", &base]);
     let text = format!(

@@ -4,7 +4,7 @@
 //! is sent to sign in, signs in at the IdP, comes back to the approval page and approves; the
 //! CLI then holds a session whose credentials come from moto.
 
-use super::browser::{chromium, preflight, read_env_file, start_node};
+use super::browser::{chromium, preflight, start_own_oidc_idp};
 use crate::support::broker::{repo_path, spare_port, Broker, BrokerOptions};
 
 use serde_json::Value;
@@ -115,19 +115,7 @@ fn both_cli_logins_through_headless_chromium_and_the_real_idp() {
     let dir = tempfile::tempdir().unwrap();
     let port = spare_port();
     let public = format!("http://127.0.0.1:{port}");
-    let env_file = dir.path().join("oidc-idp.env");
-    let (_idp, _) = start_node(
-        dir.path(),
-        "oidc-idp",
-        "testidp/server.mjs",
-        &[
-            ("TESTIDP_PORT", "0".into()),
-            ("TESTIDP_REDIRECT_URI", format!("{public}/oidc/callback")),
-            ("TESTIDP_ENV_FILE", env_file.display().to_string()),
-        ],
-        "testidp: ready",
-    );
-    let oidc = read_env_file(&env_file);
+    let (_idp, oidc) = start_own_oidc_idp(dir.path(), &public);
     let get = |k: &str| oidc.get(k).unwrap_or_else(|| panic!("{k} missing")).clone();
     let toml = format!(
         r#"
