@@ -6,12 +6,16 @@
 #     CA for the "wrong CA" tests);
 #   - a plain Redis with a password (AUTH tests: a wrong password must be reported clearly);
 #   - a Sentinel group: one master, one replica, three redis-sentinel processes watching it, with
-#     short down-after/failover timeouts so failover tests take seconds;
+#     short down-after/failover timeouts so failover tests take seconds, and no diskless-sync
+#     delay (Redis waits 5 s by default for more replicas before a full sync: at start-up and after
+#     every failover, time in which writes that wait for a replica are refused);
 #   - the same Sentinel group over TLS (sentinels, master and replica all TLS-only, client
 #     certificates required everywhere, replication over TLS);
-#   - two more plain Sentinel groups, one for each failover-under-load test
-#     (tests/all/redis/failover.rs): each test fails over or kills the master of its own group, so
-#     the tests on the shared groups above never wait for them and the two run side by side;
+#   - four more plain Sentinel groups, one for each test that changes a group: the two
+#     failover-under-load tests (tests/all/redis/failover.rs: one fails over, one kills the master),
+#     the failover-is-followed test and the stopped-replica test (tests/all/redis/topologies.rs).
+#     Nothing changes the shared groups above, so the tests on them never wait for a failover and
+#     every test runs side by side with every other;
 #   - a 3-node Redis Cluster over TLS (client certificates required, cluster bus over TLS).
 #
 #   scripts/redis-topologies.sh start    # writes .fedbroker-run/redis-topologies.env
@@ -39,10 +43,6 @@ START_TIMEOUT=40
 log() { printf 'redis-topologies: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-spare_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 pid_is() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$2"; }
 
 cli() { redis-cli -h 127.0.0.1 "$@" 2>/dev/null | tr -d '\r'; }
@@ -63,7 +63,8 @@ running() {
   [ "$(tls_cli "${FEDBROKER_TEST_REDIS_TLS_URL##*:}" ping)" = "PONG" ] || return 1
   local s
   for s in "${FEDBROKER_TEST_SENTINEL_URLS%%,*}" "${FEDBROKER_TEST_SENTINEL_FAILOVER_URLS%%,*}" \
-    "${FEDBROKER_TEST_SENTINEL_KILL_URLS%%,*}"; do
+    "${FEDBROKER_TEST_SENTINEL_KILL_URLS%%,*}" "${FEDBROKER_TEST_SENTINEL_SWITCH_URLS%%,*}" \
+    "${FEDBROKER_TEST_SENTINEL_STALL_URLS%%,*}"; do
     [ -n "${s##*:}" ] || return 1
     cli -p "${s##*:}" sentinel ckquorum "$FEDBROKER_TEST_SENTINEL_MASTER" | grep -q '^OK' || return 1
   done
@@ -136,12 +137,36 @@ sentinel_ready() {
     && [ -n "$("${c[@]}" sentinel replicas "$MASTER_NAME")" ]
 }
 
-# start_sentinel_group MODE (plain | tls) [NAME]: a master, a replica and three sentinels in
-# $DIR/sentinel-NAME (NAME defaults to MODE); sets GROUP_URLS. Waits for the replica to sync, not
-# for the sentinels (see sentinel_ready).
+# reserve_ports N: N distinct free loopback ports, all held open until every one is chosen (so
+# groups started side by side never pick the same port), the first three with their cluster bus
+# port (port + 10000) free too.
+reserve_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    if len(ports) < 3:
+        if p >= 55000:
+            held.append(s); continue
+        b = socket.socket()
+        try:
+            b.bind(("127.0.0.1", p + 10000))
+        except OSError:
+            b.close(); held.append(s); continue
+        held.append(b)
+    held.append(s); ports.append(p)
+print("\n".join(map(str, ports)))
+PY
+}
+
+# start_sentinel_group MODE (plain | tls) NAME PORTS...: a master, a replica and three sentinels
+# on the five PORTS, in $DIR/sentinel-NAME; writes the sentinel URLs to $DIR/sentinel-NAME/urls.
+# Waits for the replica to sync, not for the sentinels (see sentinel_ready). Groups start side by
+# side (each in the background).
 start_sentinel_group() {
-  local mode=$1 gdir="$DIR/sentinel-${2:-$1}" master_port replica_port tls_args=() scheme=redis
-  master_port="$(spare_port)"; replica_port="$(spare_port)"
+  local mode=$1 gdir="$DIR/sentinel-$2" master_port=$3 replica_port=$4 tls_args=() scheme=redis
+  local sentinel_ports=("$5" "$6" "$7")
   if [ "$mode" = tls ]; then
     scheme=rediss
     tls_args=(--tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key"
@@ -153,21 +178,22 @@ start_sentinel_group() {
   mkdir -p "$gdir/master" "$gdir/replica"
   # shellcheck disable=SC2046
   redis-server $(port_args "$master_port") --bind 127.0.0.1 "${tls_args[@]}" --save '' \
-    --appendonly no --daemonize no --dir "$gdir/master" --logfile "$gdir/master.log" &
-  pids+=("$!"); track "$!"
+    --appendonly no --repl-diskless-sync-delay 0 --daemonize no --dir "$gdir/master" \
+    --logfile "$gdir/master.log" &
+  track "$!"
   # shellcheck disable=SC2046
   redis-server $(port_args "$replica_port") --bind 127.0.0.1 "${tls_args[@]}" --save '' \
-    --appendonly no --daemonize no --replicaof 127.0.0.1 "$master_port" \
+    --appendonly no --repl-diskless-sync-delay 0 --daemonize no --replicaof 127.0.0.1 "$master_port" \
     --dir "$gdir/replica" --logfile "$gdir/replica.log" &
-  pids+=("$!"); track "$!"
+  track "$!"
   local c=(cli -p "$replica_port")
   [ "$mode" = tls ] && c=(tls_cli "$replica_port")
+  # shellcheck disable=SC2329  # called through wait_for
   replica_up() { "${c[@]}" info replication | grep -q '^master_link_status:up'; }
   wait_for "the $mode replica did not sync" replica_up
-  GROUP_URLS=()
-  local i s
+  local urls=() i s
   for i in 1 2 3; do
-    s="$(spare_port)"
+    s="${sentinel_ports[$((i - 1))]}"
     mkdir -p "$gdir/sentinel-$i"
     {
       if [ "$mode" = tls ]; then
@@ -191,32 +217,17 @@ start_sentinel_group() {
       echo "sentinel parallel-syncs $MASTER_NAME 1"
     } >"$gdir/sentinel-$i/sentinel.conf"
     redis-sentinel "$gdir/sentinel-$i/sentinel.conf" &
-    pids+=("$!"); track "$!"
-    GROUP_URLS+=("$scheme://127.0.0.1:$s")
+    track "$!"
+    urls+=("$scheme://127.0.0.1:$s")
   done
-}
-
-# A spare port whose cluster bus port (port + 10000) is free too.
-spare_cluster_port() {
-  python3 -c '
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p < 55000:
-        b = socket.socket()
-        try:
-            b.bind(("127.0.0.1", p + 10000)); b.close(); print(p); break
-        except OSError:
-            b.close()
-'
+  printf '%s\n' "${urls[@]}" >"$gdir/urls"
 }
 
 # start_tls_cluster: three TLS-only cluster masters; sets CLUSTER_TLS_URLS.
-start_tls_cluster() {
+start_tls_cluster() { # PORTS (three, their bus ports free)
   local cdir="$DIR/cluster-tls" p hosts=() ports=()
   CLUSTER_TLS_URLS=()
-  for _ in 1 2 3; do
-    p="$(spare_cluster_port)"
+  for p in "$@"; do
     mkdir -p "$cdir/$p"
     redis-server --port 0 --tls-port "$p" --bind 127.0.0.1 \
       --tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key" \
@@ -245,10 +256,13 @@ start() {
   stop_quiet
   mkdir -p "$DIR"
   gen_certs
-  local pids=()
+  local pids=() pool
+  # 3 cluster nodes, the TLS and the AUTH Redis, 6 Sentinel groups of 5.
+  mapfile -t pool < <(reserve_ports 35)
+  ((${#pool[@]} == 35)) || die "could not reserve 35 free ports"
 
   # TLS Redis that requires a client certificate from the test CA.
-  local tls_port; tls_port="$(spare_port)"
+  local tls_port=${pool[3]}
   redis-server --port 0 --tls-port "$tls_port" --bind 127.0.0.1 \
     --tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key" \
     --tls-ca-cert-file "$CERTS/ca.crt" --tls-auth-clients yes \
@@ -256,27 +270,37 @@ start() {
   pids+=("$!"); track "$!"
 
   # Plain Redis with a password.
-  local auth_port; auth_port="$(spare_port)"
+  local auth_port=${pool[4]}
   redis-server --port "$auth_port" --bind 127.0.0.1 --requirepass "$AUTH_PASSWORD" \
     --save '' --appendonly no --daemonize no --dir "$DIR" --logfile "$DIR/auth.log" &
   pids+=("$!"); track "$!"
 
-  # Sentinel groups: master, replica, three sentinels; plain, then TLS everywhere.
-  start_sentinel_group plain
-  local sentinel_urls=("${GROUP_URLS[@]}")
-  start_sentinel_group tls
-  local sentinel_tls_urls=("${GROUP_URLS[@]}")
-  start_sentinel_group plain failover
-  local sentinel_failover_urls=("${GROUP_URLS[@]}")
-  start_sentinel_group plain kill
-  local sentinel_kill_urls=("${GROUP_URLS[@]}")
-  start_tls_cluster
+  # Sentinel groups (master, replica, three sentinels; one TLS everywhere), side by side.
+  local groups=(plain:plain tls:tls plain:failover plain:kill plain:switch plain:stall) g i=0 starting=()
+  for g in "${groups[@]}"; do
+    start_sentinel_group "${g%%:*}" "${g#*:}" "${pool[@]:$((5 + 5 * i)):5}" &
+    starting+=("$!")
+    i=$((i + 1))
+  done
+  start_tls_cluster "${pool[@]:0:3}"
+  for g in "${starting[@]}"; do
+    wait "$g" || die "a Sentinel group did not start (logs in $DIR)"
+  done
+  local sentinel_urls sentinel_tls_urls sentinel_failover_urls sentinel_kill_urls \
+    sentinel_switch_urls sentinel_stall_urls
+  mapfile -t sentinel_urls <"$DIR/sentinel-plain/urls"
+  mapfile -t sentinel_tls_urls <"$DIR/sentinel-tls/urls"
+  mapfile -t sentinel_failover_urls <"$DIR/sentinel-failover/urls"
+  mapfile -t sentinel_kill_urls <"$DIR/sentinel-kill/urls"
+  mapfile -t sentinel_switch_urls <"$DIR/sentinel-switch/urls"
+  mapfile -t sentinel_stall_urls <"$DIR/sentinel-stall/urls"
 
   wait_for "the TLS Redis did not answer" is_pong tls_cli "$tls_port" ping
   wait_for "the password Redis did not answer" is_pong \
     cli -p "$auth_port" --no-auth-warning -a "$AUTH_PASSWORD" ping
   local s
-  for s in "${sentinel_urls[@]}" "${sentinel_failover_urls[@]}" "${sentinel_kill_urls[@]}"; do
+  for s in "${sentinel_urls[@]}" "${sentinel_failover_urls[@]}" "${sentinel_kill_urls[@]}" \
+    "${sentinel_switch_urls[@]}" "${sentinel_stall_urls[@]}"; do
     wait_for "sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready plain "${s##*:}"
   done
   for s in "${sentinel_tls_urls[@]}"; do
@@ -296,13 +320,16 @@ start() {
     echo "export FEDBROKER_TEST_SENTINEL_URLS=$(IFS=,; echo "${sentinel_urls[*]}")"
     echo "export FEDBROKER_TEST_SENTINEL_MASTER=$MASTER_NAME"
     echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(IFS=,; echo "${sentinel_tls_urls[*]}")"
-    echo "# The failover tests' own groups (same master name), one per test."
+    echo "# The own groups (same master name) of the tests that change a group, one per test."
     echo "export FEDBROKER_TEST_SENTINEL_FAILOVER_URLS=$(IFS=,; echo "${sentinel_failover_urls[*]}")"
     echo "export FEDBROKER_TEST_SENTINEL_KILL_URLS=$(IFS=,; echo "${sentinel_kill_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_SWITCH_URLS=$(IFS=,; echo "${sentinel_switch_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_STALL_URLS=$(IFS=,; echo "${sentinel_stall_urls[*]}")"
     echo "export FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS=$(IFS=,; echo "${CLUSTER_TLS_URLS[*]}")"
+    mapfile -t pids <"$PID_FILE"
     echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"${pids[*]}\""
   } >"$ENV_FILE"
-  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]}, failover-test sentinels ${sentinel_failover_urls[*]} / ${sentinel_kill_urls[*]} ($ENV_FILE)"
+  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]}, own-group sentinels ${sentinel_failover_urls[*]} / ${sentinel_kill_urls[*]} / ${sentinel_switch_urls[*]} / ${sentinel_stall_urls[*]} ($ENV_FILE)"
 }
 
 stop_quiet() {

@@ -16,6 +16,7 @@ use crate::replay::redis::RedisReplayGuard;
 use crate::replay::ReplayGuard;
 use crate::sign_in::{BrowserKv, MemoryKv, RedisKv};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The stores of one broker process.
 #[derive(Debug)]
@@ -50,7 +51,10 @@ impl Stores {
                 ),
                 browser: Arc::new(RedisKv::new(link.clone(), prefix, keyring.clone())),
                 cache: cfg.cache.enabled.then(|| {
-                    let store = RedisCredentialCache::new(link.clone(), prefix, keyring);
+                    let store = RedisCredentialCache::new(link.clone(), prefix, keyring)
+                        .with_op_timeout(Duration::from_millis(
+                            cfg.cache.credential_cache_timeout_ms,
+                        ));
                     CachingExchange::shared(Arc::new(store), clock.clone())
                 }),
                 link: Some(link),

@@ -32,8 +32,9 @@ pub use crate::redis_link::{
     CLUSTER_RETRIES, CONNECT_TIMEOUT, RECONNECT_MAX_DELAY, RECONNECT_RETRIES,
 };
 
-/// Time allowed for one cache command. The cache is an optimisation: past this, a login goes to
-/// STS directly rather than wait, so it is much shorter than an STS call's budget.
+/// Time allowed for one cache command by default (`cache.credential_cache_timeout_ms`). The
+/// cache is an optimisation: past this, a login goes to STS directly rather than wait, so it is
+/// much shorter than an STS call's budget. The browser store uses it too.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long a label's index outlives its last addition: the longest STS session (12 h), so an
@@ -63,6 +64,8 @@ pub struct RedisCredentialCache {
     keyring: Arc<Keyring>,
     renew: Arc<Script>,
     release: Arc<Script>,
+    /// Budget of one command ([`OP_TIMEOUT`] unless configured).
+    op_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisCredentialCache {
@@ -112,7 +115,15 @@ impl RedisCredentialCache {
             keyring: keyring.into(),
             renew: Arc::new(Script::new(RENEW_SCRIPT)),
             release: Arc::new(Script::new(RELEASE_SCRIPT)),
+            op_timeout: OP_TIMEOUT,
         }
+    }
+
+    /// Another budget per command than [`OP_TIMEOUT`] (`cache.credential_cache_timeout_ms`).
+    #[must_use]
+    pub fn with_op_timeout(mut self, budget: Duration) -> Self {
+        self.op_timeout = budget;
+        self
     }
 
     /// The Redis key holding the entry for `key`.
@@ -135,14 +146,14 @@ impl RedisCredentialCache {
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         self.link
-            .query(Store::Cache, OP_TIMEOUT, cmd)
+            .query(Store::Cache, self.op_timeout, cmd)
             .await
             .map_err(unavailable)
     }
 
     async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
         self.link
-            .query_pipe(Store::Cache, OP_TIMEOUT, pipe)
+            .query_pipe(Store::Cache, self.op_timeout, pipe)
             .await
             .map_err(unavailable)
     }
@@ -153,7 +164,7 @@ impl RedisCredentialCache {
             inv.arg(*a);
         }
         self.link
-            .invoke(Store::Cache, OP_TIMEOUT, &inv)
+            .invoke(Store::Cache, self.op_timeout, &inv)
             .await
             .map_err(unavailable)
     }

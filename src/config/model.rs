@@ -256,10 +256,18 @@ pub struct CacheConfig {
     /// How long `POST /v1/admin/revoke` blocks re-issue by default (seconds; a request may ask
     /// for another value up to [`MAX_REVOCATION_BLOCK_SECONDS`]).
     pub revocation_block_seconds: u64,
+    /// Time the credential cache gives one Redis command, in milliseconds (default 500): past
+    /// it the request goes to STS directly rather than wait. Raise it for a Redis far away (its
+    /// p99 round trip well above 100 ms); the replay and browser stores keep their own budgets.
+    pub credential_cache_timeout_ms: u64,
 }
 
 /// Longest block a revocation may set: a day (after that, fix the IdP or the rules instead).
 pub const MAX_REVOCATION_BLOCK_SECONDS: u64 = 86_400;
+
+/// Bounds of `cache.credential_cache_timeout_ms`: below 50 ms a cross-zone round trip on a
+/// busy network times out; above 30 s a stuck Redis would hold requests longer than STS takes.
+pub const CREDENTIAL_CACHE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=30_000;
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -278,6 +286,7 @@ impl Default for CacheConfig {
             encryption_key_file: None,
             enabled: true,
             revocation_block_seconds: 3_600,
+            credential_cache_timeout_ms: 500,
         }
     }
 }

@@ -6,9 +6,9 @@
 //!
 //! Invariants: nothing here changes process-wide state a test in another module could observe
 //! (environment variables, the working directory, a tracing subscriber other than the one in
-//! `support::logs`); tests that reconfigure a shared server (the Sentinel group's master) hold
-//! `support::topology::SENTINEL_GROUP` exclusively and every other user of it holds it shared
-//! (the failover-under-load tests each fail over a Sentinel group of their own).
+//! `support::logs`), and no test changes a server another test uses (a test that fails a
+//! Sentinel group over or restarts an IdP has one of its own): tests take no locks on each other,
+//! so any number of them can run side by side, in threads or in processes.
 
 mod browser;
 mod cache;

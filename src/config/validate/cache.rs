@@ -1,8 +1,11 @@
 //! `[cache]`: the Redis topology and its URLs, TLS files, the encryption keyring (required with
-//! Redis, so no store stays per-replica) and the revocation block length.
+//! Redis, so no store stays per-replica), the revocation block length and the credential
+//! cache's command budget.
 
 use crate::config::errors::ConfigErrors;
-use crate::config::model::{CacheConfig, MAX_REVOCATION_BLOCK_SECONDS};
+use crate::config::model::{
+    CacheConfig, CREDENTIAL_CACHE_TIMEOUT_MS, MAX_REVOCATION_BLOCK_SECONDS,
+};
 use secrecy::ExposeSecret;
 
 pub(super) fn check(errors: &mut ConfigErrors, cache: &CacheConfig) {
@@ -10,6 +13,13 @@ pub(super) fn check(errors: &mut ConfigErrors, cache: &CacheConfig) {
     if cache.revocation_block_seconds > MAX_REVOCATION_BLOCK_SECONDS {
         errors.push(format!(
             "cache.revocation_block_seconds must be at most {MAX_REVOCATION_BLOCK_SECONDS} (a day)"
+        ));
+    }
+    if !CREDENTIAL_CACHE_TIMEOUT_MS.contains(&cache.credential_cache_timeout_ms) {
+        errors.push(format!(
+            "cache.credential_cache_timeout_ms must be between {} and {} (milliseconds)",
+            CREDENTIAL_CACHE_TIMEOUT_MS.start(),
+            CREDENTIAL_CACHE_TIMEOUT_MS.end()
         ));
     }
 }

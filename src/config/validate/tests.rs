@@ -169,6 +169,32 @@ fn browser_sign_in_settings_are_checked() {
 }
 
 #[test]
+fn credential_cache_timeout_outside_its_bounds_is_refused() {
+    for ms in [0, 49, 30_001] {
+        let errs = load_str(
+            &format!("[cache]\ncredential_cache_timeout_ms = {ms}\n"),
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains("cache.credential_cache_timeout_ms must be between 50 and 30000"),
+            "{ms}: {errs}"
+        );
+    }
+    for ms in [50, 500, 30_000] {
+        let cfg = load_str(
+            &format!("[cache]\ncredential_cache_timeout_ms = {ms}\n"),
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap_or_else(|e| panic!("{ms}: {e}"));
+        assert_eq!(cfg.cache.credential_cache_timeout_ms, ms);
+    }
+    let default = load_str("", Vec::<(String, String)>::new()).unwrap();
+    assert_eq!(default.cache.credential_cache_timeout_ms, 500);
+}
+
+#[test]
 fn admin_token_and_revocation_block_are_checked() {
     let errs = load_str(
         "[server]\nadmin_token = \"short\"\n[cache]\nrevocation_block_seconds = 90000\n",

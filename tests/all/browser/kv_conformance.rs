@@ -250,7 +250,6 @@ async fn memory_store_conforms() {
 }
 
 async fn topology_conforms(t: topology::Topology) {
-    let _group = t.hold().await;
     let kv =
         topology::browser_store(t, &topology::prefix("web"), MAX_PENDING, MAX_PER_CLIENT).await;
     let subject = Subject {

@@ -149,7 +149,6 @@ async fn login(state: &AppState, browser: &mut Browser) -> String {
 
 #[actix_web::test]
 async fn oidc_sign_in_lands_on_the_role_picker() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let state = state();
     let mut browser = Browser::new();
     let callback = login(&state, &mut browser).await;
@@ -199,7 +198,6 @@ async fn oidc_sign_in_lands_on_the_role_picker() {
 
 #[actix_web::test]
 async fn replayed_login_callback_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let state = state();
     let mut browser = Browser::new();
     let callback = path_and_query(&login(&state, &mut browser).await);
@@ -214,7 +212,6 @@ async fn replayed_login_callback_is_refused() {
 
 #[actix_web::test]
 async fn login_callback_in_another_browser_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let state = state();
     let mut victim = Browser::new();
     let callback = path_and_query(&login(&state, &mut victim).await);
@@ -234,7 +231,6 @@ async fn login_callback_in_another_browser_is_refused() {
 
 #[actix_web::test]
 async fn authorization_code_injection_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     // A code from another login (another PKCE verifier and nonce) pasted into this login's
     // callback: the IdP refuses the code for this verifier.
     let state = state();
@@ -265,7 +261,6 @@ async fn authorization_code_injection_is_refused() {
 
 #[actix_web::test]
 async fn idp_error_and_unknown_provider_are_clear_errors() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let state = state();
     let mut browser = Browser::new();
     let (status, _, body) = browser
@@ -280,7 +275,6 @@ async fn idp_error_and_unknown_provider_are_clear_errors() {
 
 #[actix_web::test]
 async fn logout_without_the_csrf_token_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let state = state();
     let mut browser = Browser::new();
     let callback = path_and_query(&login(&state, &mut browser).await);
@@ -317,7 +311,6 @@ async fn logout_without_the_csrf_token_is_refused() {
 
 #[actix_web::test]
 async fn picking_a_role_redirects_to_a_console_sign_in_url_the_federation_endpoint_accepts() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let federation = FederationDouble::start();
     let state = state_with(&config_with_federation(&federation.url));
     let mut browser = Browser::new();
@@ -386,7 +379,6 @@ async fn picking_a_role_redirects_to_a_console_sign_in_url_the_federation_endpoi
 
 #[actix_web::test]
 async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_nothing_readable() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let redis_url = env("FEDBROKER_TEST_REDIS_URL");
     let prefix = format!("fedbroker-browser-{}:", uuid::Uuid::new_v4().simple());
     let keyring = || {
@@ -466,7 +458,6 @@ async fn sign_in_started_on_one_replica_finishes_on_another_and_redis_holds_noth
 
 #[actix_web::test]
 async fn id_token_signed_with_an_algorithm_outside_allowed_algorithms_is_refused_at_the_callback() {
-    let _idp = crate::support::oidc_idp::shared().await;
     // The test IdP signs ID tokens with RS256; this provider allows ES256 only.
     let config = config().replace(
         "scopes = [\"email\", \"profile\"]",
@@ -497,7 +488,6 @@ async fn id_token_signed_with_an_algorithm_outside_allowed_algorithms_is_refused
 
 #[actix_web::test]
 async fn oidc_login_cookie_is_host_prefixed_on_an_https_broker() {
-    let _idp = crate::support::oidc_idp::shared().await;
     // A sibling subdomain can set `fedbroker_login` for the parent domain, not a __Host- cookie.
     let redirect = env("FEDBROKER_TEST_OIDC_REDIRECT_URI");
     let public = redirect.trim_end_matches("/oidc/callback").to_owned();

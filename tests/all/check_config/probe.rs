@@ -280,7 +280,6 @@ fn assert_contains(run: &Run, needles: &[&str]) {
 
 #[test]
 fn every_service_up_is_reported_ok_and_exits_0() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     let run = check_config(dir.path(), &all_good(&http), true);
@@ -304,7 +303,6 @@ fn every_service_up_is_reported_ok_and_exits_0() {
 
 #[test]
 fn wrong_redis_password_fails_and_names_cache_redis_url_without_the_password() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let redis = RedisWithPassword::start();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -338,7 +336,6 @@ fn wrong_redis_password_fails_and_names_cache_redis_url_without_the_password() {
 
 #[test]
 fn redis_without_the_password_it_requires_is_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let redis = RedisWithPassword::start();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -357,7 +354,6 @@ fn redis_without_the_password_it_requires_is_named() {
 
 #[test]
 fn unreachable_redis_port_is_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     let mut conf = all_good(&http);
@@ -372,7 +368,6 @@ fn unreachable_redis_port_is_named() {
 
 #[test]
 fn redis_cluster_gets_the_round_trip_and_an_unreachable_seed_is_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     // FEDBROKER_TEST_REDIS_CLUSTER_URLS: `bash scripts/redis-cluster.sh start`, then source
     // .fedbroker-run/redis-cluster.env.
     let http = double();
@@ -407,7 +402,6 @@ fn redis_cluster_gets_the_round_trip_and_an_unreachable_seed_is_named() {
 
 #[test]
 fn unreachable_oidc_issuer_and_unparsable_jwks_are_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     let mut conf = all_good(&http);
@@ -432,7 +426,6 @@ fn unreachable_oidc_issuer_and_unparsable_jwks_are_named() {
 
 #[test]
 fn oidc_issuer_with_a_certificate_from_an_untrusted_ca_is_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     // The test IdP's certificate comes from the test CA; without ca_file it is not trusted.
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -456,7 +449,6 @@ fn oidc_issuer_with_a_certificate_from_an_untrusted_ca_is_named() {
 
 #[test]
 fn oidc_keys_that_verify_none_of_allowed_algorithms_are_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     // The test IdP publishes an RS256 and an ES256 (P-256) key: neither can verify ES384.
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -472,7 +464,6 @@ fn oidc_keys_that_verify_none_of_allowed_algorithms_are_named() {
 
 #[test]
 fn metadata_url_answering_404_is_named() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     let mut conf = all_good(&http);
@@ -491,7 +482,6 @@ fn metadata_url_answering_404_is_named() {
 
 #[test]
 fn several_problems_are_all_reported_at_once_within_a_few_seconds() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let redis = RedisWithPassword::start();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
@@ -539,7 +529,6 @@ fn several_problems_are_all_reported_at_once_within_a_few_seconds() {
 
 #[test]
 fn without_probe_no_added_service_is_contacted() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     // Redis on a closed port and an OIDC issuer, STS and federation endpoint on the double: plain
@@ -565,7 +554,6 @@ fn without_probe_no_added_service_is_contacted() {
 
 #[test]
 fn a_file_that_does_not_load_probes_nothing_and_exits_2() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     let http = double();
     let dir = tempfile::tempdir().unwrap();
     let mut conf = all_good(&http);

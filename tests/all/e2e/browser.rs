@@ -97,16 +97,28 @@ pub(super) fn preflight() {
 /// A test OIDC IdP of this test's own (`testidp/server.mjs` on a spare port), whose web client
 /// redirects to the broker at `public`; the values of the env file it writes.
 pub(super) fn start_own_oidc_idp(dir: &Path, public: &str) -> (Proc, HashMap<String, String>) {
+    start_own_oidc_idp_with(dir, public, &[("TESTIDP_PORT", "0".into())])
+}
+
+/// [`start_own_oidc_idp`] with more `testidp/server.mjs` settings (`TESTIDP_PORT` is required:
+/// 0 for any free port).
+pub(super) fn start_own_oidc_idp_with(
+    dir: &Path,
+    public: &str,
+    settings: &[(&str, String)],
+) -> (Proc, HashMap<String, String>) {
     let env_file = dir.join("oidc-idp.env");
+    let _ = std::fs::remove_file(&env_file);
+    let mut envs = vec![
+        ("TESTIDP_REDIRECT_URI", format!("{public}/oidc/callback")),
+        ("TESTIDP_ENV_FILE", env_file.display().to_string()),
+    ];
+    envs.extend(settings.iter().cloned());
     let (idp, _) = start_node(
         dir,
         "oidc-idp",
         "testidp/server.mjs",
-        &[
-            ("TESTIDP_PORT", "0".into()),
-            ("TESTIDP_REDIRECT_URI", format!("{public}/oidc/callback")),
-            ("TESTIDP_ENV_FILE", env_file.display().to_string()),
-        ],
+        &envs,
         "testidp: ready",
     );
     (idp, read_env_file(&env_file))
@@ -358,7 +370,6 @@ fn assert_refused(what: &str, v: &Value, status: u64, codes: &[&str]) {
 
 #[test]
 fn browser_sign_in_end_to_end_oidc_and_saml() {
-    let _idp = crate::support::oidc_idp::shared_blocking();
     preflight();
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();

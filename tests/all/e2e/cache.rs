@@ -132,7 +132,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_cold_requests_on_two_replicas_make_one_sts_call_and_leave_nothing_readable_in_redis(
 ) {
-    let _idp = crate::support::oidc_idp::shared().await;
     let redis_url = broker::required_env("FEDBROKER_TEST_REDIS_URL");
     let prefix = format!("fedbroker-e2e-cache-{}:", uuid::Uuid::new_v4().simple());
     let role = unique_role("Cold");
@@ -203,7 +202,6 @@ async fn hundred_concurrent_cold_requests_on_two_replicas_make_one_sts_call_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_through_one_replica_refuses_the_next_cache_hit_on_the_other() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let redis_url = broker::required_env("FEDBROKER_TEST_REDIS_URL");
     let prefix = format!("fedbroker-e2e-revoke-{}:", uuid::Uuid::new_v4().simple());
     let role = unique_role("Revoked");
@@ -310,7 +308,6 @@ impl Drop for OwnRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_redis_mid_load_fails_no_request_and_its_restart_is_picked_up() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let mut redis = OwnRedis::start(spare_port());
     let role = unique_role("Outage");
     let broker = broker_with(&redis.url(), "fedbroker-outage:");

@@ -42,7 +42,6 @@ print(json.dumps({"method": method, "access_key": frozen.access_key, "arn": arn}
 
 #[tokio::test]
 async fn boto3_gets_working_credentials_from_the_container_endpoint() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let broker = broker();
     let (_, token) = workload_token(&idp()).await;
     let out = Command::new(python())
@@ -84,7 +83,6 @@ async fn boto3_gets_working_credentials_from_the_container_endpoint() {
 
 #[tokio::test]
 async fn the_same_token_may_be_presented_again_and_a_missing_token_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let broker = broker();
     let (_, token) = workload_token(&idp()).await;
     let url = broker.url(&format!("/v1/container-credentials?role_arn={ROLE}"));

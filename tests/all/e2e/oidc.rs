@@ -46,7 +46,6 @@ async fn exchange(broker: &Broker, body: Value, bearer: Option<&str>) -> (u16, V
 
 #[tokio::test]
 async fn workload_token_from_a_real_idp_is_exchanged_for_credentials_through_moto() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let broker = broker();
     let (_, token) = workload_token(&idp()).await;
     let (status, body) = exchange(
@@ -81,7 +80,6 @@ async fn workload_token_from_a_real_idp_is_exchanged_for_credentials_through_mot
 
 #[tokio::test]
 async fn bearer_header_works_and_replay_is_refused() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let broker = broker();
     let (_, token) = workload_token(&idp()).await;
     let body = serde_json::json!({"role_arn": ROLE});
@@ -94,7 +92,6 @@ async fn bearer_header_works_and_replay_is_refused() {
 
 #[tokio::test]
 async fn tampered_token_and_wrong_issuer_never_get_credentials() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let broker = broker();
     let (_, token) = workload_token(&idp()).await;
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();

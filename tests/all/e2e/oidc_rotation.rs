@@ -3,15 +3,15 @@
 //! refetches on the unknown `kid` and accepts the new token — not before the provider's refetch
 //! cooldown has passed since its last fetch, and as soon as it has. The broker is configured with a
 //! short cooldown ([`COOLDOWN`], `jwks_refetch_cooldown_secs`; production default 30 s) and the
-//! test measures against it. It restarts the shared test IdP, so it holds it alone
-//! (`oidc_idp::SHARED_IDP`): no other test talks to the IdP meanwhile.
+//! test measures against it. It restarts an IdP of its own (`testidp/server.mjs` on a spare port,
+//! then again on the same port with the other keys), so no other test sees the rotation.
 
+use super::browser::start_own_oidc_idp_with;
 use crate::support::broker;
 use crate::support::oidc_idp;
 
 use broker::{Broker, BrokerOptions};
-use oidc_idp::{b64_json, env, idp, workload_token};
-use std::process::Command;
+use oidc_idp::{b64_json, workload_token, Idp};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/CiDeploy";
@@ -25,16 +25,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// Slack for the last poll's round trip (a debug broker on a loaded machine).
 const SLACK: Duration = Duration::from_secs(10);
 
-fn restart_idp(jwks: &str) {
-    let status = Command::new("bash")
-        .arg(broker::repo_path("scripts/oidc-idp.sh"))
-        .arg("restart")
-        .env("TESTIDP_JWKS", broker::repo_path(jwks))
-        .current_dir(broker::repo_path(""))
-        .status()
-        .expect("run scripts/oidc-idp.sh");
-    assert!(status.success(), "IdP restart failed");
-}
+/// The redirect URI the IdP's web client is given (unused: this test has no browser).
+const NO_BROWSER: &str = "http://127.0.0.1:9";
 
 async fn exchange(broker: &Broker, token: &str) -> (u16, serde_json::Value) {
     let resp = reqwest::Client::new()
@@ -48,17 +40,24 @@ async fn exchange(broker: &Broker, token: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
-    let _alone = oidc_idp::SHARED_IDP.write().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (idp_proc, vars) =
+        start_own_oidc_idp_with(dir.path(), NO_BROWSER, &[("TESTIDP_PORT", "0".into())]);
+    let idp = Idp::from_vars(&vars);
+    let port = url::Url::parse(&idp.issuer)
+        .unwrap()
+        .port()
+        .expect("the IdP's issuer names its port");
     let broker = Broker::start(BrokerOptions {
         extra_toml: format!(
             "\n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\njwks_refetch_cooldown_secs = {}\n",
-            env("FEDBROKER_TEST_OIDC_ISSUER"),
-            env("FEDBROKER_TEST_OIDC_CA"),
+            idp.issuer,
+            vars["FEDBROKER_TEST_OIDC_CA"],
             COOLDOWN.as_secs()
         ),
         ..Default::default()
     });
-    let (_, before) = workload_token(&idp()).await;
+    let (_, before) = workload_token(&idp).await;
     // The broker fetches the JWKS on its first token, during this exchange: the last fetch
     // before the rotation happened between these two instants.
     let first_sent = Instant::now();
@@ -66,9 +65,25 @@ async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
     let first_done = Instant::now();
     assert_eq!(status, 200, "{body}");
 
-    restart_idp("testidp/keys/rotated.json");
+    // The same issuer (same port) with only the new key.
+    drop(idp_proc);
+    let (_idp_proc, vars) = start_own_oidc_idp_with(
+        dir.path(),
+        NO_BROWSER,
+        &[
+            ("TESTIDP_PORT", port.to_string()),
+            (
+                "TESTIDP_JWKS",
+                broker::repo_path("testidp/keys/rotated.json")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+    );
+    // A new client: the old one's pooled connection went with the stopped IdP.
+    let idp = Idp::from_vars(&vars);
     let result = async {
-        let (_, after) = workload_token(&idp()).await;
+        let (_, after) = workload_token(&idp).await;
         let kid_before = b64_json(before.split('.').next().unwrap())["kid"].clone();
         let kid_after = b64_json(after.split('.').next().unwrap())["kid"].clone();
         assert_ne!(kid_before, kid_after, "the IdP now signs with another key");
@@ -81,13 +96,11 @@ async fn idp_key_rotation_is_picked_up_without_restarting_the_broker() {
             if status == 200 || body["error"]["code"] != "oidc_key_not_found" || done > deadline {
                 return (status, body, done);
             }
-            // Polled often, so the test ends soon after the cooldown (it holds the IdP alone
-            // meanwhile).
+            // Polled often, so the test ends soon after the cooldown.
             tokio::time::sleep(POLL).await;
         }
     }
     .await;
-    restart_idp("testidp/keys/default.json");
     let (status, body, done) = result;
     assert_eq!(
         status,

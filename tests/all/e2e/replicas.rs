@@ -165,14 +165,12 @@ async fn sign_in_crosses_replicas(name: &str, first: &Broker, second: &Broker) {
 }
 
 async fn replay_across_replicas(t: Topology) {
-    let _group = t.hold().await;
     t.wait_ready().await;
     let (first, second) = replicas(t);
     replay_is_shared(t.name(), &first, &second).await;
 }
 
 async fn sign_in_across_replicas(t: Topology) {
-    let _group = t.hold().await;
     t.wait_ready().await;
     let (first, second) = replicas(t);
     sign_in_crosses_replicas(t.name(), &first, &second).await;

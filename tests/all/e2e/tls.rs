@@ -399,7 +399,6 @@ async fn container_credentials_without_client_certificate_is_refused() {
 /// certificate and its token gets credentials; the same token without the certificate does not.
 #[tokio::test]
 async fn workload_with_its_client_certificate_and_token_gets_container_credentials() {
-    let _idp = oidc_idp::shared().await;
     let (pki, workload_ca, broker) = mtls_broker_with(format!(
         "\n[[oidc.providers]]\nname = \"testidp\"\nissuer = \"{}\"\naudiences = [\"sts.amazonaws.com\"]\nca_file = \"{}\"\n",
         oidc_idp::env("FEDBROKER_TEST_OIDC_ISSUER"),

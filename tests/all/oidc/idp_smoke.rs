@@ -12,7 +12,6 @@ use oidc_idp::*;
 
 #[tokio::test]
 async fn discovery_and_workload_token_have_the_expected_shape() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let idp = idp();
     let (disco, token) = workload_token(&idp).await;
     assert_eq!(disco["issuer"], idp.issuer.as_str());
@@ -62,7 +61,6 @@ async fn discovery_and_workload_token_have_the_expected_shape() {
 
 #[tokio::test]
 async fn tls_needs_the_test_ca() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let issuer = env("FEDBROKER_TEST_OIDC_ISSUER");
     let err = reqwest::Client::new()
         .get(format!("{issuer}/.well-known/openid-configuration"))
@@ -74,7 +72,6 @@ async fn tls_needs_the_test_ca() {
 
 #[tokio::test]
 async fn moto_accepts_a_test_idp_token_for_web_identity() {
-    let _idp = crate::support::oidc_idp::shared().await;
     let (_, token) = workload_token(&idp()).await;
     let sts = SdkStsClient::new("us-east-1", Some(&env("FEDBROKER_TEST_STS_ENDPOINT")));
     let creds = sts

@@ -397,10 +397,17 @@ async fn run(trigger: Trigger) {
     let new_master = sentinel::wait_master_change(group, &old_master, SWITCH_BOUND).await;
     let switched = start.elapsed();
 
-    // The killed master is started again at once, as an orchestrator would restart it; the
-    // sentinels make it a replica of the new master. Until it is back the new master has no
-    // replica, so writes that wait for one are refused (fail closed): part of the recovery time.
+    // The killed master is started again as soon as every sentinel names the new master, as an
+    // orchestrator would restart it; the sentinels make it a replica of the new master. Until it
+    // is back the new master has no replica, so writes that wait for one are refused (fail
+    // closed): part of the recovery time. Not earlier: a data node without persistence comes back
+    // empty, and a sentinel that does not know of the failover yet (on a busy machine the leader
+    // names the new master well before the others do) can take it for the master again and
+    // have the promoted replica resynchronise from it, emptying it — Redis's own rule for
+    // Sentinel without persistence (docs/OPERATIONS.md#redis-topologies), not something a client
+    // can undo. Seen once in this test when it ran beside the rest of the suite under load.
     if let Some(p) = &killed {
+        sentinel::wait_all_name(group, &new_master, SWITCH_BOUND).await;
         restart(p);
     }
 

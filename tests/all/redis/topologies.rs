@@ -7,7 +7,7 @@
 //! `scripts/redis-topologies.sh start`, with their `.fedbroker-run/*.env` files sourced; a missing
 //! variable fails the test with the command to run.
 
-use crate::support::topology;
+use crate::support::topology::sentinel::{self, Group};
 use fedbroker::cache::Keyring;
 use fedbroker::config::CacheConfig;
 use fedbroker::redis_link::{self, LinkSettings, RedisLink, Store, TlsFiles, Topology};
@@ -56,9 +56,10 @@ fn tls_cache(tls: TlsFiles) -> CacheConfig {
     }
 }
 
-fn sentinel_settings() -> LinkSettings {
-    let urls = env("FEDBROKER_TEST_SENTINEL_URLS");
-    let urls: Vec<&str> = urls.split(',').collect();
+/// A link to Sentinel `group` (every group's master has the same name).
+fn sentinel_settings(group: Group) -> LinkSettings {
+    let urls = group.urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     LinkSettings::sentinel(&urls, &env("FEDBROKER_TEST_SENTINEL_MASTER"))
 }
 
@@ -268,9 +269,10 @@ async fn cluster_urls_alone_serve_every_store() {
 
 #[tokio::test]
 async fn sentinel_link_serves_every_store_and_waits_for_a_replica() {
-    // Alone on the plain Sentinel group (these change its master, or need its replica).
-    let _g = topology::SENTINEL_GROUP.write().await;
-    let link = RedisLink::connect(&sentinel_settings()).await.unwrap();
+    // The shared group: no test changes its master or stops its replica.
+    let link = RedisLink::connect(&sentinel_settings(Group::SHARED))
+        .await
+        .unwrap();
     assert_eq!(link.topology(), Topology::Sentinel);
     assert_eq!(link.min_replicas(), 1);
     round_trip(&link).await;
@@ -321,12 +323,14 @@ async fn sentinel_master_port(sentinel_url: &str, master: &str) -> u16 {
 
 #[tokio::test]
 async fn sentinel_failover_is_followed_without_losing_an_acknowledged_write() {
-    // Alone on the plain Sentinel group (these change its master, or need its replica).
-    let _g = topology::SENTINEL_GROUP.write().await;
-    let urls = env("FEDBROKER_TEST_SENTINEL_URLS");
+    // Its own group (no other test sees the failover); healthy again if an earlier run failed it
+    // over.
+    sentinel::wait_healthy(Group::SWITCH, Duration::from_secs(60)).await;
     let master = env("FEDBROKER_TEST_SENTINEL_MASTER");
-    let first_sentinel = urls.split(',').next().unwrap().to_owned();
-    let link = RedisLink::connect(&sentinel_settings()).await.unwrap();
+    let first_sentinel = Group::SWITCH.urls()[0].clone();
+    let link = RedisLink::connect(&sentinel_settings(Group::SWITCH))
+        .await
+        .unwrap();
     let replay = RedisReplayGuard::new(link.clone(), &prefix());
     let until = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
     assert!(replay.first_use("before-failover", until).await.unwrap());
@@ -522,9 +526,11 @@ async fn online_replica_port(link: &RedisLink) -> u16 {
 
 #[tokio::test]
 async fn sentinel_write_no_replica_acknowledges_is_refused_so_a_failover_cannot_forget_it() {
-    // Alone on the plain Sentinel group (these change its master, or need its replica).
-    let _g = topology::SENTINEL_GROUP.write().await;
-    let link = RedisLink::connect(&sentinel_settings()).await.unwrap();
+    // Its own group (no other test sees its replica stop); healthy again after an earlier run.
+    sentinel::wait_healthy(Group::STALL, Duration::from_secs(60)).await;
+    let link = RedisLink::connect(&sentinel_settings(Group::STALL))
+        .await
+        .unwrap();
     let replay = RedisReplayGuard::new(link.clone(), &prefix());
     let until = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
     assert!(replay.first_use("warm-up", until).await.unwrap());

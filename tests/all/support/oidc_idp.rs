@@ -1,27 +1,14 @@
 //! Client side of the test OIDC IdP (`testidp/server.mjs`, started by `scripts/oidc-idp.sh`):
 //! a reqwest client trusting only the test CA, and workload tokens by client_credentials.
 //!
-//! The test IdP is one server shared by every test of the binary, and the key-rotation test
-//! restarts it with other keys: that test holds [`SHARED_IDP`] exclusively, every other test that
-//! talks to the IdP (directly or through a broker) holds it shared for its whole run
-//! ([`shared`], [`shared_blocking`]).
+//! The test IdP is one server shared by every test of the binary, and nothing changes it: a test
+//! that needs another IdP (other keys, another redirect URI) starts one of its own
+//! (`e2e::browser::start_own_oidc_idp`) and reaches it through [`Idp::from_vars`].
 #![allow(dead_code)]
 
 use base64::Engine;
 use serde_json::Value;
-
-/// See the module documentation.
-pub static SHARED_IDP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-/// Holds the test IdP shared (the first line of an async test that uses it).
-pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
-    SHARED_IDP.read().await
-}
-
-/// Holds the test IdP shared (the first line of a sync test that uses it).
-pub fn shared_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
-    SHARED_IDP.blocking_read()
-}
+use std::collections::HashMap;
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -36,18 +23,42 @@ pub fn env(name: &str) -> String {
 pub struct Idp {
     pub issuer: String,
     pub http: reqwest::Client,
+    /// The workload client (client_credentials).
+    pub client_id: String,
+    pub client_secret: String,
 }
 
-/// A client that trusts the test CA only.
+impl Idp {
+    /// An IdP described by the `FEDBROKER_TEST_OIDC_*` values of the env file it wrote (read by
+    /// `get`), with a client that trusts its CA only.
+    fn described_by(get: impl Fn(&str) -> String) -> Idp {
+        let pem = std::fs::read(get("FEDBROKER_TEST_OIDC_CA")).expect("read the test CA");
+        let http = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        Idp {
+            issuer: get("FEDBROKER_TEST_OIDC_ISSUER"),
+            http,
+            client_id: get("FEDBROKER_TEST_OIDC_CLIENT_ID"),
+            client_secret: get("FEDBROKER_TEST_OIDC_CLIENT_SECRET"),
+        }
+    }
+
+    /// A test IdP of a test's own, from the values of the env file it wrote.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Idp {
+        Idp::described_by(|name| {
+            vars.get(name)
+                .unwrap_or_else(|| panic!("the IdP's env file has no {name}"))
+                .clone()
+        })
+    }
+}
+
+/// The shared test IdP, with a client that trusts the test CA only.
 pub fn idp() -> Idp {
-    let issuer = env("FEDBROKER_TEST_OIDC_ISSUER");
-    let pem = std::fs::read(env("FEDBROKER_TEST_OIDC_CA")).expect("read the test CA");
-    let http = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .build()
-        .unwrap();
-    Idp { issuer, http }
+    Idp::described_by(env)
 }
 
 pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
@@ -74,10 +85,7 @@ pub async fn workload_token(idp: &Idp) -> (Value, String) {
     let res = idp
         .http
         .post(&token_endpoint)
-        .basic_auth(
-            env("FEDBROKER_TEST_OIDC_CLIENT_ID"),
-            Some(env("FEDBROKER_TEST_OIDC_CLIENT_SECRET")),
-        )
+        .basic_auth(&idp.client_id, Some(&idp.client_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await

@@ -8,7 +8,10 @@
 //! (`cache_toml`), and the stores under test are built from that same section through the
 //! broker's own constructors, so a test exercises the configuration an operator writes; a
 //! topology whose servers are not running is a failure naming the script that starts them, never
-//! a skip; every run uses a fresh key prefix, so suites never see each other's keys.
+//! a skip; every run uses a fresh key prefix, so suites never see each other's keys; no test
+//! changes a server another test uses: a test that fails a Sentinel group over, kills its master or
+//! stops its replica has a group of its own ([`sentinel::Group`]), so tests need no lock and can run
+//! side by side in any number of threads or processes.
 #![allow(dead_code)]
 
 use fedbroker::cache::{CredentialCache, Keyring};
@@ -20,14 +23,6 @@ use std::time::{Duration, Instant};
 
 /// The cache encryption key every topology test uses (test value, never a real one).
 pub const KEY_SPEC: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-/// The plain Sentinel group of the test servers (`Topology::Sentinel`, [`sentinel::Group::SHARED`])
-/// is shared by every test of the binary: a test that changes its master or stops its replica holds
-/// this exclusively, every other test that stores through the group holds it shared
-/// ([`Topology::hold`]), so no test sees a failover it did not start. Nothing fails over the TLS
-/// Sentinel group. The failover-under-load tests each have a group of their own
-/// ([`sentinel::Group::FAILOVER`], [`sentinel::Group::KILL`]) and never take this lock.
-pub static SENTINEL_GROUP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A shared Redis deployment a broker can be configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,15 +82,6 @@ impl Topology {
         Topology::Sentinel,
         Topology::SentinelTls,
     ];
-
-    /// For the plain Sentinel topology, holds [`SENTINEL_GROUP`] shared until the guard drops;
-    /// nothing for the others. Taken once, at the start of a test.
-    pub async fn hold(self) -> Option<tokio::sync::RwLockReadGuard<'static, ()>> {
-        match self {
-            Self::Sentinel => Some(SENTINEL_GROUP.read().await),
-            _ => None,
-        }
-    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -206,11 +192,22 @@ pub async fn replay_store(t: Topology, prefix: &str) -> Arc<dyn ReplayGuard> {
 
 /// The credential cache a broker configured for `t` uses.
 pub async fn cache_store(t: Topology, prefix: &str) -> Arc<dyn CredentialCache> {
+    cache_store_with(t, &t.cache_config(prefix)).await
+}
+
+/// The credential cache a broker configured with `cfg` (a section of topology `t`) uses.
+pub async fn cache_store_with(t: Topology, cfg: &CacheConfig) -> Arc<dyn CredentialCache> {
     t.wait_ready().await;
-    let cfg = t.cache_config(prefix);
-    stores::cache(&cfg)
+    stores::cache(cfg)
         .await
         .unwrap_or_else(|e| panic!("{}: credential cache: {e}", t.name()))
+}
+
+/// The credential cache of a `[cache]` section (any Redis, e.g. a test's own server).
+pub async fn cache_store_of(cfg: &CacheConfig) -> Arc<dyn CredentialCache> {
+    stores::cache(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("credential cache: {e}"))
 }
 
 /// The browser-state store a broker configured for `t` uses, with pending-login bounds
@@ -263,11 +260,10 @@ pub async fn broker_stores_for(
             link.clone(),
             &cfg.key_prefix,
         )),
-        Arc::new(fedbroker::cache::RedisCredentialCache::new(
-            link.clone(),
-            &cfg.key_prefix,
-            keyring(),
-        )),
+        Arc::new(
+            fedbroker::cache::RedisCredentialCache::new(link.clone(), &cfg.key_prefix, keyring())
+                .with_op_timeout(Duration::from_millis(cfg.credential_cache_timeout_ms)),
+        ),
         stores::browser_on(link, cfg, max, per_client),
     )
 }
@@ -293,11 +289,14 @@ mod stores {
     }
 
     pub async fn cache(cfg: &CacheConfig) -> Result<Arc<dyn CredentialCache>, Error> {
-        Ok(Arc::new(fedbroker::cache::RedisCredentialCache::new(
-            link(cfg).await?,
-            &cfg.key_prefix,
-            keyring(),
-        )))
+        Ok(Arc::new(
+            fedbroker::cache::RedisCredentialCache::new(
+                link(cfg).await?,
+                &cfg.key_prefix,
+                keyring(),
+            )
+            .with_op_timeout(Duration::from_millis(cfg.credential_cache_timeout_ms)),
+        ))
     }
 
     pub fn browser_on(
@@ -331,12 +330,17 @@ pub mod sentinel {
     pub struct Group(&'static str);
 
     impl Group {
-        /// The group of `Topology::Sentinel`, shared by every test ([`SENTINEL_GROUP`]).
+        /// The group of `Topology::Sentinel`, shared by every test that only stores through it:
+        /// no test changes its master or stops its replica (see the module documentation).
         pub const SHARED: Group = Group("FEDBROKER_TEST_SENTINEL_URLS");
         /// The `SENTINEL FAILOVER` under-load test's own group.
         pub const FAILOVER: Group = Group("FEDBROKER_TEST_SENTINEL_FAILOVER_URLS");
         /// The killed-master under-load test's own group.
         pub const KILL: Group = Group("FEDBROKER_TEST_SENTINEL_KILL_URLS");
+        /// The failover-is-followed test's own group (`redis::topologies`).
+        pub const SWITCH: Group = Group("FEDBROKER_TEST_SENTINEL_SWITCH_URLS");
+        /// The stopped-replica test's own group (`redis::topologies`).
+        pub const STALL: Group = Group("FEDBROKER_TEST_SENTINEL_STALL_URLS");
 
         pub fn urls(self) -> Vec<String> {
             list(&env(self.0, "redis-topologies.sh"))
@@ -388,6 +392,23 @@ pub mod sentinel {
             }
         }
         None
+    }
+
+    /// Wait (up to `limit`) until every sentinel names `master`: the failover is complete
+    /// everywhere, not only at the sentinel that led it.
+    pub async fn wait_all_name(g: Group, master: &str, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let seen = masters_by_sentinel(g).await;
+            if seen.iter().all(|m| m.as_deref() == Some(master)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the sentinels do not all name {master} as master after {limit:?}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// What every sentinel reports as master (to check they agree).
