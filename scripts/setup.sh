@@ -18,9 +18,23 @@
 #      (git-ignored). Skipped for a package whose unpacked copy already has the pinned sha256.
 #      Registries: npm (`npm pack`) and Debian (`apt-get download`, unpacked with dpkg-deb).
 #
+#   scripts/setup.sh            everything (1-4)
+#   scripts/setup.sh system     only 1: what compiling needs (scripts/test.sh runs this first)
+#   scripts/setup.sh tools      only 2-4: what running the tests needs (scripts/test.sh runs this
+#                               in the background while it compiles)
+#
 # Environment: PYTHON=/path/to/python3 picks the interpreter for the venv (default: python3 if
 # it can make a venv, else Debian's /usr/bin/python3). SETUP_VERBOSE=1 shows tool output.
 set -euo pipefail
+
+PART=${1:-all}
+case $PART in
+    all | system | tools) ;;
+    *)
+        echo "usage: $0 [all|system|tools]" >&2
+        exit 2
+        ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -85,14 +99,21 @@ missing_packages() {
 if ! command -v dpkg-query >/dev/null 2>&1; then
     die "dpkg-query not found: this script supports Debian 12 (bookworm) and derivatives"
 fi
-mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
-if ((${#MISSING[@]})); then
-    say "installing Debian packages: ${MISSING[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    quiet as_root apt-get update -q
-    quiet as_root apt-get install -y -q --no-install-recommends "${MISSING[@]}"
-else
-    say "Debian packages present"
+if [[ $PART != tools ]]; then
+    mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
+    if ((${#MISSING[@]})); then
+        say "installing Debian packages: ${MISSING[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        quiet as_root apt-get update -q
+        quiet as_root apt-get install -y -q --no-install-recommends "${MISSING[@]}"
+    else
+        say "Debian packages present"
+    fi
+fi
+if [[ $PART == system ]]; then
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup) first"
+    say "done: system packages ($ROOT)"
+    exit 0
 fi
 
 # --- 2. Python venv with moto -------------------------------------------------------------------

@@ -3,15 +3,18 @@
 #
 #   scripts/test.sh [ARGS...]        ARGS go to `cargo test --all-targets`, e.g. `saml -- --nocapture`
 #
-# Phases: setup (scripts/setup.sh) → services (Redis + moto, Redis Cluster, the Redis
-# topologies, the test OIDC IdP; started in the background while the next four phases run, always
-# stopped again on exit) → scripts/lint-deploy.sh → cargo fmt --check → cargo clippy -D warnings
-# → cargo test --doc (only without ARGS) → the test build, then the container image built and the
-# demo run against it in the background (only without ARGS) → cargo test --all-targets (the
-# integration tests are one binary, tests/all) → scripts/check-openapi.sh (the OpenAPI document
-# against a live broker) → the container demo's result.
-# All checks run even when an earlier one fails, so one run shows every problem; the exit code
-# is non-zero if any failed. The closing line counts every test binary's results.
+# Phases, arranged so the two cores are busy compiling while everything else waits on the network
+# or on servers (the figures behind this order are in docs/BENCHMARKS.md#the-test-command):
+#   setup system (Debian packages: what compiling needs) →
+#   in the background: the Redis groups at once; `setup.sh tools` (venvs, npm, interop corpus),
+#     then moto + Redis, the test OIDC IdP and scripts/lint-deploy.sh →
+#   cargo fmt --check → cargo clippy -D warnings → the test build → (the container image build
+#   and demo in the background, only without ARGS) → cargo test --all-targets (the integration
+#   tests are one binary, tests/all) beside scripts/check-openapi.sh (the OpenAPI document against
+#   a live broker) → lint-deploy's and the container demo's results.
+# Services are always stopped again on exit. All checks run even when an earlier one fails, so one
+# run shows every problem; the exit code is non-zero if any failed. The closing line counts every
+# test binary's results.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,8 +26,8 @@ phase() { printf '\n==> [%s +%ss] %s\n' "$(date -u +%H:%M:%SZ)" "$SECONDS" "$*";
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-phase "setup"
-bash scripts/setup.sh
+phase "setup: system packages (scripts/setup.sh system)"
+bash scripts/setup.sh system
 
 [[ -f scripts/services.sh ]] || {
     echo "test.sh: scripts/services.sh is missing; it starts Redis and moto for the tests" >&2
@@ -34,15 +37,13 @@ bash scripts/setup.sh
 services_started=0
 services_pid=""
 container_pid=""
+openapi_pid=""
 stop_services() {
     local rc=$?
-    if [[ -n $container_pid ]]; then
-        wait "$container_pid" 2>/dev/null || true
-    fi
-    if [[ -n $services_pid ]]; then
-        # Let a start still under way finish, so everything it started is stopped below.
-        wait "$services_pid" 2>/dev/null || true
-    fi
+    for pid in "$container_pid" "$openapi_pid" "$services_pid"; do
+        # Let a run still under way finish, so everything it started is stopped below.
+        [[ -n $pid ]] && { wait "$pid" 2>/dev/null || true; }
+    done
     if ((services_started)); then
         mkdir -p "$RUN_DIR"
         # Quiet on success so cargo test's summary stays the closing lines.
@@ -60,23 +61,54 @@ trap stop_services EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The services take ~20 s to start (moto imports a lot, the Redis groups converge): in the
-# background, while lint, fmt, clippy and the doc tests run (none of them needs a service).
-phase "services start (in the background; log: .fedbroker-run/services-start.log)"
+# Everything that waits rather than computes, in the background while fmt, clippy and the build
+# run (none of them needs a service). Each part writes its own log; services_ready prints them.
+# The Redis groups need nothing from `setup.sh tools`, so they start at once, side by side (the
+# Sentinel groups take ~10 s to converge); moto needs the venv, the IdP node_modules, lint-deploy
+# its linters in the venv. A part that fails makes the whole start fail (exit code), after every
+# part has finished.
+START_PARTS=(setup-tools redis-cluster redis-topologies services oidc-idp lint-deploy)
+phase "in the background: Redis groups, setup tools, moto + Redis, OIDC IdP, lint-deploy (logs: .fedbroker-run/start-*.log)"
 mkdir -p "$RUN_DIR"
+rm -f "$RUN_DIR"/start-*.log "$RUN_DIR/lint-deploy.rc"
 services_started=1
 (
-    set -e
-    echo "==> services.sh start (Redis + moto)"
-    bash scripts/services.sh start
-    echo "==> redis-cluster.sh start (3 local nodes, for the credential-cache conformance suite)"
-    bash scripts/redis-cluster.sh start
-    echo "==> redis-topologies.sh start (TLS with client certificates, password, Sentinel group)"
-    bash scripts/redis-topologies.sh start
-    echo "==> oidc-idp.sh start (oidc-provider over HTTPS on loopback)"
-    bash scripts/oidc-idp.sh start
-) >"$RUN_DIR/services-start.log" 2>&1 </dev/null &
+    set -u
+    log() { printf '%s/start-%s.log' "$RUN_DIR" "$1"; }
+    rc=0
+    bash scripts/redis-cluster.sh start >"$(log redis-cluster)" 2>&1 &
+    cluster=$!
+    bash scripts/redis-topologies.sh start >"$(log redis-topologies)" 2>&1 &
+    topologies=$!
+    if bash scripts/setup.sh tools >"$(log setup-tools)" 2>&1; then
+        bash scripts/services.sh start >"$(log services)" 2>&1 &
+        services=$!
+        bash scripts/oidc-idp.sh start >"$(log oidc-idp)" 2>&1 &
+        idp=$!
+        # Not a service: its verdict is read at the end (lint-deploy.rc), not here.
+        lint_rc=0
+        bash scripts/lint-deploy.sh >"$(log lint-deploy)" 2>&1 || lint_rc=$?
+        echo "$lint_rc" >"$RUN_DIR/lint-deploy.rc"
+        wait "$services" || rc=1
+        wait "$idp" || rc=1
+    else
+        rc=1
+    fi
+    wait "$cluster" || rc=1
+    wait "$topologies" || rc=1
+    exit "$rc"
+) </dev/null &
 services_pid=$!
+
+show_start_logs() {
+    local part
+    for part in "${START_PARTS[@]}"; do
+        [[ $part == lint-deploy ]] && continue
+        [[ -s $RUN_DIR/start-$part.log ]] || continue
+        echo "--- $part"
+        cat "$RUN_DIR/start-$part.log"
+    done
+}
 
 # Wait for the services started above and read their env files (exits when one did not start).
 services_ready() {
@@ -85,7 +117,7 @@ services_ready() {
     local rc=0
     wait "$services_pid" || rc=$?
     services_pid=""
-    cat "$RUN_DIR/services-start.log"
+    show_start_logs
     if ((rc != 0)); then
         echo "test.sh: starting the services failed (exit $rc); see above" >&2
         exit 1
@@ -116,21 +148,43 @@ services_ready() {
 
 failed=()
 
-# Deploy files and shell scripts: ~3 s once the linters are in .venv (~10 s to install them).
-phase "lint-deploy"
-bash scripts/lint-deploy.sh || failed+=(lint-deploy)
-
 phase "cargo fmt --all -- --check"
 cargo fmt --all -- --check || failed+=(fmt)
 
-phase "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings || failed+=(clippy)
-
-if (($# == 0)); then
-    # --all-targets leaves doc tests out; run them separately (skipped when filtering tests).
-    phase "cargo test --doc"
-    cargo test --doc || failed+=(doctest)
+# Clippy runs inside the test build: cargo compiles this crate's targets with clippy-driver (as
+# `cargo clippy` does, but producing the binaries too), so the lints cost a few seconds instead of
+# a second compilation of every dependency (`cargo clippy` checks them in a mode whose artifacts
+# a build cannot use: ~80 s of a cold run on 2 cores). Same lints, same targets (lib, lib tests,
+# bins, tests/all, benches, examples), same clippy.toml and [lints], -D warnings; clippy-driver
+# tracks CLIPPY_ARGS, so a change of them recompiles. Every cargo command below runs with these
+# two variables, or it would rebuild the crate without them (so would a plain `cargo test` after
+# this script: the wrapper is part of the build's fingerprint).
+clippy_driver=$(command -v clippy-driver || true)
+[[ -n $clippy_driver ]] || {
+    echo "test.sh: clippy-driver not found (rustup component add clippy)" >&2
+    exit 1
+}
+export RUSTC_WORKSPACE_WRAPPER=$clippy_driver
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+build_targets() { # with ARGS (a filtered run): only the test binaries
+    cargo test --all-targets --no-run || return 1
+    (($# > 0)) || cargo build --bin fedbroker --example sign_saml_response
+}
+phase "build + clippy -D warnings: the test binaries, the broker and the SAML signer the container demo runs"
+if ! build_targets "$@"; then
+    # A lint or a compile error. Build again with the lints as warnings: if that works, only
+    # clippy failed and the tests still run.
+    export CLIPPY_ARGS=""
+    phase "build again with clippy's findings as warnings (so the tests can run)"
+    if build_targets "$@"; then
+        failed+=(clippy)
+    else
+        failed+=(build)
+    fi
 fi
+
+# No `cargo test --doc`: the crate has no doc tests (`[lib] doctest = false` in Cargo.toml), and
+# rustdoc would still parse the whole crate to find none.
 
 if ((${#failed[@]})); then
     echo "test.sh: FAILED so far: ${failed[*]} (running the tests anyway)" >&2
@@ -139,30 +193,33 @@ fi
 services_ready
 
 if (($# == 0)); then
-    # Build first, then run the container demo beside the tests: it needs only the broker binary,
-    # the SAML signer example, moto and Redis, and the tests leave the CPU idle most of the time
-    # (they mostly wait for servers, timeouts and failovers).
-    phase "build: the test binaries, and the broker and SAML signer the container demo runs"
-    cargo test --all-targets --no-run || failed+=(build)
-    cargo build --bin fedbroker --example sign_saml_response || failed+=(build)
-    # The container image from the binary the tests use, and the demo against it
-    # (docs/OPERATIONS.md#container-image-build-in-the-test-command): ~40 s, ~2 min the first time.
-    phase "container image build + demo (scripts/container-demo.sh), in the background; log: .fedbroker-run/container-demo.log"
-    bash scripts/container-demo.sh >"$RUN_DIR/container-demo.log" 2>&1 </dev/null &
+    # Beside the tests, at a lower priority (nice 10): the tests hold production timeouts (the
+    # credential cache gives Redis 500 ms) and must not be starved; these two only need to be
+    # done when the tests are. The container image from the binary the tests use, and the demo
+    # against it (docs/OPERATIONS.md#container-image-build-in-the-test-command): ~15 s, ~70 s
+    # the first time (the base image);
+    phase "in the background: container image build + demo (scripts/container-demo.sh; log: .fedbroker-run/container-demo.log)"
+    nice -n 10 bash scripts/container-demo.sh >"$RUN_DIR/container-demo.log" 2>&1 </dev/null &
     container_pid=$!
+    # and the OpenAPI document against a live broker (the debug binary the tests use):
+    # openapi-spec-validator, then a bounded schemathesis run (no 5xx, every answer as documented).
+    # BIN names that binary: left to itself the script runs `cargo build --bin fedbroker`, which
+    # resolves features without the dev-dependencies and so builds another broker binary (and
+    # the dependencies whose features differ) over the one the tests and the container demo use.
+    phase "in the background: openapi (scripts/check-openapi.sh; log: .fedbroker-run/check-openapi.log)"
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/fedbroker VENV=$ROOT/.venv \
+        nice -n 10 bash scripts/check-openapi.sh >"$RUN_DIR/check-openapi.log" 2>&1 </dev/null &
+    openapi_pid=$!
 fi
 
 # The integration tests mostly wait (servers, timeouts, failovers), so more test threads than
-# cores shorten the run: 4 on 2 cores measured 73 s against 139 s with the default (one per core).
-# Not more on 2 cores: with the command-line sign-in's Chromium and AWS CLI tests and the container
-# demo beside them, 4 threads oversubscribed the CPU so far that the credential cache's 500 ms Redis
-# budget (a production value) ran out in the conformance tests (2 of 2 runs, one test each); at 8
-# it did so without them. 3 is the most that passed every run.
-export RUST_TEST_THREADS=${RUST_TEST_THREADS:-3}
-phase "cargo test --all-targets $* (RUST_TEST_THREADS=$RUST_TEST_THREADS)"
-mkdir -p .fedbroker-run
-test_log=.fedbroker-run/cargo-test.log
+# cores shorten the run. No test takes a lock on another or changes a server another one uses
+# (tests/all/main.rs), so the count is bounded only by the CPU: see
+# docs/BENCHMARKS.md#the-test-command for the runs behind this number.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-6}
+test_log=$RUN_DIR/cargo-test.log
 set +e
+phase "cargo test --all-targets $* (RUST_TEST_THREADS=$RUST_TEST_THREADS)"
 cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$test_log"
 test_rc=${PIPESTATUS[0]}
 if (($# == 0)); then
@@ -183,22 +240,29 @@ fi
 set -e
 ((test_rc == 0)) || failed+=(test)
 
-# The OpenAPI document against a live broker (the debug binary the tests just built):
-# openapi-spec-validator, then a bounded schemathesis run (no 5xx, every answer as documented).
-# BIN names that binary: left to itself the script runs `cargo build --bin fedbroker`, which
-# resolves features without the dev-dependencies and so builds another broker binary (and the
-# dependencies whose features differ) over the one the tests and the container demo use.
-phase "openapi (scripts/check-openapi.sh)"
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/fedbroker VENV=$ROOT/.venv bash scripts/check-openapi.sh ||
-    failed+=(openapi)
-
+# wait_background NAME PID LOG: wait for a background check, print its log, record a failure.
+wait_background() {
+    local rc=0
+    phase "$1: waiting for the background run"
+    wait "$2" || rc=$?
+    cat "$3"
+    ((rc == 0)) || failed+=("$1")
+}
+if [[ -n $openapi_pid ]]; then
+    wait_background openapi "$openapi_pid" "$RUN_DIR/check-openapi.log"
+    openapi_pid=""
+fi
 if [[ -n $container_pid ]]; then
-    phase "container image build + demo: waiting for the background run"
-    container_rc=0
-    wait "$container_pid" || container_rc=$?
+    wait_background container "$container_pid" "$RUN_DIR/container-demo.log"
     container_pid=""
-    cat "$RUN_DIR/container-demo.log"
-    ((container_rc == 0)) || failed+=(container)
+fi
+
+# Deploy files and shell scripts (run in the background after `setup.sh tools`).
+phase "lint-deploy: its run in the background (log: .fedbroker-run/start-lint-deploy.log)"
+cat "$RUN_DIR/start-lint-deploy.log" 2>/dev/null || true
+if [[ $(cat "$RUN_DIR/lint-deploy.rc" 2>/dev/null) != 0 ]]; then
+    echo "test.sh: lint-deploy failed or did not run (see above)" >&2
+    failed+=(lint-deploy)
 fi
 
 # The closing line counts every test binary together (cargo prints one summary per binary, and
