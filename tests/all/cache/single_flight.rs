@@ -68,6 +68,16 @@ async fn hundred_cold(
     calls.load(Ordering::SeqCst)
 }
 
+/// The standalone test Redis with 5 s per command (`cache.credential_cache_timeout_ms`; production
+/// 500 ms). These tests check the lock protocol across replicas: past its budget a replica goes to
+/// STS directly, by design, which on a starved 2-core machine once made a second STS call here
+/// (the budget itself: `cache::conformance::a_hung_redis_is_given_up_after_the_configured_budget`).
+async fn patient_redis_store(prefix: &str) -> fedbroker::cache::RedisCredentialCache {
+    redis_store(prefix)
+        .await
+        .with_op_timeout(Duration::from_secs(5))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_cold_requests_make_one_sts_call_in_process() {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -85,8 +95,8 @@ async fn hundred_cold_requests_make_one_sts_call_across_two_replicas_on_redis() 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let p = prefix("sf");
     let replicas = [
-        CachingExchange::shared(Arc::new(redis_store(&p).await), clock.clone()),
-        CachingExchange::shared(Arc::new(redis_store(&p).await), clock.clone()),
+        CachingExchange::shared(Arc::new(patient_redis_store(&p).await), clock.clone()),
+        CachingExchange::shared(Arc::new(patient_redis_store(&p).await), clock.clone()),
     ];
     // A slow STS (longer than a lock renewal period) keeps the lease renewed while others wait.
     let slow = fedbroker::cache::service::LOCK_RENEW_EVERY + Duration::from_millis(700);
@@ -153,7 +163,7 @@ async fn served_credentials_keep_the_refresh_window_and_one_caller_refreshes() {
 async fn nothing_secret_is_readable_in_redis() {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let p = prefix("scan");
-    let ex = CachingExchange::shared(Arc::new(redis_store(&p).await), clock.clone());
+    let ex = CachingExchange::shared(Arc::new(patient_redis_store(&p).await), clock.clone());
     for i in 0..5 {
         let calls = Arc::new(AtomicUsize::new(0));
         ex.get_or_fetch(
