@@ -4,11 +4,10 @@
 #![warn(clippy::disallowed_methods)]
 #![warn(clippy::allow_attributes_without_reason)]
 
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{web, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fedbroker::config::{self, Config};
-use fedbroker::http::middleware::{fallback, rate_limit, request_id, request_metrics};
 use fedbroker::http::{self, connections, AppState};
 use fedbroker::thumbprint::{ThumbprintService, TlsThumbprinter};
 use std::path::PathBuf;
@@ -308,16 +307,7 @@ fn serve(path: &str) -> anyhow::Result<()> {
             // Runs once on each worker thread: standalone Redis links open a connection per
             // worker on its own runtime (no cross-thread hop per command).
             fedbroker::redis_link::mark_worker_thread();
-            App::new()
-                .app_data(data.clone())
-                .wrap(middleware::from_fn(move |req, next| {
-                    connections::body_deadline(body_timeout, req, next)
-                }))
-                .wrap(middleware::from_fn(rate_limit::middleware))
-                .wrap(middleware::from_fn(request_metrics::middleware))
-                .wrap(middleware::from_fn(request_id::middleware))
-                .wrap(fallback::every_answer_headers(&public_url))
-                .configure(|c| http::public_routes(c, serve_metrics))
+            http::server::public_app(data.clone(), body_timeout, &public_url, serve_metrics)
         })
         .workers(workers)
         .max_connections(cap.per_worker)
@@ -372,22 +362,15 @@ fn metrics_server(
     };
     let data = data.clone();
     let public_url = cfg.server.public_url.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(middleware::from_fn(request_metrics::middleware))
-            .wrap(middleware::from_fn(request_id::middleware))
-            .wrap(fallback::every_answer_headers(&public_url))
-            .configure(http::metrics_routes)
-    })
-    .workers(1)
-    .max_connections(METRICS_MAX_CONNECTIONS)
-    .client_request_timeout(connections::HEADER_TIMEOUT)
-    .keep_alive(connections::KEEP_ALIVE)
-    .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
-    .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-    .bind(&addr)
-    .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
+    let server = HttpServer::new(move || http::server::metrics_app(data.clone(), &public_url))
+        .workers(1)
+        .max_connections(METRICS_MAX_CONNECTIONS)
+        .client_request_timeout(connections::HEADER_TIMEOUT)
+        .keep_alive(connections::KEEP_ALIVE)
+        .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+        .bind(&addr)
+        .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
     tracing::info!(metrics_listen = %addr, "metrics served on their own listener");
     Ok(Some(server.run()))
 }

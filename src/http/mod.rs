@@ -11,6 +11,8 @@
 //! - `state.rs`: [`AppState`], the state handlers read (built in `app`);
 //! - `errors.rs`: the one error-kind → status table and the JSON error body;
 //! - `openapi.rs`: the OpenAPI document and its schemas;
+//! - `server.rs`: the public and the metrics application with their middleware in production's
+//!   order (what `main.rs` serves, and what tests can build);
 //! - `tls.rs`, `connections.rs`: the listener (TLS and client certificates; connection limits).
 //!
 //! "Browser" in three places: `sign_in` (the sign-in flows and sessions, no HTTP types),
@@ -23,6 +25,7 @@ pub mod handlers;
 pub mod middleware;
 pub mod openapi;
 pub mod router;
+pub mod server;
 pub mod state;
 pub mod tls;
 

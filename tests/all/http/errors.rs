@@ -5,11 +5,10 @@
 use crate::support;
 
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
-use actix_web::{test, web, App};
-use fedbroker::http::middleware::fallback::every_answer_headers;
-use fedbroker::http::middleware::request_id;
-use fedbroker::http::{routes, AppState};
+use actix_web::{test, web};
+use fedbroker::config::DEFAULT_BODY_TIMEOUT_SECS;
+use fedbroker::http::server::public_app;
+use fedbroker::http::AppState;
 use serde_json::Value;
 use support::app::test_app;
 use support::http::send;
@@ -167,12 +166,13 @@ async fn oversized_browser_form_gets_413_on_the_error_page() {
 }
 
 async fn headers_for(public_url: &str, req: test::TestRequest) -> header::HeaderMap {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(state()))
-            .wrap(every_answer_headers(public_url))
-            .configure(routes),
-    )
+    // The public listener's whole stack, as served (`http::server::public_app`).
+    let app = test::init_service(public_app(
+        web::Data::new(state()),
+        std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+        public_url,
+        true,
+    ))
     .await;
     test::call_service(&app, req.to_request())
         .await
@@ -211,12 +211,12 @@ async fn hsts_only_when_public_url_is_https() {
 
 #[actix_web::test]
 async fn hostile_request_id_is_replaced() {
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::new(state()))
-            .wrap(from_fn(request_id::middleware))
-            .configure(routes),
-    )
+    let app = test::init_service(public_app(
+        web::Data::new(state()),
+        std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+        "http://127.0.0.1:8080",
+        true,
+    ))
     .await;
     let long = "a".repeat(100);
     let max = "A".repeat(64);

@@ -7,12 +7,11 @@
 
 use crate::support;
 
-use actix_web::middleware::from_fn;
 use actix_web::test::{self, TestRequest};
-use actix_web::{web, App};
+use actix_web::web;
 use fedbroker::audit::{Audit, MemorySink};
-use fedbroker::http::middleware::{rate_limit as limits, request_id};
-use fedbroker::http::routes;
+use fedbroker::config::DEFAULT_BODY_TIMEOUT_SECS;
+use fedbroker::http::server::public_app;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,16 +28,17 @@ fn setup(trusted: &str, per_client: u32) -> TestApp {
     ))
 }
 
-/// The routes behind the broker's own middleware (request ids and access log, per-client limit).
+/// The routes behind the public listener's middleware, in production's order
+/// (`fedbroker::http::server::public_app`: headers, request ids and access log, metrics, the
+/// per-client limit, the body deadline).
 macro_rules! broker {
     ($state:expr) => {
-        test::init_service(
-            App::new()
-                .app_data(web::Data::new($state))
-                .wrap(from_fn(limits::middleware))
-                .wrap(from_fn(request_id::middleware))
-                .configure(routes),
-        )
+        test::init_service(public_app(
+            web::Data::new($state),
+            std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            "http://127.0.0.1:8080",
+            true,
+        ))
         .await
     };
 }
