@@ -21,6 +21,7 @@ use crate::clock::SharedClock;
 use crate::redis_link::{RedisLink, Store};
 use chrono::TimeDelta;
 use std::sync::Arc;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// AAD domain of browser-state envelopes (distinct from credential-cache entries).
@@ -138,6 +139,8 @@ pub struct RedisKv {
     keyring: Arc<Keyring>,
     max_pending: usize,
     max_pending_per_client: usize,
+    /// Budget of one command ([`OP_TIMEOUT`] unless set with [`RedisKv::with_op_timeout`]).
+    op_timeout: Duration,
 }
 
 /// Insert a pending login and trim its client's index and the overall index, oldest first,
@@ -202,6 +205,7 @@ impl RedisKv {
             keyring: keyring.into(),
             max_pending: MAX_PENDING,
             max_pending_per_client: MAX_PENDING_PER_CLIENT,
+            op_timeout: OP_TIMEOUT,
         }
     }
 
@@ -209,6 +213,14 @@ impl RedisKv {
     pub fn with_pending_limits(mut self, max: usize, per_client: usize) -> Self {
         self.max_pending = max.max(1);
         self.max_pending_per_client = per_client.max(1);
+        self
+    }
+
+    /// With another budget per command than [`OP_TIMEOUT`] (tests that check what the store
+    /// answers rather than how fast; the broker always uses [`OP_TIMEOUT`]).
+    #[must_use]
+    pub fn with_op_timeout(mut self, budget: Duration) -> Self {
+        self.op_timeout = budget;
         self
     }
 
@@ -222,7 +234,7 @@ impl RedisKv {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
         self.link
-            .query(Store::Browser, OP_TIMEOUT, cmd)
+            .query(Store::Browser, self.op_timeout, cmd)
             .await
             .map_err(unavailable)
     }
@@ -230,7 +242,7 @@ impl RedisKv {
     /// A write that must survive a failover (sessions, single-use state).
     async fn write<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
         self.link
-            .write(Store::Browser, OP_TIMEOUT, cmd)
+            .write(Store::Browser, self.op_timeout, cmd)
             .await
             .map_err(unavailable)
     }
@@ -285,7 +297,7 @@ impl BrowserKv for RedisKv {
             .arg(client_prefix)
             .arg(client);
         self.link
-            .write_script::<i64>(Store::Browser, OP_TIMEOUT, &invocation)
+            .write_script::<i64>(Store::Browser, self.op_timeout, &invocation)
             .await
             .map_err(unavailable)
             .map(|_| ())

@@ -225,6 +225,26 @@ pub async fn browser_store(
         .unwrap_or_else(|e| panic!("{}: browser store: {e}", t.name()))
 }
 
+/// [`browser_store`] with `budget` per Redis command instead of the broker's 500 ms.
+pub async fn browser_store_with_budget(
+    t: Topology,
+    prefix: &str,
+    max: usize,
+    per_client: usize,
+    budget: Duration,
+) -> Arc<dyn BrowserKv> {
+    t.wait_ready().await;
+    let cfg = t.cache_config(prefix);
+    let link = stores::link(&cfg)
+        .await
+        .unwrap_or_else(|e| panic!("{}: browser store: {e}", t.name()));
+    Arc::new(
+        fedbroker::sign_in::RedisKv::new(link, &cfg.key_prefix, keyring())
+            .with_pending_limits(max, per_client)
+            .with_op_timeout(budget),
+    )
+}
+
 /// The three stores of one broker configured for `t`: one link shared by all, as the broker
 /// builds them (pending-login bounds `max`, `per_client`).
 pub async fn broker_stores(
