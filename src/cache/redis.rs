@@ -35,7 +35,10 @@ pub use crate::redis_link::{
 /// Time allowed for one cache command by default (`cache.credential_cache_timeout_ms`). The
 /// cache is an optimisation: past this, a login goes to STS directly rather than wait, so it is
 /// much shorter than an STS call's budget. The browser store uses it too.
-pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
+pub const OP_TIMEOUT: Duration = Duration::from_millis(OP_TIMEOUT_MS);
+
+/// [`OP_TIMEOUT`] in milliseconds: the default of `cache.credential_cache_timeout_ms`.
+pub const OP_TIMEOUT_MS: u64 = 500;
 
 /// How long a label's index outlives its last addition: the longest STS session (12 h), so an
 /// index never forgets an entry that can still be served.

@@ -286,7 +286,7 @@ impl Default for CacheConfig {
             encryption_key_file: None,
             enabled: true,
             revocation_block_seconds: 3_600,
-            credential_cache_timeout_ms: 500,
+            credential_cache_timeout_ms: crate::cache::redis::OP_TIMEOUT_MS,
         }
     }
 }

@@ -272,32 +272,4 @@ async fn topology_conforms(t: topology::Topology) {
     conformance(&subject).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_store_conforms() {
-    topology_conforms(topology::Topology::Standalone).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_tls_store_conforms() {
-    topology_conforms(topology::Topology::Tls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_cluster_store_conforms() {
-    topology_conforms(topology::Topology::Cluster).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_cluster_tls_store_conforms() {
-    topology_conforms(topology::Topology::ClusterTls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_sentinel_store_conforms() {
-    topology_conforms(topology::Topology::Sentinel).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_sentinel_tls_store_conforms() {
-    topology_conforms(topology::Topology::SentinelTls).await;
-}
+topology::conforms_on_every_topology!(topology_conforms);

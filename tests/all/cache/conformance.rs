@@ -415,35 +415,7 @@ async fn a_hung_redis_is_given_up_after_the_configured_budget() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_store_conforms() {
-    topology_conforms(topology::Topology::Standalone).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_tls_store_conforms() {
-    topology_conforms(topology::Topology::Tls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_cluster_store_conforms() {
-    topology_conforms(topology::Topology::Cluster).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_cluster_tls_store_conforms() {
-    topology_conforms(topology::Topology::ClusterTls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_sentinel_store_conforms() {
-    topology_conforms(topology::Topology::Sentinel).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_sentinel_tls_store_conforms() {
-    topology_conforms(topology::Topology::SentinelTls).await;
-}
+topology::conforms_on_every_topology!(topology_conforms);
 
 /// Entries sealed under one key name do not open under another (AAD = cache key), and rotation:
 /// a keyring with a new first key still reads entries written with the old one.

@@ -172,6 +172,45 @@ impl Topology {
     }
 }
 
+/// The six conformance tests of a store suite, one per topology (as [`Topology::ALL`]), each on a
+/// 4-thread runtime calling `$run(topology)`: `redis_store_conforms`, `redis_tls_store_conforms`,
+/// `redis_cluster_store_conforms`, `redis_cluster_tls_store_conforms`,
+/// `redis_sentinel_store_conforms`, `redis_sentinel_tls_store_conforms`.
+macro_rules! conforms_on_every_topology {
+    ($run:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_store_conforms() {
+            $run($crate::support::topology::Topology::Standalone).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_tls_store_conforms() {
+            $run($crate::support::topology::Topology::Tls).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_cluster_store_conforms() {
+            $run($crate::support::topology::Topology::Cluster).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_cluster_tls_store_conforms() {
+            $run($crate::support::topology::Topology::ClusterTls).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_sentinel_store_conforms() {
+            $run($crate::support::topology::Topology::Sentinel).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_sentinel_tls_store_conforms() {
+            $run($crate::support::topology::Topology::SentinelTls).await;
+        }
+    };
+}
+pub(crate) use conforms_on_every_topology;
+
 /// A fresh key prefix for one suite run.
 pub fn prefix(what: &str) -> String {
     format!("fedbroker-test:{what}:{}:", uuid::Uuid::new_v4().simple())
@@ -280,10 +319,7 @@ pub async fn broker_stores_for(
             link.clone(),
             &cfg.key_prefix,
         )),
-        Arc::new(
-            fedbroker::cache::RedisCredentialCache::new(link.clone(), &cfg.key_prefix, keyring())
-                .with_op_timeout(Duration::from_millis(cfg.credential_cache_timeout_ms)),
-        ),
+        stores::cache_on(link.clone(), cfg),
         stores::browser_on(link, cfg, max, per_client),
     )
 }
@@ -309,14 +345,16 @@ mod stores {
     }
 
     pub async fn cache(cfg: &CacheConfig) -> Result<Arc<dyn CredentialCache>, Error> {
-        Ok(Arc::new(
-            fedbroker::cache::RedisCredentialCache::new(
-                link(cfg).await?,
-                &cfg.key_prefix,
-                keyring(),
-            )
-            .with_op_timeout(Duration::from_millis(cfg.credential_cache_timeout_ms)),
-        ))
+        Ok(cache_on(link(cfg).await?, cfg))
+    }
+
+    /// The credential cache on an open link, as `app::Stores` builds it from `cfg` (key prefix,
+    /// `credential_cache_timeout_ms`).
+    pub fn cache_on(link: RedisLink, cfg: &CacheConfig) -> Arc<dyn CredentialCache> {
+        Arc::new(
+            fedbroker::cache::RedisCredentialCache::new(link, &cfg.key_prefix, keyring())
+                .with_op_timeout(Duration::from_millis(cfg.credential_cache_timeout_ms)),
+        )
     }
 
     pub fn browser_on(
