@@ -235,7 +235,7 @@ start_tls_cluster() { # PORTS (three, their bus ports free)
       --tls-replication yes --cluster-enabled yes --cluster-config-file "$cdir/$p/nodes.conf" \
       --cluster-node-timeout 2000 --dir "$cdir/$p" --save '' --appendonly no --daemonize no \
       --logfile "$cdir/$p/redis.log" &
-    pids+=("$!"); track "$!"
+    track "$!"
     ports+=("$p"); hosts+=("127.0.0.1:$p"); CLUSTER_TLS_URLS+=("rediss://127.0.0.1:$p")
   done
   for p in "${ports[@]}"; do
@@ -256,7 +256,7 @@ start() {
   stop_quiet
   mkdir -p "$DIR"
   gen_certs
-  local pids=() pool
+  local pool
   # 3 cluster nodes, the TLS and the AUTH Redis, 6 Sentinel groups of 5.
   mapfile -t pool < <(reserve_ports 35)
   ((${#pool[@]} == 35)) || die "could not reserve 35 free ports"
@@ -267,13 +267,13 @@ start() {
     --tls-cert-file "$CERTS/server.crt" --tls-key-file "$CERTS/server.key" \
     --tls-ca-cert-file "$CERTS/ca.crt" --tls-auth-clients yes \
     --save '' --appendonly no --daemonize no --dir "$DIR" --logfile "$DIR/tls.log" &
-  pids+=("$!"); track "$!"
+  track "$!"
 
   # Plain Redis with a password.
   local auth_port=${pool[4]}
   redis-server --port "$auth_port" --bind 127.0.0.1 --requirepass "$AUTH_PASSWORD" \
     --save '' --appendonly no --daemonize no --dir "$DIR" --logfile "$DIR/auth.log" &
-  pids+=("$!"); track "$!"
+  track "$!"
 
   # Sentinel groups (master, replica, three sentinels; one TLS everywhere), side by side.
   local groups=(plain:plain tls:tls plain:failover plain:kill plain:switch plain:stall) g i=0 starting=()
@@ -286,26 +286,19 @@ start() {
   for g in "${starting[@]}"; do
     wait "$g" || die "a Sentinel group did not start (logs in $DIR)"
   done
-  local sentinel_urls sentinel_tls_urls sentinel_failover_urls sentinel_kill_urls \
-    sentinel_switch_urls sentinel_stall_urls
-  mapfile -t sentinel_urls <"$DIR/sentinel-plain/urls"
-  mapfile -t sentinel_tls_urls <"$DIR/sentinel-tls/urls"
-  mapfile -t sentinel_failover_urls <"$DIR/sentinel-failover/urls"
-  mapfile -t sentinel_kill_urls <"$DIR/sentinel-kill/urls"
-  mapfile -t sentinel_switch_urls <"$DIR/sentinel-switch/urls"
-  mapfile -t sentinel_stall_urls <"$DIR/sentinel-stall/urls"
+  # urls NAME: the sentinel URLs of group NAME, comma-separated.
+  urls() { paste -sd, "$DIR/sentinel-$1/urls"; }
 
   wait_for "the TLS Redis did not answer" is_pong tls_cli "$tls_port" ping
   wait_for "the password Redis did not answer" is_pong \
     cli -p "$auth_port" --no-auth-warning -a "$AUTH_PASSWORD" ping
   local s
-  for s in "${sentinel_urls[@]}" "${sentinel_failover_urls[@]}" "${sentinel_kill_urls[@]}" \
-    "${sentinel_switch_urls[@]}" "${sentinel_stall_urls[@]}"; do
+  while read -r s; do
     wait_for "sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready plain "${s##*:}"
-  done
-  for s in "${sentinel_tls_urls[@]}"; do
+  done < <(cat "$DIR"/sentinel-{plain,failover,kill,switch,stall}/urls)
+  while read -r s; do
     wait_for "TLS sentinel ${s##*:} did not see the replica and the other sentinels" sentinel_ready tls "${s##*:}"
-  done
+  done <"$DIR/sentinel-tls/urls"
 
   {
     echo "# Written by scripts/redis-topologies.sh start; source it before tests/all/redis/topologies.rs."
@@ -317,19 +310,18 @@ start() {
     echo "export FEDBROKER_TEST_REDIS_TLS_STRANGER_CERT=$CERTS/stranger.crt"
     echo "export FEDBROKER_TEST_REDIS_TLS_STRANGER_KEY=$CERTS/stranger.key"
     echo "export FEDBROKER_TEST_REDIS_AUTH_URL=redis://:$AUTH_PASSWORD@127.0.0.1:$auth_port"
-    echo "export FEDBROKER_TEST_SENTINEL_URLS=$(IFS=,; echo "${sentinel_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_URLS=$(urls plain)"
     echo "export FEDBROKER_TEST_SENTINEL_MASTER=$MASTER_NAME"
-    echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(IFS=,; echo "${sentinel_tls_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_TLS_URLS=$(urls tls)"
     echo "# The own groups (same master name) of the tests that change a group, one per test."
-    echo "export FEDBROKER_TEST_SENTINEL_FAILOVER_URLS=$(IFS=,; echo "${sentinel_failover_urls[*]}")"
-    echo "export FEDBROKER_TEST_SENTINEL_KILL_URLS=$(IFS=,; echo "${sentinel_kill_urls[*]}")"
-    echo "export FEDBROKER_TEST_SENTINEL_SWITCH_URLS=$(IFS=,; echo "${sentinel_switch_urls[*]}")"
-    echo "export FEDBROKER_TEST_SENTINEL_STALL_URLS=$(IFS=,; echo "${sentinel_stall_urls[*]}")"
+    echo "export FEDBROKER_TEST_SENTINEL_FAILOVER_URLS=$(urls failover)"
+    echo "export FEDBROKER_TEST_SENTINEL_KILL_URLS=$(urls kill)"
+    echo "export FEDBROKER_TEST_SENTINEL_SWITCH_URLS=$(urls switch)"
+    echo "export FEDBROKER_TEST_SENTINEL_STALL_URLS=$(urls stall)"
     echo "export FEDBROKER_TEST_REDIS_CLUSTER_TLS_URLS=$(IFS=,; echo "${CLUSTER_TLS_URLS[*]}")"
-    mapfile -t pids <"$PID_FILE"
-    echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"${pids[*]}\""
+    echo "FEDBROKER_REDIS_TOPOLOGIES_PIDS=\"$(paste -sd' ' "$PID_FILE")\""
   } >"$ENV_FILE"
-  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels ${sentinel_urls[*]}, TLS sentinels ${sentinel_tls_urls[*]}, own-group sentinels ${sentinel_failover_urls[*]} / ${sentinel_kill_urls[*]} / ${sentinel_switch_urls[*]} / ${sentinel_stall_urls[*]} ($ENV_FILE)"
+  log "up: TLS :$tls_port, AUTH :$auth_port, sentinels $(urls plain), TLS sentinels $(urls tls), own-group sentinels $(urls failover) / $(urls kill) / $(urls switch) / $(urls stall) ($ENV_FILE)"
 }
 
 stop_quiet() {

@@ -8,10 +8,10 @@
 #   setup system (Debian packages: what compiling needs) →
 #   in the background: the Redis groups at once; `setup.sh tools` (venvs, npm, interop corpus),
 #     then moto + Redis, the test OIDC IdP and scripts/lint-deploy.sh →
-#   cargo fmt --check → cargo clippy -D warnings → the test build → (the container image build
-#   and demo in the background, only without ARGS) → cargo test --all-targets (the integration
-#   tests are one binary, tests/all) beside scripts/check-openapi.sh (the OpenAPI document against
-#   a live broker) → lint-deploy's and the container demo's results.
+#   cargo fmt --check → the test build with clippy -D warnings inside it → (only without ARGS, in
+#   the background: the container image build and demo, scripts/check-openapi.sh, the OpenAPI
+#   document against a live broker) → cargo test --all-targets (the integration tests are one
+#   binary, tests/all) → the background checks' and lint-deploy's results.
 # Services are always stopped again on exit. All checks run even when an earlier one fails, so one
 # run shows every problem; the exit code is non-zero if any failed. The closing line counts every
 # test binary's results.
@@ -64,10 +64,11 @@ trap 'exit 143' TERM
 # Everything that waits rather than computes, in the background while fmt, clippy and the build
 # run (none of them needs a service). Each part writes its own log; services_ready prints them.
 # The Redis groups need nothing from `setup.sh tools`, so they start at once, side by side (the
-# Sentinel groups take ~10 s to converge); moto needs the venv, the IdP node_modules, lint-deploy
+# Sentinel groups take ~4 s to converge); moto needs the venv, the IdP node_modules, lint-deploy
 # its linters in the venv. A part that fails makes the whole start fail (exit code), after every
 # part has finished.
-START_PARTS=(setup-tools redis-cluster redis-topologies services oidc-idp lint-deploy)
+# The parts whose logs services_ready prints (lint-deploy's is printed with its verdict, at the end).
+START_PARTS=(setup-tools redis-cluster redis-topologies services oidc-idp)
 phase "in the background: Redis groups, setup tools, moto + Redis, OIDC IdP, lint-deploy (logs: .fedbroker-run/start-*.log)"
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR"/start-*.log "$RUN_DIR/lint-deploy.rc"
@@ -103,7 +104,6 @@ services_pid=$!
 show_start_logs() {
     local part
     for part in "${START_PARTS[@]}"; do
-        [[ $part == lint-deploy ]] && continue
         [[ -s $RUN_DIR/start-$part.log ]] || continue
         echo "--- $part"
         cat "$RUN_DIR/start-$part.log"
